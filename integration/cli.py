@@ -1,0 +1,104 @@
+"""`sesa`: bring the stack up and down, inspect it, ingest, search, evaluate and benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cluster.errors import SesaError
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from .cluster import stack
+
+    options = stack.UpOptions(
+        port=args.port,
+        heap=args.heap,
+        cluster_url=args.cluster,
+        server_host=args.server_host,
+        server_port=args.server_port,
+        server_config=args.server_config,
+        start_server=not args.no_server,
+        plugin_zip=args.plugin_zip,
+    )
+    summary = stack.up(options)
+    print(json.dumps(summary, indent=2))
+    if args.demo:
+        from . import demo
+
+        demo.run(summary, args)
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from .cluster import stack
+
+    result = stack.down()
+    print(json.dumps(result) if args.json else
+          f"node: {'stopped' if result['node_stopped'] else 'not running'}; "
+          f"inference server: {'stopped' if result['server_stopped'] else 'not running'}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .cluster import stack
+
+    result = stack.status(cluster_url=args.cluster, server_address=args.server)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        node = result["node"]
+        print(f"node: {node.get('status')} {node.get('url', '')}")
+        for plugin in node.get("plugins", []):
+            print(f"  plugin {plugin}")
+        srv = result["inference_server"]
+        print(f"inference server: {srv['health']} {srv['address']} {srv.get('reason', '')}")
+    node_ok = result["node"].get("status") in ("green", "yellow")
+    return 0 if node_ok and result["inference_server"]["health"] == "SERVING" else 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sesa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded node + inference server (or use --cluster) and apply templates")
+    up.add_argument("--port", type=int, default=9200, help="HTTP port of the embedded node (default 9200)")
+    up.add_argument("--heap", default="1g", help="JVM heap of the embedded node (default 1g)")
+    up.add_argument("--cluster", metavar="URL", help="use an existing cluster instead of the embedded node")
+    up.add_argument("--server-host", default="127.0.0.1")
+    up.add_argument("--server-port", type=int, default=50051)
+    up.add_argument("--server-config", type=Path, help="YAML config for sesa-server")
+    up.add_argument("--no-server", action="store_true", help="do not start the inference server")
+    up.add_argument("--plugin-zip", type=Path, help="plugin zip to install (default: plugin/target/releases)")
+    up.add_argument("--demo", action="store_true", help="index the ESCO occupations and run a demo query")
+    up.set_defaults(func=_cmd_up)
+
+    down = sub.add_parser("down", help="stop what `sesa up` started")
+    down.add_argument("--json", action="store_true")
+    down.set_defaults(func=_cmd_down)
+
+    status = sub.add_parser("status", help="node health, plugins and inference server health")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--cluster", metavar="URL")
+    status.add_argument("--server", metavar="HOST:PORT")
+    status.set_defaults(func=_cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SesaError as exc:
+        print(f"sesa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sesa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The embedded default: assemble, start and stop a local OpenSearch node and the inference server."""

@@ -1,0 +1,128 @@
+"""`sesa up` / `sesa down` / `sesa status`: the embedded default (node + plugin + inference server) or an
+existing cluster, with the templates and pipelines of `schemas/` applied."""
+
+from __future__ import annotations
+
+import glob
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import schemas
+from . import assembly, node, server_process
+from .errors import SesaError
+from .java import find_java_home
+from .paths import StatePaths, state_paths
+from .templates import ModelFacts, apply_all
+
+
+@dataclass
+class UpOptions:
+    port: int = 9200
+    heap: str = "1g"
+    cluster_url: str | None = None
+    server_host: str = "127.0.0.1"
+    server_port: int = 50051
+    server_config: Path | None = None
+    start_server: bool = True
+    plugin_zip: Path | None = None
+    inference_endpoints: tuple[str, ...] | None = None
+
+
+def find_plugin_zip(build_if_missing: bool = True) -> Path:
+    """Newest plugin/target/releases/opensearch-sesa-*.zip; built with Maven if absent."""
+    root = schemas.repo_root() / "plugin"
+    pattern = str(root / "target" / "releases" / "opensearch-sesa-*.zip")
+    zips = sorted(glob.glob(pattern), key=lambda p: Path(p).stat().st_mtime)
+    if zips:
+        return Path(zips[-1])
+    if not build_if_missing:
+        raise SesaError(f"no plugin zip matches {pattern}: run plugin/build.sh -DskipTests")
+    build = root / "build.sh"
+    if not build.is_file():
+        raise SesaError(f"no plugin zip and no {build}: pass --plugin-zip PATH")
+    print("building the plugin zip (first run only) ...", flush=True)
+    proc = subprocess.run(["bash", str(build), "-DskipTests", "-q"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SesaError("plugin build failed: " + (proc.stdout + proc.stderr).strip()[-800:])
+    return find_plugin_zip(build_if_missing=False)
+
+
+def opensearch_client(url: str):
+    from opensearchpy import OpenSearch
+
+    return OpenSearch(hosts=[url], timeout=60, retry_on_timeout=True, max_retries=2)
+
+
+def model_facts(address: str) -> ModelFacts:
+    from ..inference import InferenceClient
+
+    with InferenceClient(address) as client:
+        return client.model_facts()
+
+
+def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
+    """Bring everything up (idempotent); returns a summary dict."""
+    paths = paths or state_paths()
+    started = time.monotonic()
+    summary: dict = {"state_dir": str(paths.home)}
+    server_address = f"{options.server_host}:{options.server_port}"
+    if options.start_server:
+        srv = server_process.start(paths, options.server_host, options.server_port, options.server_config)
+        summary["inference_server"] = {"address": srv.address, "pid": srv.pid, "log": srv.log}
+    if options.cluster_url:
+        url = options.cluster_url.rstrip("/")
+    else:
+        java_home = find_java_home()
+        plugin_zip = options.plugin_zip or find_plugin_zip()
+        built = assembly.assemble(paths, java_home, plugin_zip)
+        endpoints = options.inference_endpoints or (server_address,)
+        cfg = node.NodeConfig(http_port=options.port, transport_port=options.port + 100, heap=options.heap,
+                              inference_endpoints=tuple(endpoints))
+        state = node.start(built.home, java_home, cfg, paths)
+        url = state.url
+        summary["node"] = {"url": url, "pid": state.pid, "home": state.home, "user": state.user}
+    client = opensearch_client(url)
+    node.wait_for_health(url, 120)
+    facts = model_facts(server_address)
+    report = apply_all(client, facts)
+    summary["applied"] = report.applied
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    return summary
+
+
+def down(paths: StatePaths | None = None) -> dict:
+    paths = paths or state_paths()
+    return {"node_stopped": node.stop(paths), "server_stopped": server_process.stop(paths)}
+
+
+def status(paths: StatePaths | None = None, cluster_url: str | None = None,
+           server_address: str | None = None) -> dict:
+    """Health of the node, installed plugins with versions, and the inference server's health."""
+    paths = paths or state_paths()
+    result: dict = {"state_dir": str(paths.home)}
+    state = node.running_node(paths)
+    url = cluster_url or (state.url if state else None)
+    if url is None:
+        result["node"] = {"status": "down"}
+    else:
+        try:
+            client = opensearch_client(url)
+            health = client.cluster.health()
+            plugins = client.cat.plugins(format="json")
+            result["node"] = {
+                "url": url,
+                "status": health["status"],
+                "pid": state.pid if state else None,
+                "plugins": sorted({f"{p['component']} {p['version']}" for p in plugins}),
+            }
+        except Exception as exc:  # noqa: BLE001 - status must report, not crash
+            result["node"] = {"url": url, "status": "unreachable", "reason": str(exc)[:300]}
+    srv = server_process.running_server(paths)
+    address = server_address or (srv.address if srv else schemas.conventions()["default_inference_endpoint"])
+    grpc_status, detail = server_process.health(address)
+    result["inference_server"] = {"address": address, "health": grpc_status, "pid": srv.pid if srv else None}
+    if detail:
+        result["inference_server"]["reason"] = detail
+    return result

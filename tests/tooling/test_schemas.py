@@ -1,0 +1,70 @@
+"""The JSON of schemas/ is the one source both sides use: check it is consistent and safe."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from integration import schemas
+
+
+def _walk(value, path=""):
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, f"{path}.{key}")
+        yield path, value
+
+
+def test_every_knn_vector_pins_the_lucene_engine():
+    """The 3.x default engine (faiss) needs native libraries that the Maven k-NN zip does not ship."""
+    found = 0
+    for name in sorted((schemas.schemas_dir() / "opensearch").glob("*.json")):
+        for path, node in _walk(schemas.load_json(name.name)):
+            if node.get("type") == "knn_vector":
+                found += 1
+                method = node.get("method", {})
+                assert method.get("engine") == "lucene", f"{name.name}{path} must set engine lucene"
+                assert method.get("name") == "hnsw", f"{name.name}{path}"
+                assert "mode" not in node and "compression_level" not in node, f"{name.name}{path}"
+    assert found >= 1
+
+
+def test_template_fields_follow_the_conventions():
+    conv = schemas.conventions()
+    props = schemas.index_template(384, {})["template"]["mappings"]["properties"]
+    fields = schemas.field_names()
+    assert props[fields["dense"]]["type"] == "knn_vector"
+    assert props[fields["dense"]]["dimension"] == 384
+    assert props[fields["concepts"]]["type"] == "rank_features"
+    assert props[fields["concept_labels"]]["type"] == "keyword"
+    assert props[fields["truncated"]]["type"] == "boolean"
+    assert props[fields["status"]]["type"] == "keyword"
+    assert set(props[fields["model"]]["properties"]) == {"dense", "concepts"}
+    template = schemas.load_json("index-template.json")
+    assert template["index_patterns"] == [conv["default_index_pattern"]]
+    assert template["template"]["settings"]["default_pipeline"] == conv["default_ingest_pipeline"]
+
+
+def test_render_fills_placeholders_with_typed_values_and_rejects_unknown_ones():
+    rendered = schemas.render({"a": "{{n}}", "b": ["{{m}}", "x"]}, {"n": 3, "m": {"k": 1}})
+    assert rendered == {"a": 3, "b": [{"k": 1}, "x"]}
+    with pytest.raises(KeyError):
+        schemas.render({"a": "{{missing}}"}, {})
+
+
+def test_ingest_pipeline_targets_the_default_prefix():
+    pipeline = schemas.load_json("ingest-pipeline.json")
+    (processor,) = pipeline["processors"]
+    assert set(processor["sesa_encode"]["field_map"].values()) == {schemas.conventions()["default_target_prefix"]}
+
+
+def test_plugin_pom_targets_the_opensearch_version_of_the_conventions():
+    pom = Path(schemas.repo_root(), "plugin", "pom.xml")
+    if not pom.is_file():
+        pytest.fail("plugin/pom.xml is missing")
+    text = pom.read_text()
+    match = re.search(r"<opensearch\.version>([^<]+)</opensearch\.version>", text)
+    assert match, "plugin/pom.xml must define the property opensearch.version"
+    assert match.group(1) == schemas.conventions()["opensearch_version"]
