@@ -1,0 +1,168 @@
+package org.sesa.opensearch;
+
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
+import org.opensearch.cluster.node.DiscoveryNodes;
+import org.opensearch.cluster.service.ClusterService;
+import org.opensearch.common.settings.ClusterSettings;
+import org.opensearch.common.settings.IndexScopedSettings;
+import org.opensearch.common.settings.Setting;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.settings.SettingsFilter;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.util.concurrent.OpenSearchExecutors;
+import org.opensearch.common.util.concurrent.ThreadContext;
+import org.opensearch.core.common.io.stream.NamedWriteableRegistry;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.env.Environment;
+import org.opensearch.env.NodeEnvironment;
+import org.opensearch.ingest.Processor;
+import org.opensearch.plugins.ActionPlugin;
+import org.opensearch.plugins.IngestPlugin;
+import org.opensearch.plugins.Plugin;
+import org.opensearch.repositories.RepositoriesService;
+import org.opensearch.rest.RestController;
+import org.opensearch.rest.RestHandler;
+import org.opensearch.script.ScriptService;
+import org.opensearch.threadpool.ThreadPool;
+import org.opensearch.transport.client.Client;
+import org.opensearch.watcher.ResourceWatcherService;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.inference.InferenceClientConfig;
+import org.sesa.opensearch.inference.NettyChannelFactory;
+import org.sesa.opensearch.processor.ClusterModelMetaLookup;
+import org.sesa.opensearch.processor.SesaEncodeProcessor;
+import org.sesa.opensearch.processor.SesaEncodeProcessorFactory;
+import org.sesa.opensearch.rest.RestSesaInfoAction;
+import org.sesa.opensearch.settings.SesaSettings;
+import org.sesa.opensearch.util.PluginInfo;
+
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadFactory;
+import java.util.function.Supplier;
+
+/**
+ * Entry point of opensearch-sesa. Wires the single {@link InferenceClient} (created once per node, closed
+ * with the node) into the ingest processor and the REST info action. Ingest factories are requested
+ * before {@code createComponents}, so the client is created by whichever comes first.
+ */
+public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin {
+
+    private static final Logger logger = LogManager.getLogger(SesaPlugin.class);
+
+    private final Settings settings;
+    private final Path configPath;
+    private volatile TimeValue timeout;
+    private volatile int maxRetries;
+    private InferenceClient client;
+    private InferenceClientConfig config;
+
+    public SesaPlugin(Settings settings, Path configPath) {
+        this.settings = settings;
+        this.configPath = configPath;
+        this.timeout = SesaSettings.TIMEOUT.get(settings);
+        this.maxRetries = SesaSettings.MAX_RETRIES.get(settings);
+    }
+
+    @Override
+    public List<Setting<?>> getSettings() {
+        return SesaSettings.all();
+    }
+
+    @Override
+    public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
+        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
+        ClusterService clusterService = parameters.ingestService.getClusterService();
+        return Map.of(
+            SesaEncodeProcessor.TYPE,
+            new SesaEncodeProcessorFactory(() -> c, new ClusterModelMetaLookup(clusterService::state))
+        );
+    }
+
+    @Override
+    public Collection<Object> createComponents(
+        Client client,
+        ClusterService clusterService,
+        ThreadPool threadPool,
+        ResourceWatcherService resourceWatcherService,
+        ScriptService scriptService,
+        NamedXContentRegistry xContentRegistry,
+        Environment environment,
+        NodeEnvironment nodeEnvironment,
+        NamedWriteableRegistry namedWriteableRegistry,
+        IndexNameExpressionResolver indexNameExpressionResolver,
+        Supplier<RepositoriesService> repositoriesServiceSupplier
+    ) {
+        ClusterSettings cs = clusterService.getClusterSettings();
+        cs.addSettingsUpdateConsumer(SesaSettings.TIMEOUT, v -> this.timeout = v);
+        cs.addSettingsUpdateConsumer(SesaSettings.MAX_RETRIES, v -> this.maxRetries = v);
+        InferenceClient c = inferenceClient(environment.settings(), environment.configDir(), threadPool.getThreadContext());
+        return List.of(c);
+    }
+
+    @Override
+    public List<RestHandler> getRestHandlers(
+        Settings settings,
+        RestController restController,
+        ClusterSettings clusterSettings,
+        IndexScopedSettings indexScopedSettings,
+        SettingsFilter settingsFilter,
+        IndexNameExpressionResolver indexNameExpressionResolver,
+        Supplier<DiscoveryNodes> nodesInCluster
+    ) {
+        return List.of(new RestSesaInfoAction(this::requireClient));
+    }
+
+    private synchronized InferenceClient requireClient() {
+        if (client == null) {
+            throw new IllegalStateException("sesa inference client is not initialised yet");
+        }
+        return client;
+    }
+
+    /** Creates the node's one client on first use; settings problems surface here, at node start. */
+    private synchronized InferenceClient inferenceClient(Settings nodeSettings, Path configDir, ThreadContext threadContext) {
+        if (client == null) {
+            config = InferenceClientConfig.fromSettings(nodeSettings, configDir != null ? configDir : configPath);
+            ThreadFactory threads = OpenSearchExecutors.daemonThreadFactory(nodeSettings, "sesa_inference");
+            int processors = OpenSearchExecutors.allocatedProcessors(nodeSettings);
+            NettyChannelFactory channels = new NettyChannelFactory(
+                config.tls(),
+                Math.max(1, Math.min(2, processors)),
+                threads,
+                PluginInfo.name() + "/" + PluginInfo.version()
+            );
+            channels.validate();
+            client = InferenceClient.builder()
+                .endpoints(config.endpoints())
+                .channelFactory(channels)
+                .threadContext(threadContext)
+                .defaultTimeout(() -> timeout)
+                .maxRetries(() -> maxRetries)
+                .authToken(config.authToken())
+                .threadFactory(threads)
+                .callbackThreads(Math.max(2, Math.min(8, processors)))
+                .build();
+            if (config.authToken() != null && config.tls() == null) {
+                logger.warn("[{}] is set but TLS is disabled: the token travels in clear text", SesaSettings.AUTH_TOKEN.getKey());
+            }
+            logger.info("sesa inference client configured: {}", config);
+        }
+        return client;
+    }
+
+    @Override
+    public void close() {
+        InferenceClient c;
+        synchronized (this) {
+            c = client;
+        }
+        if (c != null) {
+            c.close();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package org.sesa.opensearch.settings;
+
+import org.opensearch.common.settings.SecureSetting;
+import org.opensearch.common.settings.Setting;
+import org.opensearch.common.settings.Setting.Property;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.core.common.settings.SecureString;
+import org.sesa.opensearch.inference.Endpoint;
+import org.sesa.opensearch.util.SesaConventions;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Node settings of the plugin. Every value is validated when the node starts (or, for dynamic ones, when
+ * {@code _cluster/settings} changes them), with messages that name the setting.
+ */
+public final class SesaSettings {
+
+    private SesaSettings() {}
+
+    public static final String PREFIX = "sesa.inference.";
+
+    /** Inference servers, used round-robin; a failing one is skipped for a while. Static: restart to change. */
+    public static final Setting<List<Endpoint>> ENDPOINTS = Setting.listSetting(
+        PREFIX + "endpoints",
+        List.of(SesaConventions.get().defaultInferenceEndpoint()),
+        Endpoint::parse,
+        SesaSettings::validateEndpoints,
+        Property.NodeScope
+    );
+
+    /** Deadline of one model call including its retries; processors may override it with their {@code timeout}. */
+    public static final Setting<TimeValue> TIMEOUT = Setting.timeSetting(
+        PREFIX + "timeout",
+        TimeValue.timeValueSeconds(10),
+        TimeValue.timeValueMillis(1),
+        Property.NodeScope,
+        Property.Dynamic
+    );
+
+    /** Extra attempts after UNAVAILABLE or RESOURCE_EXHAUSTED, as long as the deadline allows. */
+    public static final Setting<Integer> MAX_RETRIES = Setting.intSetting(PREFIX + "max_retries", 3, 0, 10, Property.NodeScope, Property.Dynamic);
+
+    public static final Setting<Boolean> TLS_ENABLED = Setting.boolSetting(PREFIX + "tls.enabled", false, Property.NodeScope);
+
+    /** PEM CA bundle to trust, relative to the node's config directory; empty means the JDK trust store. */
+    public static final Setting<String> TLS_CA_FILE = Setting.simpleString(PREFIX + "tls.ca_file", Property.NodeScope);
+
+    /** PEM client certificate chain for mutual TLS, relative to the config directory (needs key_file). */
+    public static final Setting<String> TLS_CERT_FILE = Setting.simpleString(PREFIX + "tls.cert_file", Property.NodeScope);
+
+    /** PEM PKCS#8 private key for mutual TLS, relative to the config directory (needs cert_file). */
+    public static final Setting<String> TLS_KEY_FILE = Setting.simpleString(PREFIX + "tls.key_file", Property.NodeScope);
+
+    /** Bearer token sent as {@code authorization} metadata; lives in the OpenSearch keystore, never in opensearch.yml. */
+    public static final Setting<SecureString> AUTH_TOKEN = SecureSetting.secureString(PREFIX + "auth_token", null);
+
+    public static List<Setting<?>> all() {
+        return List.of(ENDPOINTS, TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, AUTH_TOKEN);
+    }
+
+    private static void validateEndpoints(List<Endpoint> endpoints) {
+        if (endpoints.isEmpty()) {
+            throw new IllegalArgumentException("[" + ENDPOINTS.getKey() + "] must list at least one host:port");
+        }
+        Set<Endpoint> seen = new HashSet<>();
+        for (Endpoint e : endpoints) {
+            if (seen.add(e) == false) {
+                throw new IllegalArgumentException("[" + ENDPOINTS.getKey() + "] lists [" + e + "] twice");
+            }
+        }
+    }
+}

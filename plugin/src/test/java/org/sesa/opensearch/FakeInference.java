@@ -1,0 +1,197 @@
+package org.sesa.opensearch;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.stub.StreamObserver;
+
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.util.concurrent.ThreadContext;
+import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.Embedding;
+import org.sesa.inference.v1.EncodeRequest;
+import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.inference.v1.InferenceGrpc;
+import org.sesa.inference.v1.InfoRequest;
+import org.sesa.inference.v1.InfoResponse;
+import org.sesa.inference.v1.ItemError;
+import org.sesa.inference.v1.ModelInfo;
+import org.sesa.inference.v1.ModelRef;
+import org.sesa.opensearch.inference.ChannelFactory;
+import org.sesa.opensearch.inference.Endpoint;
+import org.sesa.opensearch.inference.InferenceClient;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A scriptable SESA inference server for tests. By default Encode answers every text with a dense vector
+ * {@code [length, 1]}, one concept {@code k_<text>} and label {@code <text>}; texts equal to "bad" get an
+ * ItemError. Queued failures are returned first, one per call.
+ */
+public final class FakeInference extends InferenceGrpc.InferenceImplBase {
+
+    public static final ModelRef DENSE = ModelRef.newBuilder().setId("fake-dense").setVersion("1").build();
+    public static final ModelRef CONCEPTS = ModelRef.newBuilder().setId("fake-concepts").setVersion("2").build();
+
+    public final List<EncodeRequest> requests = new CopyOnWriteArrayList<>();
+    public final List<String> authorizations = new CopyOnWriteArrayList<>();
+    public final AtomicInteger calls = new AtomicInteger();
+    private final Deque<Status> failures = new ArrayDeque<>();
+    private volatile boolean hang;
+    private volatile long delayMillis;
+    private static final java.util.concurrent.ScheduledExecutorService DELAYER = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "fake-inference-delayer");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** Answer every Encode call after this delay (from another thread). */
+    public FakeInference delay(long millis) {
+        this.delayMillis = millis;
+        return this;
+    }
+
+    public synchronized FakeInference failNext(Status status, int times) {
+        for (int i = 0; i < times; i++) {
+            failures.add(status);
+        }
+        return this;
+    }
+
+    /** Never answer (to exercise deadlines). */
+    public FakeInference hang() {
+        this.hang = true;
+        return this;
+    }
+
+    private synchronized Status nextFailure() {
+        return failures.poll();
+    }
+
+    @Override
+    public void encode(EncodeRequest request, StreamObserver<EncodeResponse> observer) {
+        calls.incrementAndGet();
+        requests.add(request);
+        if (hang) {
+            return;
+        }
+        Status failure = nextFailure();
+        if (failure != null) {
+            observer.onError(failure.asRuntimeException());
+            return;
+        }
+        EncodeResponse.Builder b = EncodeResponse.newBuilder().setDenseModel(DENSE).setConceptModel(CONCEPTS);
+        for (String text : request.getTextsList()) {
+            if (text.equals("bad")) {
+                b.addEmbeddings(
+                    Embedding.newBuilder().setError(ItemError.newBuilder().setCode("INVALID_ARGUMENT").setMessage("text [bad] is not allowed"))
+                );
+                continue;
+            }
+            b.addEmbeddings(
+                Embedding.newBuilder()
+                    .addDense(text.length())
+                    .addDense(1f)
+                    .addConcepts(Concept.newBuilder().setKey("k_" + text.replace(' ', '_')).setLabel(text).setWeight(0.5f))
+                    .addTopLabels(text)
+                    .setTruncated(text.length() > 20)
+                    .setNumTokens(text.length())
+            );
+        }
+        EncodeResponse response = b.build();
+        if (delayMillis > 0) {
+            DELAYER.schedule(() -> {
+                observer.onNext(response);
+                observer.onCompleted();
+            }, delayMillis, TimeUnit.MILLISECONDS);
+            return;
+        }
+        observer.onNext(response);
+        observer.onCompleted();
+    }
+
+    @Override
+    public void info(InfoRequest request, StreamObserver<InfoResponse> observer) {
+        observer.onNext(
+            InfoResponse.newBuilder()
+                .setServerVersion("fake-0")
+                .setDevice("cpu")
+                .addProviders("CPUExecutionProvider")
+                .addModels(ModelInfo.newBuilder().setRole("encoder").setRef(DENSE).setDimension(2).setPrecision("fp32"))
+                .build()
+        );
+        observer.onCompleted();
+    }
+
+    /** Records the authorization header of every call. */
+    public ServerInterceptor authRecorder() {
+        Metadata.Key<String> key = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+        return new ServerInterceptor() {
+            @Override
+            public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+                String v = headers.get(key);
+                authorizations.add(v == null ? "<none>" : v);
+                return next.startCall(call, headers);
+            }
+        };
+    }
+
+    /** An in-process server, addressed through an {@link Endpoint} whose host is the server name. */
+    public static final class InProcess implements AutoCloseable {
+        public final FakeInference service;
+        public final Endpoint endpoint;
+        public final HealthStatusManager health = new HealthStatusManager();
+        private final Server server;
+
+        public InProcess(FakeInference service) throws IOException {
+            this.service = service;
+            String name = "sesa-test-" + UUID.randomUUID();
+            this.endpoint = new Endpoint(name, 1);
+            this.server = InProcessServerBuilder.forName(name)
+                .directExecutor()
+                .addService(ServerInterceptors.intercept(service, service.authRecorder()))
+                .addService(health.getHealthService())
+                .build()
+                .start();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Channels to in-process servers named by the endpoint host. */
+    public static final ChannelFactory IN_PROCESS_CHANNELS = new ChannelFactory() {
+        @Override
+        public ManagedChannel create(Endpoint endpoint, java.util.concurrent.Executor executor) {
+            return InProcessChannelBuilder.forName(endpoint.host()).executor(executor).build();
+        }
+    };
+
+    public static InferenceClient.Builder client(List<Endpoint> endpoints, ChannelFactory channels) {
+        return InferenceClient.builder()
+            .endpoints(endpoints)
+            .channelFactory(channels)
+            .threadContext(new ThreadContext(Settings.EMPTY))
+            .defaultTimeout(() -> TimeValue.timeValueSeconds(5))
+            .maxRetries(() -> 3);
+    }
+}

@@ -1,0 +1,237 @@
+package org.sesa.opensearch.inference;
+
+import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.util.concurrent.ThreadContext;
+import org.opensearch.common.xcontent.XContentFactory;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.core.common.bytes.BytesReference;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.sesa.inference.v1.EncodeRequest;
+import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.opensearch.FakeInference;
+import org.sesa.opensearch.rest.RestSesaInfoAction;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InferenceClientTests {
+
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+    }
+
+    /** A real Netty gRPC server on 127.0.0.1 with a random port. */
+    private Endpoint startNettyServer(FakeInference service, HealthStatusManager health) throws IOException {
+        NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(service);
+        if (health != null) {
+            b.addService(health.getHealthService());
+        }
+        Server server = b.build().start();
+        toClose.add(() -> {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        });
+        return new Endpoint("127.0.0.1", server.getPort());
+    }
+
+    /** A port nothing listens on (connection refused). */
+    private static Endpoint deadEndpoint() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return new Endpoint("127.0.0.1", s.getLocalPort());
+        }
+    }
+
+    private InferenceClient nettyClient(List<Endpoint> endpoints, TimeValue timeout) {
+        NettyChannelFactory channels = new NettyChannelFactory(null, 1, Executors.defaultThreadFactory(), "sesa-test");
+        InferenceClient c = FakeInference.client(endpoints, channels).defaultTimeout(() -> timeout).build();
+        toClose.add(c);
+        return c;
+    }
+
+    private static EncodeResponse encode(InferenceClient c, String text) throws Exception {
+        CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+        c.encode(EncodeRequest.newBuilder().addTexts(text).build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void roundRobinAcrossLiveEndpoints() throws Exception {
+        FakeInference a = new FakeInference();
+        FakeInference b = new FakeInference();
+        InferenceClient c = nettyClient(List.of(startNettyServer(a, null), startNettyServer(b, null)), TimeValue.timeValueSeconds(5));
+        for (int i = 0; i < 10; i++) {
+            assertEquals(1, encode(c, "t" + i).getEmbeddingsCount());
+        }
+        assertEquals(5, a.calls.get());
+        assertEquals(5, b.calls.get());
+    }
+
+    @Test
+    void roundRobinSkipsDeadEndpoint() throws Exception {
+        FakeInference live = new FakeInference();
+        Endpoint dead = deadEndpoint();
+        InferenceClient c = nettyClient(List.of(dead, startNettyServer(live, null)), TimeValue.timeValueSeconds(5));
+        for (int i = 0; i < 10; i++) {
+            assertEquals(1, encode(c, "t" + i).getEmbeddingsCount(), "every call succeeds via the live endpoint");
+        }
+        assertEquals(10, live.calls.get());
+        InferenceClient.EndpointStats deadStats = c.stats().get(0);
+        assertEquals(dead, deadStats.endpoint());
+        assertTrue(deadStats.attempts() <= 2, "dead endpoint is skipped after failing, attempts=" + deadStats.attempts());
+        assertTrue(deadStats.consecutiveFailures() >= 1);
+    }
+
+    @Test
+    void usesAServerAsSoonAsItComesBack() throws Exception {
+        Endpoint endpoint = deadEndpoint();
+        InferenceClient c = nettyClient(List.of(endpoint), TimeValue.timeValueSeconds(2));
+        for (int i = 0; i < 3; i++) {
+            CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+            c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+            assertTrue(assertThrowsCause(f).getMessage().contains("UNAVAILABLE"));
+        }
+        FakeInference service = new FakeInference();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", endpoint.port())).addService(service).build().start();
+        toClose.add(() -> {
+            server.shutdownNow();
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        });
+        long start = System.nanoTime();
+        assertEquals(1, encode(c, "back").getEmbeddingsCount());
+        assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) < 1_500, "no waiting for gRPC's reconnect backoff");
+
+        CompletableFuture<List<EndpointReport>> f = new CompletableFuture<>();
+        c.probeAll(TimeValue.timeValueSeconds(2), ActionListener.wrap(f::complete, f::completeExceptionally));
+        assertTrue(f.get(10, TimeUnit.SECONDS).get(0).reachable());
+    }
+
+    @Test
+    void allEndpointsDownFailsWithReason() throws Exception {
+        InferenceClient c = nettyClient(List.of(deadEndpoint()), TimeValue.timeValueSeconds(5));
+        CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+        c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+        Exception e = assertThrowsCause(f);
+        assertTrue(e.getMessage().contains("UNAVAILABLE"), e.getMessage());
+        assertTrue(e.getMessage().contains("4 attempt(s)"), e.getMessage());
+    }
+
+    @Test
+    void listenerRunsWithCallersThreadContext() throws Exception {
+        FakeInference.InProcess server = new FakeInference.InProcess(new FakeInference());
+        toClose.add(server);
+        ThreadContext tc = new ThreadContext(Settings.EMPTY);
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).threadContext(tc).build();
+        toClose.add(c);
+        CompletableFuture<String> seen = new CompletableFuture<>();
+        try (ThreadContext.StoredContext ignored = tc.stashContext()) {
+            tc.putHeader("X-Opaque-Id", "req-42");
+            c.encode(
+                EncodeRequest.newBuilder().addTexts("x").build(),
+                null,
+                ActionListener.wrap(r -> seen.complete(tc.getHeader("X-Opaque-Id") + "@" + Thread.currentThread().getName()), seen::completeExceptionally)
+            );
+        }
+        String result = seen.get(10, TimeUnit.SECONDS);
+        assertTrue(result.startsWith("req-42@"), result);
+        assertFalse(result.endsWith("@" + Thread.currentThread().getName()));
+    }
+
+    @Test
+    void infoReportsUnreachableWithoutFailing() throws Exception {
+        HealthStatusManager health = new HealthStatusManager();
+        health.setStatus("", ServingStatus.SERVING);
+        Endpoint live = startNettyServer(new FakeInference(), health);
+        Endpoint dead = deadEndpoint();
+        InferenceClient c = nettyClient(List.of(dead, live), TimeValue.timeValueSeconds(5));
+
+        CompletableFuture<List<EndpointReport>> f = new CompletableFuture<>();
+        c.probeAll(TimeValue.timeValueSeconds(2), ActionListener.wrap(f::complete, f::completeExceptionally));
+        List<EndpointReport> reports = f.get(10, TimeUnit.SECONDS);
+
+        assertEquals(2, reports.size());
+        EndpointReport down = reports.get(0);
+        assertEquals(dead.toString(), down.endpoint());
+        assertEquals("unreachable", down.health());
+        assertTrue(down.reason().contains("UNAVAILABLE"), down.reason());
+        assertNull(down.info());
+
+        EndpointReport up = reports.get(1);
+        assertEquals("SERVING", up.health());
+        assertNotNull(up.info());
+        assertEquals("fake-dense", up.info().getModels(0).getRef().getId());
+
+        XContentBuilder builder = XContentFactory.jsonBuilder();
+        RestSesaInfoAction.render(builder, "node-1", c, reports);
+        String json = BytesReference.bytes(builder).utf8ToString();
+        assertTrue(json.contains("\"name\":\"opensearch-sesa\""), json);
+        assertTrue(json.contains("\"version\":\"3.5.0\""), json);
+        assertTrue(json.contains("\"health\":\"unreachable\""), json);
+        assertTrue(json.contains("\"health\":\"SERVING\""), json);
+        assertTrue(json.contains("\"dimension\":2"), json);
+        assertTrue(json.contains("\"serving_endpoints\":1"), json);
+    }
+
+    @Test
+    void infoWithoutHealthServiceStillAsksForInfo() throws Exception {
+        InferenceClient c = nettyClient(List.of(startNettyServer(new FakeInference(), null)), TimeValue.timeValueSeconds(5));
+        CompletableFuture<List<EndpointReport>> f = new CompletableFuture<>();
+        c.probeAll(TimeValue.timeValueSeconds(2), ActionListener.wrap(f::complete, f::completeExceptionally));
+        EndpointReport r = f.get(10, TimeUnit.SECONDS).get(0);
+        assertEquals("UNKNOWN", r.health());
+        assertNotNull(r.info());
+    }
+
+    @Test
+    void closedClientFailsFast() throws Exception {
+        InferenceClient c = nettyClient(List.of(deadEndpoint()), TimeValue.timeValueSeconds(5));
+        c.close();
+        CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+        c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+        assertTrue(assertThrowsCause(f).getMessage().contains("closed"));
+    }
+
+    @Test
+    void backoffIsJitteredAndCapped() {
+        for (int attempt = 0; attempt < 20; attempt++) {
+            long exp = Math.min(InferenceClient.BACKOFF_CAP_MILLIS, InferenceClient.BACKOFF_BASE_MILLIS << attempt);
+            long b = InferenceClient.backoffMillis(attempt);
+            assertTrue(b >= exp / 2 && b <= exp, attempt + " -> " + b);
+        }
+    }
+
+    private static Exception assertThrowsCause(CompletableFuture<?> f) throws InterruptedException {
+        try {
+            f.get(10, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            return (Exception) e.getCause();
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("no answer within 10s", e);
+        }
+        throw new AssertionError("expected a failure");
+    }
+}
