@@ -22,6 +22,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         server_config=args.server_config,
         start_server=not args.no_server,
         plugin_zip=args.plugin_zip,
+        server_address=args.server,
     )
     summary = stack.up(options)
     print(json.dumps(summary, indent=2))
@@ -59,6 +60,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if node_ok and result["inference_server"]["health"] == "SERVING" else 3
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .cluster.stack import opensearch_client
+    from .ingest import resolve_cluster_url
+    from .search import format_results, run_search
+
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    filter_query = json.loads(args.filter) if args.filter else None
+    response = run_search(client, args.index, args.text, mode=args.mode, size=args.size, rerank=args.rerank,
+                          explain=args.explain, filter_query=filter_query)
+    print(json.dumps(response, indent=2) if args.json else format_results(response))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sesa", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--server-port", type=int, default=50051)
     up.add_argument("--server-config", type=Path, help="YAML config for sesa-server")
     up.add_argument("--no-server", action="store_true", help="do not start the inference server")
+    up.add_argument("--server", metavar="HOST:PORT",
+                    help="an inference server that is already running (with --no-server)")
     up.add_argument("--plugin-zip", type=Path, help="plugin zip to install (default: plugin/target/releases)")
     up.add_argument("--demo", action="store_true", help="index the ESCO occupations and run a demo query")
     up.set_defaults(func=_cmd_up)
@@ -84,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--cluster", metavar="URL")
     status.add_argument("--server", metavar="HOST:PORT")
     status.set_defaults(func=_cmd_status)
+
+    search = sub.add_parser("search", help="query text through the sesa-search pipeline, with explanations")
+    search.add_argument("text", help="the query text")
+    search.add_argument("--index", required=True)
+    search.add_argument("--mode", default="hybrid", choices=("bm25", "dense", "concepts", "hybrid"))
+    search.add_argument("--size", type=int, default=10)
+    search.add_argument("--rerank", action="store_true", help="rerank the top hits with the cross-encoder")
+    search.add_argument("--explain", action="store_true", help="show component scores and shared concepts")
+    search.add_argument("--filter", metavar="JSON", help="an OpenSearch query applied as a filter to every branch")
+    search.add_argument("--json", action="store_true", help="print the raw response")
+    search.add_argument("--cluster", metavar="URL")
+    search.set_defaults(func=_cmd_search)
+
+    from .evaluation.cli import register as register_evaluation
+
+    register_evaluation(sub)  # sesa ingest, sesa eval
     return parser
 
 

@@ -28,6 +28,8 @@ class UpOptions:
     start_server: bool = True
     plugin_zip: Path | None = None
     inference_endpoints: tuple[str, ...] | None = None
+    # Where to ask for Info (dense dimension, model ids) when we do not start the server ourselves.
+    server_address: str | None = None
 
 
 def find_plugin_zip(build_if_missing: bool = True) -> Path:
@@ -56,10 +58,18 @@ def opensearch_client(url: str):
 
 
 def model_facts(address: str) -> ModelFacts:
+    import grpc
+
     from ..inference import InferenceClient
 
-    with InferenceClient(address) as client:
-        return client.model_facts()
+    try:
+        with InferenceClient(address, timeout_s=10) as client:
+            return client.model_facts()
+    except grpc.RpcError as exc:
+        raise SesaError(
+            f"the index template needs the inference server's Info (dense dimension, model ids), but "
+            f"{address} answered {exc.code().name}: start `sesa-server serve` or pass --server HOST:PORT"
+        ) from None
 
 
 def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
@@ -67,7 +77,7 @@ def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
     paths = paths or state_paths()
     started = time.monotonic()
     summary: dict = {"state_dir": str(paths.home)}
-    server_address = f"{options.server_host}:{options.server_port}"
+    server_address = options.server_address or f"{options.server_host}:{options.server_port}"
     if options.start_server:
         srv = server_process.start(paths, options.server_host, options.server_port, options.server_config)
         summary["inference_server"] = {"address": srv.address, "pid": srv.pid, "log": srv.log}

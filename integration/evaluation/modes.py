@@ -1,0 +1,104 @@
+"""Search modes: one function turns (mode, query text) into the request sent to `_search`.
+
+- `bm25`: a plain `multi_match` over `title` and `text` — OpenSearch's own BM25, no search pipeline.
+- `dense`, `concepts`, `hybrid`, `hybrid+rerank`: the `sesa-search` pipeline with the query in `ext.sesa`
+  (schemas/README.md), built by `integration.search.search_body` (the same builder as `sesa search`); the
+  pipeline's processor settings are the defaults, the request only picks the mode and switches rerank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import schemas
+
+MODES: tuple[str, ...] = ("bm25", "dense", "concepts", "hybrid", "hybrid+rerank")
+BASELINE = "bm25"
+DEFAULT_SIZE = 100  # Recall@100 needs the top 100
+
+TEXT_FIELDS = ("title", "text")
+# BEIR's lexical baseline (beir.retrieval.search.lexical.ElasticSearch): best_fields, tie_breaker 0.5.
+BM25_MULTI_MATCH = {"type": "best_fields", "tie_breaker": 0.5}
+BM25_SOURCE = (
+    "BEIR's Elasticsearch BM25 baseline (beir/retrieval/search/lexical/elastic_search.py): multi_match "
+    "best_fields over title and text with tie_breaker 0.5; similarity = OpenSearch's default BM25 "
+    "(k1 1.2, b 0.75), analyzer from the index mapping"
+)
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    name: str
+    pipeline_mode: str | None  # ext.sesa.mode; None: no search pipeline
+    rerank: bool = False
+    needs_fields: tuple[str, ...] = field(default=())  # sesa field roles the index must map
+
+    @property
+    def uses_pipeline(self) -> bool:
+        return self.pipeline_mode is not None
+
+
+def _specs() -> dict[str, ModeSpec]:
+    return {
+        "bm25": ModeSpec("bm25", None),
+        "dense": ModeSpec("dense", "dense", False, ("dense",)),
+        "concepts": ModeSpec("concepts", "concepts", False, ("concepts",)),
+        "hybrid": ModeSpec("hybrid", "hybrid", False, ("dense", "concepts")),
+        "hybrid+rerank": ModeSpec("hybrid+rerank", "hybrid", True, ("dense", "concepts")),
+    }
+
+
+def spec(mode: str) -> ModeSpec:
+    specs = _specs()
+    if mode not in specs:
+        raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    return specs[mode]
+
+
+def parse_modes(text: str) -> list[str]:
+    """'bm25, hybrid' -> ['bm25', 'hybrid'], validated, order kept, duplicates dropped."""
+    out: list[str] = []
+    for part in text.split(","):
+        name = part.strip()
+        if not name:
+            continue
+        spec(name)
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise ValueError("no modes given")
+    return out
+
+
+def search_pipeline_name() -> str:
+    return schemas.conventions()["default_search_pipeline"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    body: dict[str, Any]
+    params: dict[str, str]
+
+
+def request(mode: str, query_text: str, size: int = DEFAULT_SIZE) -> SearchRequest:
+    """The `_search` request of a mode for one query."""
+    s = spec(mode)
+    if not s.uses_pipeline:
+        body = {
+            "size": size,
+            "_source": False,
+            "query": {"multi_match": {"query": query_text, "fields": list(TEXT_FIELDS), **BM25_MULTI_MATCH}},
+        }
+        return SearchRequest(body=body, params={})
+    from ..search import search_body  # the request builder of `sesa search`: one code path for every tool
+
+    body = search_body(query_text, mode=s.pipeline_mode, size=size, rerank=s.rerank, explain=False,
+                       source_fields=list(TEXT_FIELDS))
+    return SearchRequest(body=body, params={"search_pipeline": search_pipeline_name()})
+
+
+def describe(mode: str) -> dict[str, Any]:
+    """What a mode sends, for the report (with the query text elided)."""
+    example = request(mode, "<query text>")
+    return {"body": example.body, "params": example.params}

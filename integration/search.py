@@ -1,0 +1,70 @@
+"""`sesa search`: query text through the `sesa-search` pipeline and a readable ranking with explanations.
+
+The request format (the `ext.sesa` search extension) is documented in schemas/README.md; the same
+function builds the requests of `sesa eval` and the benchmarks, so every tool takes one code path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import schemas
+
+MODES = ("bm25", "dense", "concepts", "hybrid")
+
+
+def search_body(query_text: str, *, mode: str = "hybrid", size: int = 10, rerank: bool | dict = False,
+                fusion: dict | None = None, filter_query: dict | None = None, explain: bool = True,
+                source_fields: list[str] | None = None) -> dict[str, Any]:
+    """The `_search` body for one query through the sesa-search pipeline."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    ext: dict[str, Any] = {"query_text": query_text, "mode": mode, "rerank": rerank, "explain": explain}
+    if fusion:
+        ext["fusion"] = fusion
+    body: dict[str, Any] = {"size": size, "ext": {"sesa": ext}}
+    if filter_query:
+        body["query"] = filter_query
+    if source_fields is not None:
+        body["_source"] = source_fields
+    return body
+
+
+def run_search(client, index: str, query_text: str, pipeline: str | None = None, **kwargs) -> dict:
+    pipeline = pipeline or schemas.conventions()["default_search_pipeline"]
+    return client.search(index=index, body=search_body(query_text, **kwargs), params={"search_pipeline": pipeline})
+
+
+def explanation(hit: dict) -> dict:
+    """The `_sesa` explanation of a hit (empty dict when the pipeline added none)."""
+    value = hit.get("fields", {}).get("_sesa")
+    if isinstance(value, list):
+        value = value[0] if value else {}
+    return value or {}
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_results(response: dict, title_field: str = "title", max_concepts: int = 5) -> str:
+    """A plain-text ranking: rank, fused/rerank score, title, component scores, shared concepts."""
+    lines = []
+    meta = response.get("ext", {}).get("sesa", {})
+    if meta.get("degraded"):
+        lines.append(f"! degraded: {meta.get('degraded_reason', 'rerank unavailable')}")
+    for rank, hit in enumerate(response["hits"]["hits"], start=1):
+        exp = explanation(hit)
+        title = str(hit.get("_source", {}).get(title_field, hit["_id"]))[:90]
+        lines.append(f"{rank:>2}. {title}  [id {hit['_id']}, score {_fmt(hit.get('_score'))}]")
+        parts = [f"{name} {_fmt(exp.get(name))}" for name in ("bm25", "dense", "concepts", "fused", "rerank")
+                 if name in exp]
+        if parts:
+            lines.append("      " + " | ".join(parts))
+        shared = exp.get("shared_concepts") or []
+        if shared:
+            concepts = ", ".join(f"{c['label']} ({c['contribution']:.3f})" for c in shared[:max_concepts])
+            lines.append(f"      shared concepts: {concepts}")
+    if not lines:
+        lines.append("(no hits)")
+    return "\n".join(lines)

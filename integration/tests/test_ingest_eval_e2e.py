@@ -1,0 +1,163 @@
+"""`sesa ingest` and `sesa eval` on the real stack: the ADI collection goes through the real `sesa-ingest`
+pipeline (our plugin calling the real inference server), every stored vector is checked against what the
+server's Encode returns for the same text, and the evaluation writes its reports.
+
+The shared datasets are found at SESA_DATA_DIR (default: <repo>/../shared/data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from integration import schemas
+
+pytestmark = pytest.mark.e2e
+
+INDEX = "sesa-adi-e2e"
+ENCODE_BATCH = 16
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SESA_DATA_DIR") or schemas.repo_root().parent / "shared" / "data")
+
+
+@pytest.fixture(scope="module")
+def adi():
+    from integration.datasets import Dataset
+
+    path = data_dir() / "adi"
+    if not (path / "corpus.jsonl").is_file() and not (path / "corpus.jsonl.gz").is_file():
+        message = f"the ADI dataset is not at {path} (set SESA_DATA_DIR to the shared data folder)"
+        if os.environ.get("SESA_REQUIRE_E2E", "") not in ("", "0", "false"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Dataset(path)
+
+
+@pytest.fixture(scope="module")
+def server_info(stack):
+    from integration.inference import InferenceClient
+
+    with InferenceClient(stack.server_address) as client:
+        return client.info()
+
+
+@pytest.fixture(scope="module")
+def ingested(os_client, adi):
+    from integration.ingest import ingest
+
+    result = ingest(os_client, adi, INDEX, fresh=True, batch_size=32, progress=False)
+    yield result
+    if not os.environ.get("SESA_KEEP_STACK"):
+        os_client.indices.delete(index=INDEX, ignore_unavailable=True)
+
+
+def _all_docs(client) -> dict[str, dict]:
+    res = client.search(index=INDEX, body={"size": 1000, "query": {"match_all": {}}})
+    return {hit["_id"]: hit["_source"] for hit in res["hits"]["hits"]}
+
+
+def _cosine(a, b) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def _sparse_cosine(a: dict, b: dict) -> float:
+    dot = sum(w * b.get(k, 0.0) for k, w in a.items())
+    na, nb = math.sqrt(sum(w * w for w in a.values())), math.sqrt(sum(w * w for w in b.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def test_ingest_indexes_every_document_through_the_pipeline(ingested, adi):
+    assert ingested.ok, ingested.summary()
+    assert ingested.created_index and ingested.require_status
+    assert ingested.indexed == adi.document_count == 82
+
+
+def test_every_document_has_the_sesa_fields(os_client, ingested, adi, server_info):
+    f = schemas.field_names()
+    encoder = next(m for m in server_info.models if m.role == "encoder")
+    docs = _all_docs(os_client)
+    assert set(docs) == {d.id for d in adi.iter_corpus()}
+    for doc_id, src in docs.items():
+        assert src[f["status"]] == schemas.conventions()["status_values"]["encoded"], doc_id
+        assert len(src[f["dense"]]) == encoder.dimension, doc_id
+        assert isinstance(src[f["concepts"]], dict) and src[f["concepts"]], doc_id
+        assert all(w > 0 for w in src[f["concepts"]].values()), doc_id
+        assert isinstance(src[f["concept_labels"]], list) and src[f["concept_labels"]], doc_id
+        assert set(src[f["model"]]) == {"dense", "concepts"}, doc_id
+
+
+def test_stored_vectors_equal_what_encode_returns(os_client, ingested, adi, stack):
+    from integration.inference import InferenceClient, model_ref
+
+    f = schemas.field_names()
+    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    docs = _all_docs(os_client)
+    corpus = list(adi.iter_corpus())
+    worst_dense, worst_concepts = 1.0, 1.0
+    with InferenceClient(stack.server_address) as client:
+        for start in range(0, len(corpus), ENCODE_BATCH):
+            batch = corpus[start:start + ENCODE_BATCH]
+            response = client.encode([d.joined(separator) for d in batch])
+            models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
+            for doc, emb in zip(batch, response.embeddings):
+                assert not emb.HasField("error"), (doc.id, emb.error)
+                stored = docs[doc.id]
+                cos = _cosine(stored[f["dense"]], list(emb.dense))
+                worst_dense = min(worst_dense, cos)
+                assert cos > 0.9999, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
+                fresh_concepts = {c.key: c.weight for c in emb.concepts if c.weight > 0}
+                worst_concepts = min(worst_concepts, _sparse_cosine(stored[f["concepts"]], fresh_concepts))
+                assert stored[f["model"]] == models, doc.id
+    # concept weights may swap at the top-k cut-off under batch-dependent float noise, never more
+    assert worst_concepts > 0.99, f"worst concept-vector cosine {worst_concepts:.5f}"
+    assert worst_dense > 0.9999
+
+
+def test_rerun_ingests_nothing(os_client, ingested, adi):
+    from integration.ingest import ingest
+
+    again = ingest(os_client, adi, INDEX, progress=False)
+    assert again.ok and again.indexed == 0 and again.already_present == 82
+
+
+def test_eval_writes_reports(os_client, ingested, adi, stack, tmp_path, capsys):
+    from integration.evaluation import cli as eval_cli
+    from integration.evaluation.report import REQUIRED_KEYS
+    from integration.evaluation.runner import search_pipeline_exists
+
+    pipeline_exists, why = search_pipeline_exists(os_client, schemas.conventions()["default_search_pipeline"])
+    modes = ["bm25", "dense", "concepts", "hybrid", "hybrid+rerank"] if pipeline_exists else ["bm25"]
+    out = tmp_path / "report"
+    rc = eval_cli.main(["eval", str(adi.path), "--index", INDEX, "--modes", ",".join(modes), "--out", str(out),
+                        "--cluster", stack.url, "--server", stack.server_address, "--no-progress",
+                        "--permutations", "2000"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "| bm25 |" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert set(REQUIRED_KEYS) <= set(report)
+    assert report["dataset"]["judged_queries"] == 35
+    assert report["index"] == INDEX
+    bm25 = report["modes"]["bm25"]
+    assert bm25["status"] == "ok"
+    # plain BM25 on ADI: 0.41-0.48 in the reference baselines; a broken index or query would be far below
+    assert 0.3 < bm25["metrics"]["ndcg@10"] < 0.7, bm25
+    assert len(report["per_query"]["bm25"]["ndcg@10"]) == 35
+    assert report["opensearch"]["version"] == schemas.conventions()["opensearch_version"]
+    assert report["plugin"].get("version"), report["plugin"]
+    assert report["models"]["inference_server"].get("models"), report["models"]["inference_server"]
+    for mode in modes[1:]:
+        assert report["modes"][mode]["status"] == "ok", (mode, report["modes"][mode])
+    if not pipeline_exists:
+        warnings.warn(f"only the bm25 mode was evaluated: {why}", stacklevel=1)
+    assert (out / "report.md").read_text().count("| bm25 |") == 1
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
