@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluation.cli import register as register_evaluation
 
     register_evaluation(sub)  # sesa ingest, sesa eval
+
+    from .bench.cli import register as register_bench
+
+    register_bench(sub)
     return parser
 
 

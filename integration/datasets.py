@@ -189,3 +189,12 @@ class Dataset:
 
 def load(path: str | Path) -> Dataset:
     return Dataset(path)
+
+
+def shared_data_dir() -> Path:
+    """SESA_DATA_DIR, else the `shared/data` folder beside the checkout (where the evaluation sets live)."""
+    import os
+
+    from . import schemas
+
+    return Path(os.environ.get("SESA_DATA_DIR") or schemas.repo_root().parent / "shared" / "data")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+
 from . import schemas
 from .cluster.errors import SesaError
 from .search import format_results, run_search
@@ -49,8 +50,7 @@ def write_corpus(docs: list[dict], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     corpus = folder / "corpus.jsonl"
     with open(corpus, "w", encoding="utf-8") as fh:
-        for doc in docs:
-            fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        fh.writelines(json.dumps(doc, ensure_ascii=False) + "\n" for doc in docs)
     return folder
 
 

@@ -24,7 +24,9 @@ ENCODE_BATCH = 16
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("SESA_DATA_DIR") or schemas.repo_root().parent / "shared" / "data")
+    from integration.datasets import shared_data_dir
+
+    return shared_data_dir()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""`sesa bench`: benchmarks of the server, ingest and search, reported as ratios measured in one run."""

@@ -1,0 +1,95 @@
+"""`sesa bench server|ingest|search|all`: the project's benchmarks under one command, one report format.
+
+Every figure is judged by a ratio measured in the same run (these machines are shared and noisy);
+absolute timings are recorded beside them and count only from a GPU run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..cluster.errors import SesaError
+from .common import write_report
+
+
+def _default_dataset() -> str:
+    from ..datasets import shared_data_dir
+
+    return str(shared_data_dir() / "scifact")
+
+
+def _server(args: argparse.Namespace) -> dict:
+    from inference_server.benchmark import run_server_benchmark
+
+    report = run_server_benchmark(config_path=args.server_config, duration_s=args.duration, rounds=args.rounds)
+    write_report(report, report["markdown"], args.out / "server" if args.out else None)
+    print(report["markdown"])
+    return report
+
+
+def _ingest(args: argparse.Namespace) -> dict:
+    from ..cluster.stack import opensearch_client
+    from ..ingest import resolve_cluster_url
+    from .ingest import run_ingest_benchmark, to_markdown
+
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    report = run_ingest_benchmark(client, args.server, args.dataset or _default_dataset(), limit=args.limit)
+    markdown = to_markdown(report)
+    write_report(report, markdown, args.out / "ingest" if args.out else None)
+    print(markdown)
+    return report
+
+
+def _search(args: argparse.Namespace) -> dict:
+    from ..cluster.stack import opensearch_client
+    from ..ingest import resolve_cluster_url
+    from .search import run_search_benchmark, to_markdown
+
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    report = run_search_benchmark(client, args.server, args.dataset or _default_dataset(),
+                                  queries=args.queries, rounds=args.rounds)
+    markdown = to_markdown(report)
+    write_report(report, markdown, args.out / "search" if args.out else None)
+    print(markdown)
+    return report
+
+
+BENCHMARKS = {"server": _server, "ingest": _ingest, "search": _search}
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = list(BENCHMARKS) if args.which == "all" else [args.which]
+    results = {}
+    for name in names:
+        print(f"== sesa bench {name}", flush=True)
+        try:
+            results[name] = BENCHMARKS[name](args)
+        except SesaError:
+            raise
+        except Exception as exc:
+            if args.which != "all":
+                raise
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f"sesa bench {name} failed: {exc}")
+    if args.out and args.which == "all":
+        (args.out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
+    return 0 if all("error" not in r for r in results.values()) else 1
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks: server, ingest, search (ratios measured in one run)")
+    p.add_argument("which", choices=[*BENCHMARKS, "all"])
+    p.add_argument("--dataset", help="BEIR dataset folder for ingest/search (default: ../shared/data/scifact)")
+    p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
+    p.add_argument("--queries", type=int, default=50, help="queries for the search benchmark")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per point (server benchmark)")
+    p.add_argument("--server-config", help="sesa-server YAML config for the server benchmark")
+    p.add_argument("--server", default="127.0.0.1:50051", help="inference server for ingest/search benchmarks")
+    p.add_argument("--cluster", metavar="URL")
+    p.add_argument("--out", type=Path, help="write report.json / report.md under this folder")
+    p.set_defaults(func=_cmd_bench)

@@ -1,0 +1,109 @@
+"""`sesa bench ingest`: documents/s through OpenSearch (bulk + `sesa_encode`) against the server's own
+Encode throughput on the same documents, in the same run, for several processor batch sizes.
+
+The ratio that matters: ingest docs/s at batch_size 64 / the server's own docs/s (the plugin should add
+little on top of inference), and batch_size 64 / batch_size 1 (batching must pay off).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from .. import schemas
+from ..datasets import Dataset
+from .common import Stopwatch, hardware
+
+DEFAULT_BATCH_SIZES = (1, 16, 64)
+
+
+def _docs(dataset: str, limit: int) -> list:
+    return list(itertools.islice(Dataset(dataset).iter_corpus(), limit))
+
+
+def server_throughput(address: str, texts: list[str], batch: int = 64) -> float:
+    """Docs/s of Encode called directly with the processor's batch, as the plugin would call it."""
+    from ..inference import InferenceClient
+
+    with InferenceClient(address, timeout_s=600) as client:
+        client.encode(texts[:2])  # warm-up
+        with Stopwatch() as sw:
+            for i in range(0, len(texts), batch):
+                client.encode(texts[i:i + batch])
+    return len(texts) / sw.seconds
+
+
+def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256) -> dict[str, Any]:
+    """Docs/s of _bulk through a pipeline whose sesa_encode uses `batch_size`."""
+    from opensearchpy.helpers import bulk
+
+    pipeline_id = f"sesa-bench-bs{batch_size}"
+    pipeline = schemas.load_json("ingest-pipeline.json")
+    pipeline["processors"][0]["sesa_encode"]["batch_size"] = batch_size
+    client.ingest.put_pipeline(id=pipeline_id, body=pipeline)
+    index = f"sesa-bench-ingest-bs{batch_size}"
+    if client.indices.exists(index=index):
+        client.indices.delete(index=index)
+    client.indices.create(index=index)
+    actions = [{"_index": index, "_id": d.id, "_source": d.source()} for d in docs]
+    try:
+        with Stopwatch() as sw:
+            ok, errors = bulk(client, actions, chunk_size=bulk_chunk, pipeline=pipeline_id,
+                              raise_on_error=False, request_timeout=600)
+        failed = len(errors) if isinstance(errors, list) else int(errors)
+        return {"batch_size": batch_size, "docs": len(docs), "indexed": ok, "failed": failed,
+                "seconds": round(sw.seconds, 2), "docs_per_s": round(len(docs) / sw.seconds, 2)}
+    finally:
+        client.indices.delete(index=index, ignore_unavailable=True)
+        client.ingest.delete_pipeline(id=pipeline_id)
+
+
+def run_ingest_benchmark(client, server_address: str, dataset: str, limit: int = 256,
+                         batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES) -> dict[str, Any]:
+    docs = _docs(dataset, limit)
+    texts = [d.joined("\n") for d in docs]
+    started = time.time()
+    server_dps = server_throughput(server_address, texts)
+    runs = [bulk_throughput(client, docs, bs) for bs in batch_sizes]
+    by_bs = {r["batch_size"]: r for r in runs}
+    best = max(batch_sizes)
+    ratios = {f"ingest_bs{best}_over_server": round(by_bs[best]["docs_per_s"] / server_dps, 3)}
+    if 1 in by_bs:
+        ratios[f"ingest_bs{best}_over_bs1"] = round(by_bs[best]["docs_per_s"] / by_bs[1]["docs_per_s"], 2)
+    # Time split at the largest batch size: inference ~ what the server alone needs for these docs.
+    inference_s = len(docs) / server_dps
+    total_s = by_bs[best]["seconds"]
+    return {
+        "benchmark": "ingest",
+        "dataset": dataset,
+        "documents": len(docs),
+        "server_encode_docs_per_s": round(server_dps, 2),
+        "runs": runs,
+        "ratios": ratios,
+        "time_split_at_best_batch": {
+            "total_s": total_s,
+            "inference_s_estimate": round(inference_s, 2),
+            "opensearch_and_transport_share": round(max(0.0, 1 - inference_s / total_s), 3),
+        },
+        "hardware": hardware(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+    }
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"## Ingest benchmark ({report['documents']} documents of {report['dataset']})",
+        "",
+        f"Server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s**",
+        "",
+        "| sesa_encode batch_size | docs/s through OpenSearch | failed | seconds |",
+        "|---|---|---|---|",
+    ]
+    for run in report["runs"]:
+        lines.append(f"| {run['batch_size']} | {run['docs_per_s']} | {run['failed']} | {run['seconds']} |")
+    lines += ["", "| ratio | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in report["ratios"].items()]
+    split = report["time_split_at_best_batch"]
+    lines += ["", f"Time outside inference at the largest batch: {split['opensearch_and_transport_share']:.1%}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,29 @@
+"""The benchmark helpers compute what their reports claim."""
+
+from __future__ import annotations
+
+import math
+
+from integration.bench.common import latency_stats
+from integration.bench.ingest import to_markdown
+
+
+def test_latency_stats_are_percentiles_in_milliseconds():
+    stats = latency_stats([0.001 * i for i in range(1, 101)])
+    assert stats["n"] == 100
+    assert stats["p50_ms"] == 50.5
+    assert stats["p99_ms"] == 99.01
+    assert math.isnan(latency_stats([])["p50_ms"])
+
+
+def test_ingest_markdown_lists_every_batch_size_and_ratio():
+    report = {
+        "documents": 3, "dataset": "d", "server_encode_docs_per_s": 10.0,
+        "runs": [{"batch_size": 1, "docs_per_s": 2.0, "failed": 0, "seconds": 1.5},
+                 {"batch_size": 64, "docs_per_s": 9.0, "failed": 1, "seconds": 0.3}],
+        "ratios": {"ingest_bs64_over_server": 0.9, "ingest_bs64_over_bs1": 4.5},
+        "time_split_at_best_batch": {"opensearch_and_transport_share": 0.1},
+    }
+    md = to_markdown(report)
+    assert "| 1 | 2.0 | 0 | 1.5 |" in md and "| 64 | 9.0 | 1 | 0.3 |" in md
+    assert "ingest_bs64_over_bs1 | 4.5" in md
