@@ -21,10 +21,15 @@ import org.opensearch.ingest.Processor;
 import org.opensearch.plugins.ActionPlugin;
 import org.opensearch.plugins.IngestPlugin;
 import org.opensearch.plugins.Plugin;
+import org.opensearch.plugins.SearchPipelinePlugin;
+import org.opensearch.plugins.SearchPlugin;
 import org.opensearch.repositories.RepositoriesService;
 import org.opensearch.rest.RestController;
 import org.opensearch.rest.RestHandler;
 import org.opensearch.script.ScriptService;
+import org.opensearch.search.SearchExtBuilder;
+import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.opensearch.threadpool.ThreadPool;
 import org.opensearch.transport.client.Client;
 import org.opensearch.watcher.ResourceWatcherService;
@@ -35,6 +40,16 @@ import org.sesa.opensearch.processor.ClusterModelMetaLookup;
 import org.sesa.opensearch.processor.SesaEncodeProcessor;
 import org.sesa.opensearch.processor.SesaEncodeProcessorFactory;
 import org.sesa.opensearch.rest.RestSesaInfoAction;
+import org.sesa.opensearch.search.SesaExtGuard;
+import org.sesa.opensearch.search.ext.SesaResponseExt;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.processor.BranchSearcher;
+import org.sesa.opensearch.search.processor.SesaFuseProcessor;
+import org.sesa.opensearch.search.processor.SesaFuseProcessorFactory;
+import org.sesa.opensearch.search.processor.SesaQueryProcessor;
+import org.sesa.opensearch.search.processor.SesaQueryProcessorFactory;
+import org.sesa.opensearch.search.processor.SesaRerankProcessor;
+import org.sesa.opensearch.search.processor.SesaRerankProcessorFactory;
 import org.sesa.opensearch.settings.SesaSettings;
 import org.sesa.opensearch.util.PluginInfo;
 
@@ -47,10 +62,11 @@ import java.util.function.Supplier;
 
 /**
  * Entry point of opensearch-sesa. Wires the single {@link InferenceClient} (created once per node, closed
- * with the node) into the ingest processor and the REST info action. Ingest factories are requested
- * before {@code createComponents}, so the client is created by whichever comes first.
+ * with the node) into the ingest processor, the search pipeline processors and the REST info action.
+ * Ingest and search pipeline factories may be requested before {@code createComponents}, so the client is
+ * created by whichever comes first.
  */
-public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin {
+public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, SearchPlugin, SearchPipelinePlugin {
 
     private static final Logger logger = LogManager.getLogger(SesaPlugin.class);
 
@@ -80,6 +96,46 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin {
         return Map.of(
             SesaEncodeProcessor.TYPE,
             new SesaEncodeProcessorFactory(() -> c, new ClusterModelMetaLookup(clusterService::state))
+        );
+    }
+
+    /** {@code ext.sesa} of a search request. */
+    @Override
+    public List<SearchExtSpec<?>> getSearchExts() {
+        return List.of(new SearchExtSpec<>(SesaSearchExt.NAME, SesaSearchExt::new, SesaSearchExt::parse));
+    }
+
+    /** {@code ext.sesa} of a search response (its own writeable name, the request's is taken). */
+    @Override
+    public List<NamedWriteableRegistry.Entry> getNamedWriteables() {
+        return List.of(new NamedWriteableRegistry.Entry(SearchExtBuilder.class, SesaResponseExt.NAME, SesaResponseExt::new));
+    }
+
+    /** A search that carries ext.sesa but skipped the pipeline fails instead of running as a plain search. */
+    @Override
+    public List<org.opensearch.search.fetch.FetchSubPhase> getFetchSubPhases(FetchPhaseConstructionContext context) {
+        return List.of(new SesaExtGuard());
+    }
+
+    @Override
+    public Map<String, org.opensearch.search.pipeline.Processor.Factory<SearchRequestProcessor>> getRequestProcessors(
+        SearchPipelinePlugin.Parameters parameters
+    ) {
+        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
+        BranchSearcher searcher = (request, listener) -> parameters.client.multiSearch(request, listener);
+        return Map.of(SesaQueryProcessor.TYPE, new SesaQueryProcessorFactory(() -> c, searcher, parameters.namedXContentRegistry));
+    }
+
+    @Override
+    public Map<String, org.opensearch.search.pipeline.Processor.Factory<SearchResponseProcessor>> getResponseProcessors(
+        SearchPipelinePlugin.Parameters parameters
+    ) {
+        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
+        return Map.of(
+            SesaFuseProcessor.TYPE,
+            new SesaFuseProcessorFactory(),
+            SesaRerankProcessor.TYPE,
+            new SesaRerankProcessorFactory(() -> c)
         );
     }
 

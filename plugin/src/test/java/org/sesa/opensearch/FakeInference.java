@@ -26,6 +26,9 @@ import org.sesa.inference.v1.InfoResponse;
 import org.sesa.inference.v1.ItemError;
 import org.sesa.inference.v1.ModelInfo;
 import org.sesa.inference.v1.ModelRef;
+import org.sesa.inference.v1.PassageScore;
+import org.sesa.inference.v1.RerankRequest;
+import org.sesa.inference.v1.RerankResponse;
 import org.sesa.opensearch.inference.ChannelFactory;
 import org.sesa.opensearch.inference.Endpoint;
 import org.sesa.opensearch.inference.InferenceClient;
@@ -42,7 +45,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A scriptable SESA inference server for tests. By default Encode answers every text with a dense vector
  * {@code [length, 1]}, one concept {@code k_<text>} and label {@code <text>}; texts equal to "bad" get an
- * ItemError. Queued failures are returned first, one per call.
+ * ItemError. Queued failures are returned first, one per call. Rerank scores each passage with
+ * {@link #rerankScorer} (default: how often the query occurs in it); its failures, hang and delay are
+ * scripted separately from Encode's.
  */
 public final class FakeInference extends InferenceGrpc.InferenceImplBase {
 
@@ -52,6 +57,16 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     public final List<EncodeRequest> requests = new CopyOnWriteArrayList<>();
     public final List<String> authorizations = new CopyOnWriteArrayList<>();
     public final AtomicInteger calls = new AtomicInteger();
+    /** When set, builds the Embedding of each Encode text (instead of the default one). */
+    public volatile java.util.function.Function<String, Embedding> embedder;
+    public final List<RerankRequest> rerankRequests = new CopyOnWriteArrayList<>();
+    public final AtomicInteger rerankCalls = new AtomicInteger();
+    /** Score of (query, passage); NaN gives that passage an ItemError. */
+    public volatile java.util.function.ToDoubleBiFunction<String, String> rerankScorer = FakeInference::occurrences;
+    private final Deque<Status> rerankFailures = new ArrayDeque<>();
+    private volatile boolean hangRerank;
+    private volatile long rerankDelayMillis;
+    public static final ModelRef RERANKER = ModelRef.newBuilder().setId("fake-reranker").setVersion("3").build();
     private final Deque<Status> failures = new ArrayDeque<>();
     private volatile boolean hang;
     private volatile long delayMillis;
@@ -80,6 +95,69 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
         return this;
     }
 
+    public synchronized FakeInference failNextRerank(Status status, int times) {
+        for (int i = 0; i < times; i++) {
+            rerankFailures.add(status);
+        }
+        return this;
+    }
+
+    /** Never answer Rerank. */
+    public FakeInference hangRerank() {
+        this.hangRerank = true;
+        return this;
+    }
+
+    public FakeInference delayRerank(long millis) {
+        this.rerankDelayMillis = millis;
+        return this;
+    }
+
+    private synchronized Status nextRerankFailure() {
+        return rerankFailures.poll();
+    }
+
+    public static double occurrences(String query, String passage) {
+        int n = 0;
+        for (int i = passage.indexOf(query); i >= 0 && query.isEmpty() == false; i = passage.indexOf(query, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    @Override
+    public void rerank(RerankRequest request, StreamObserver<RerankResponse> observer) {
+        rerankCalls.incrementAndGet();
+        rerankRequests.add(request);
+        if (hangRerank) {
+            return;
+        }
+        Status failure = nextRerankFailure();
+        if (failure != null) {
+            observer.onError(failure.asRuntimeException());
+            return;
+        }
+        RerankResponse.Builder b = RerankResponse.newBuilder().setModel(RERANKER);
+        for (String passage : request.getPassagesList()) {
+            double score = rerankScorer.applyAsDouble(request.getQuery(), passage);
+            if (Double.isNaN(score)) {
+                b.addScores(PassageScore.newBuilder().setError(ItemError.newBuilder().setCode("INVALID_ARGUMENT").setMessage("bad passage")));
+            } else {
+                b.addScores(PassageScore.newBuilder().setScore((float) score).setChunks(1));
+            }
+        }
+        RerankResponse response = b.build();
+        if (rerankDelayMillis > 0) {
+            DELAYER.schedule(() -> {
+                observer.onNext(response);
+                observer.onCompleted();
+            }, rerankDelayMillis, TimeUnit.MILLISECONDS);
+            return;
+        }
+        observer.onNext(response);
+        observer.onCompleted();
+    }
+
     private synchronized Status nextFailure() {
         return failures.poll();
     }
@@ -98,6 +176,10 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
         }
         EncodeResponse.Builder b = EncodeResponse.newBuilder().setDenseModel(DENSE).setConceptModel(CONCEPTS);
         for (String text : request.getTextsList()) {
+            if (embedder != null) {
+                b.addEmbeddings(embedder.apply(text));
+                continue;
+            }
             if (text.equals("bad")) {
                 b.addEmbeddings(
                     Embedding.newBuilder().setError(ItemError.newBuilder().setCode("INVALID_ARGUMENT").setMessage("text [bad] is not allowed"))

@@ -1,0 +1,130 @@
+"""Reference implementation of the `sesa_fuse` rules (min_max and RRF), in plain Python.
+
+The plugin's Java code (`plugin/src/main/java/org/sesa/opensearch/search/fusion/ScoreFusion.java`) is the
+implementation that serves searches. This module repeats the same rules in a few lines so that they can be read,
+checked by hand (tests/tooling/test_fusion_reference.py) and used by the end-to-end suite to recompute a
+response's fused scores from the raw branch scores that each hit carries in `fields._sesa`.
+
+Input: one *window* per branch of the mode (bm25, dense, concepts): the documents that branch returned, best first,
+with their raw scores. A branch that returned nothing still counts (its weight stays in the denominator).
+
+min_max
+    Per branch, over its window: ``norm(s) = 1 - (max - s) / range`` with
+    ``range = max(max - min, min_range * |max|)``. A wide spread gives plain min-max. A single document, tied
+    scores or a tiny gap keep a small difference instead of being stretched to 0..1 (the range never drops below
+    ``min_range``, default 5%, of the top score). When the range is still 0 every document of the window gets 1.
+    A document missing from a window counts 0 there. ``fused = sum_b w_b * norm_b / sum_b w_b``.
+rrf
+    ``fused = sum_b (w_b / sum w) / (rank_constant + rank_b)``; a missing document contributes 0. rank_b is the
+    1-based competition rank in the branch's window: equal raw scores share a rank (1, 2, 2, 4), so the result
+    does not depend on the search engine's order among ties.
+order
+    Fused score descending, then the best (smallest) rank the document has in any branch, then the key
+    (index name, id) ascending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+BRANCHES = ("bm25", "dense", "concepts")
+TECHNIQUES = ("min_max", "rrf")
+DEFAULT_WEIGHTS = {"bm25": 0.4, "dense": 0.4, "concepts": 0.2}
+DEFAULT_RANK_CONSTANT = 60
+DEFAULT_MIN_RANGE = 0.05
+
+
+def min_max(scores: Sequence[float], min_range: float = DEFAULT_MIN_RANGE) -> list[float]:
+    """Normalise one branch window (see the module comment)."""
+    if not scores:
+        return []
+    hi, lo = max(scores), min(scores)
+    rng = max(hi - lo, min_range * abs(hi))
+    if rng <= 0:
+        return [1.0 for _ in scores]
+    return [min(1.0, max(0.0, 1.0 - (hi - s) / rng)) for s in scores]
+
+
+def normalized_weights(branches: Iterable[str], weights: Mapping[str, float]) -> dict[str, float]:
+    """The weights of `branches` divided by their sum; all-zero weights are an error."""
+    branches = list(branches)
+    for b in branches:
+        if b not in BRANCHES:
+            raise ValueError(f"unknown branch {b!r}")
+        if weights.get(b, 0.0) < 0:
+            raise ValueError(f"weight of {b} must be >= 0")
+    total = sum(weights.get(b, 0.0) for b in branches)
+    if total <= 0:
+        raise ValueError(f"the fusion weights of the branches {branches} are all 0: at least one must be > 0")
+    return {b: weights.get(b, 0.0) / total for b in branches}
+
+
+@dataclass
+class Fused:
+    key: Hashable
+    fused: float
+    raw: dict[str, float | None] = field(default_factory=dict)
+    ranks: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def best_rank(self) -> int:
+        ranks = [r for r in self.ranks.values() if r]
+        return min(ranks) if ranks else 1 << 31
+
+
+def fuse(windows: Mapping[str, Sequence[tuple[Hashable, float]]], technique: str = "min_max",
+         weights: Mapping[str, float] | None = None, rank_constant: int = DEFAULT_RANK_CONSTANT,
+         min_range: float = DEFAULT_MIN_RANGE) -> list[Fused]:
+    """Fuse the branch windows ``{branch: [(key, raw_score), ...] best first}``; returns the ranking."""
+    for b, window in windows.items():
+        scores = [s for _, s in window]
+        if any(x < y for x, y in pairwise(scores)):
+            raise ValueError(f"the {b} window must be sorted best first")
+    if technique not in TECHNIQUES:
+        raise ValueError(f"technique must be one of {TECHNIQUES}, got {technique!r}")
+    if rank_constant < 1:
+        raise ValueError("rank_constant must be >= 1")
+    unknown = set(windows) - set(BRANCHES)
+    if unknown:
+        raise ValueError(f"unknown branches {sorted(unknown)}: expected {BRANCHES}")
+    order = [b for b in BRANCHES if b in windows]
+    w = normalized_weights(order, DEFAULT_WEIGHTS if weights is None else weights)
+    docs: dict[Hashable, Fused] = {}
+    for b in order:
+        window = list(windows[b])
+        norm = min_max([s for _, s in window], min_range) if technique == "min_max" else None
+        rank = 0
+        for r, (key, score) in enumerate(window):
+            if r == 0 or score != window[r - 1][1]:
+                rank = r + 1  # competition ranking: equal scores share a rank (1, 2, 2, 4)
+            doc = docs.get(key)
+            if doc is None:
+                doc = docs[key] = Fused(key, 0.0, {x: None for x in BRANCHES}, {x: None for x in BRANCHES})
+            if doc.ranks[b] is not None:
+                continue  # a duplicate in one window keeps its better rank
+            doc.raw[b] = score
+            doc.ranks[b] = rank
+            doc.fused += w[b] * norm[r] if norm is not None else w[b] / (rank_constant + rank)
+    return sorted(docs.values(), key=lambda d: (-d.fused, d.best_rank, d.key))
+
+
+def windows_from_hits(hits: Sequence[Mapping[str, Any]], branches: Iterable[str] = BRANCHES
+                      ) -> dict[str, list[tuple[tuple[str, str], float]]]:
+    """Branch windows rebuilt from the raw scores in each hit's `fields._sesa` (null = not in that window).
+
+    Exact only when the hits are the whole candidate set (request `size` >= the response's `ext.sesa.candidates`).
+    Keys are (index, id).
+    """
+    out: dict[str, list[tuple[tuple[str, str], float]]] = {b: [] for b in branches}
+    for hit in hits:
+        exp = hit.get("fields", {}).get("_sesa")
+        exp = exp[0] if isinstance(exp, list) else exp
+        for b, window in out.items():
+            if exp and exp.get(b) is not None:
+                window.append(((hit["_index"], hit["_id"]), float(exp[b])))
+    for window in out.values():
+        window.sort(key=lambda item: -item[1])  # stable: ties keep hit order
+    return out

@@ -1,0 +1,380 @@
+"""The `sesa-search` pipeline on the real stack: `sesa_query` (Encode through our plugin) -> `sesa_fuse` ->
+`sesa_rerank`, on a small corpus indexed through the real `sesa-ingest` pipeline.
+
+What is checked: each mode alone returns what it should; the fused scores equal integration/fusion.py applied
+to the raw branch scores the hits carry; a filter in `query` restricts every branch; explanations list the
+concepts both the query and the document carry; rerank either reorders by the server's own Rerank scores (a
+server with a reranker) or degrades visibly (a server without one); a stopped server degrades rerank, and
+`strict` fails instead.
+
+The server stop/start test only runs when the suite manages the inference server (`sesa up` state); it always
+restarts it before it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from integration import fusion, schemas
+
+pytestmark = pytest.mark.e2e
+
+CORPUS = {
+    "py": {"title": "Python data engineer", "lang": "python",
+           "text": "Build ETL pipelines in Python and SQL, orchestrate them with Airflow."},
+    "ml": {"title": "Machine learning scientist", "lang": "python",
+           "text": "Train statistical models on large datasets using Python and PyTorch."},
+    "java": {"title": "Java backend developer", "lang": "java",
+             "text": "Develop microservices in Java with Spring Boot and Kafka."},
+    "dba": {"title": "Database administrator", "lang": "sql",
+            "text": "Maintain relational databases, tune SQL queries and run backups."},
+    "nurse": {"title": "Registered nurse", "lang": "none",
+              "text": "Provide patient care in a hospital ward and administer medication."},
+    "chef": {"title": "Head chef", "lang": "none",
+             "text": "Plan menus, cook meals and manage the kitchen staff of a restaurant."},
+    "car": {"title": "Automobile technician", "lang": "none",
+            "text": "Fixes cars and engines in a garage."},
+    "teacher": {"title": "Primary school teacher", "lang": "none",
+                "text": "Teach reading and arithmetic to children aged six to eleven."},
+}
+TEXT_FIELDS = ("title", "text")
+
+
+def _require() -> bool:
+    return os.environ.get("SESA_REQUIRE_E2E", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="module")
+def pipeline(os_client) -> str:
+    """The search pipeline of schemas/ under its default name (idempotent, as the template flow applies it)."""
+    name = schemas.conventions()["default_search_pipeline"]
+    os_client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
+                                        body=schemas.load_json("search-pipeline.json"))
+    return name
+
+
+@pytest.fixture(scope="module")
+def index(os_client):
+    name = f"sesa-search-e2e-{uuid.uuid4().hex[:8]}"
+    os_client.indices.create(index=name, body={"mappings": {"properties": {"lang": {"type": "keyword"}}}})
+    for doc_id, doc in CORPUS.items():
+        os_client.index(index=name, id=doc_id, body=doc)
+    os_client.indices.refresh(index=name)
+    stored = os_client.search(index=name, body={"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
+    assert len(stored) == len(CORPUS)
+    f = schemas.field_names()
+    assert all(h["_source"].get(f["status"]) == "encoded" for h in stored), "the ingest pipeline did not run"
+    yield name
+    if not os.environ.get("SESA_KEEP_STACK"):
+        os_client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def server(stack):
+    from integration.inference import InferenceClient
+
+    with InferenceClient(stack.server_address) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def has_reranker(server) -> bool:
+    return any(m.role == "reranker" for m in server.info().models)
+
+
+def search(client, index: str, pipeline: str, query_text: str, *, params: dict | None = None, **kwargs) -> dict:
+    from integration.search import search_body
+
+    body = search_body(query_text, **kwargs)
+    return client.search(index=index, body=body, params={"search_pipeline": pipeline, **(params or {})})
+
+
+def search_status(client, index: str, pipeline: str, query_text: str, **kwargs) -> tuple[int, dict]:
+    """(HTTP status, body) without raising on errors."""
+    from opensearchpy.exceptions import TransportError
+
+    try:
+        return 200, search(client, index, pipeline, query_text, **kwargs)
+    except TransportError as exc:
+        return int(exc.status_code), exc.info if isinstance(exc.info, dict) else {"error": str(exc.info)}
+
+
+def ids(res: dict) -> list[str]:
+    return [h["_id"] for h in res["hits"]["hits"]]
+
+
+def explanation(hit: dict) -> dict:
+    from integration.search import explanation as exp
+
+    return exp(hit)
+
+
+def meta(res: dict) -> dict:
+    return res.get("ext", {}).get("sesa", {})
+
+
+def passage(hit: dict) -> str:
+    return "\n".join(str(hit["_source"][f]) for f in TEXT_FIELDS if hit["_source"].get(f))
+
+
+# -- modes ------------------------------------------------------------------------------------------
+
+
+def test_bm25_mode_returns_only_documents_with_the_query_terms(os_client, index, pipeline):
+    res = search(os_client, index, pipeline, "python sql", mode="bm25", size=20)
+    assert ids(res), "bm25 found nothing"
+    for hit in res["hits"]["hits"]:
+        text = passage(hit).lower()
+        assert "python" in text or "sql" in text, hit["_id"]
+        e = explanation(hit)
+        assert e["bm25"] == pytest.approx(hit["_score"], rel=1e-6)
+        assert e["dense"] is None and e["concepts"] is None
+        assert e["fused"] == pytest.approx(e["bm25"], rel=1e-6)
+    assert meta(res)["query"]["encoded"] is False, "bm25 mode must not call Encode"
+    assert set(ids(res)) == {"py", "ml", "dba"}
+
+
+def test_dense_mode_finds_a_paraphrase_without_shared_words(os_client, index, pipeline):
+    query = "mechanic for vehicles"
+    bm25 = search(os_client, index, pipeline, query, mode="bm25", size=20)
+    assert "car" not in ids(bm25), "the paraphrase test needs a query without shared terms"
+    res = search(os_client, index, pipeline, query, mode="dense", size=3)
+    assert ids(res)[0] == "car", [(h["_id"], h["_score"]) for h in res["hits"]["hits"]]
+    e = explanation(res["hits"]["hits"][0])
+    assert e["bm25"] is None and e["dense"] is not None and 0 < e["dense"] <= 1
+
+
+def test_concepts_mode_ranks_the_document_sharing_the_query_concepts_first(os_client, index, pipeline, server):
+    from inference_server.contract import inference_pb2 as pb
+
+    query = "cooking meals in a restaurant kitchen"
+    res = search(os_client, index, pipeline, query, mode="concepts", size=20)
+    assert ids(res)[0] == "chef", [(h["_id"], h["_score"]) for h in res["hits"]["hits"]]
+    # the concept score is the dot product of the query's and the document's concept weights
+    encoded = server.encode([query], kind=pb.TEXT_KIND_QUERY, top_k_concepts=32).embeddings[0]
+    q = {c.key: c.weight for c in encoded.concepts}
+    field = schemas.field_names()["concepts"]
+    for hit in res["hits"]["hits"]:
+        doc = hit["_source"].get(field, {})
+        dot = sum(w * doc.get(k, 0.0) for k, w in q.items())
+        # rank_features keep ~9 significant bits per weight
+        assert hit["_score"] == pytest.approx(dot, rel=0.02, abs=1e-4), hit["_id"]
+        assert explanation(hit)["shared_concepts"], f"{hit['_id']} matched without a shared concept"
+    top_query_concepts = [c.key for c in encoded.concepts[:3]]
+    shared = [c["key"] for c in explanation(res["hits"]["hits"][0])["shared_concepts"]]
+    assert set(shared) & set(top_query_concepts), (shared, top_query_concepts)
+
+
+# -- fusion -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("technique", ["min_max", "rrf"])
+def test_fused_scores_equal_the_python_reference(os_client, index, pipeline, technique):
+    res = search(os_client, index, pipeline, "developer writing Python and SQL", size=100,
+                 fusion={"technique": technique})
+    info = meta(res)
+    assert info["mode"] == "hybrid"
+    assert len(res["hits"]["hits"]) == info["candidates"], "the page must hold every candidate"
+    settings = info["fusion"]
+    assert settings["technique"] == technique
+    windows = fusion.windows_from_hits(res["hits"]["hits"])
+    for branch, stats in info["branches"].items():
+        assert len(windows[branch]) == stats["returned"], branch
+    expected = fusion.fuse(windows, technique, weights=settings["weights"],
+                           rank_constant=settings["rank_constant"], min_range=settings["min_range"])
+    got = {(h["_index"], h["_id"]): explanation(h)["fused"] for h in res["hits"]["hits"]}
+    assert set(got) == {d.key for d in expected}
+    for d in expected:
+        assert got[d.key] == pytest.approx(d.fused, rel=1e-5, abs=1e-9), d.key
+    scores = [h["_score"] for h in res["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    if technique == "min_max":
+        assert [d.key[1] for d in expected] == ids(res)
+
+
+def test_request_weights_and_paging_apply_after_fusion(os_client, index, pipeline):
+    weights = {"bm25": 1, "dense": 0, "concepts": 0}
+    full = search(os_client, index, pipeline, "python", size=100, fusion={"weights": weights})
+    # with only bm25 weighted, a document containing "python" leads and the bm25 scores decide
+    assert "python" in passage(full["hits"]["hits"][0]).lower()
+    assert meta(full)["fusion"]["weights"] == {"bm25": 1.0, "dense": 0.0, "concepts": 0.0}
+    page = search(os_client, index, pipeline, "python", size=2, fusion={"weights": weights}, params={"from": 2})
+    assert ids(page) == ids(full)[2:4]
+
+
+def test_a_filter_in_query_restricts_every_branch(os_client, index, pipeline):
+    flt = {"term": {"lang": "python"}}
+    for mode in ("bm25", "dense", "concepts", "hybrid"):
+        res = search(os_client, index, pipeline, "cook meals in a restaurant", mode=mode, size=20, filter_query=flt)
+        assert set(ids(res)) <= {"py", "ml"}, (mode, ids(res))
+        assert "chef" not in ids(res)
+    res = search(os_client, index, pipeline, "cook meals in a restaurant", size=20, filter_query=flt)
+    for branch, stats in meta(res)["branches"].items():
+        assert stats["returned"] <= 2, branch
+    assert meta(res)["branches"]["dense"]["returned"] == 2, "k-NN pre-filter: k results found inside the filter"
+
+
+def test_explanations_list_the_concepts_both_carry(os_client, index, pipeline, server):
+    from inference_server.contract import inference_pb2 as pb
+
+    query = "data engineer building pipelines in Python"
+    res = search(os_client, index, pipeline, query, size=100)
+    encoded = server.encode([query], kind=pb.TEXT_KIND_QUERY, top_k_concepts=32).embeddings[0]
+    q = {c.key: c for c in encoded.concepts}
+    field = schemas.field_names()["concepts"]
+    saw_shared = False
+    for hit in res["hits"]["hits"]:
+        e = explanation(hit)
+        doc = hit["_source"].get(field, {})
+        everything = sorted(
+            ({"key": k, "contribution": q[k].weight * w} for k, w in doc.items() if k in q and w > 0),
+            key=lambda c: (-c["contribution"], c["key"]),
+        )
+        shared = e["shared_concepts"]
+        assert [c["key"] for c in shared] == [c["key"] for c in everything[:10]], hit["_id"]
+        for c in shared:
+            saw_shared = True
+            assert c["label"] == q[c["key"]].label
+            assert c["query_weight"] == pytest.approx(q[c["key"]].weight, rel=1e-5)
+            assert c["doc_weight"] == pytest.approx(doc[c["key"]], rel=1e-5)
+            assert c["contribution"] == pytest.approx(c["query_weight"] * c["doc_weight"], rel=1e-5)
+        # the concepts branch score is the sum of all contributions (rank_features keep ~9 bits per weight)
+        assert (e["concepts"] is None) == (not everything), hit["_id"]
+        if everything:
+            assert e["concepts"] == pytest.approx(sum(c["contribution"] for c in everything), rel=0.02)
+    assert saw_shared
+    top = res["hits"]["hits"][0]
+    assert top["_id"] == "py", ids(res)
+
+
+def test_source_filtering_is_respected(os_client, index, pipeline):
+    res = search(os_client, index, pipeline, "python", size=3, source_fields=["title"])
+    for hit in res["hits"]["hits"]:
+        assert set(hit["_source"]) == {"title"}
+    assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), \
+        "explanations still read the concept weights the user did not ask for"
+
+
+def test_bad_requests_are_400(os_client, index, pipeline):
+    status, body = search_status(os_client, index, pipeline, "q", mode="bm25", fusion={"technique": "sum"})
+    assert status == 400 and "ext.sesa.fusion.technique" in str(body)
+    from opensearchpy.exceptions import RequestError
+
+    with pytest.raises(RequestError, match="ext.sesa.query_text"):
+        os_client.search(index=index, body={"ext": {"sesa": {"mode": "hybrid"}}}, params={"search_pipeline": pipeline})
+    with pytest.raises(RequestError, match="search_pipeline"):
+        # ext.sesa without the pipeline must not run as a plain search
+        os_client.search(index=index, body={"ext": {"sesa": {"query_text": "python"}}})
+    with pytest.raises(RequestError, match="sort"):
+        os_client.search(index=index, params={"search_pipeline": pipeline},
+                         body={"sort": [{"lang": "asc"}], "ext": {"sesa": {"query_text": "q"}}})
+
+
+# -- rerank -----------------------------------------------------------------------------------------
+
+
+def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, server, has_reranker):
+    if not has_reranker:
+        pytest.skip("the inference server has no reranker (models.reranker): rerank can only degrade; "
+                    "see test_rerank_without_a_reranker_degrades")
+    query = "who writes Python code"
+    fused = search(os_client, index, pipeline, query, size=100, rerank=False)
+    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5})
+    assert meta(res)["degraded"] is False and meta(res)["rerank"]["applied"] is True
+    top = fused["hits"]["hits"][:5]
+    scores = [s.score for s in server.rerank(query, [passage(h) for h in top], chunk_long_passages=True).scores]
+    expected = [h["_id"] for _, h in sorted(zip(scores, top), key=lambda p: -p[0])]
+    assert ids(res)[:5] == expected
+    assert ids(res)[5:] == ids(fused)[5:]
+    for hit in res["hits"]["hits"][:5]:
+        e = explanation(hit)
+        assert e["rerank"] == pytest.approx(hit["_score"], rel=1e-6)
+        assert e["fused"] == pytest.approx(explanation(next(h for h in top if h["_id"] == hit["_id"]))["fused"])
+
+
+def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_reranker):
+    if has_reranker:
+        pytest.skip("the inference server has a reranker")
+    query = "who writes Python code"
+    fused = search(os_client, index, pipeline, query, size=5)
+    res = search(os_client, index, pipeline, query, size=5, rerank=True)
+    assert ids(res) == ids(fused), "degraded: the fused order"
+    info = meta(res)
+    assert info["degraded"] is True
+    assert "FAILED_PRECONDITION" in info["degraded_reason"]
+    for hit in res["hits"]["hits"]:
+        e = explanation(hit)
+        assert e["rerank"] is None and "FAILED_PRECONDITION" in e["degraded"]
+    status, body = search_status(os_client, index, pipeline, query, size=5, rerank={"strict": True})
+    assert status >= 400 and "strict" in str(body)
+
+
+def _managed_server(stack):
+    """(paths, state, restart args) of the server the suite manages, or None."""
+    from integration.cluster import server_process
+    from integration.cluster.paths import state_paths
+
+    paths = state_paths()
+    state = server_process.running_server(paths)
+    if state is None or state.address != stack.server_address:
+        return None
+    args: list[str] = []
+    try:
+        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")
+        argv = [a.decode() for a in cmdline if a]
+        rest = argv[argv.index("serve") + 1:] if "serve" in argv else []
+        skip = False
+        for a in rest:  # keep everything but --host/--port, which start() sets itself
+            if skip:
+                skip = False
+                continue
+            if a in ("--host", "--port"):
+                skip = True
+                continue
+            args.append(a)
+    except (OSError, ValueError):
+        args = []
+    return paths, state, tuple(args)
+
+
+def test_a_stopped_server_degrades_rerank_and_strict_fails(stack, os_client, index, pipeline):
+    from integration.cluster import server_process
+
+    managed = _managed_server(stack)
+    if managed is None:
+        message = f"the inference server at {stack.server_address} is not managed by this suite's state (sesa up)"
+        if _require() and not os.environ.get("SESA_TEST_SERVER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    paths, state, args = managed
+    cached_query = "engineer who builds data pipelines"
+    new_query = f"a query never seen before {uuid.uuid4().hex}"  # the encoding cache outlives a test run
+    warm = search(os_client, index, pipeline, cached_query, size=5)  # puts the query encoding into the cache
+    host, port = state.address.rsplit(":", 1)
+    server_process.stop(paths)
+    try:
+        # bm25 needs no Encode: only rerank fails, and it degrades with the reason
+        res = search(os_client, index, pipeline, "python", mode="bm25", size=5, rerank={"timeout": "2s"})
+        assert meta(res)["degraded"] is True
+        assert "UNAVAILABLE" in meta(res)["degraded_reason"] or "DEADLINE" in meta(res)["degraded_reason"]
+        assert all(explanation(h)["degraded"] for h in res["hits"]["hits"])
+        assert ids(res) == ids(search(os_client, index, pipeline, "python", mode="bm25", size=5))
+        # hybrid with a cached query encoding still searches; rerank degrades
+        res = search(os_client, index, pipeline, cached_query, size=5, rerank=True)
+        assert ids(res) == ids(warm) and meta(res)["degraded"] is True
+        assert meta(res)["query"]["cached"] is True
+        # strict fails instead
+        status, body = search_status(os_client, index, pipeline, "python", mode="bm25", size=5,
+                                     rerank={"strict": True, "timeout": "2s"})
+        assert status in (503, 504), (status, body)
+        # a new query text needs Encode: the search fails with the server's status
+        status, _ = search_status(os_client, index, pipeline, new_query, size=5)
+        assert status in (503, 504)
+    finally:
+        server_process.start(paths, host, int(port), None, extra_args=args)
+    res = search(os_client, index, pipeline, new_query, size=5)
+    assert meta(res)["query"]["encoded"] is True and meta(res)["query"]["cached"] is False

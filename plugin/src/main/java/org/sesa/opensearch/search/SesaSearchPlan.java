@@ -1,0 +1,175 @@
+package org.sesa.opensearch.search;
+
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.common.xcontent.support.XContentMapValues;
+import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.search.fetch.subphase.FetchSourceContext;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.query.QueryEncoding;
+import org.sesa.opensearch.util.SesaFieldNames;
+
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Everything {@code sesa_query} decided for one search, handed to {@code sesa_fuse} and {@code sesa_rerank}
+ * through the {@link PipelineProcessingContext} (one per search request). {@code sesa_fuse} adds the fused
+ * ranking; {@code sesa_rerank} reads it.
+ */
+public final class SesaSearchPlan {
+
+    /** Context attribute holding the plan. */
+    public static final String CONTEXT_KEY = "sesa.plan";
+
+    private final SesaSearchExt ext;
+    private final SesaFieldNames names;
+    private final QueryEncoding encoding;
+    private final boolean encodingCached;
+    private final Map<Branch, QueryBuilder> queries;
+    private final int from;
+    private final int size;
+    private final int window;
+    private final FetchSourceContext userSource;
+    private final boolean sourceAugmented;
+    private final List<Branch> otherBranches;
+    private final PendingResult<MultiSearchResponse> otherResults;
+    private final long startNanos;
+
+    private volatile List<Candidate> ranking;
+    private volatile Map<String, Object> responseInfo;
+
+    /**
+     * @param queries         the branch queries that exist (a branch without a query, e.g. a query with no
+     *                        concepts, returns nothing)
+     * @param userSource      the request's own {@code _source} setting (null: the default, full source)
+     * @param sourceAugmented whether the fetch was widened beyond {@code userSource} (undone in the response)
+     * @param otherBranches   the branches running in the side msearch, in its item order (empty if none)
+     * @param otherResults    completes with that msearch; null when there is none
+     */
+    public SesaSearchPlan(
+        SesaSearchExt ext,
+        SesaFieldNames names,
+        QueryEncoding encoding,
+        boolean encodingCached,
+        Map<Branch, QueryBuilder> queries,
+        int from,
+        int size,
+        int window,
+        FetchSourceContext userSource,
+        boolean sourceAugmented,
+        List<Branch> otherBranches,
+        PendingResult<MultiSearchResponse> otherResults,
+        long startNanos
+    ) {
+        this.ext = Objects.requireNonNull(ext);
+        this.names = Objects.requireNonNull(names);
+        this.encoding = encoding;
+        this.encodingCached = encodingCached;
+        this.queries = queries.isEmpty() ? Map.of() : new EnumMap<>(queries);
+        this.from = from;
+        this.size = size;
+        this.window = window;
+        this.userSource = userSource;
+        this.sourceAugmented = sourceAugmented;
+        this.otherBranches = List.copyOf(otherBranches);
+        this.otherResults = otherResults;
+        this.startNanos = startNanos;
+    }
+
+    public static SesaSearchPlan from(PipelineProcessingContext context) {
+        return context == null ? null : (SesaSearchPlan) context.getAttribute(CONTEXT_KEY);
+    }
+
+    public SesaSearchExt ext() {
+        return ext;
+    }
+
+    public SearchMode mode() {
+        return ext.mode();
+    }
+
+    public SesaFieldNames names() {
+        return names;
+    }
+
+    /** Null in bm25 mode (the query is not encoded). */
+    public QueryEncoding encoding() {
+        return encoding;
+    }
+
+    public boolean encodingCached() {
+        return encodingCached;
+    }
+
+    public Map<Branch, QueryBuilder> queries() {
+        return queries;
+    }
+
+    /** The branch that travels in the original request: the mode's first. */
+    public Branch mainBranch() {
+        return ext.mode().branches().get(0);
+    }
+
+    public int from() {
+        return from;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public int window() {
+        return window;
+    }
+
+    public List<Branch> otherBranches() {
+        return otherBranches;
+    }
+
+    public PendingResult<MultiSearchResponse> otherResults() {
+        return otherResults;
+    }
+
+    public long startNanos() {
+        return startNanos;
+    }
+
+    /**
+     * The {@code _source} the user asked for, made from what was fetched: unchanged unless the fetch was widened
+     * (to read concept weights or rerank texts), then the user's own filter is applied again; null means no source.
+     */
+    public Map<String, Object> visibleSource(Map<String, Object> fetched) {
+        if (sourceAugmented == false || fetched == null) {
+            return fetched;
+        }
+        if (userSource.fetchSource() == false) {
+            return null;
+        }
+        return XContentMapValues.filter(fetched, userSource.includes(), userSource.excludes());
+    }
+
+    public boolean sourceAugmented() {
+        return sourceAugmented;
+    }
+
+    /** The fused ranking of every candidate (set by sesa_fuse). */
+    public List<Candidate> ranking() {
+        return ranking;
+    }
+
+    public void ranking(List<Candidate> ranking) {
+        this.ranking = List.copyOf(ranking);
+    }
+
+    /** The response's {@code ext.sesa} so far (set by sesa_fuse, extended by sesa_rerank). */
+    public Map<String, Object> responseInfo() {
+        return responseInfo;
+    }
+
+    public void responseInfo(Map<String, Object> info) {
+        this.responseInfo = info;
+    }
+}

@@ -1,0 +1,11 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.action.search.MultiSearchRequest;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.core.action.ActionListener;
+
+/** Runs the side branches as one msearch; the node client in production, a stub in tests. */
+@FunctionalInterface
+public interface BranchSearcher {
+    void multiSearch(MultiSearchRequest request, ActionListener<MultiSearchResponse> listener);
+}

@@ -1,0 +1,219 @@
+package org.sesa.opensearch.search.processor;
+
+import org.apache.lucene.search.TotalHits;
+import org.opensearch.ExceptionsHelper;
+import org.opensearch.OpenSearchStatusException;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.action.search.SearchResponse;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.search.SearchHit;
+import org.opensearch.search.pipeline.AbstractProcessor;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.Candidate;
+import org.sesa.opensearch.search.DocKey;
+import org.sesa.opensearch.search.SesaResponses;
+import org.sesa.opensearch.search.SesaResponses.Ranked;
+import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.fusion.FusionSettings;
+import org.sesa.opensearch.search.fusion.ScoreFusion;
+import org.sesa.opensearch.search.fusion.ScoreFusion.BranchWindow;
+import org.sesa.opensearch.search.fusion.ScoreFusion.Fused;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code sesa_fuse}: waits for the side branches that {@code sesa_query} started, fuses the windows of all
+ * branches per query ({@link ScoreFusion}) and returns the page {@code [from, from + size)} of the fused ranking,
+ * each hit with {@code fields._sesa}. Single-branch modes keep that branch's ranking and raw scores. The full
+ * ranking stays in the plan for {@code sesa_rerank}. A search without {@code ext.sesa} passes through.
+ */
+public final class SesaFuseProcessor extends AbstractProcessor implements SearchResponseProcessor {
+
+    public static final String TYPE = "sesa_fuse";
+
+    private final FusionSettings settings;
+
+    SesaFuseProcessor(String tag, String description, boolean ignoreFailure, FusionSettings settings) {
+        super(tag, description, ignoreFailure);
+        this.settings = settings;
+    }
+
+    @Override
+    public String getType() {
+        return TYPE;
+    }
+
+    public FusionSettings getSettings() {
+        return settings;
+    }
+
+    @Override
+    public SearchResponse processResponse(SearchRequest request, SearchResponse response) {
+        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processResponseAsync");
+    }
+
+    @Override
+    public void processResponseAsync(
+        SearchRequest request,
+        SearchResponse response,
+        PipelineProcessingContext context,
+        ActionListener<SearchResponse> listener
+    ) {
+        SesaSearchPlan plan = SesaSearchPlan.from(context);
+        if (plan == null) {
+            listener.onResponse(response);
+            return;
+        }
+        if (plan.otherResults() == null) {
+            finish(plan, response, null, listener);
+            return;
+        }
+        plan.otherResults().whenDone(new ActionListener<>() {
+            @Override
+            public void onResponse(MultiSearchResponse others) {
+                finish(plan, response, others, listener);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                listener.onFailure(
+                    new OpenSearchStatusException("[" + TYPE + "] the side branch search failed: " + e.getMessage(), ExceptionsHelper.status(e), e)
+                );
+            }
+        });
+    }
+
+    private void finish(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others, ActionListener<SearchResponse> listener) {
+        SearchResponse out;
+        try {
+            out = fuse(plan, main, others);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        listener.onResponse(out);
+    }
+
+    /** The fused page; also stores the full ranking and the response info in the plan. */
+    SearchResponse fuse(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others) {
+        SesaSearchExt ext = plan.ext();
+        Map<Branch, SearchHit[]> windows = new EnumMap<>(Branch.class);
+        windows.put(plan.mainBranch(), main.getHits().getHits());
+        for (int i = 0; i < plan.otherBranches().size(); i++) {
+            Branch b = plan.otherBranches().get(i);
+            MultiSearchResponse.Item item = others.getResponses()[i];
+            if (item.isFailure()) {
+                Exception f = item.getFailure();
+                throw new OpenSearchStatusException(
+                    "[" + TYPE + "] the " + b.key() + " branch failed: " + f.getMessage(),
+                    ExceptionsHelper.status(f),
+                    f
+                );
+            }
+            windows.put(b, item.getResponse().getHits().getHits());
+        }
+
+        // Every document once; the first branch that returned it provides the hit (the main one has highlights).
+        Map<DocKey, SearchHit> hits = new HashMap<>();
+        List<BranchWindow<DocKey>> fusionInput = new ArrayList<>();
+        for (Branch b : plan.mode().branches()) {
+            SearchHit[] w = windows.getOrDefault(b, new SearchHit[0]);
+            List<DocKey> keys = new ArrayList<>(w.length);
+            float[] scores = new float[w.length];
+            for (int r = 0; r < w.length; r++) {
+                DocKey key = new DocKey(w[r].getIndex(), w[r].getId());
+                hits.putIfAbsent(key, w[r]);
+                keys.add(key);
+                scores[r] = w[r].getScore();
+            }
+            fusionInput.add(new BranchWindow<>(b, keys, scores));
+        }
+
+        FusionSettings effective = settings.with(ext.technique(), ext.weights(), ext.rankConstant());
+        List<Candidate> ranking = new ArrayList<>();
+        if (plan.mode().isHybrid()) {
+            for (Fused<DocKey> f : ScoreFusion.fuse(fusionInput, effective, DocKey::compareTo)) {
+                ranking.add(new Candidate(f.key(), hits.get(f.key()), f.raw(), f.ranks(), f.fused()));
+            }
+        } else {
+            BranchWindow<DocKey> only = fusionInput.get(0);
+            int b = only.branch().ordinal();
+            for (int r = 0; r < only.keys().size(); r++) {
+                Float[] raw = new Float[Branch.values().length];
+                int[] ranks = new int[Branch.values().length];
+                raw[b] = only.scores()[r];
+                ranks[b] = r + 1;
+                DocKey key = only.keys().get(r);
+                ranking.add(new Candidate(key, hits.get(key), raw, ranks, only.scores()[r]));
+            }
+        }
+        plan.ranking(ranking);
+
+        List<Ranked> ranked = new ArrayList<>(ranking.size());
+        for (Candidate c : ranking) {
+            ranked.add(new Ranked(c, (float) c.fused(), null));
+        }
+        TotalHits total = main.getHits().getTotalHits();
+        if (plan.mode().isHybrid() && total != null) {
+            total = new TotalHits(ranking.size(), TotalHits.Relation.EQUAL_TO);
+        }
+
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("mode", plan.mode().key());
+        if (plan.mode().isHybrid()) {
+            Map<String, Object> fusion = new LinkedHashMap<>();
+            fusion.put("technique", effective.technique().key());
+            Map<String, Object> w = new LinkedHashMap<>();
+            for (Branch b : Branch.values()) {
+                w.put(b.key(), effective.weights().get(b));
+            }
+            fusion.put("weights", w);
+            fusion.put("rank_constant", effective.rankConstant());
+            fusion.put("min_range", effective.minRange());
+            info.put("fusion", fusion);
+        }
+        info.put("window_size", plan.window());
+        info.put("candidates", ranking.size());
+        Map<String, Object> branches = new LinkedHashMap<>();
+        for (BranchWindow<DocKey> w : fusionInput) {
+            Map<String, Object> stats = new LinkedHashMap<>();
+            stats.put("returned", w.keys().size());
+            Float max = null;
+            Float min = null;
+            for (float s : w.scores()) {
+                max = max == null ? s : Math.max(max, s);
+                min = min == null ? s : Math.min(min, s);
+            }
+            stats.put("max_score", max);
+            stats.put("min_score", min);
+            stats.put("queried", plan.queries().containsKey(w.branch()));
+            branches.put(w.branch().key(), stats);
+        }
+        info.put("branches", branches);
+        Map<String, Object> query = new LinkedHashMap<>();
+        query.put("encoded", plan.encoding() != null);
+        if (plan.encoding() != null) {
+            query.put("cached", plan.encodingCached());
+            query.put("concepts", plan.encoding().concepts().size());
+            query.put("dense_model", plan.encoding().denseModel());
+            query.put("concept_model", plan.encoding().conceptModel());
+        }
+        info.put("query", query);
+        info.put("degraded", false);
+        plan.responseInfo(info);
+
+        long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - plan.startNanos());
+        long extra = Math.max(0, elapsed - main.getTook().millis());
+        return SesaResponses.withHits(main, SesaResponses.page(plan, ranked, total, null), info, extra);
+    }
+}

@@ -1,0 +1,92 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.ingest.ConfigurationUtils;
+import org.opensearch.search.pipeline.Processor;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.fusion.FusionSettings;
+import org.sesa.opensearch.search.fusion.FusionTechnique;
+
+import java.util.EnumMap;
+import java.util.Map;
+
+import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
+
+/** Parses and validates a {@code sesa_fuse} definition at pipeline creation. */
+public final class SesaFuseProcessorFactory implements Processor.Factory<SearchResponseProcessor> {
+
+    public static final String TECHNIQUE = "technique";
+    public static final String WEIGHTS = "weights";
+    public static final String RANK_CONSTANT = "rank_constant";
+    public static final String MIN_RANGE = "min_range";
+
+    public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.4, Branch.DENSE, 0.4, Branch.CONCEPTS, 0.2);
+    public static final int DEFAULT_RANK_CONSTANT = 60;
+
+    @Override
+    public SesaFuseProcessor create(
+        Map<String, Processor.Factory<SearchResponseProcessor>> factories,
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        Map<String, Object> config,
+        Processor.PipelineContext pipelineContext
+    ) {
+        String type = SesaFuseProcessor.TYPE;
+        FusionTechnique technique = null;
+        String t = ConfigurationUtils.readStringProperty(type, tag, config, TECHNIQUE, FusionTechnique.MIN_MAX.key());
+        for (FusionTechnique candidate : FusionTechnique.values()) {
+            if (candidate.key().equals(t)) {
+                technique = candidate;
+            }
+        }
+        if (technique == null) {
+            throw newConfigurationException(type, tag, TECHNIQUE, "must be one of [min_max, rrf], got [" + t + "]");
+        }
+        Map<Branch, Double> weights = new EnumMap<>(DEFAULT_WEIGHTS);
+        Object w = config.remove(WEIGHTS);
+        if (w != null) {
+            try {
+                Map<Branch, Double> given = SesaSearchExt.parseWeights(w, WEIGHTS);
+                weights = new EnumMap<>(Branch.class);
+                for (Branch b : Branch.values()) {
+                    weights.put(b, given.getOrDefault(b, 0.0));
+                }
+            } catch (IllegalArgumentException e) {
+                throw newConfigurationException(type, tag, WEIGHTS, e.getMessage());
+            }
+            if (weights.values().stream().mapToDouble(Double::doubleValue).sum() <= 0) {
+                throw newConfigurationException(type, tag, WEIGHTS, "at least one weight must be > 0");
+            }
+        }
+        int k = ConfigurationUtils.readIntProperty(type, tag, config, RANK_CONSTANT, DEFAULT_RANK_CONSTANT);
+        double minRange = readDouble(type, tag, config, MIN_RANGE, FusionSettings.DEFAULT_MIN_RANGE);
+        FusionSettings settings;
+        try {
+            settings = new FusionSettings(technique, weights, k, minRange);
+        } catch (IllegalArgumentException e) {
+            String key = e.getMessage().contains(RANK_CONSTANT) ? RANK_CONSTANT : MIN_RANGE;
+            throw newConfigurationException(type, tag, key, e.getMessage().replaceFirst("^\\[[a-z_]+\\] ", ""));
+        }
+        return new SesaFuseProcessor(tag, description, ignoreFailure, settings);
+    }
+
+    private static double readDouble(String type, String tag, Map<String, Object> config, String key, double def) {
+        Object v = config.remove(key);
+        if (v == null) {
+            return def;
+        }
+        if (v instanceof Number n) {
+            return n.doubleValue();
+        }
+        if (v instanceof String s) {
+            try {
+                return Double.parseDouble(s);
+            } catch (NumberFormatException e) {
+                // fall through
+            }
+        }
+        throw newConfigurationException(type, tag, key, "must be a number, got [" + v + "]");
+    }
+}

@@ -1,0 +1,436 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.action.search.MultiSearchRequest;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.common.regex.Regex;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.index.query.MatchNoneQueryBuilder;
+import org.opensearch.search.SearchExtBuilder;
+import org.opensearch.search.builder.SearchSourceBuilder;
+import org.opensearch.search.fetch.subphase.FetchSourceContext;
+import org.opensearch.search.fetch.subphase.FieldAndFormat;
+import org.opensearch.search.pipeline.AbstractProcessor;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.opensearch.search.sort.ScoreSortBuilder;
+import org.opensearch.search.sort.SortBuilder;
+import org.sesa.inference.v1.EncodeOptions;
+import org.sesa.inference.v1.EncodeRequest;
+import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.inference.v1.TextKind;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.PendingResult;
+import org.sesa.opensearch.search.SearchMode;
+import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.query.BranchQueries;
+import org.sesa.opensearch.search.query.QueryEncoding;
+import org.sesa.opensearch.search.query.QueryEncodingCache;
+import org.sesa.opensearch.util.SesaFieldNames;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * {@code sesa_query}: turns a search that carries {@code ext.sesa} into the branch searches of its mode.
+ *
+ * <ol>
+ *   <li>Encodes the query text once (TEXT_KIND_QUERY) through the {@link InferenceClient}, or takes the encoding
+ *       from an LRU cache; bm25 mode makes no call at all.</li>
+ *   <li>Builds the branch queries (see {@link BranchQueries}); the user's {@code query} filters every branch.</li>
+ *   <li>Rewrites the request into the mode's first branch with {@code from: 0, size: window}, and starts the other
+ *       branches (hybrid) at once as one msearch, so they run alongside the main search.</li>
+ *   <li>Leaves a {@link SesaSearchPlan} in the pipeline context for {@code sesa_fuse} and {@code sesa_rerank}.</li>
+ * </ol>
+ *
+ * A search without {@code ext.sesa} passes through untouched. Asynchronous only: the transport or search
+ * thread that runs the pipeline never waits for the inference server.
+ */
+public final class SesaQueryProcessor extends AbstractProcessor implements SearchRequestProcessor {
+
+    public static final String TYPE = "sesa_query";
+    /** Side branch requests never run a search pipeline (no recursion through an index default pipeline). */
+    static final String NO_PIPELINE = "_none";
+
+    private final List<String> textFields;
+    private final SesaFieldNames names;
+    private final int windowSize;
+    private final int knnK;
+    private final int topKConcepts;
+    private final TimeValue timeout;
+    private final InferenceClient client;
+    private final BranchSearcher searcher;
+    private final NamedXContentRegistry registry;
+    private final QueryEncodingCache cache;
+
+    SesaQueryProcessor(
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        List<String> textFields,
+        String prefix,
+        int windowSize,
+        int knnK,
+        int topKConcepts,
+        int cacheSize,
+        TimeValue timeout,
+        InferenceClient client,
+        BranchSearcher searcher,
+        NamedXContentRegistry registry
+    ) {
+        super(tag, description, ignoreFailure);
+        this.textFields = List.copyOf(textFields);
+        this.names = SesaFieldNames.forPrefix(prefix);
+        this.windowSize = windowSize;
+        this.knnK = knnK;
+        this.topKConcepts = topKConcepts;
+        this.timeout = timeout;
+        this.client = Objects.requireNonNull(client);
+        this.searcher = Objects.requireNonNull(searcher);
+        this.registry = Objects.requireNonNull(registry);
+        this.cache = new QueryEncodingCache(cacheSize);
+    }
+
+    @Override
+    public String getType() {
+        return TYPE;
+    }
+
+    public List<String> getTextFields() {
+        return textFields;
+    }
+
+    public String getTargetPrefix() {
+        return names.prefix();
+    }
+
+    public int getWindowSize() {
+        return windowSize;
+    }
+
+    public int getKnnK() {
+        return knnK;
+    }
+
+    public int getTopKConcepts() {
+        return topKConcepts;
+    }
+
+    public TimeValue getTimeout() {
+        return timeout;
+    }
+
+    public QueryEncodingCache cache() {
+        return cache;
+    }
+
+    /** The synchronous path would block a search thread on the network; OpenSearch calls the async one. */
+    @Override
+    public SearchRequest processRequest(SearchRequest request) {
+        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processRequestAsync");
+    }
+
+    @Override
+    public void processRequestAsync(SearchRequest request, PipelineProcessingContext context, ActionListener<SearchRequest> listener) {
+        SesaSearchExt ext = SesaSearchExt.find(request.source());
+        if (ext == null) {
+            listener.onResponse(request);
+            return;
+        }
+        long start = System.nanoTime();
+        try {
+            checkSupported(request);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        if (ext.mode().needsEncoding() == false) {
+            complete(request, context, ext, null, false, start, listener);
+            return;
+        }
+        QueryEncoding cached = cache.get(ext.queryText());
+        if (cached != null) {
+            complete(request, context, ext, cached, true, start, listener);
+            return;
+        }
+        EncodeRequest encode = EncodeRequest.newBuilder()
+            .addTexts(ext.queryText())
+            .setOptions(EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts))
+            .build();
+        client.encode(encode, timeout, new ActionListener<>() {
+            @Override
+            public void onResponse(EncodeResponse response) {
+                QueryEncoding encoding;
+                try {
+                    encoding = QueryEncoding.from(response, TYPE);
+                } catch (Exception e) {
+                    listener.onFailure(e);
+                    return;
+                }
+                cache.put(ext.queryText(), encoding);
+                complete(request, context, ext, encoding, false, start, listener);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                listener.onFailure(e);
+            }
+        });
+    }
+
+    /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
+    private void complete(
+        SearchRequest request,
+        PipelineProcessingContext context,
+        SesaSearchExt ext,
+        QueryEncoding encoding,
+        boolean cached,
+        long start,
+        ActionListener<SearchRequest> listener
+    ) {
+        SearchRequest rewritten;
+        try {
+            rewritten = rewrite(request, context, ext, encoding, cached, start);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        listener.onResponse(rewritten);
+    }
+
+    SearchRequest rewrite(
+        SearchRequest request,
+        PipelineProcessingContext context,
+        SesaSearchExt ext,
+        QueryEncoding encoding,
+        boolean cached,
+        long start
+    ) {
+        SearchSourceBuilder source = request.source();
+        int from = Math.max(0, source.from());
+        int size = source.size() < 0 ? 10 : source.size();
+        int window = Math.max(windowSize, from + size);
+        Map<Branch, QueryBuilder> queries = buildQueries(ext, encoding, source.query());
+
+        // _source: keep what the user asked for, but fetch what explanations and rerank read.
+        FetchSourceContext userSource = source.fetchSource();
+        FetchSourceContext fetch = widenSource(userSource, neededSourceFields(ext));
+        boolean augmented = fetch != userSource;
+
+        List<SearchExtBuilder> otherExts = new ArrayList<>();
+        for (SearchExtBuilder b : source.ext()) {
+            if (b instanceof SesaSearchExt == false) {
+                otherExts.add(b);
+            }
+        }
+
+        // The other branches: one msearch, started now so it runs alongside the main search.
+        List<Branch> others = new ArrayList<>();
+        MultiSearchRequest msearch = new MultiSearchRequest();
+        for (Branch b : ext.mode().branches().subList(1, ext.mode().branches().size())) {
+            QueryBuilder q = queries.get(b);
+            if (q == null) {
+                continue; // e.g. a query without concepts: that branch is empty
+            }
+            SearchRequest br = new SearchRequest(request);
+            br.source(branchSource(source, q, window, fetch, otherExts));
+            br.pipeline(NO_PIPELINE);
+            msearch.add(br);
+            others.add(b);
+        }
+        PendingResult<MultiSearchResponse> otherResults = null;
+        if (others.isEmpty() == false) {
+            otherResults = new PendingResult<>();
+            try {
+                searcher.multiSearch(msearch, otherResults);
+            } catch (Exception e) {
+                otherResults.onFailure(e);
+            }
+        }
+
+        Branch main = ext.mode().branches().get(0);
+        SearchSourceBuilder mainSource = source.shallowCopy();
+        mainSource.query(queries.getOrDefault(main, new MatchNoneQueryBuilder()));
+        mainSource.from(0);
+        mainSource.size(window);
+        mainSource.ext(otherExts);
+        if (augmented) {
+            mainSource.fetchSource(fetch);
+        }
+        request.source(mainSource);
+
+        context.setAttribute(
+            SesaSearchPlan.CONTEXT_KEY,
+            new SesaSearchPlan(ext, names, encoding, cached, queries, from, size, window, userSource, augmented, others, otherResults, start)
+        );
+        return request;
+    }
+
+    /** The branch queries of the mode; a branch the query cannot fill (no vector, no concepts) is left out. */
+    Map<Branch, QueryBuilder> buildQueries(SesaSearchExt ext, QueryEncoding encoding, QueryBuilder userQuery) {
+        Map<String, Object> filter = BranchQueries.toMap(userQuery);
+        Map<Branch, QueryBuilder> out = new EnumMap<>(Branch.class);
+        for (Map.Entry<Branch, Map<String, Object>> e : branchJson(ext, encoding, filter).entrySet()) {
+            out.put(e.getKey(), BranchQueries.parse(e.getValue(), registry));
+        }
+        return out;
+    }
+
+    /** The branch queries as JSON (what {@link #buildQueries} parses). */
+    public Map<Branch, Map<String, Object>> branchJson(SesaSearchExt ext, QueryEncoding encoding, Map<String, Object> filter) {
+        Map<Branch, Map<String, Object>> out = new EnumMap<>(Branch.class);
+        for (Branch b : ext.mode().branches()) {
+            Map<String, Object> json = switch (b) {
+                case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
+                case DENSE -> encoding.dense().length == 0 ? null : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
+                case CONCEPTS -> BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
+            };
+            if (json != null) {
+                out.put(b, json);
+            }
+        }
+        return out;
+    }
+
+    private static SearchSourceBuilder branchSource(
+        SearchSourceBuilder user,
+        QueryBuilder query,
+        int window,
+        FetchSourceContext fetch,
+        List<SearchExtBuilder> exts
+    ) {
+        SearchSourceBuilder s = new SearchSourceBuilder().query(query).from(0).size(window).trackTotalHits(false);
+        if (fetch != null) {
+            s.fetchSource(fetch);
+        }
+        if (user.storedFields() != null) {
+            s.storedFields(user.storedFields());
+        }
+        if (user.docValueFields() != null) {
+            for (FieldAndFormat f : user.docValueFields()) {
+                s.docValueField(f.field, f.format);
+            }
+        }
+        if (user.fetchFields() != null) {
+            for (FieldAndFormat f : user.fetchFields()) {
+                s.fetchField(f.field, f.format);
+            }
+        }
+        if (user.highlighter() != null) {
+            s.highlighter(user.highlighter());
+        }
+        if (user.postFilter() != null) {
+            s.postFilter(user.postFilter());
+        }
+        if (user.timeout() != null) {
+            s.timeout(user.timeout());
+        }
+        if (user.explain() != null) {
+            s.explain(user.explain());
+        }
+        if (user.version() != null) {
+            s.version(user.version());
+        }
+        if (user.seqNoAndPrimaryTerm() != null) {
+            s.seqNoAndPrimaryTerm(user.seqNoAndPrimaryTerm());
+        }
+        s.ext(exts);
+        return s;
+    }
+
+    /** Source fields the response processors read: concept weights (explanations) and texts (rerank). */
+    private List<String> neededSourceFields(SesaSearchExt ext) {
+        Set<String> out = new LinkedHashSet<>();
+        if (ext.explain()) {
+            out.add(names.concepts());
+        }
+        if (Boolean.FALSE.equals(ext.rerank()) == false) {
+            for (String f : textFields) {
+                int caret = f.indexOf('^');
+                out.add(caret < 0 ? f : f.substring(0, caret));
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * The user's {@code _source} setting widened by {@code needed} fields, or the same instance when it already
+     * returns them (no setting means the full source).
+     */
+    static FetchSourceContext widenSource(FetchSourceContext user, List<String> needed) {
+        if (user == null || needed.isEmpty()) {
+            return user;
+        }
+        if (user.fetchSource() == false) {
+            return new FetchSourceContext(true, needed.toArray(String[]::new), new String[0]);
+        }
+        boolean changed = false;
+        List<String> includes = new ArrayList<>(Arrays.asList(user.includes()));
+        if (includes.isEmpty() == false) {
+            for (String f : needed) {
+                if (Regex.simpleMatch(user.includes(), f) == false) {
+                    includes.add(f);
+                    changed = true;
+                }
+            }
+        }
+        List<String> excludes = new ArrayList<>();
+        for (String x : user.excludes()) {
+            boolean hidesNeeded = needed.stream().anyMatch(f -> Regex.simpleMatch(x, f) || f.startsWith(x + "."));
+            if (hidesNeeded) {
+                changed = true;
+            } else {
+                excludes.add(x);
+            }
+        }
+        return changed ? new FetchSourceContext(true, includes.toArray(String[]::new), excludes.toArray(String[]::new)) : user;
+    }
+
+    /** Requests whose order or paging fusion cannot honour fail with a 400 that says why. */
+    static void checkSupported(SearchRequest request) {
+        SearchSourceBuilder s = request.source();
+        String what = null;
+        if (request.scroll() != null) {
+            what = "scroll";
+        } else if (s.pointInTimeBuilder() != null) {
+            what = "pit";
+        } else if (s.searchAfter() != null) {
+            what = "search_after";
+        } else if (s.sorts() != null && s.sorts().stream().anyMatch(SesaQueryProcessor::isNotScoreSort)) {
+            what = "sort";
+        } else if (s.collapse() != null) {
+            what = "collapse";
+        } else if (s.rescores() != null && s.rescores().isEmpty() == false) {
+            what = "rescore";
+        } else if (s.minScore() != null) {
+            what = "min_score";
+        } else if (s.slice() != null) {
+            what = "slice";
+        }
+        if (what != null) {
+            throw new IllegalArgumentException(
+                "[ext.sesa] cannot be combined with [" + what + "]: the SESA pipeline orders the hits by fused score and pages with from/size"
+            );
+        }
+    }
+
+    private static boolean isNotScoreSort(SortBuilder<?> sort) {
+        return sort instanceof ScoreSortBuilder == false;
+    }
+
+    /** For tests: the mode's branches minus the main one. */
+    static List<Branch> sideBranches(SearchMode mode) {
+        return mode.branches().subList(1, mode.branches().size());
+    }
+}

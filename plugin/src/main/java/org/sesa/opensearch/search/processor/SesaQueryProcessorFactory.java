@@ -1,0 +1,159 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.ingest.ConfigurationUtils;
+import org.opensearch.search.pipeline.Processor;
+import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.util.SesaConventions;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
+import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
+
+/**
+ * Parses and validates a {@code sesa_query} definition when the search pipeline is created, so mistakes are
+ * reported by {@code PUT _search/pipeline} (400) and not by the first search.
+ */
+public final class SesaQueryProcessorFactory implements Processor.Factory<SearchRequestProcessor> {
+
+    public static final String TEXT_FIELDS = "text_fields";
+    public static final String TARGET_PREFIX = "target_prefix";
+    public static final String WINDOW_SIZE = "window_size";
+    public static final String KNN_K = "knn_k";
+    public static final String TOP_K_CONCEPTS = "top_k_concepts";
+    public static final String CACHE_SIZE = "cache_size";
+    public static final String TIMEOUT = "timeout";
+
+    public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
+    public static final int DEFAULT_WINDOW_SIZE = 100;
+    public static final int MAX_WINDOW_SIZE = 10_000;
+    public static final int DEFAULT_KNN_K = 100;
+    public static final int MAX_KNN_K = 10_000;
+    public static final int DEFAULT_TOP_K_CONCEPTS = 32;
+    public static final int MAX_TOP_K_CONCEPTS = 1024;
+    public static final int DEFAULT_CACHE_SIZE = 1024;
+    public static final int MAX_CACHE_SIZE = 100_000;
+
+    /** {@code field} or {@code field^boost}, as multi_match accepts them. */
+    private static final Pattern TEXT_FIELD = Pattern.compile("[^\\s^]+(\\^[0-9]+(\\.[0-9]+)?)?");
+
+    private final Supplier<InferenceClient> client;
+    private final BranchSearcher searcher;
+    private final NamedXContentRegistry registry;
+
+    /**
+     * @param client   supplier, because pipeline factories may be built before the plugin's components
+     * @param searcher runs the side branches (the node client's msearch)
+     * @param registry the node's registry, to parse knn and rank_feature queries
+     */
+    public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
+        this.client = client;
+        this.searcher = searcher;
+        this.registry = registry;
+    }
+
+    @Override
+    public SesaQueryProcessor create(
+        Map<String, Processor.Factory<SearchRequestProcessor>> factories,
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        Map<String, Object> config,
+        Processor.PipelineContext pipelineContext
+    ) {
+        String type = SesaQueryProcessor.TYPE;
+        List<String> textFields = readTextFields(tag, config);
+        String prefix = ConfigurationUtils.readStringProperty(type, tag, config, TARGET_PREFIX, SesaConventions.get().defaultTargetPrefix());
+        checkPrefix(tag, prefix);
+        int window = readRange(tag, config, WINDOW_SIZE, DEFAULT_WINDOW_SIZE, 1, MAX_WINDOW_SIZE);
+        int knnK = readRange(tag, config, KNN_K, DEFAULT_KNN_K, 1, MAX_KNN_K);
+        int topK = readRange(tag, config, TOP_K_CONCEPTS, DEFAULT_TOP_K_CONCEPTS, 0, MAX_TOP_K_CONCEPTS);
+        int cacheSize = readRange(tag, config, CACHE_SIZE, DEFAULT_CACHE_SIZE, 0, MAX_CACHE_SIZE);
+        TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
+        return new SesaQueryProcessor(
+            tag,
+            description,
+            ignoreFailure,
+            textFields,
+            prefix,
+            window,
+            knnK,
+            topK,
+            cacheSize,
+            timeout,
+            client.get(),
+            searcher,
+            registry
+        );
+    }
+
+    private static List<String> readTextFields(String tag, Map<String, Object> config) {
+        String type = SesaQueryProcessor.TYPE;
+        Object raw = config.remove(TEXT_FIELDS);
+        if (raw == null) {
+            return DEFAULT_TEXT_FIELDS;
+        }
+        if (!(raw instanceof List<?> list) || list.isEmpty()) {
+            throw newConfigurationException(type, tag, TEXT_FIELDS, "must be a non-empty list of field names such as [\"title^2\", \"text\"]");
+        }
+        List<String> out = new ArrayList<>();
+        for (Object o : list) {
+            if (!(o instanceof String s) || TEXT_FIELD.matcher(s).matches() == false) {
+                throw newConfigurationException(
+                    type,
+                    tag,
+                    TEXT_FIELDS,
+                    "entries must be field names, optionally with a boost such as \"title^2\", got [" + o + "]"
+                );
+            }
+            out.add(s);
+        }
+        return List.copyOf(out);
+    }
+
+    static void checkPrefix(String tag, String p) {
+        String type = SesaQueryProcessor.TYPE;
+        if (p.isEmpty() || p.chars().anyMatch(Character::isWhitespace)) {
+            throw newConfigurationException(type, tag, TARGET_PREFIX, "must be non-empty and contain no whitespace, got [" + p + "]");
+        }
+        if (p.startsWith(".") || p.endsWith(".") || p.contains("..") || p.startsWith("_")) {
+            throw newConfigurationException(type, tag, TARGET_PREFIX, "must be a field path (no leading '_' or '.', no empty path elements), got [" + p + "]");
+        }
+    }
+
+    static int readRange(String tag, Map<String, Object> config, String key, int def, int min, int max) {
+        return readRange(SesaQueryProcessor.TYPE, tag, config, key, def, min, max);
+    }
+
+    static int readRange(String type, String tag, Map<String, Object> config, String key, int def, int min, int max) {
+        int v = ConfigurationUtils.readIntProperty(type, tag, config, key, def);
+        if (v < min || v > max) {
+            throw newConfigurationException(type, tag, key, "must be between " + min + " and " + max + ", got " + v);
+        }
+        return v;
+    }
+
+    /** An optional positive time value; null when absent. */
+    static TimeValue readTimeout(String type, String tag, Map<String, Object> config, String key) {
+        String text = ConfigurationUtils.readOptionalStringProperty(type, tag, config, key);
+        if (text == null) {
+            return null;
+        }
+        TimeValue t;
+        try {
+            t = TimeValue.parseTimeValue(text, key);
+        } catch (IllegalArgumentException e) {
+            throw newConfigurationException(type, tag, key, "must be a time value such as 5s or 500ms, got [" + text + "]");
+        }
+        if (t.millis() <= 0) {
+            throw newConfigurationException(type, tag, key, "must be positive, got [" + text + "]");
+        }
+        return t;
+    }
+}

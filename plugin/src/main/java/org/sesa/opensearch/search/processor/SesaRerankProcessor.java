@@ -1,0 +1,281 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.ExceptionsHelper;
+import org.opensearch.OpenSearchStatusException;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.action.search.SearchResponse;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.core.rest.RestStatus;
+import org.opensearch.search.pipeline.AbstractProcessor;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.sesa.inference.v1.PassageScore;
+import org.sesa.inference.v1.RerankOptions;
+import org.sesa.inference.v1.RerankRequest;
+import org.sesa.inference.v1.RerankResponse;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.Candidate;
+import org.sesa.opensearch.search.SesaResponses;
+import org.sesa.opensearch.search.SesaResponses.Ranked;
+import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code sesa_rerank}: re-orders the top {@code top_n} of the fused ranking by the cross-encoder's Rerank scores
+ * (one call, passages = the hit's {@code text_fields} joined with "\n", long passages chunked by the server).
+ * The fused score stays in {@code _sesa.fused}; the rerank score goes to {@code _sesa.rerank} and {@code _score}.
+ *
+ * <p>When the call fails or misses its {@code timeout}, the fused order is returned with
+ * {@code _sesa.degraded} on every hit and {@code ext.sesa.degraded: true} with the reason; with {@code strict}
+ * the search fails instead. Runs only when the request says {@code rerank} (or the pipeline sets
+ * {@code by_default}).
+ */
+public final class SesaRerankProcessor extends AbstractProcessor implements SearchResponseProcessor {
+
+    public static final String TYPE = "sesa_rerank";
+    static final String SEPARATOR = "\n";
+
+    private final List<String> textFields;
+    private final int topN;
+    private final TimeValue timeout;
+    private final boolean strict;
+    private final boolean byDefault;
+    private final int maxChunks;
+    private final InferenceClient client;
+
+    SesaRerankProcessor(
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        List<String> textFields,
+        int topN,
+        TimeValue timeout,
+        boolean strict,
+        boolean byDefault,
+        int maxChunks,
+        InferenceClient client
+    ) {
+        super(tag, description, ignoreFailure);
+        this.textFields = List.copyOf(textFields);
+        this.topN = topN;
+        this.timeout = Objects.requireNonNull(timeout);
+        this.strict = strict;
+        this.byDefault = byDefault;
+        this.maxChunks = maxChunks;
+        this.client = Objects.requireNonNull(client);
+    }
+
+    @Override
+    public String getType() {
+        return TYPE;
+    }
+
+    public List<String> getTextFields() {
+        return textFields;
+    }
+
+    public int getTopN() {
+        return topN;
+    }
+
+    public TimeValue getTimeout() {
+        return timeout;
+    }
+
+    public boolean isStrict() {
+        return strict;
+    }
+
+    public boolean isByDefault() {
+        return byDefault;
+    }
+
+    @Override
+    public SearchResponse processResponse(SearchRequest request, SearchResponse response) {
+        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processResponseAsync");
+    }
+
+    @Override
+    public void processResponseAsync(
+        SearchRequest request,
+        SearchResponse response,
+        PipelineProcessingContext context,
+        ActionListener<SearchResponse> listener
+    ) {
+        SesaSearchPlan plan = SesaSearchPlan.from(context);
+        if (plan == null) {
+            listener.onResponse(response);
+            return;
+        }
+        SesaSearchExt ext = plan.ext();
+        boolean enabled = ext.rerank() != null ? ext.rerank() : byDefault;
+        if (enabled == false) {
+            listener.onResponse(response);
+            return;
+        }
+        if (plan.ranking() == null) {
+            listener.onFailure(new IllegalStateException("[" + TYPE + "] must come after [sesa_fuse] in the search pipeline"));
+            return;
+        }
+        int n = ext.rerankTopN() != null ? ext.rerankTopN() : topN;
+        TimeValue deadline = ext.rerankTimeout() != null ? ext.rerankTimeout() : timeout;
+        boolean failHard = ext.rerankStrict() != null ? ext.rerankStrict() : strict;
+
+        List<Candidate> ranking = plan.ranking();
+        List<Candidate> head = ranking.subList(0, Math.min(n, ranking.size()));
+        List<Integer> sent = new ArrayList<>();
+        RerankRequest.Builder rr = RerankRequest.newBuilder()
+            .setQuery(ext.queryText())
+            .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks));
+        for (int i = 0; i < head.size(); i++) {
+            String text = SesaResponses.text(head.get(i).source(), textFields, SEPARATOR);
+            if (text.isBlank() == false) {
+                rr.addPassages(text);
+                sent.add(i);
+            }
+        }
+        if (head.isEmpty()) {
+            listener.onResponse(response); // nothing to rerank
+            return;
+        }
+        if (sent.isEmpty()) {
+            fail(
+                plan,
+                response,
+                listener,
+                failHard,
+                new OpenSearchStatusException("none of the top hits has text in " + textFields + " to rerank", RestStatus.BAD_REQUEST)
+            );
+            return;
+        }
+        long start = System.nanoTime();
+        client.rerank(rr.build(), deadline, new ActionListener<>() {
+            @Override
+            public void onResponse(RerankResponse r) {
+                SearchResponse out;
+                try {
+                    out = reranked(plan, response, head.size(), sent, r, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), n);
+                } catch (Exception e) {
+                    fail(plan, response, listener, failHard, e);
+                    return;
+                }
+                listener.onResponse(out);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                fail(plan, response, listener, failHard, e);
+            }
+        });
+    }
+
+    private SearchResponse reranked(
+        SesaSearchPlan plan,
+        SearchResponse response,
+        int headSize,
+        List<Integer> sent,
+        RerankResponse r,
+        long tookMillis,
+        int n
+    ) {
+        if (r.getScoresCount() != sent.size()) {
+            throw new OpenSearchStatusException(
+                "inference server returned " + r.getScoresCount() + " rerank scores for " + sent.size() + " passages",
+                RestStatus.BAD_GATEWAY
+            );
+        }
+        List<Candidate> ranking = plan.ranking();
+        Float[] scores = new Float[headSize];
+        int itemErrors = 0;
+        for (int j = 0; j < sent.size(); j++) {
+            PassageScore ps = r.getScores(j);
+            if (ps.hasError() || Float.isFinite(ps.getScore()) == false) {
+                itemErrors++;
+            } else {
+                scores[sent.get(j)] = ps.getScore();
+            }
+        }
+        // Reranked hits first (by rerank score, ties in fused order), then head hits without a score, then the rest.
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < headSize; i++) {
+            order.add(i);
+        }
+        order.sort(Comparator.comparingInt((Integer i) -> scores[i] == null ? 1 : 0).thenComparing((a, b) -> {
+            if (scores[a] == null || scores[b] == null) {
+                return Integer.compare(a, b);
+            }
+            int c = Float.compare(scores[b], scores[a]);
+            return c != 0 ? c : Integer.compare(a, b);
+        }));
+        List<Ranked> ranked = new ArrayList<>(ranking.size());
+        int done = 0;
+        for (int i : order) {
+            Candidate c = ranking.get(i);
+            if (scores[i] != null) {
+                done++;
+            }
+            ranked.add(new Ranked(c, scores[i] != null ? scores[i] : (float) c.fused(), scores[i]));
+        }
+        for (int i = headSize; i < ranking.size(); i++) {
+            Candidate c = ranking.get(i);
+            ranked.add(new Ranked(c, (float) c.fused(), null));
+        }
+        Map<String, Object> info = info(plan);
+        Map<String, Object> rerank = new LinkedHashMap<>();
+        rerank.put("applied", true);
+        rerank.put("top_n", n);
+        rerank.put("reranked", done);
+        if (itemErrors > 0) {
+            rerank.put("item_errors", itemErrors);
+        }
+        rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
+        rerank.put("took_ms", tookMillis);
+        info.put("rerank", rerank);
+        info.put("degraded", false);
+        return SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), null), info, tookMillis);
+    }
+
+    /** strict: fail the search; otherwise the fused order, marked degraded. */
+    private void fail(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener, boolean failHard, Exception e) {
+        if (failHard) {
+            listener.onFailure(
+                new OpenSearchStatusException("[" + TYPE + "] rerank failed and strict is set: " + e.getMessage(), ExceptionsHelper.status(e), e)
+            );
+            return;
+        }
+        SearchResponse out;
+        try {
+            String reason = "rerank failed: " + e.getMessage();
+            List<Ranked> ranked = new ArrayList<>();
+            for (Candidate c : plan.ranking()) {
+                ranked.add(new Ranked(c, (float) c.fused(), null));
+            }
+            Map<String, Object> info = info(plan);
+            Map<String, Object> rerank = new LinkedHashMap<>();
+            rerank.put("applied", false);
+            info.put("rerank", rerank);
+            info.put("degraded", true);
+            info.put("degraded_reason", reason);
+            out = SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), reason), info, 0);
+        } catch (Exception inner) {
+            inner.addSuppressed(e);
+            listener.onFailure(inner);
+            return;
+        }
+        listener.onResponse(out);
+    }
+
+    private static Map<String, Object> info(SesaSearchPlan plan) {
+        Map<String, Object> info = plan.responseInfo() == null ? new LinkedHashMap<>() : new LinkedHashMap<>(plan.responseInfo());
+        return info;
+    }
+}

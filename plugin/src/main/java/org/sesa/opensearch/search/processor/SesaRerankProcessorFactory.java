@@ -1,0 +1,81 @@
+package org.sesa.opensearch.search.processor;
+
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.ingest.ConfigurationUtils;
+import org.opensearch.search.pipeline.Processor;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
+
+/** Parses and validates a {@code sesa_rerank} definition at pipeline creation. */
+public final class SesaRerankProcessorFactory implements Processor.Factory<SearchResponseProcessor> {
+
+    public static final String TEXT_FIELDS = "text_fields";
+    public static final String TOP_N = "top_n";
+    public static final String TIMEOUT = "timeout";
+    public static final String STRICT = "strict";
+    public static final String BY_DEFAULT = "by_default";
+    public static final String MAX_CHUNKS = "max_chunks";
+
+    public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
+    public static final int DEFAULT_TOP_N = 50;
+    public static final TimeValue DEFAULT_TIMEOUT = TimeValue.timeValueSeconds(5);
+    public static final int MAX_MAX_CHUNKS = 256;
+
+    private final Supplier<InferenceClient> client;
+
+    public SesaRerankProcessorFactory(Supplier<InferenceClient> client) {
+        this.client = client;
+    }
+
+    @Override
+    public SesaRerankProcessor create(
+        Map<String, Processor.Factory<SearchResponseProcessor>> factories,
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        Map<String, Object> config,
+        Processor.PipelineContext pipelineContext
+    ) {
+        String type = SesaRerankProcessor.TYPE;
+        List<String> fields = DEFAULT_TEXT_FIELDS;
+        Object raw = config.remove(TEXT_FIELDS);
+        if (raw != null) {
+            if (!(raw instanceof List<?> list) || list.isEmpty()) {
+                throw newConfigurationException(type, tag, TEXT_FIELDS, "must be a non-empty list of field names such as [\"title\", \"text\"]");
+            }
+            List<String> out = new ArrayList<>();
+            for (Object o : list) {
+                if (!(o instanceof String s) || s.isBlank() || s.chars().anyMatch(Character::isWhitespace) || s.contains("^")) {
+                    throw newConfigurationException(type, tag, TEXT_FIELDS, "entries must be plain field names (no boosts), got [" + o + "]");
+                }
+                out.add(s);
+            }
+            fields = List.copyOf(out);
+        }
+        int topN = SesaQueryProcessorFactory.readRange(type, tag, config, TOP_N, DEFAULT_TOP_N, 1, SesaSearchExt.MAX_TOP_N);
+        TimeValue timeout = SesaQueryProcessorFactory.readTimeout(type, tag, config, TIMEOUT);
+        boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
+        boolean byDefault = ConfigurationUtils.readBooleanProperty(type, tag, config, BY_DEFAULT, false);
+        int maxChunks = SesaQueryProcessorFactory.readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
+        return new SesaRerankProcessor(
+            tag,
+            description,
+            ignoreFailure,
+            fields,
+            topN,
+            timeout != null ? timeout : DEFAULT_TIMEOUT,
+            strict,
+            byDefault,
+            maxChunks,
+            client.get()
+        );
+    }
+}

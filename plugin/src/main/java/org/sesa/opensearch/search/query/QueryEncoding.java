@@ -1,0 +1,79 @@
+package org.sesa.opensearch.search.query;
+
+import org.opensearch.OpenSearchStatusException;
+import org.opensearch.core.rest.RestStatus;
+import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.Embedding;
+import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.inference.v1.ModelRef;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What one Encode call (TEXT_KIND_QUERY) said about a query text: its dense vector and its concepts, strongest
+ * first. Immutable, so one instance can sit in the cache and serve many searches.
+ *
+ * @param dense        L2-normalised vector; empty when the server returned none
+ * @param concepts     concepts with weight > 0, strongest first
+ * @param denseModel   {@code id@version} of the dense model
+ * @param conceptModel {@code id@version} of the concept model
+ */
+public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel) {
+
+    /** One concept of the query. */
+    public record QueryConcept(String key, String label, float weight) {}
+
+    public QueryEncoding {
+        concepts = List.copyOf(concepts);
+    }
+
+    /** Concept key to concept, in the query's order. */
+    public Map<String, QueryConcept> conceptsByKey() {
+        Map<String, QueryConcept> m = new LinkedHashMap<>();
+        for (QueryConcept c : concepts) {
+            m.putIfAbsent(c.key(), c);
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * The encoding of the first (only) text of {@code response}.
+     *
+     * @throws OpenSearchStatusException 400 when the server rejected the text, 502 when the answer is malformed
+     */
+    public static QueryEncoding from(EncodeResponse response, String processorType) {
+        if (response.getEmbeddingsCount() != 1) {
+            throw new OpenSearchStatusException(
+                "[" + processorType + "] inference server returned " + response.getEmbeddingsCount() + " embeddings for one query text",
+                RestStatus.BAD_GATEWAY
+            );
+        }
+        Embedding e = response.getEmbeddings(0);
+        if (e.hasError()) {
+            throw new OpenSearchStatusException(
+                "[" + processorType + "] inference server rejected the query text: " + e.getError().getCode() + ": " + e.getError().getMessage(),
+                RestStatus.BAD_REQUEST
+            );
+        }
+        float[] dense = new float[e.getDenseCount()];
+        for (int i = 0; i < dense.length; i++) {
+            dense[i] = e.getDense(i);
+        }
+        List<QueryConcept> concepts = new ArrayList<>(e.getConceptsCount());
+        for (Concept c : e.getConceptsList()) {
+            if (c.getWeight() > 0 && Float.isFinite(c.getWeight()) && c.getKey().isEmpty() == false) {
+                concepts.add(new QueryConcept(c.getKey(), c.getLabel(), c.getWeight()));
+            }
+        }
+        concepts.sort((a, b) -> Float.compare(b.weight(), a.weight()));
+        return new QueryEncoding(dense, concepts, ref(response.getDenseModel()), ref(response.getConceptModel()));
+    }
+
+    private static String ref(ModelRef r) {
+        return r.getId().isEmpty() ? null : r.getId() + "@" + r.getVersion();
+    }
+}

@@ -1,0 +1,124 @@
+package org.sesa.opensearch.search;
+
+import org.apache.lucene.search.TotalHits;
+import org.opensearch.action.OriginalIndices;
+import org.opensearch.action.search.MultiSearchRequest;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.action.search.SearchResponse;
+import org.opensearch.action.search.SearchResponseSections;
+import org.opensearch.action.search.ShardSearchFailure;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.core.ParseField;
+import org.opensearch.core.common.bytes.BytesArray;
+import org.opensearch.core.index.shard.ShardId;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
+import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.index.query.WrapperQueryBuilder;
+import org.opensearch.search.SearchHit;
+import org.opensearch.search.SearchHits;
+import org.opensearch.search.SearchModule;
+import org.opensearch.search.SearchShardTarget;
+import org.sesa.opensearch.search.query.BranchQueries;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Shared helpers for the search pipeline tests: a query registry, hits and responses. */
+public final class SearchTestSupport {
+
+    private SearchTestSupport() {}
+
+    private static NamedXContentRegistry registry;
+
+    /**
+     * The core queries, plus stand-ins for {@code knn} (k-NN plugin) and {@code rank_feature} (mapper-extras), which
+     * parse into a {@link WrapperQueryBuilder} holding their JSON.
+     */
+    public static synchronized NamedXContentRegistry registry() {
+        if (registry == null) {
+            List<NamedXContentRegistry.Entry> entries = new ArrayList<>(new SearchModule(Settings.EMPTY, List.of()).getNamedXContents());
+            entries.add(new NamedXContentRegistry.Entry(QueryBuilder.class, new ParseField("knn"), p -> stub("knn", p)));
+            entries.add(new NamedXContentRegistry.Entry(QueryBuilder.class, new ParseField("rank_feature"), p -> stub("rank_feature", p)));
+            registry = new NamedXContentRegistry(entries);
+        }
+        return registry;
+    }
+
+    private static QueryBuilder stub(String name, XContentParser p) throws IOException {
+        return new WrapperQueryBuilder(BranchQueries.toJson(Map.of(name, p.map())));
+    }
+
+    /** A hit of index {@code index} with a JSON source. */
+    public static SearchHit hit(String index, String id, float score, String source) {
+        SearchHit h = new SearchHit(0, id, new HashMap<>(), new HashMap<>());
+        h.score(score);
+        if (source != null) {
+            h.sourceRef(new BytesArray(source));
+        }
+        h.shard(new SearchShardTarget("node-1", new ShardId(index, index + "-uuid", 0), null, OriginalIndices.NONE));
+        return h;
+    }
+
+    public static SearchHit hit(String id, float score, String source) {
+        return hit("idx", id, score, source);
+    }
+
+    public static SearchResponse response(SearchHit... hits) {
+        float max = Float.NaN;
+        for (SearchHit h : hits) {
+            max = Float.isNaN(max) ? h.getScore() : Math.max(max, h.getScore());
+        }
+        SearchHits sh = new SearchHits(hits, new TotalHits(hits.length, TotalHits.Relation.EQUAL_TO), max);
+        return new SearchResponse(
+            new SearchResponseSections(sh, null, null, false, null, null, 1),
+            null,
+            1,
+            1,
+            0,
+            3,
+            ShardSearchFailure.EMPTY_ARRAY,
+            SearchResponse.Clusters.EMPTY
+        );
+    }
+
+    public static MultiSearchResponse msearch(Object... responsesOrFailures) {
+        MultiSearchResponse.Item[] items = new MultiSearchResponse.Item[responsesOrFailures.length];
+        for (int i = 0; i < items.length; i++) {
+            Object o = responsesOrFailures[i];
+            items[i] = o instanceof SearchResponse r ? new MultiSearchResponse.Item(r, null) : new MultiSearchResponse.Item(null, (Exception) o);
+        }
+        return new MultiSearchResponse(items, 5);
+    }
+
+    /** A BranchSearcher that records requests and answers with a scripted function. */
+    public static final class RecordingSearcher implements org.sesa.opensearch.search.processor.BranchSearcher {
+        public final List<MultiSearchRequest> requests = new ArrayList<>();
+        public java.util.function.Function<MultiSearchRequest, MultiSearchResponse> answer = r -> {
+            Object[] empty = new Object[r.requests().size()];
+            for (int i = 0; i < empty.length; i++) {
+                empty[i] = response();
+            }
+            return msearch(empty);
+        };
+        public Exception failure;
+
+        @Override
+        public synchronized void multiSearch(MultiSearchRequest request, org.opensearch.core.action.ActionListener<MultiSearchResponse> listener) {
+            requests.add(request);
+            if (failure != null) {
+                listener.onFailure(failure);
+            } else {
+                listener.onResponse(answer.apply(request));
+            }
+        }
+
+        public SearchRequest only(int i) {
+            return requests.get(0).requests().get(i);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package org.sesa.opensearch.search.ext;
+
+import org.junit.jupiter.api.Test;
+import org.opensearch.common.io.stream.BytesStreamOutput;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.xcontent.json.JsonXContent;
+import org.opensearch.core.common.bytes.BytesReference;
+import org.opensearch.core.common.io.stream.StreamInput;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.ToXContent;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.core.xcontent.XContentParser;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.SearchMode;
+import org.sesa.opensearch.search.fusion.FusionTechnique;
+
+import java.io.IOException;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SesaSearchExtTests {
+
+    static SesaSearchExt parse(String json) throws IOException {
+        try (XContentParser p = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY, DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
+            p.nextToken();
+            return SesaSearchExt.parse(p);
+        }
+    }
+
+    static String error(String json) {
+        return assertThrows(IllegalArgumentException.class, () -> parse(json)).getMessage();
+    }
+
+    @Test
+    void onlyQueryTextGivesTheDefaults() throws IOException {
+        SesaSearchExt ext = parse("{\"query_text\": \"python developer\"}");
+        assertEquals("python developer", ext.queryText());
+        assertEquals(SearchMode.HYBRID, ext.mode());
+        assertNull(ext.technique());
+        assertTrue(ext.weights().isEmpty());
+        assertNull(ext.rankConstant());
+        assertNull(ext.rerank(), "unset: the pipeline's by_default decides");
+        assertTrue(ext.explain());
+    }
+
+    @Test
+    void parsesEveryOption() throws IOException {
+        SesaSearchExt ext = parse(
+            "{\"query_text\": \"q\", \"mode\": \"concepts\", \"fusion\": {\"technique\": \"rrf\", \"weights\": {\"bm25\": 1, \"concepts\": 0.5},"
+                + " \"rank_constant\": 20}, \"rerank\": {\"top_n\": 7, \"timeout\": \"250ms\", \"strict\": true}, \"explain\": false}"
+        );
+        assertEquals(SearchMode.CONCEPTS, ext.mode());
+        assertEquals(FusionTechnique.RRF, ext.technique());
+        assertEquals(Map.of(Branch.BM25, 1.0, Branch.CONCEPTS, 0.5), ext.weights());
+        assertEquals(20, ext.rankConstant());
+        assertEquals(Boolean.TRUE, ext.rerank(), "an object means rerank");
+        assertEquals(7, ext.rerankTopN());
+        assertEquals(TimeValue.timeValueMillis(250), ext.rerankTimeout());
+        assertEquals(Boolean.TRUE, ext.rerankStrict());
+        assertFalse(ext.explain());
+        assertEquals(Boolean.FALSE, parse("{\"query_text\": \"q\", \"rerank\": false}").rerank());
+    }
+
+    @Test
+    void roundTripsThroughStreamsAndXContent() throws IOException {
+        SesaSearchExt ext = parse(
+            "{\"query_text\": \"q\", \"mode\": \"dense\", \"fusion\": {\"technique\": \"min_max\", \"weights\": {\"dense\": 2}},"
+                + " \"rerank\": {\"top_n\": 3}, \"explain\": true}"
+        );
+        try (BytesStreamOutput out = new BytesStreamOutput()) {
+            ext.writeTo(out);
+            try (StreamInput in = out.bytes().streamInput()) {
+                assertEquals(ext, new SesaSearchExt(in));
+            }
+        }
+        XContentBuilder b = JsonXContent.contentBuilder().startObject();
+        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
+        b.endObject();
+        String json = BytesReference.bytes(b).utf8ToString();
+        String inner = json.substring(json.indexOf(':') + 1, json.length() - 1);
+        assertEquals(ext, parse(inner));
+        assertEquals(SesaSearchExt.of("x"), parse("{\"query_text\": \"x\"}"));
+    }
+
+    @Test
+    void rejectsBadValuesWithTheirKey() {
+        assertTrue(error("{}").contains("[ext.sesa.query_text] is required"));
+        assertTrue(error("{\"query_text\": \"  \"}").contains("[ext.sesa.query_text] must not be empty"));
+        assertTrue(error("{\"query_text\": 3}").contains("[ext.sesa.query_text] is required and must be a string"));
+        assertTrue(error("{\"query_text\": \"q\", \"mode\": \"semantic\"}").contains("[ext.sesa.mode] must be one of [bm25, dense, concepts, hybrid]"));
+        assertTrue(error("{\"query_text\": \"q\", \"size\": 3}").contains("[ext.sesa] has unknown key [size]"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"sum\"}}").contains("[ext.sesa.fusion.technique] must be one of [min_max, rrf]"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"norm\": 1}}").contains("[ext.sesa.fusion] has unknown key [norm]"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": -1}}}").contains("[ext.sesa.fusion.weights.bm25] must be a finite number >= 0"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"sparse\": 1}}}").contains("unknown branch [sparse]"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": \"a\"}}}").contains("[ext.sesa.fusion.weights.bm25] must be a number"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": [1, 2]}}").contains("[ext.sesa.fusion.weights] must be an object"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 0}}").contains("[ext.sesa.fusion.rank_constant] must be between 1 and 10000"));
+        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 1.5}}").contains("must be an integer"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": \"yes\"}").contains("[ext.sesa.rerank] must be true, false or an object"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"top_n\": 0}}").contains("[ext.sesa.rerank.top_n] must be between 1 and 1000"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"soon\"}}").contains("[ext.sesa.rerank.timeout] must be a time value"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"0s\"}}").contains("[ext.sesa.rerank.timeout] must be positive"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("[ext.sesa.rerank] has unknown key [n]"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"strict\": \"no\"}}").contains("[ext.sesa.rerank.strict] must be true or false"));
+        assertTrue(error("{\"query_text\": \"q\", \"explain\": 1}").contains("[ext.sesa.explain] must be true or false"));
+        assertTrue(error("\"just text\"").contains("[ext.sesa] must be an object"));
+        assertTrue(error("{\"query_text\": \"" + "x".repeat(SesaSearchExt.MAX_QUERY_CHARS + 1) + "\"}").contains("longer than"));
+    }
+}

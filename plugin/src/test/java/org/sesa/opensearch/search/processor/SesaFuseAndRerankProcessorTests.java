@@ -1,0 +1,451 @@
+package org.sesa.opensearch.search.processor;
+
+import io.grpc.Status;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.opensearch.ExceptionsHelper;
+import org.opensearch.OpenSearchParseException;
+import org.opensearch.action.search.MultiSearchRequest;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.action.search.SearchResponse;
+import org.opensearch.common.io.stream.BytesStreamOutput;
+import org.opensearch.common.xcontent.XContentHelper;
+import org.opensearch.common.xcontent.json.JsonXContent;
+import org.opensearch.core.common.bytes.BytesReference;
+import org.opensearch.core.common.io.stream.NamedWriteableAwareStreamInput;
+import org.opensearch.core.common.io.stream.NamedWriteableRegistry;
+import org.opensearch.core.common.io.stream.StreamInput;
+import org.opensearch.core.rest.RestStatus;
+import org.opensearch.core.xcontent.ToXContent;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.search.SearchExtBuilder;
+import org.opensearch.search.SearchHit;
+import org.opensearch.search.builder.SearchSourceBuilder;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.Embedding;
+import org.sesa.opensearch.FakeInference;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.SearchTestSupport;
+import org.sesa.opensearch.search.SearchTestSupport.RecordingSearcher;
+import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.search.ext.SesaResponseExt;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.fusion.FusionTechnique;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.sesa.opensearch.search.SearchTestSupport.hit;
+import static org.sesa.opensearch.search.SearchTestSupport.msearch;
+import static org.sesa.opensearch.search.SearchTestSupport.response;
+
+/**
+ * The whole pipeline on scripted branch results: sesa_query (real, against the fake server), sesa_fuse and
+ * sesa_rerank. Windows: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]; min_max with the
+ * default weights gives a .6, c .4, b .2, d 0.
+ */
+class SesaFuseAndRerankProcessorTests {
+
+    static final String A = "{\"title\":\"A python\",\"text\":\"python sql\",\"sesa_concepts\":{\"c_py\":0.5,\"c_sql\":0.4,\"other\":0.9}}";
+    static final String B = "{\"title\":\"B\",\"text\":\"sql\",\"sesa_concepts\":{\"c_sql\":0.9,\"c_etl\":0.1}}";
+    static final String C = "{\"title\":\"C\",\"text\":\"python python\",\"sesa_concepts\":{\"c_py\":0.2}}";
+    static final String D = "{\"title\":\"D\",\"text\":\"nothing\"}";
+
+    private FakeInference service;
+    private FakeInference.InProcess server;
+    private InferenceClient client;
+    private RecordingSearcher searcher;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        service = new FakeInference();
+        service.embedder = text -> Embedding.newBuilder()
+            .addDense(1f)
+            .addDense(0f)
+            .addConcepts(Concept.newBuilder().setKey("c_py").setLabel("Python").setWeight(0.8f))
+            .addConcepts(Concept.newBuilder().setKey("c_sql").setLabel("SQL").setWeight(0.5f))
+            .addConcepts(Concept.newBuilder().setKey("c_etl").setLabel("ETL").setWeight(0.2f))
+            .build();
+        // "python" counts, and C gets a bonus, so rerank turns [a, c, b] into [c, a, b]
+        service.rerankScorer = (q, p) -> FakeInference.occurrences("python", p) + (p.startsWith("C") ? 1 : 0);
+        server = new FakeInference.InProcess(service);
+        client = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).maxRetries(() -> 0).build();
+        searcher = new RecordingSearcher();
+        searcher.answer = this::sideBranches;
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        client.close();
+        server.close();
+    }
+
+    private MultiSearchResponse sideBranches(MultiSearchRequest r) {
+        Object[] out = new Object[r.requests().size()];
+        for (int i = 0; i < out.length; i++) {
+            // the knn stand-in parses into a wrapper query, the concepts branch is a bool
+            boolean knn = r.requests().get(i).source().query() instanceof org.opensearch.index.query.WrapperQueryBuilder;
+            out[i] = knn
+                ? response(hit("c", 0.9f, C), hit("a", 0.8f, A), hit("d", 0.7f, D))
+                : response(hit("b", 0.6f, B), hit("c", 0.3f, C));
+        }
+        return msearch(out);
+    }
+
+    static SearchResponse bm25Window() {
+        return response(hit("a", 8f, A), hit("b", 4f, B));
+    }
+
+    SesaQueryProcessor query() {
+        return new SesaQueryProcessorFactory(() -> client, searcher, SearchTestSupport.registry()).create(Map.of(), null, null, false, new HashMap<>(), null);
+    }
+
+    static SesaFuseProcessor fuse(Object... kv) {
+        return new SesaFuseProcessorFactory().create(Map.of(), null, null, false, config(kv), null);
+    }
+
+    SesaRerankProcessor rerank(Object... kv) {
+        return new SesaRerankProcessorFactory(() -> client).create(Map.of(), null, null, false, config(kv), null);
+    }
+
+    static Map<String, Object> config(Object... kv) {
+        Map<String, Object> cfg = new HashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            cfg.put((String) kv[i], kv[i + 1]);
+        }
+        return cfg;
+    }
+
+    /** Runs sesa_query on a request with this ext and source settings; returns the context. */
+    PipelineProcessingContext plan(String extJson, SearchSourceBuilder source) throws Exception {
+        SesaSearchExt ext = SesaSearchExt.fromMap(XContentHelper.convertToMap(JsonXContent.jsonXContent, extJson, true));
+        source.ext(List.of(ext));
+        PipelineProcessingContext ctx = new PipelineProcessingContext();
+        CompletableFuture<SearchRequest> f = new CompletableFuture<>();
+        query().processRequestAsync(new SearchRequest(new String[] { "idx" }, source), ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
+        f.get(10, TimeUnit.SECONDS);
+        return ctx;
+    }
+
+    static SearchResponse run(org.opensearch.search.pipeline.SearchResponseProcessor p, SearchResponse in, PipelineProcessingContext ctx) throws Exception {
+        CompletableFuture<SearchResponse> f = new CompletableFuture<>();
+        p.processResponseAsync(null, in, ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    static Exception failure(org.opensearch.search.pipeline.SearchResponseProcessor p, SearchResponse in, PipelineProcessingContext ctx) {
+        return (Exception) assertThrows(ExecutionException.class, () -> run(p, in, ctx)).getCause();
+    }
+
+    static List<String> ids(SearchResponse r) {
+        return java.util.Arrays.stream(r.getHits().getHits()).map(SearchHit::getId).toList();
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> sesa(SearchHit h) {
+        return h.field("_sesa") == null ? null : (Map<String, Object>) h.field("_sesa").getValue();
+    }
+
+    static Map<String, Object> ext(SearchResponse r) {
+        return SesaResponseExt.find(r.getInternalResponse().getSearchExtBuilders()).info();
+    }
+
+    @Test
+    void hybridMinMaxFusesTheThreeWindowsAndExplainsEachHit() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder().size(10));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+        assertEquals(4, out.getHits().getTotalHits().value(), "the candidate set");
+        SearchHit a = out.getHits().getHits()[0];
+        assertEquals(0.6f, a.getScore(), 1e-5);
+        Map<String, Object> ea = sesa(a);
+        assertEquals(8f, ea.get("bm25"));
+        assertEquals(0.8f, ea.get("dense"));
+        assertNull(ea.get("concepts"), "a is not in the concepts window");
+        assertEquals(0.6, (Double) ea.get("fused"), 1e-5);
+        assertNull(ea.get("rerank"));
+        assertEquals(
+            List.of(
+                Map.of("key", "c_py", "label", "Python", "query_weight", 0.8f, "doc_weight", 0.5, "contribution", 0.8f * 0.5),
+                Map.of("key", "c_sql", "label", "SQL", "query_weight", 0.5f, "doc_weight", 0.4, "contribution", 0.5f * 0.4)
+            ),
+            ea.get("shared_concepts"),
+            "only concepts both carry (not 'other'), strongest contribution first"
+        );
+        assertEquals(0.4, (Double) sesa(out.getHits().getHits()[1]).get("fused"), 1e-5);
+        assertEquals(0.2, (Double) sesa(out.getHits().getHits()[2]).get("fused"), 1e-5);
+        assertEquals(List.of(), sesa(out.getHits().getHits()[3]).get("shared_concepts"), "d has no concepts");
+        assertEquals(0.6f, out.getHits().getMaxScore(), 1e-5);
+
+        Map<String, Object> info = ext(out);
+        assertEquals("hybrid", info.get("mode"));
+        assertEquals(4, info.get("candidates"));
+        assertEquals(false, info.get("degraded"));
+        @SuppressWarnings("unchecked")
+        Map<String, Map<String, Object>> branches = (Map<String, Map<String, Object>>) info.get("branches");
+        assertEquals(3, branches.get("dense").get("returned"));
+        assertEquals(0.7f, branches.get("dense").get("min_score"));
+        assertEquals(8f, branches.get("bm25").get("max_score"));
+    }
+
+    @Test
+    void fromSizeRrfOverrideAndNoExplanations() throws Exception {
+        PipelineProcessingContext ctx = plan(
+            "{\"query_text\": \"q\", \"fusion\": {\"technique\": \"rrf\", \"rank_constant\": 1}, \"explain\": false}",
+            new SearchSourceBuilder().from(1).size(2)
+        );
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        // rrf, k=1, weights .4/.4/.2: a = .4/2 + .4/3, c = .4/2 + .2/3, b = .4/3 + .2/2, d = .4/4
+        assertEquals(List.of("c", "b"), ids(out), "page [1, 3) of a, c, b, d");
+        assertEquals(0.4 / 2 + 0.2 / 3, out.getHits().getHits()[0].getScore(), 1e-6);
+        assertNull(out.getHits().getHits()[0].field("_sesa"));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> fusion = (Map<String, Object>) ext(out).get("fusion");
+        assertEquals(FusionTechnique.RRF.key(), fusion.get("technique"));
+        assertEquals(1, fusion.get("rank_constant"));
+    }
+
+    @Test
+    void pipelineWeightsAndRequestWeights() throws Exception {
+        SesaFuseProcessor dense = fuse("weights", Map.of("dense", 1));
+        assertEquals(0.0, dense.getSettings().weights().get(org.sesa.opensearch.search.Branch.BM25), "unlisted pipeline weights are 0");
+        SearchResponse out = run(dense, bm25Window(), plan("{\"query_text\": \"q\"}", new SearchSourceBuilder()));
+        assertEquals(List.of("c", "a", "b", "d"), ids(out), "dense order; b and d tie at 0, b has the better rank (1 in concepts)");
+        out = run(fuse(), bm25Window(), plan("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"concepts\": 10}}}", new SearchSourceBuilder()));
+        assertEquals("b", ids(out).get(0), "the request's concepts weight dominates");
+    }
+
+    @Test
+    void singleBranchModesKeepTheBranchRankingAndRawScores() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"mode\": \"bm25\"}", new SearchSourceBuilder().size(5));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a", "b"), ids(out));
+        assertEquals(8f, out.getHits().getHits()[0].getScore());
+        Map<String, Object> e = sesa(out.getHits().getHits()[0]);
+        assertEquals(8.0, (Double) e.get("fused"), 1e-6);
+        assertNull(e.get("dense"));
+        assertEquals(List.of(), e.get("shared_concepts"), "bm25 mode does not encode the query");
+        assertTrue(searcher.requests.isEmpty());
+    }
+
+    @Test
+    void theUsersSourceFilterIsAppliedAfterExplaining() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder().fetchSource(new String[] { "title" }, null));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        SearchHit a = out.getHits().getHits()[0];
+        assertEquals(Map.of("title", "A python"), a.getSourceAsMap());
+        assertEquals(2, ((List<?>) sesa(a).get("shared_concepts")).size(), "explained from the widened fetch");
+    }
+
+    @Test
+    void aFailedSideBranchFailsTheSearchWithItsStatus() throws Exception {
+        searcher.answer = r -> msearch(
+            response(),
+            new org.opensearch.OpenSearchStatusException("no [knn]", RestStatus.BAD_REQUEST)
+        );
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
+        Exception e = failure(fuse(), bm25Window(), ctx);
+        assertEquals(RestStatus.BAD_REQUEST, ExceptionsHelper.status(e));
+        assertTrue(e.getMessage().contains("the concepts branch failed"), e.getMessage());
+        searcher.failure = new org.opensearch.OpenSearchStatusException("overloaded", RestStatus.TOO_MANY_REQUESTS);
+        Exception all = failure(fuse(), bm25Window(), plan("{\"query_text\": \"q\"}", new SearchSourceBuilder()));
+        assertEquals(RestStatus.TOO_MANY_REQUESTS, ExceptionsHelper.status(all));
+    }
+
+    @Test
+    void searchesWithoutExtPassThroughEveryProcessor() throws Exception {
+        SearchResponse in = bm25Window();
+        PipelineProcessingContext ctx = new PipelineProcessingContext();
+        assertSame(in, run(fuse(), in, ctx));
+        assertSame(in, run(rerank("by_default", true), in, ctx));
+        assertEquals(0, service.rerankCalls.get());
+    }
+
+    @Test
+    void theResponseRendersAndSurvivesTransportSerialization() throws Exception {
+        SearchResponse out = run(fuse(), bm25Window(), plan("{\"query_text\": \"q\"}", new SearchSourceBuilder()));
+        XContentBuilder b = JsonXContent.contentBuilder();
+        out.toXContent(b, ToXContent.EMPTY_PARAMS);
+        Map<String, Object> json = XContentHelper.convertToMap(BytesReference.bytes(b), false, org.opensearch.common.xcontent.XContentType.JSON).v2();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> first = ((List<Map<String, Object>>) ((Map<String, Object>) json.get("hits")).get("hits")).get(0);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> explanation = ((List<Map<String, Object>>) ((Map<String, Object>) first.get("fields")).get("_sesa")).get(0);
+        assertEquals(8.0, ((Number) explanation.get("bm25")).doubleValue(), 1e-6);
+        assertTrue(explanation.containsKey("concepts") && explanation.get("concepts") == null, "null, not missing");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> ext = (Map<String, Object>) ((Map<String, Object>) json.get("ext")).get("sesa");
+        assertEquals("hybrid", ext.get("mode"));
+
+        NamedWriteableRegistry registry = new NamedWriteableRegistry(
+            List.of(new NamedWriteableRegistry.Entry(SearchExtBuilder.class, SesaResponseExt.NAME, SesaResponseExt::new))
+        );
+        try (BytesStreamOutput o = new BytesStreamOutput()) {
+            out.writeTo(o);
+            try (StreamInput in = new NamedWriteableAwareStreamInput(o.bytes().streamInput(), registry)) {
+                SearchResponse back = new SearchResponse(in);
+                assertEquals(ids(out), ids(back));
+                assertEquals(ext(out), ext(back));
+                assertEquals(sesa(out.getHits().getHits()[0]).get("fused"), sesa(back.getHits().getHits()[0]).get("fused"));
+            }
+        }
+    }
+
+    @Test
+    void rerankReordersTheTopNAndKeepsTheFusedScores() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\", \"rerank\": {\"top_n\": 3}}", new SearchSourceBuilder());
+        SearchResponse fused = run(fuse(), bm25Window(), ctx);
+        SearchResponse out = run(rerank(), fused, ctx);
+        assertEquals(List.of("c", "a", "b", "d"), ids(out), "c 3, a 2, b 0 by rerank; d (rank 4) keeps its place after the top 3");
+        assertEquals(1, service.rerankCalls.get());
+        assertEquals("python sql", service.rerankRequests.get(0).getQuery());
+        assertEquals(List.of("A python\npython sql", "C\npython python", "B\nsql"), service.rerankRequests.get(0).getPassagesList());
+        assertTrue(service.rerankRequests.get(0).getOptions().getChunkLongPassages());
+        SearchHit c = out.getHits().getHits()[0];
+        assertEquals(3f, c.getScore());
+        assertEquals(3f, sesa(c).get("rerank"));
+        assertEquals(0.4, (Double) sesa(c).get("fused"), 1e-5, "the pre-rerank score stays");
+        assertNull(sesa(out.getHits().getHits()[3]).get("rerank"), "d was beyond top_n");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> info = (Map<String, Object>) ext(out).get("rerank");
+        assertEquals(true, info.get("applied"));
+        assertEquals(3, info.get("reranked"));
+        assertEquals("fake-reranker@3", info.get("model"));
+        assertEquals(false, ext(out).get("degraded"));
+    }
+
+    @Test
+    void rerankRespectsFromSizeAfterReordering() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder().size(1));
+        SearchResponse fused = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a"), ids(fused));
+        SearchResponse out = run(rerank(), fused, ctx);
+        assertEquals(List.of("c"), ids(out), "reranks the top_n of the full ranking, not just the page");
+        assertEquals(4, service.rerankRequests.get(0).getPassagesCount(), "top_n 50 > 4 candidates");
+    }
+
+    @Test
+    void aFailedRerankDegradesToTheFusedOrderVisibly() throws Exception {
+        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 1);
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder());
+        SearchResponse out = run(rerank(), run(fuse(), bm25Window(), ctx), ctx);
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+        for (SearchHit h : out.getHits().getHits()) {
+            String reason = (String) sesa(h).get("degraded");
+            assertTrue(reason.contains("UNAVAILABLE") && reason.contains("reranker down"), reason);
+            assertNull(sesa(h).get("rerank"));
+        }
+        assertEquals(true, ext(out).get("degraded"));
+        assertTrue(((String) ext(out).get("degraded_reason")).startsWith("rerank failed: "));
+        assertEquals(0.6f, out.getHits().getHits()[0].getScore(), 1e-5);
+    }
+
+    @Test
+    void aSlowRerankHitsItsDeadlineAndDegrades() throws Exception {
+        service.hangRerank();
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"200ms\"}}", new SearchSourceBuilder());
+        long start = System.nanoTime();
+        SearchResponse out = run(rerank("timeout", "30s"), run(fuse(), bm25Window(), ctx), ctx);
+        assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) < 5_000, "the request's deadline wins");
+        assertTrue(((String) ext(out).get("degraded_reason")).contains("DEADLINE_EXCEEDED"), (String) ext(out).get("degraded_reason"));
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+    }
+
+    @Test
+    void strictFailsTheSearchInstead() throws Exception {
+        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 2);
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": {\"strict\": true}}", new SearchSourceBuilder());
+        Exception e = failure(rerank(), run(fuse(), bm25Window(), ctx), ctx);
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
+        assertTrue(e.getMessage().contains("strict"), e.getMessage());
+        PipelineProcessingContext ctx2 = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder());
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(failure(rerank("strict", true), run(fuse(), bm25Window(), ctx2), ctx2)));
+    }
+
+    @Test
+    void rerankRunsOnlyWhenAskedOrByDefault() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
+        SearchResponse fused = run(fuse(), bm25Window(), ctx);
+        assertSame(fused, run(rerank(), fused, ctx), "not asked, not by default");
+        assertEquals(0, service.rerankCalls.get());
+        assertEquals(List.of("c", "a", "b", "d"), ids(run(rerank("by_default", true), fused, ctx)));
+        PipelineProcessingContext off = plan("{\"query_text\": \"q\", \"rerank\": false}", new SearchSourceBuilder());
+        SearchResponse f2 = run(fuse(), bm25Window(), off);
+        assertSame(f2, run(rerank("by_default", true), f2, off));
+        assertEquals(1, service.rerankCalls.get());
+    }
+
+    @Test
+    void passagesWithoutScoreOrTextStayBehindTheReranked() throws Exception {
+        service.rerankScorer = (q, p) -> p.startsWith("A") ? Double.NaN : FakeInference.occurrences("python", p);
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder());
+        SearchResponse out = run(rerank(), run(fuse(), bm25Window(), ctx), ctx);
+        // c 2, b 0, d 0 (ties keep fused order: b before d), then a (item error)
+        assertEquals(List.of("c", "b", "d", "a"), ids(out));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> info = (Map<String, Object>) ext(out).get("rerank");
+        assertEquals(1, info.get("item_errors"));
+    }
+
+    @Test
+    void rerankNeedsFuseBeforeIt() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder());
+        Exception e = failure(rerank(), bm25Window(), ctx);
+        assertTrue(e.getMessage().contains("must come after [sesa_fuse]"), e.getMessage());
+        assertFalse(SesaSearchPlan.from(ctx).ranking() != null);
+    }
+
+    @Test
+    void factoriesValidateTheirSettings() {
+        SesaFuseProcessor f = fuse();
+        assertEquals(FusionTechnique.MIN_MAX, f.getSettings().technique());
+        assertEquals(60, f.getSettings().rankConstant());
+        assertEquals(0.05, f.getSettings().minRange());
+        assertEquals(0.4, f.getSettings().weights().get(org.sesa.opensearch.search.Branch.DENSE));
+        Object[][] badFuse = {
+            { "technique", "sum" },
+            { "weights", Map.of("bm25", -1) },
+            { "weights", Map.of("sparse", 1) },
+            { "weights", Map.of("bm25", 0) },
+            { "weights", "1,2" },
+            { "rank_constant", 0 },
+            { "min_range", 2 },
+            { "min_range", "x" } };
+        for (Object[] kv : badFuse) {
+            OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> fuse(kv), () -> kv[0] + "=" + kv[1]);
+            assertTrue(e.getMessage().startsWith("[" + kv[0] + "]"), e.getMessage());
+        }
+        SesaRerankProcessor r = rerank();
+        assertEquals(List.of("title", "text"), r.getTextFields());
+        assertEquals(50, r.getTopN());
+        assertEquals("5s", r.getTimeout().getStringRep());
+        assertFalse(r.isStrict());
+        assertFalse(r.isByDefault());
+        Object[][] badRerank = {
+            { "text_fields", List.of() },
+            { "text_fields", List.of("title^2") },
+            { "top_n", 0 },
+            { "top_n", 1001 },
+            { "timeout", "-1" },
+            { "strict", "maybe" },
+            { "max_chunks", 257 } };
+        for (Object[] kv : badRerank) {
+            OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank(kv), () -> kv[0] + "=" + kv[1]);
+            assertTrue(e.getMessage().startsWith("[" + kv[0] + "]"), e.getMessage());
+        }
+    }
+}

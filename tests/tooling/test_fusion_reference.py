@@ -1,0 +1,108 @@
+"""integration/fusion.py, the Python reference of the sesa_fuse rules, on hand-computed cases.
+
+The same cases (same numbers) are in the plugin's ScoreFusionTests, so the two implementations agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration import fusion
+
+
+def test_min_max_is_plain_min_max_for_a_wide_spread():
+    assert fusion.min_max([4, 3, 0]) == pytest.approx([1, 0.75, 0])
+    assert fusion.min_max([10, 6, 2]) == pytest.approx([1, 0.5, 0])
+
+
+def test_a_single_match_or_ties_get_one_not_zero():
+    assert fusion.min_max([0.3]) == [1.0]
+    assert fusion.min_max([5, 5, 5]) == [1.0, 1.0, 1.0]
+    assert fusion.min_max([0, 0]) == [1.0, 1.0]
+    assert fusion.min_max([3, 3], min_range=0) == [1.0, 1.0]
+    assert fusion.min_max([]) == []
+
+
+def test_a_tiny_gap_stays_small():
+    # range = max(0.01, 0.05 * 10) = 0.5 -> 9.99 becomes 1 - 0.01 / 0.5 = 0.98 (plain min-max: 0)
+    assert fusion.min_max([10, 9.99]) == pytest.approx([1, 0.98])
+    assert fusion.min_max([10, 9.99], min_range=0) == pytest.approx([1, 0])
+    assert fusion.min_max([0.5128, 0.5008]) == pytest.approx([1, 1 - 0.012 / (0.05 * 0.5128)])
+
+
+def test_min_max_fusion_with_missing_docs_weights_and_ties():
+    windows = {
+        "bm25": [("d1", 10), ("d2", 6), ("d3", 2)],
+        "dense": [("d2", 0.9), ("d4", 0.8)],
+        "concepts": [("d1", 0.3)],
+    }
+    out = fusion.fuse(windows)
+    # d1 = .4*1 + .2*1, d2 = .4*.5 + .4*1 (tie at .6: both have a rank 1 -> key order), d4 = d3 = 0 (d4 rank 2 < 3)
+    assert [d.key for d in out] == ["d1", "d2", "d4", "d3"]
+    assert [d.fused for d in out] == pytest.approx([0.6, 0.6, 0, 0])
+    assert out[0].raw == {"bm25": 10, "dense": None, "concepts": 0.3}
+    assert out[1].ranks == {"bm25": 2, "dense": 1, "concepts": None}
+
+
+def test_weights_are_normalised_and_all_zero_weights_rejected():
+    windows = {"bm25": [("a", 2), ("b", 1)], "dense": [("b", 0.9), ("a", 0.1)]}
+    out = fusion.fuse(windows, weights={"bm25": 3, "dense": 1})
+    assert [(d.key, d.fused) for d in out] == [("a", pytest.approx(0.75)), ("b", pytest.approx(0.25))]
+    assert [d.key for d in fusion.fuse(windows, weights={"bm25": 1, "dense": 3})] == ["b", "a"]
+    with pytest.raises(ValueError, match="are all 0"):
+        fusion.fuse(windows, weights={"bm25": 0, "dense": 0, "concepts": 1})
+
+
+def test_rrf_sums_weighted_reciprocal_ranks():
+    windows = {"bm25": [("d1", 9), ("d2", 8)], "dense": [("d2", 0.9), ("d3", 0.8)], "concepts": [("d3", 0.5)]}
+    third = 1 / 3
+    out = fusion.fuse(windows, "rrf", weights={"bm25": 1, "dense": 1, "concepts": 1})
+    assert [d.key for d in out] == ["d2", "d3", "d1"]
+    assert [d.fused for d in out] == pytest.approx([third / 62 + third / 61, third / 62 + third / 61, third / 61])
+    out = fusion.fuse(windows, "rrf", weights={"bm25": 2, "dense": 1, "concepts": 1}, rank_constant=1)
+    assert [d.key for d in out] == ["d2", "d1", "d3"]
+    assert [d.fused for d in out] == pytest.approx([0.5 / 3 + 0.25 / 2, 0.5 / 2, 0.25 / 3 + 0.25 / 2])
+
+
+def test_tied_scores_share_a_rank_so_rrf_ignores_the_engines_tie_order():
+    out = fusion.fuse({"bm25": [("y", 5), ("x", 5), ("z", 3)]}, "rrf")
+    assert [d.key for d in out] == ["x", "y", "z"]
+    assert [d.fused for d in out] == pytest.approx([1 / 61, 1 / 61, 1 / 63])
+    assert out[2].ranks["bm25"] == 3
+    with pytest.raises(ValueError, match="sorted best first"):
+        fusion.fuse({"bm25": [("a", 1), ("b", 2)]})
+
+
+def test_empty_branches_still_count_in_the_weights():
+    out = fusion.fuse({"bm25": [("a", 1)], "dense": [], "concepts": []})
+    assert out[0].fused == pytest.approx(0.4)
+    assert fusion.fuse({"bm25": []}, "rrf") == []
+
+
+def test_the_plugin_scenario_of_its_fuse_processor_test():
+    # SesaFuseAndRerankProcessorTests: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]
+    windows = {"bm25": [("a", 8), ("b", 4)], "dense": [("c", 0.9), ("a", 0.8), ("d", 0.7)],
+               "concepts": [("b", 0.6), ("c", 0.3)]}
+    out = fusion.fuse(windows)
+    assert [(d.key, round(d.fused, 6)) for d in out] == [("a", 0.6), ("c", 0.4), ("b", 0.2), ("d", 0.0)]
+    rrf = fusion.fuse(windows, "rrf", rank_constant=1)
+    assert [d.key for d in rrf] == ["a", "c", "b", "d"]
+    assert rrf[1].fused == pytest.approx(0.4 / 2 + 0.2 / 3)
+
+
+def test_windows_from_hits_rebuilds_the_branch_windows():
+    hits = [
+        {"_index": "i", "_id": "x", "fields": {"_sesa": [{"bm25": 1.0, "dense": 0.5, "concepts": None}]}},
+        {"_index": "i", "_id": "y", "fields": {"_sesa": [{"bm25": None, "dense": 0.7, "concepts": 0.2}]}},
+    ]
+    w = fusion.windows_from_hits(hits)
+    assert w == {"bm25": [(("i", "x"), 1.0)], "dense": [(("i", "y"), 0.7), (("i", "x"), 0.5)],
+                 "concepts": [(("i", "y"), 0.2)]}
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        fusion.fuse({"bm25": []}, "sum")
+    with pytest.raises(ValueError):
+        fusion.fuse({"bm25": []}, "rrf", rank_constant=0)
+    with pytest.raises(ValueError, match="unknown branches"):
+        fusion.fuse({"sparse": [("a", 1)]})
