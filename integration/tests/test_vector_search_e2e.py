@@ -20,7 +20,8 @@ def index(os_client):
     no ingest pipeline runs."""
     name = f"vectest-{uuid.uuid4().hex[:8]}"
     template = schemas.index_template(DIM, {"sesa": {"dense": "test@1", "concepts": "test@1"}})["template"]
-    settings = {"index.knn": True, "number_of_shards": 1, "number_of_replicas": 0}
+    settings = {**template["settings"], "number_of_replicas": 0}
+    settings.pop("default_pipeline", None)
     os_client.indices.create(index=name, body={"settings": settings, "mappings": template["mappings"]})
     f = schemas.field_names()
     docs = {
@@ -76,3 +77,17 @@ def test_bool_combines_bm25_knn_and_concepts(os_client, index):
     res = os_client.search(index=index, body=body)
     assert set(_ids(res)) <= {"c", "a", "b"}
     assert _ids(res)[0] == "c"
+
+
+def test_full_source_with_vectors_survives_segment_merges(os_client, index):
+    """k-NN 3.5's derived source fails fetches after a merge (k-NN #3458); the template turns it off."""
+    f = schemas.field_names()
+    for i in range(3):  # several segments, then one
+        os_client.index(index=index, id=f"m{i}", body={"title": f"merge {i}", f["dense"]: [0, 0, 1, i],
+                                                        f["concepts"]: {"esco-merge": 0.5}})
+        os_client.indices.refresh(index=index)
+    os_client.indices.forcemerge(index=index, max_num_segments=1)
+    os_client.indices.refresh(index=index)
+    res = os_client.search(index=index, body={"size": 10, "query": {"match_all": {}}})
+    assert len(res["hits"]["hits"]) == 6
+    assert all(len(hit["_source"][f["dense"]]) == DIM for hit in res["hits"]["hits"])
