@@ -131,6 +131,20 @@ def main(argv: list[str] | None = None) -> int:
     except SesaError as exc:
         print(f"sesa: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - turn client errors into one line, keep real bugs loud
+        from opensearchpy.exceptions import ConnectionError as OSConnectionError
+        from opensearchpy.exceptions import TransportError
+
+        if isinstance(exc, OSConnectionError):
+            print(f"sesa: error: cannot reach OpenSearch: {exc.info or exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, TransportError):
+            detail = exc.info.get("error", exc.info) if isinstance(exc.info, dict) else exc.info
+            if isinstance(detail, dict):
+                detail = detail.get("reason") or detail.get("type") or detail
+            print(f"sesa: error: OpenSearch answered {exc.status_code}: {detail}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print("sesa: interrupted", file=sys.stderr)
         return 130
