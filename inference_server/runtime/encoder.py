@@ -1,0 +1,109 @@
+"""The encoder runtime: tokenize, one forward pass, dense vector and concept weights.
+
+Why one pass for both outputs: the SESA concept head works on the same pooled, normalised
+embedding the dense field stores, so each text costs one model pass plus a small matrix
+product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_server.concept_head import ConceptHead, ConceptHits
+from inference_server.runtime.backend import ModelBackend
+from inference_server.tokenization import TextTokenizer, Tokenized, pad_batch
+
+
+@dataclass(slots=True)
+class EncodeItem:
+    """One text on its way through the batcher."""
+
+    seq: Tokenized
+    top_k: int = 0  # concepts wanted for this text (0 = none)
+
+
+@dataclass(slots=True)
+class EncodeResult:
+    dense: np.ndarray  # float32 [dim], L2-normalised
+    concepts: ConceptHits | None
+
+
+@dataclass
+class ModelMeta:
+    """What Info reports about a loaded model."""
+
+    role: str
+    model_id: str
+    version: str
+    dimension: int
+    precision: str
+    max_sequence_length: int
+    source: str
+
+
+class EncoderRuntime:
+    def __init__(
+        self,
+        backend: ModelBackend,
+        tokenizer: TextTokenizer,
+        meta: ModelMeta,
+        head: ConceptHead | None = None,
+        query_max_tokens: int = 64,
+        passage_max_tokens: int = 256,
+    ):
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.head = head
+        self.query_max_tokens = min(query_max_tokens, meta.max_sequence_length)
+        self.passage_max_tokens = min(passage_max_tokens, meta.max_sequence_length)
+        if head is not None and meta.dimension and head.dimension != meta.dimension:
+            raise ValueError(
+                f"concept space {head.name} has dimension {head.dimension} but the encoder outputs {meta.dimension}; "
+                "rebuild it with this encoder (sesa-server concepts build)"
+            )
+
+    def max_tokens(self, query: bool) -> int:
+        return self.query_max_tokens if query else self.passage_max_tokens
+
+    def tokenize(self, texts: list[str], query: bool = False) -> list[Tokenized]:
+        return self.tokenizer.encode(texts, self.max_tokens(query))
+
+    def compute(self, items: list[EncodeItem]) -> list[EncodeResult]:
+        """One forward pass (called by the batcher's worker thread)."""
+        batch = pad_batch([it.seq for it in items], self.tokenizer.pad_id)
+        emb = self.backend.encode(batch)
+        ks = [it.top_k for it in items]
+        hits: list[ConceptHits | None]
+        if self.head is not None and any(ks):
+            hits = list(self.head.top_k(emb, ks))
+        else:
+            hits = [None] * len(items)
+        return [EncodeResult(emb[i], hits[i]) for i in range(len(items))]
+
+    def embed(self, texts: list[str], query: bool = False, batch_tokens: int = 4096, max_batch: int = 64,
+              progress=None) -> np.ndarray:
+        """Offline embedding of many texts (concept building, benchmarks): length-sorted passes."""
+        if not texts:
+            return np.zeros((0, self.meta.dimension), dtype=np.float32)
+        seqs = self.tokenize(texts, query)
+        order = np.argsort([s.num_tokens for s in seqs], kind="stable")
+        rows: list[np.ndarray | None] = [None] * len(texts)
+        i = 0
+        while i < len(order):
+            j, longest = i, 0
+            while j < len(order) and j - i < max_batch:
+                new_longest = max(longest, seqs[order[j]].num_tokens)
+                if j > i and new_longest * (j - i + 1) > batch_tokens:
+                    break
+                longest, j = new_longest, j + 1
+            idx = order[i:j]
+            emb = self.backend.encode(pad_batch([seqs[k] for k in idx], self.tokenizer.pad_id))
+            for k, v in zip(idx, emb):
+                rows[int(k)] = v
+            if progress is not None:
+                progress(j - i)
+            i = j
+        return np.stack(rows).astype(np.float32, copy=False)

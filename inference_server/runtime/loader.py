@@ -1,0 +1,91 @@
+"""Build the runtimes a config asks for (encoder + concept head, optional reranker)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from inference_server.concepts import resolve_concept_space
+from inference_server.config import ServerConfig
+from inference_server.export import ExportedModel, derive_precision, resolve_model
+from inference_server.runtime.backend import DeviceChoice, OrtBackend, choose_device
+from inference_server.runtime.encoder import EncoderRuntime, ModelMeta
+from inference_server.runtime.reranker import RerankerRuntime
+from inference_server.tokenization import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtimes:
+    device: DeviceChoice
+    encoder: EncoderRuntime
+    reranker: RerankerRuntime | None
+
+
+def _meta(model: ExportedModel, backend: OrtBackend, role: str) -> ModelMeta:
+    dim = int(model.manifest.get("dimension") or getattr(backend, "dimension", 0) or 0)
+    return ModelMeta(
+        role=role,
+        model_id=model.model_id,
+        version=model.version,
+        dimension=dim if role == "encoder" else 0,
+        precision=backend.precision,
+        max_sequence_length=model.max_sequence_length,
+        source=model.source,
+    )
+
+
+def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> OrtBackend:
+    path = derive_precision(model, choice.precision, cfg.models.cache_dir)
+    return OrtBackend(str(path), choice, threads=cfg.runtime.intra_op_threads, cuda_device_id=cfg.runtime.cuda_device_id,
+                      allow_spinning=cfg.runtime.allow_spinning)
+
+
+def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_concepts: bool = True,
+                 progress_factory: Callable | None = None) -> EncoderRuntime:
+    choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
+                                     cfg.runtime.cuda_device_id)
+    model = resolve_model(cfg.models.encoder, "encoder", tokenizer=cfg.models.encoder_tokenizer,
+                          cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
+    backend = _backend(model, cfg, choice)
+    tok = TextTokenizer(model.tokenizer_path, model.max_sequence_length)
+    enc = EncoderRuntime(backend, tok, _meta(model, backend, "encoder"), None,
+                         cfg.limits.query_max_tokens, cfg.limits.passage_max_tokens)
+    if enc.meta.dimension == 0:  # foreign ONNX without a static dim: probe once
+        import numpy as np
+
+        probe = tok.encode(["probe"], 8)
+        enc.meta.dimension = int(backend.encode({"input_ids": probe[0].ids[None], "attention_mask":
+                                                 np.ones_like(probe[0].ids)[None],
+                                                 "token_type_ids": probe[0].type_ids[None]}).shape[1])
+    if with_concepts and cfg.models.concept_space:
+        enc.head = resolve_concept_space(cfg.models.concept_space, enc, min_weight=cfg.concepts.min_weight,
+                                         build_missing=cfg.models.build_missing_concepts,
+                                         progress_factory=progress_factory)
+        if enc.head is not None and enc.head.dimension != enc.meta.dimension:
+            raise ValueError(f"concept space dimension {enc.head.dimension} != encoder dimension {enc.meta.dimension}")
+    return enc
+
+
+def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> RerankerRuntime | None:
+    if not cfg.models.reranker:
+        return None
+    choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
+                                     cfg.runtime.cuda_device_id)
+    model = resolve_model(cfg.models.reranker, "reranker", tokenizer=cfg.models.reranker_tokenizer,
+                          cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
+    backend = _backend(model, cfg, choice)
+    tok = TextTokenizer(model.tokenizer_path, model.max_sequence_length)
+    return RerankerRuntime(backend, tok, _meta(model, backend, "reranker"), cfg.rerank.max_tokens,
+                           cfg.rerank.query_max_tokens, cfg.rerank.chunk_overlap_tokens)
+
+
+def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -> Runtimes:
+    choice = choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
+                           cfg.runtime.cuda_device_id)
+    log.info("device %s, providers %s, precision %s", choice.description, choice.providers, choice.precision)
+    enc = load_encoder(cfg, choice, progress_factory=progress_factory)
+    rr = load_reranker(cfg, choice)
+    return Runtimes(choice, enc, rr)

@@ -1,0 +1,179 @@
+"""``sesa-server train ...`` subcommands, added to the server CLI by ``register(subparsers)``.
+
+    sesa-server train concepts --dataset DIR [--vocab esco-skills] [--out DIR] [--tiny] [--eval DIR ...]
+    sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
+    sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
+
+Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
+Importing this module is cheap (no torch); the commands import what they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("inference_server.training")
+
+
+def _setup(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=getattr(logging, (args.log_level or "INFO")), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _command_line(argv: list[str] | None) -> str:
+    return "sesa-server " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def cmd_concepts(args: argparse.Namespace) -> int:
+    from inference_server.training.concept_head import ConceptTrainConfig
+    from inference_server.training.concepts_pipeline import train_concepts
+
+    _setup(args)
+    cfg = ConceptTrainConfig.tiny() if args.tiny else ConceptTrainConfig()
+    for name in ("epochs", "seed", "top_k", "lr", "anchor", "l1", "batch_size"):
+        v = getattr(args, name, None)
+        if v is not None:
+            setattr(cfg, name, v)
+    cfg.vocab = args.vocab
+    if args.vocab_limit is not None:
+        cfg.vocab_limit = args.vocab_limit
+    m = train_concepts(args.dataset, args.vocab, args.out, cfg, cache_dir=args.cache_dir, eval_dirs=args.eval or (),
+                       name=args.name, show_progress=not args.quiet)
+    _record_command(Path(args.out) if args.out else Path("models") / m["name"], args)
+    print(json.dumps({"out": str(args.out or Path("models") / m["name"]), "name": m["name"], "version": m["version"],
+                      "matrix_sha256": m["matrix_sha256"], "metrics": m["metrics"]["ndcg@10"],
+                      "fusion": m["fusion"], "truthfulness": m["truthfulness"]["trained"]}, indent=2))
+    return 0
+
+
+def cmd_reranker(args: argparse.Namespace) -> int:
+    from inference_server.training.reranker import RerankerTrainConfig
+    from inference_server.training.reranker_pipeline import train_reranker
+
+    _setup(args)
+    cfg = RerankerTrainConfig.tiny() if args.tiny else RerankerTrainConfig()
+    if args.time_budget is not None:
+        cfg.time_budget_s = args.time_budget
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    if args.seed is not None:
+        cfg.seed = args.seed
+    name = args.name or ("sesa-reranker-tiny" if args.tiny else "sesa-reranker-minilm-l6-scifact")
+    m = train_reranker(args.dataset, args.out, cfg, base_dir=args.base, cache_dir=args.cache_dir,
+                       eval_dirs=args.eval or (), name=name, show_progress=not args.quiet, skip_eval=args.no_eval)
+    out = Path(args.out) if args.out else Path("models") / name
+    _record_command(out, args)
+    print(json.dumps({"out": str(out), "onnx_sha256": m["onnx_sha256"], "onnx_bytes": m["onnx_bytes"],
+                      "training": m["recipe"]["training"], "metrics": m.get("metrics", {}).get("ndcg@10")}, indent=2))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from inference_server.training.report import concept_report
+
+    _setup(args)
+    rep = concept_report(args.concepts, args.dataset, cache_dir=args.cache_dir, seed=args.seed,
+                         n_examples=args.examples, n_docs=args.docs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).write_text(rep["markdown"], encoding="utf-8")
+    if not args.json and not args.markdown:
+        print(rep["markdown"])
+    return 0
+
+
+def _record_command(out: Path, args: argparse.Namespace) -> None:
+    """Write the reproducing command into the artifact's manifest (recipe.command)."""
+    mp = out / "manifest.json"
+    if not mp.is_file():
+        return
+    m = json.loads(mp.read_text(encoding="utf-8"))
+    argv = getattr(args, "_argv", None)
+    m.setdefault("recipe", {})["command"] = _command_line(argv)
+    mp.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+
+
+def _guarded(fn: Any) -> Any:
+    """Operator-fixable errors (bad dataset folder, vocabulary) -> one line on stderr, exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from inference_server.concepts import VocabularyError
+        from inference_server.training.data import DatasetFormatError
+
+        try:
+            return fn(args)
+        except (DatasetFormatError, VocabularyError, FileNotFoundError) as e:
+            print(f"sesa-server: error: {e}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` (concepts | reranker | report) to an argparse subparsers object."""
+    t = subparsers.add_parser("train", help="train the SESA concept head or the cross-encoder reranker")
+    tsub = t.add_subparsers(dest="train_command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--dataset", required=True, help="BEIR folder with qrels/train.tsv (e.g. shared/data/scifact)")
+        sp.add_argument("--out", help="artifact dir (default models/<name>)")
+        sp.add_argument("--name", help="artifact name")
+        sp.add_argument("--tiny", action="store_true", help="a tiny run (< ~60 s) that checks the code path")
+        sp.add_argument("--eval", action="append", metavar="DIR", help="extra BEIR folder to evaluate on (repeat)")
+        sp.add_argument("--cache-dir", help="embedding cache (default $SESA_TRAINING_CACHE or $SESA_HOME/training-cache)")
+        sp.add_argument("--seed", type=int)
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    c = tsub.add_parser("concepts", help="train the concept head matrix (encoder frozen)")
+    common(c)
+    c.add_argument("--vocab", default="esco-skills", help="built-in pack (esco-skills) or vocabulary JSONL")
+    c.add_argument("--vocab-limit", type=int, help="only the first N concepts")
+    c.add_argument("--epochs", type=int)
+    c.add_argument("--top-k", type=int, dest="top_k", help="inference top-k (server concepts.default_top_k)")
+    c.add_argument("--lr", type=float)
+    c.add_argument("--anchor", type=float, help="weight of the row-to-description term")
+    c.add_argument("--l1", type=float, help="weight of the L1 activation term")
+    c.add_argument("--batch-size", type=int, dest="batch_size")
+    c.set_defaults(func=_guarded(cmd_concepts))
+
+    r = tsub.add_parser("reranker", help="train the cross-encoder and export it to int8 ONNX")
+    common(r)
+    r.add_argument("--base", help="HF model dir to start from (default: the built-in all-MiniLM-L6-v2)")
+    r.add_argument("--time-budget", type=float, help="training wall-time budget in seconds (default 1500)")
+    r.add_argument("--max-steps", type=int)
+    r.add_argument("--no-eval", action="store_true", help="train and export only")
+    r.set_defaults(func=_guarded(cmd_reranker))
+
+    p = tsub.add_parser("report", help="explanation examples and top concept labels for a model card")
+    p.add_argument("--concepts", required=True, help="concept-space artifact dir")
+    p.add_argument("--dataset", required=True, help="BEIR folder (test queries are only shown, never tuned on)")
+    p.add_argument("--cache-dir")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--examples", type=int, default=5)
+    p.add_argument("--docs", type=int, default=20)
+    p.add_argument("--json")
+    p.add_argument("--markdown")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=_guarded(cmd_report))
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sesa-server")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args._argv = argv
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

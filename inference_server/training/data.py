@@ -1,0 +1,185 @@
+"""BEIR folders and training pairs.
+
+A dataset folder holds ``corpus.jsonl[.gz]`` ({_id, title, text}), ``queries.jsonl`` ({_id, text})
+and ``qrels/<split>.tsv`` (header, then query-id, corpus-id, score). A document's text for the
+models is ``title + " " + text`` (as in the project's reference baselines).
+
+Self-supervised pairs (no labels needed, so any corpus can be used):
+
+* ``title``: a document's title as the query, the document as the positive;
+* ``ict``  (inverse cloze): one sentence of a document's body (6-60 words) as the query, the
+  document as the positive. The sentence stays in the document (the positive embedding is
+  the cached whole-document one), which makes the task easier than ICT with removal but
+  costs no extra encoder passes.
+
+Only training splits may feed training: :func:`training_pairs` refuses ``test``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DatasetFormatError(ValueError):
+    """A dataset folder is missing a file or holds a malformed line."""
+
+
+@dataclass
+class BeirDataset:
+    name: str
+    path: Path
+    doc_ids: list[str]
+    titles: list[str]
+    bodies: list[str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # split -> qid -> did -> grade
+
+    @property
+    def doc_texts(self) -> list[str]:
+        return [f"{t} {b}".strip() for t, b in zip(self.titles, self.bodies)]
+
+    def split(self, name: str) -> dict[str, dict[str, int]]:
+        if name not in self.qrels:
+            raise DatasetFormatError(f"{self.path}: no qrels/{name}.tsv (have {sorted(self.qrels)})")
+        return self.qrels[name]
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for d, t, b in zip(self.doc_ids, self.titles, self.bodies):
+            h.update(f"{d}\t{t}\t{b}\n".encode())
+        return h.hexdigest()
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def _jsonl(path: Path) -> list[dict]:
+    rows = []
+    with _open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError as e:
+                raise DatasetFormatError(f"{path}:{n}: not JSON ({e})") from None
+    return rows
+
+
+def load_beir(path: str | Path, limit_docs: int | None = None) -> BeirDataset:
+    p = Path(path).expanduser()
+    corpus = next((p / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (p / n).is_file()), None)
+    if corpus is None or not (p / "queries.jsonl").is_file():
+        raise DatasetFormatError(f"{p} is not a BEIR folder (needs corpus.jsonl[.gz] and queries.jsonl)")
+    ids, titles, bodies = [], [], []
+    for row in _jsonl(corpus):
+        ids.append(str(row["_id"]))
+        titles.append(" ".join(str(row.get("title") or "").split()))
+        bodies.append(" ".join(str(row.get("text") or "").split()))
+    queries = {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(p / "queries.jsonl")}
+    qrels: dict[str, dict[str, dict[str, int]]] = {}
+    qdir = p / "qrels"
+    if qdir.is_dir():
+        for f in sorted(qdir.glob("*.tsv")):
+            split: dict[str, dict[str, int]] = {}
+            with open(f, encoding="utf-8") as fh:
+                for n, line in enumerate(fh, 1):
+                    parts = line.rstrip("\n").split("\t")
+                    if n == 1 and not parts[-1].lstrip("-").isdigit():
+                        continue  # header
+                    if len(parts) < 3:
+                        continue
+                    split.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+            qrels[f.stem] = split
+    ds = BeirDataset(p.name, p, ids, titles, bodies, queries, qrels)
+    if limit_docs is not None:
+        ds = restrict_docs(ds, limit_docs)
+    return ds
+
+
+def restrict_docs(ds: BeirDataset, n: int, seed: int = 0) -> BeirDataset:
+    """A smaller dataset for tiny runs: every judged document of every split plus random others."""
+    judged = {d for split in ds.qrels.values() for q in split.values() for d in q}
+    keep = [i for i, d in enumerate(ds.doc_ids) if d in judged]
+    rest = [i for i, d in enumerate(ds.doc_ids) if d not in judged]
+    random.Random(seed).shuffle(rest)
+    keep = sorted(keep[: n] + rest[: max(0, n - len(keep))])
+    kept = {ds.doc_ids[i] for i in keep}
+    qrels = {
+        s: {q: {d: g for d, g in docs.items() if d in kept} for q, docs in split.items()} for s, split in ds.qrels.items()
+    }
+    qrels = {s: {q: docs for q, docs in split.items() if docs} for s, split in qrels.items()}
+    return BeirDataset(ds.name, ds.path, [ds.doc_ids[i] for i in keep], [ds.titles[i] for i in keep],
+                       [ds.bodies[i] for i in keep], ds.queries, qrels)
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def sentences(text: str, min_words: int = 6, max_words: int = 60) -> list[str]:
+    """Sentences of a text (a simple rule: split after . ! ? before a capital or digit)."""
+    out = []
+    for s in _SENT.split(text):
+        n = len(s.split())
+        if min_words <= n <= max_words:
+            out.append(s.strip())
+    return out
+
+
+@dataclass
+class Pair:
+    query: str
+    doc: int  # index into the dataset's documents
+    source: str  # "qrels" | "title" | "ict"
+    qid: str = ""
+
+
+def training_pairs(ds: BeirDataset, split: str = "train", limit_queries: int | None = None,
+                   seed: int = 0) -> list[Pair]:
+    """Supervised pairs (query text, positive doc index) from a training split."""
+    if split == "test":
+        raise ValueError("test qrels must never be used for training or tuning")
+    index = {d: i for i, d in enumerate(ds.doc_ids)}
+    qids = sorted(ds.split(split))
+    if limit_queries is not None:
+        random.Random(seed).shuffle(qids)
+        qids = sorted(qids[:limit_queries])
+    out = []
+    for q in qids:
+        for d, g in sorted(ds.split(split)[q].items()):
+            if g > 0 and d in index and ds.queries.get(q):
+                out.append(Pair(ds.queries[q], index[d], "qrels", q))
+    return out
+
+
+def self_supervised_pairs(ds: BeirDataset, n_title: int, n_ict: int, seed: int = 0,
+                          exclude_docs: set[int] | None = None) -> list[Pair]:
+    """Title->document and inverse-cloze sentence->document pairs mined from the corpus."""
+    rng = random.Random(seed)
+    exclude = exclude_docs or set()
+    docs = [i for i in range(len(ds.doc_ids)) if i not in exclude]
+    rng.shuffle(docs)
+    out: list[Pair] = []
+    for i in docs:
+        if len(out) >= n_title:
+            break
+        t = ds.titles[i]
+        if len(t.split()) >= 4 and ds.bodies[i]:
+            out.append(Pair(t, i, "title"))
+    rng.shuffle(docs)
+    n = 0
+    for i in docs:
+        if n >= n_ict:
+            break
+        sents = sentences(ds.bodies[i])
+        if len(sents) >= 3:
+            out.append(Pair(rng.choice(sents), i, "ict"))
+            n += 1
+    return out

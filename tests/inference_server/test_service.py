@@ -1,0 +1,233 @@
+"""The gRPC service over a real channel, with fake models: contract fields and error paths."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from inference_server.contract import inference_pb2 as pb
+from inference_server.contract import inference_pb2_grpc as pbg
+from inference_server.testing import ServerThread, fake_runtimes
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def test_encode_fills_every_field(stub):
+    r = stub.Encode(pb.EncodeRequest(texts=["how do vaccines work", "The immune system learns."],
+                                     options=pb.EncodeOptions(kind=pb.TEXT_KIND_PASSAGE, top_k_concepts=5,
+                                                              top_labels=2)), timeout=10)
+    assert r.dense_model.id == "fake/encoder" and r.dense_model.version == "e1"
+    assert r.concept_model.id == "fake-concepts" and r.concept_model.version == "t1"
+    assert len(r.embeddings) == 2
+    for e in r.embeddings:
+        assert not e.HasField("error")
+        assert len(e.dense) == 16
+        assert abs(sum(x * x for x in e.dense) - 1.0) < 1e-4
+        assert 0 < len(e.concepts) <= 5
+        weights = [c.weight for c in e.concepts]
+        assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
+        assert all(KEY_RE.match(c.key) and c.label for c in e.concepts)
+        assert list(e.top_labels) == [c.label for c in e.concepts[:2]]
+        assert e.num_tokens > 2 and not e.truncated
+
+
+def test_encode_options_skip_and_defaults(stub):
+    r = stub.Encode(pb.EncodeRequest(texts=["alpha beta"], options=pb.EncodeOptions(skip_dense=True)), timeout=10)
+    e = r.embeddings[0]
+    assert len(e.dense) == 0 and len(e.concepts) > 0
+    assert len(e.top_labels) == min(5, len(e.concepts))  # server default top_labels = 5
+    r = stub.Encode(pb.EncodeRequest(texts=["alpha beta"], options=pb.EncodeOptions(skip_concepts=True)), timeout=10)
+    e = r.embeddings[0]
+    assert len(e.dense) == 16 and len(e.concepts) == 0 and len(e.top_labels) == 0
+
+
+def test_query_and_passage_truncation(stub):
+    long = "word " * 1000
+    q = stub.Encode(pb.EncodeRequest(texts=[long], options=pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY)), timeout=10)
+    p = stub.Encode(pb.EncodeRequest(texts=[long]), timeout=10)  # unspecified = passage
+    assert q.embeddings[0].truncated and q.embeddings[0].num_tokens == 64
+    assert p.embeddings[0].truncated and p.embeddings[0].num_tokens == 256
+
+
+def test_empty_and_whitespace_texts_get_item_errors(stub):
+    r = stub.Encode(pb.EncodeRequest(texts=["fine", "", "  \n\t", "also fine"]), timeout=10)
+    codes = [e.error.code for e in r.embeddings]
+    assert codes == ["", "INVALID_ARGUMENT", "INVALID_ARGUMENT", ""]
+    assert len(r.embeddings[1].dense) == 0 and len(r.embeddings[1].concepts) == 0
+    assert len(r.embeddings[3].dense) == 16
+
+
+def test_one_megabyte_texts(stub):
+    limit = 1_048_576
+    just_under = ("lorem ipsum " * (limit // 12))[: limit - 10]
+    over = "x" * (limit + 1)
+    t0 = time.perf_counter()
+    r = stub.Encode(pb.EncodeRequest(texts=[just_under, over, "ok"]), timeout=30)
+    assert time.perf_counter() - t0 < 10
+    a, b, c = r.embeddings
+    assert a.truncated and a.num_tokens == 256 and not a.HasField("error")
+    assert b.error.code == "INVALID_ARGUMENT" and "max_text_bytes" in b.error.message
+    assert c.num_tokens > 0
+
+
+def test_too_many_texts_fails_the_call(stub):
+    with pytest.raises(grpc.RpcError) as ei:
+        stub.Encode(pb.EncodeRequest(texts=["t"] * 10_000), timeout=10)
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "max_texts_per_call=2048" in ei.value.details()
+    with pytest.raises(grpc.RpcError) as ei:
+        stub.Rerank(pb.RerankRequest(query="q", passages=["p"] * 10_000), timeout=10)
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_bulk_call_at_the_limit(stub):
+    texts = [f"text number {i}" for i in range(2048)]
+    r = stub.Encode(pb.EncodeRequest(texts=texts, options=pb.EncodeOptions(skip_concepts=True)), timeout=60)
+    assert len(r.embeddings) == 2048 and all(len(e.dense) == 16 for e in r.embeddings)
+
+
+def test_rerank_scores_chunks_and_errors(stub):
+    long = "filler " * 2000 + " vaccines immune"
+    r = stub.Rerank(pb.RerankRequest(query="vaccines immune", passages=["vaccines train the immune system", "",
+                                                                       "nothing relevant", long],
+                                     options=pb.RerankOptions(chunk_long_passages=True, max_chunks=3)), timeout=10)
+    assert r.model.id == "fake/reranker"
+    s = r.scores
+    assert len(s) == 4
+    assert s[0].score > s[2].score and s[0].chunks == 1 and not s[0].truncated
+    assert s[1].error.code == "INVALID_ARGUMENT"
+    assert s[3].chunks == 3 and s[3].truncated  # 2000 words do not fit into 3 windows
+    r = stub.Rerank(pb.RerankRequest(query="q", passages=[long]), timeout=10)
+    assert r.scores[0].chunks == 1 and r.scores[0].truncated  # chunking off: first window only
+
+
+def test_rerank_empty_query_is_invalid(stub):
+    with pytest.raises(grpc.RpcError) as ei:
+        stub.Rerank(pb.RerankRequest(query=" ", passages=["p"]), timeout=10)
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_info_reports_models_limits_device(stub):
+    info = stub.Info(pb.InfoRequest(), timeout=10)
+    assert info.server_version
+    roles = {m.role: m for m in info.models}
+    assert set(roles) == {"encoder", "reranker"}
+    assert roles["encoder"].dimension == 16 and roles["encoder"].precision == "fp32"
+    assert roles["encoder"].max_sequence_length == 256 and roles["encoder"].source
+    assert info.concept_space.name == "fake-concepts" and info.concept_space.size == 40
+    assert info.concept_space.default_top_k == 32 and info.concept_space.version == "t1"
+    assert info.device == "cpu (fake)" and list(info.providers) == ["FakeExecutionProvider"]
+    lim = info.limits
+    assert (lim.max_texts_per_call, lim.max_text_bytes, lim.max_batch_tokens, lim.max_queue_size,
+            lim.query_max_tokens, lim.passage_max_tokens) == (2048, 1_048_576, 1024, 4096, 64, 256)
+
+
+def test_health_and_reflection(fake_server):
+    with grpc.insecure_channel(fake_server.address) as ch:
+        h = health_pb2_grpc.HealthStub(ch)
+        assert h.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == 1
+        assert h.Check(health_pb2.HealthCheckRequest(service="sesa.inference.v1.Inference"), timeout=5).status == 1
+        from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+        rs = reflection_pb2_grpc.ServerReflectionStub(ch)
+        resp = next(iter(rs.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                                                 timeout=5)))
+        names = {s.name for s in resp.list_services_response.service}
+        assert {"sesa.inference.v1.Inference", "grpc.health.v1.Health"} <= names
+
+
+def test_metrics_endpoint(fake_server, stub):
+    stub.Encode(pb.EncodeRequest(texts=["metrics please"]), timeout=10)
+    body = urllib.request.urlopen(f"http://127.0.0.1:{fake_server.server.metrics_port}/metrics", timeout=5).read()
+    text = body.decode()
+    assert 'sesa_requests_total{code="OK",method="Encode"}' in text
+    assert "sesa_batch_size_bucket" in text and "sesa_tokens_total" in text and "sesa_queue_depth" in text
+
+
+def test_no_reranker_means_failed_precondition(cfg_factory):
+    cfg = cfg_factory()
+    with ServerThread(cfg, fake_runtimes(cfg, with_reranker=False, with_concepts=False)) as st:
+        with grpc.insecure_channel(st.address) as ch:
+            s = pbg.InferenceStub(ch)
+            with pytest.raises(grpc.RpcError) as ei:
+                s.Rerank(pb.RerankRequest(query="q", passages=["p"]), timeout=5)
+            assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "no reranker" in ei.value.details()
+            info = s.Info(pb.InfoRequest(), timeout=5)
+            assert [m.role for m in info.models] == ["encoder"]
+            assert info.concept_space.name == ""
+            r = s.Encode(pb.EncodeRequest(texts=["x"]), timeout=5)
+            assert len(r.embeddings[0].concepts) == 0 and len(r.embeddings[0].dense) == 16
+
+
+def test_bearer_token_auth(cfg_factory):
+    cfg = cfg_factory(**{"auth.token": "s3cret-token"})
+    with ServerThread(cfg, fake_runtimes(cfg)) as st, grpc.insecure_channel(st.address) as ch:
+        s = pbg.InferenceStub(ch)
+        for md in (None, [("authorization", "Bearer wrong")], [("authorization", "s3cret-token")]):
+            with pytest.raises(grpc.RpcError) as ei:
+                s.Info(pb.InfoRequest(), timeout=5, metadata=md)
+            assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "s3cret" not in ei.value.details()
+        assert s.Info(pb.InfoRequest(), timeout=5, metadata=[("authorization", "Bearer s3cret-token")]).models
+        # health stays open for load balancers
+        h = health_pb2_grpc.HealthStub(ch)
+        assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+
+
+def test_queue_full_is_resource_exhausted(cfg_factory):
+    cfg = cfg_factory(**{"batching.max_queue_size": 4, "limits.max_texts_per_call": 4, "batching.max_batch_size": 1})
+    rt = fake_runtimes(cfg)
+    gate = threading.Event()
+    rt.encoder.backend.gate = gate
+    with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
+        s = pbg.InferenceStub(ch)
+        first = s.Encode.future(pb.EncodeRequest(texts=["a", "b", "c", "d"]), timeout=10)
+        time.sleep(0.2)  # a is in the model (held by the gate), b c d queued
+        with pytest.raises(grpc.RpcError) as ei:
+            s.Encode(pb.EncodeRequest(texts=["e", "f"]), timeout=5)
+        assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        gate.set()
+        assert len(first.result().embeddings) == 4
+
+
+def test_client_cancel_mid_batch_keeps_server_serving(cfg_factory):
+    cfg = cfg_factory(**{"batching.max_batch_size": 4})
+    rt = fake_runtimes(cfg)
+    gate = threading.Event()
+    rt.encoder.backend.gate = gate
+    with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
+        s = pbg.InferenceStub(ch)
+        big = s.Encode.future(pb.EncodeRequest(texts=[f"doomed {i}" for i in range(200)]), timeout=30)
+        time.sleep(0.2)  # its first pass is in the model, 196 texts queued
+        big.cancel()
+        time.sleep(0.1)
+        assert st.server.encoder_batcher.queue_depth == 0  # queued texts dropped at once
+        gate.set()
+        r = s.Encode(pb.EncodeRequest(texts=["still here"]), timeout=10)
+        assert len(r.embeddings[0].dense) == 16
+        calls = rt.encoder.backend.calls
+        assert sum(calls) <= 8, f"cancelled texts reached the model: {calls}"
+
+
+def test_deadline_exceeded_while_queued(cfg_factory):
+    cfg = cfg_factory(**{"batching.max_batch_size": 1})
+    rt = fake_runtimes(cfg)
+    gate = threading.Event()
+    rt.encoder.backend.gate = gate
+    with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
+        s = pbg.InferenceStub(ch)
+        busy = s.Encode.future(pb.EncodeRequest(texts=["busy"]), timeout=30)
+        time.sleep(0.1)
+        with pytest.raises(grpc.RpcError) as ei:
+            s.Encode(pb.EncodeRequest(texts=["late"]), timeout=0.3)
+        assert ei.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        gate.set()
+        busy.result()
+        assert s.Encode(pb.EncodeRequest(texts=["after"]), timeout=5).embeddings[0].num_tokens > 0
