@@ -32,7 +32,8 @@ def _require() -> bool:
 
 @pytest.fixture(scope="session")
 def stack():
-    from integration.cluster import node, server_process, stack as stack_mod
+    from integration.cluster import node, server_process
+    from integration.cluster import stack as stack_mod
     from integration.cluster.paths import state_paths
 
     url = os.environ.get("SESA_TEST_CLUSTER_URL")
@@ -60,3 +61,37 @@ def stack():
 @pytest.fixture(scope="session")
 def os_client(stack):
     return stack.client()
+
+
+@pytest.fixture
+def managed_server(stack):
+    """(paths, state, restart args) of the inference server this suite's `sesa up` state manages, so a
+    fault test can stop it and start it again with the same arguments."""
+    from pathlib import Path
+
+    from integration.cluster import server_process
+    from integration.cluster.paths import state_paths
+
+    paths = state_paths()
+    state = server_process.running_server(paths)
+    if state is None or state.address != stack.server_address:
+        message = f"the inference server at {stack.server_address} is not managed by this suite's state (sesa up)"
+        if _require() and not os.environ.get("SESA_TEST_SERVER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    args: list[str] = []
+    try:
+        argv = [a.decode() for a in Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0") if a]
+        rest = argv[argv.index("serve") + 1:] if "serve" in argv else []
+        skip = False
+        for a in rest:  # keep everything but --host/--port, which start() sets itself
+            if skip:
+                skip = False
+                continue
+            if a in ("--host", "--port"):
+                skip = True
+                continue
+            args.append(a)
+    except (OSError, ValueError):
+        args = []
+    return paths, state, tuple(args)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -313,44 +312,10 @@ def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_rera
     assert status >= 400 and "strict" in str(body)
 
 
-def _managed_server(stack):
-    """(paths, state, restart args) of the server the suite manages, or None."""
-    from integration.cluster import server_process
-    from integration.cluster.paths import state_paths
-
-    paths = state_paths()
-    state = server_process.running_server(paths)
-    if state is None or state.address != stack.server_address:
-        return None
-    args: list[str] = []
-    try:
-        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")
-        argv = [a.decode() for a in cmdline if a]
-        rest = argv[argv.index("serve") + 1:] if "serve" in argv else []
-        skip = False
-        for a in rest:  # keep everything but --host/--port, which start() sets itself
-            if skip:
-                skip = False
-                continue
-            if a in ("--host", "--port"):
-                skip = True
-                continue
-            args.append(a)
-    except (OSError, ValueError):
-        args = []
-    return paths, state, tuple(args)
-
-
-def test_a_stopped_server_degrades_rerank_and_strict_fails(stack, os_client, index, pipeline):
+def test_a_stopped_server_degrades_rerank_and_strict_fails(stack, os_client, index, pipeline, managed_server):
     from integration.cluster import server_process
 
-    managed = _managed_server(stack)
-    if managed is None:
-        message = f"the inference server at {stack.server_address} is not managed by this suite's state (sesa up)"
-        if _require() and not os.environ.get("SESA_TEST_SERVER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    paths, state, args = managed
+    paths, state, args = managed_server
     cached_query = "engineer who builds data pipelines"
     new_query = f"a query never seen before {uuid.uuid4().hex}"  # the encoding cache outlives a test run
     warm = search(os_client, index, pipeline, cached_query, size=5)  # puts the query encoding into the cache
