@@ -53,7 +53,7 @@ def run_search_benchmark(client, server_address: str, dataset_dir: str, queries:
     dataset = Dataset(dataset_dir)
     index = index or f"sesa-{dataset.name}"
     _ensure_index(client, dataset, index)
-    texts = list(dataset.queries().values())
+    texts = list(dataset.queries.values())
     needed = queries * (len(CONFIGS) + 1)
     if len(texts) < needed:
         texts = (texts * (needed // max(1, len(texts)) + 1))[:needed]

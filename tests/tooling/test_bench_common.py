@@ -27,3 +27,32 @@ def test_ingest_markdown_lists_every_batch_size_and_ratio():
     md = to_markdown(report)
     assert "| 1 | 2.0 | 0 | 1.5 |" in md and "| 64 | 9.0 | 1 | 0.3 |" in md
     assert "ingest_bs64_over_bs1 | 4.5" in md
+
+
+def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, monkeypatch):
+    import json
+
+    from integration.bench import search as bench_search
+
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "t", "text": "x"}) + "\n")
+    (tmp_path / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": str(i), "text": f"query {i}"}) + "\n" for i in range(20)))
+    monkeypatch.setattr(bench_search, "_ensure_index", lambda *a: None)
+    monkeypatch.setattr(bench_search, "_encode_latencies", lambda address, texts: [0.004] * len(texts))
+    seen = []
+
+    class FakeClient:
+        def search(self, index, body, params):
+            seen.append((body["ext"]["sesa"]["mode"], body["ext"]["sesa"]["query_text"], body["ext"]["sesa"]["rerank"]))
+            return {"hits": {"hits": []}, "ext": {"sesa": {"degraded": bool(body["ext"]["sesa"]["rerank"])}}}
+
+    report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3)
+    assert list(report["configs"]) == ["bm25", "hybrid", "hybrid+rerank20", "hybrid+rerank50"]
+    assert report["configs"]["hybrid+rerank50"]["degraded"] == 3
+    assert report["configs"]["bm25"]["degraded"] == 0
+    per_config = {}
+    for mode, text, rerank in seen:
+        per_config.setdefault((mode, json.dumps(rerank)), set()).add(text)
+    slices = list(per_config.values())
+    assert all(a.isdisjoint(b) for i, a in enumerate(slices) for b in slices[i + 1:]), "no query shared"
+    assert "hybrid_over_bm25_plus_encode" in report["ratios"]
