@@ -68,6 +68,18 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def pid_runs(pid: int, marker: str) -> bool:
+    """True if `pid` is alive AND its command line mentions `marker`: a pid file can outlive its process
+    and the number can be reused by an unrelated one."""
+    if not pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return marker.encode() in fh.read()
+    except OSError:
+        return True  # no /proc: trust the signal check
+
+
 def ensure_node_user() -> tuple[str, int, int]:
     """The user the node runs as: ourselves unless we are root."""
     if os.geteuid() != 0:
@@ -100,7 +112,7 @@ def read_state(paths: StatePaths) -> NodeState | None:
 def running_node(paths: StatePaths) -> NodeState | None:
     """The node that `up` started, if its process is still alive."""
     state = read_state(paths)
-    if state and pid_alive(state.pid):
+    if state and pid_runs(state.pid, "org.opensearch.bootstrap"):
         return state
     return None
 
@@ -239,7 +251,7 @@ def _wait_for_pid(pid_file: Path, timeout_s: float) -> int:
 def stop(paths: StatePaths, timeout_s: float = 60) -> bool:
     """Stop the node `up` started; True if one was running."""
     state = read_state(paths)
-    if not state or not pid_alive(state.pid):
+    if not state or not pid_runs(state.pid, "org.opensearch.bootstrap"):
         paths.node_state.unlink(missing_ok=True)
         return False
     os.kill(state.pid, signal.SIGTERM)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import SesaError
-from .node import pid_alive, port_in_use
+from .node import pid_alive, pid_runs, port_in_use
 from .paths import StatePaths
 
 
@@ -59,7 +59,7 @@ def read_state(paths: StatePaths) -> ServerState | None:
 
 def running_server(paths: StatePaths) -> ServerState | None:
     state = read_state(paths)
-    if state and pid_alive(state.pid):
+    if state and pid_runs(state.pid, "serve"):
         return state
     return None
 
@@ -126,7 +126,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def stop(paths: StatePaths, timeout_s: float = 30) -> bool:
     state = read_state(paths)
-    if not state or not pid_alive(state.pid):
+    if not state or not pid_runs(state.pid, "serve"):
         paths.server_state.unlink(missing_ok=True)
         return False
     os.killpg(os.getpgid(state.pid), signal.SIGTERM)
