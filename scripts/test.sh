@@ -9,4 +9,6 @@ echo "[test] plugin: mvn verify (Java unit tests + zip)"
 bash plugin/build.sh
 echo "[test] python: unit + end-to-end"
 export SESA_REQUIRE_E2E=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# A tiny random cross-encoder for the e2e server until a trained reranker is the default.
+export SESA_TEST_RERANKER=${SESA_TEST_RERANKER-tiny}
 exec .venv/bin/python -m pytest "$@"

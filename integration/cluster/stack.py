@@ -28,6 +28,8 @@ class UpOptions:
     start_server: bool = True
     plugin_zip: Path | None = None
     inference_endpoints: tuple[str, ...] | None = None
+    # Extra `sesa-server serve` arguments (e.g. --reranker DIR).
+    server_args: tuple[str, ...] = ()
     # Where to ask for Info (dense dimension, model ids) when we do not start the server ourselves.
     server_address: str | None = None
 
@@ -79,7 +81,8 @@ def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
     summary: dict = {"state_dir": str(paths.home)}
     server_address = options.server_address or f"{options.server_host}:{options.server_port}"
     if options.start_server:
-        srv = server_process.start(paths, options.server_host, options.server_port, options.server_config)
+        srv = server_process.start(paths, options.server_host, options.server_port, options.server_config,
+                                   extra_args=options.server_args)
         summary["inference_server"] = {"address": srv.address, "pid": srv.pid, "log": srv.log}
     if options.cluster_url:
         url = options.cluster_url.rstrip("/")

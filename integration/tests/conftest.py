@@ -4,6 +4,10 @@ inference server with real models. No mocks here.
 By default the suite brings the embedded stack up itself (the same code as `sesa up`, on SESA_TEST_PORT
 (default 9200) and SESA_TEST_SERVER_PORT (default 50051)) and stops what it started. SESA_TEST_CLUSTER_URL / SESA_TEST_SERVER point it at an existing stack instead. In CI
 (SESA_REQUIRE_E2E=1) a stack that cannot come up fails the run instead of skipping it.
+
+SESA_TEST_RERANKER=tiny gives the suite's server a tiny random-initialised cross-encoder (built and
+exported here, no download), so the rerank path runs end to end even before a trained reranker ships:
+the tests check that the order follows the server's scores, not that the scores are good.
 """
 
 from __future__ import annotations
@@ -30,6 +34,20 @@ def _require() -> bool:
     return os.environ.get("SESA_REQUIRE_E2E", "") not in ("", "0", "false")
 
 
+def _server_args(paths) -> tuple[str, ...]:
+    choice = os.environ.get("SESA_TEST_RERANKER", "")
+    if not choice:
+        return ()
+    if choice != "tiny":
+        return ("--reranker", choice)
+    from inference_server.testing import make_tiny_bert
+
+    target = paths.home / "test-models" / "tiny-reranker"
+    if not (target / "config.json").is_file():
+        make_tiny_bert(target, classification=True, seed=3)
+    return ("--reranker", str(target))
+
+
 @pytest.fixture(scope="session")
 def stack():
     from integration.cluster import node, server_process
@@ -46,7 +64,8 @@ def stack():
             stack_mod.up(stack_mod.UpOptions(cluster_url=url, start_server=False, server_address=server))
         else:
             summary = stack_mod.up(stack_mod.UpOptions(port=int(os.environ.get("SESA_TEST_PORT", "9200")),
-                                                       server_port=server_port))
+                                                       server_port=server_port,
+                                                       server_args=_server_args(paths)))
             url = summary["node"]["url"]
     except Exception as exc:  # noqa: BLE001
         if _require():
