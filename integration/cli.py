@@ -23,6 +23,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         start_server=not args.no_server,
         plugin_zip=args.plugin_zip,
         server_address=args.server,
+        server_args=("--reranker", str(args.reranker)) if args.reranker else (),
     )
     summary = stack.up(options)
     print(json.dumps(summary, indent=2))
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--server-port", type=int, default=50051)
     up.add_argument("--server-config", type=Path, help="YAML config for sesa-server")
     up.add_argument("--no-server", action="store_true", help="do not start the inference server")
+    up.add_argument("--reranker", type=Path, metavar="DIR|ONNX",
+                    help="cross-encoder for the server (HF dir or ONNX + tokenizer); default: none")
     up.add_argument("--server", metavar="HOST:PORT",
                     help="an inference server that is already running (with --no-server)")
     up.add_argument("--plugin-zip", type=Path, help="plugin zip to install (default: plugin/target/releases)")
