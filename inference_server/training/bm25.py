@@ -15,8 +15,7 @@ from collections import Counter
 import numpy as np
 
 LUCENE_ENGLISH_STOP = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
-    "they this to was will with".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with"]
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
 

@@ -2,6 +2,7 @@
 
     sesa-server train concepts --dataset DIR [--vocab esco-skills] [--out DIR] [--tiny] [--eval DIR ...]
     sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
+    sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c]
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
 
 Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
@@ -90,6 +91,56 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Re-measure shipped artifacts without training (the model cards' reproduction commands)."""
+    _setup(args)
+    out: dict[str, Any] = {}
+    if args.concepts:
+        from inference_server.concept_head import ConceptHead
+        from inference_server.concepts import builtin_artifact_dir
+        from inference_server.training.concepts_pipeline import EvalSet, evaluate_heads
+        from inference_server.training.data import load_beir
+        from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+
+        enc = load_server_encoder()
+        cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
+        head = ConceptHead.load(args.concepts)
+        heads = {"trained": head}
+        zs = builtin_artifact_dir("esco-skills", enc.meta.version)
+        if head.manifest.get("base_vocabulary", {}).get("name") == "esco-skills" and (zs / "manifest.json").is_file():
+            heads["zero_shot"] = ConceptHead.load(zs)
+        weights = head.manifest.get("fusion", {}).get("weights")
+        if args.weights:
+            b, d, c = (float(x) for x in args.weights.split(","))
+            weights = {"bm25": b, "dense": d, "concepts": c}
+        sets = {}
+        for d in [args.dataset] + list(args.eval or []):
+            ds = load_beir(d)
+            split = "test" if "test" in ds.qrels else min(ds.qrels)
+            sets[f"{ds.name}-{split}" if d == args.dataset else ds.name] = EvalSet(ds, cache, split)
+        k = int(args.top_k or head.manifest.get("recipe", {}).get("config", {}).get("top_k", 32))
+        out["concepts"] = {"weights": weights, "top_k": k, "ndcg@10": evaluate_heads(sets, heads, k, weights)}
+    if args.reranker:
+        from inference_server.training.data import load_beir
+        from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+        from inference_server.training.reranker import load_runtime
+        from inference_server.training.reranker_pipeline import evaluate_reranker
+
+        enc = load_server_encoder()
+        cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
+        manifest = json.loads((Path(args.reranker) / "manifest.json").read_text(encoding="utf-8"))
+        alpha = manifest.get("metrics", {}).get("ndcg@10", {}).get("dev", {}).get("alpha_chosen")
+        rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
+        res = {}
+        for d in [args.dataset] + list(args.eval or []):
+            ds = load_beir(d)
+            split = "test" if "test" in ds.qrels else min(ds.qrels)
+            res[ds.name] = evaluate_reranker(rt, ds, cache, split, args.depth, alpha, not args.quiet)
+        out["reranker"] = {"alpha": alpha, "ndcg@10": res}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
 def _record_command(out: Path, args: argparse.Namespace) -> None:
     """Write the reproducing command into the artifact's manifest (recipe.command)."""
     mp = out / "manifest.json"
@@ -152,6 +203,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--max-steps", type=int)
     r.add_argument("--no-eval", action="store_true", help="train and export only")
     r.set_defaults(func=_guarded(cmd_reranker))
+
+    e = tsub.add_parser("evaluate", help="re-measure a shipped concept space and/or reranker (no training)")
+    e.add_argument("--dataset", required=True, help="BEIR folder; its test split is evaluated")
+    e.add_argument("--concepts", help="concept-space artifact dir")
+    e.add_argument("--reranker", help="reranker dir (int8 ONNX + tokenizer + manifest)")
+    e.add_argument("--eval", action="append", metavar="DIR", help="more BEIR folders (repeat)")
+    e.add_argument("--weights", help="min-max fusion weights bm25,dense,concepts (default: the manifest's)")
+    e.add_argument("--top-k", type=int, dest="top_k")
+    e.add_argument("--depth", type=int, default=50, help="rerank depth (default 50)")
+    e.add_argument("--cache-dir")
+    e.add_argument("--quiet", action="store_true")
+    e.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    e.set_defaults(func=_guarded(cmd_evaluate))
 
     p = tsub.add_parser("report", help="explanation examples and top concept labels for a model card")
     p.add_argument("--concepts", required=True, help="concept-space artifact dir")

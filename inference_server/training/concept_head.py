@@ -50,13 +50,13 @@ class ConceptTrainConfig:
     vocab_limit: int | None = None
     top_k: int = 32  # inference top-k (the server's concepts.default_top_k)
     train_top_k: int = 64
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 128
     lr: float = 3e-3
     hard_negatives: int = 2
     hard_pool: int = 30
     l1: float = 2e-3
-    anchor: float = 0.5
+    anchor: float = 3.0
     init_scale: float = 5.0
     n_title: int = 4000
     n_ict: int = 4000
@@ -65,10 +65,11 @@ class ConceptTrainConfig:
     limit_docs: int | None = None
     limit_queries: int | None = None
     seed: int = 13
+    dev_seed: int = 13  # the held-out split stays fixed when --seed changes
     threads: int = 2
 
     @classmethod
-    def tiny(cls) -> "ConceptTrainConfig":
+    def tiny(cls) -> ConceptTrainConfig:
         return cls(vocab_limit=300, epochs=1, batch_size=16, n_title=16, n_ict=16, supervised_repeat=1,
                    limit_docs=120, limit_queries=40, hard_pool=10, dev_fraction=0.25, train_top_k=32)
 
@@ -271,7 +272,7 @@ def truthfulness(w: np.ndarray, anchor: np.ndarray, sample: int = 2000, seed: in
     return {"mean_cos_to_description": round(float(own.mean()), 4),
             "min_cos_to_description": round(float(own.min()), 4),
             "self_retrieval_at_1": round(float(top1.mean()), 4),
-            "rows_sampled": int(len(idx))}
+            "rows_sampled": len(idx)}
 
 
 def label_agreement(w: np.ndarray, anchor: np.ndarray, emb: np.ndarray, k: int = 32, top: int = 5) -> dict[str, float]:
@@ -298,7 +299,7 @@ def label_agreement(w: np.ndarray, anchor: np.ndarray, emb: np.ndarray, k: int =
             out["top32_overlap"].append(len(set(tr[i].tolist()) & zset) / k)
     res = {key: round(float(np.mean(v)), 4) for key, v in out.items()}
     res["desc_cos_top5_zero_shot"] = round(float(np.mean(zs_desc)), 4)
-    res["texts"] = int(len(emb))
+    res["texts"] = len(emb)
     return res
 
 
@@ -340,9 +341,8 @@ def write_trained_artifact(out_dir: str | Path, w: np.ndarray, entries: list, en
     try:
         np.save(tmp / ARTIFACT_MATRIX, m16, allow_pickle=False)
         with open(tmp / ARTIFACT_CONCEPTS, "w", encoding="utf-8") as f:
-            for e in entries:
-                f.write(json.dumps({"key": e.key, "id": e.id, "label": e.label, "parent": e.parent,
-                                    "aliases": e.aliases, "description": e.description}, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps({"key": e.key, "id": e.id, "label": e.label, "parent": e.parent,
+                                    "aliases": e.aliases, "description": e.description}, ensure_ascii=False) + "\n" for e in entries)
         files = {}
         for fn in (ARTIFACT_MATRIX, ARTIFACT_CONCEPTS):
             from inference_server.paths import sha256_file
@@ -368,7 +368,7 @@ def split_dev(qids: list[str], fraction: float, seed: int) -> tuple[list[str], l
     """(train, dev) query ids; deterministic."""
     q = sorted(qids)
     random.Random(seed).shuffle(q)
-    n_dev = int(round(len(q) * fraction)) if fraction > 0 else 0
+    n_dev = round(len(q) * fraction) if fraction > 0 else 0
     if fraction > 0 and len(q) >= 2:
         n_dev = max(1, n_dev)
     return sorted(q[n_dev:]), sorted(q[:n_dev])

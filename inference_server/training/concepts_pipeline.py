@@ -11,8 +11,9 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from inference_server.training.concept_head import (
     ConceptTrainConfig,
     TrainingSet,
     config_dict,
+    label_agreement,
     mine_hard_negatives,
     split_dev,
     train_head,
@@ -125,7 +127,7 @@ def choose_fusion_weights(runs: dict[str, Any], qrels: dict, doc_ids: list[str],
     from inference_server.training.retrieval import fuse_min_max, mean_ndcg
 
     names = ["bm25", "dense", "concepts"]
-    grid = [round(i * step, 3) for i in range(int(round(1 / step)) + 1)]
+    grid = [round(i * step, 3) for i in range(round(1 / step) + 1)]
     best: tuple[float, tuple] = (-1.0, (0.5, 0.5, 0.0))
     for wb, wd in itertools.product(grid, grid):
         wc = round(1.0 - wb - wd, 3)
@@ -149,7 +151,7 @@ def evaluate_heads(evalsets: dict[str, EvalSet], heads: dict[str, Any], top_k: i
         row["dense"] = es.ndcg(es.runs["dense"])
         row["hybrid_bm25_dense_w0.5"] = es.ndcg(fuse_min_max([es.runs["bm25"], es.runs["dense"]], [0.5, 0.5]))
         for hname, head in heads.items():
-            run, dv, qv = es.concept_run(head, top_k)
+            run, dv, _ = es.concept_run(head, top_k)
             row[f"concepts_{hname}"] = es.ndcg(run)
             row[f"concepts_{hname}_nnz_doc"] = round(float(dv.getnnz(axis=1).mean()), 1)
             if fusion_weights:
@@ -185,9 +187,9 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     if cfg.limit_queries is not None:
         import random as _r
 
-        _r.Random(cfg.seed).shuffle(train_all)
+        _r.Random(cfg.dev_seed).shuffle(train_all)
         train_all = sorted(train_all[: cfg.limit_queries])
-    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.seed)
+    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
     bm25 = BM25(ds.doc_texts)
     ts = build_training_set(ds, train_q, d_emb, qe, cache, cfg, bm25)
     log.info("training set: %s, %d pairs, dev %d queries", ts.counts, len(ts.pos), len(dev_q))
@@ -196,6 +198,8 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     w, history = train_head(anchor, d_emb, ts, cfg, dev)
     truth = truthfulness(w, anchor, sample=min(2000, len(w)), seed=cfg.seed)
     truth_zero = truthfulness(anchor, anchor, sample=min(2000, len(w)), seed=cfg.seed)
+    sample = np.random.default_rng(0).choice(len(d_emb), size=min(1000, len(d_emb)), replace=False)
+    truth["labels_on_corpus_docs"] = label_agreement(w, anchor, d_emb[sample], cfg.top_k)
 
     # fusion weights: held-out train queries only
     fusion, fusion_dev = None, None
@@ -248,7 +252,7 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     evalsets = {f"{ds.name}-test": EvalSet(ds, cache, "test")} if "test" in ds.qrels else {}
     for d in eval_dirs:
         eds = load_beir(d)
-        split = "test" if "test" in eds.qrels else sorted(eds.qrels)[0]
+        split = "test" if "test" in eds.qrels else min(eds.qrels)
         evalsets[eds.name] = EvalSet(eds, cache, split)
     metrics = evaluate_heads(evalsets, {"trained": head, "zero_shot": zero}, cfg.top_k, fusion)
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -14,7 +14,8 @@ Loss
     plus pointwise BCE (``bce_weight``).
 Budget
     CPU training is slow (a few pairs/s on 2 cores), so the trainer first times a few steps,
-    then sizes the run to ``time_budget_s`` (the learning-rate schedule follows that size).
+    then sizes the run to ``time_budget_s``, re-plans every 5 steps on the observed rate (the
+    learning-rate schedule follows) and stops at the budget in any case.
 Export
     ``inference_server.export.export_hf_dir(role="reranker")`` (opset 17, dynamic axes, eager
     attention), then int8 dynamic per-channel quantisation (``quantize_dynamic(per_channel=True)``).
@@ -31,9 +32,10 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,13 +60,16 @@ class RerankerTrainConfig:
     rerank_depth: int = 50
     limit_queries: int | None = None
     limit_docs: int | None = None
+    limit_eval_queries: int | None = None
     seed: int = 13
+    dev_seed: int = 13  # the held-out split stays fixed when --seed changes (continued training)
     threads: int = 2
 
     @classmethod
-    def tiny(cls) -> "RerankerTrainConfig":
+    def tiny(cls) -> RerankerTrainConfig:
         return cls(max_tokens=96, group_size=4, groups_per_step=2, max_steps=4, time_budget_s=60, neg_pool=8,
-                   dev_fraction=0.0, rerank_depth=10, limit_queries=12, limit_docs=120)
+                   dev_fraction=0.0, rerank_depth=10, limit_queries=12, limit_docs=120,
+                   limit_eval_queries=16)
 
 
 # --- losses -----------------------------------------------------------------------------------------
@@ -171,7 +176,7 @@ def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: li
     planned = epoch_steps * cfg.epochs
     if cfg.max_steps is not None:
         planned = min(planned, cfg.max_steps)
-    state = {"planned": planned}
+    state = {"planned": planned, "cap": planned}  # cap: the epochs / max_steps limit; planned may move below it
 
     def lr_factor(step: int) -> float:
         total = state["planned"]
@@ -213,6 +218,14 @@ def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: li
             timed = True
             log.info("measured %.2f pairs/s; planning %d steps (%d groups, ~%.0fs)", rate, state["planned"],
                      state["planned"] * per_step, state["planned"] * per_step * cfg.group_size / rate)
+        if timed and step % 5 == 0:
+            # re-plan on the observed rate (the machine is shared): the schedule ends within the budget
+            rate = pairs_done / el
+            left = max(0.0, cfg.time_budget_s - el)
+            state["planned"] = max(step + 1, min(state["cap"], step + int(left * rate / (per_step * cfg.group_size))))
+        if el >= cfg.time_budget_s and cfg.max_steps is None:
+            log.info("time budget of %.0fs reached at step %d", cfg.time_budget_s, step)
+            break
         if step % 10 == 0:
             log.info("step %d/%d loss %.4f (mean of last 10 %.4f) %.2f pairs/s", step, state["planned"], losses[-1],
                      float(np.mean(losses[-10:])), pairs_done / el)

@@ -6,8 +6,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,11 +41,14 @@ def _prepared(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[str]) -> tu
 
 
 def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: str, depth: int,
-                      alpha: float | None, show_progress: bool = True) -> dict[str, Any]:
+                      alpha: float | None, show_progress: bool = True, limit_queries: int | None = None) -> dict[str, Any]:
     from inference_server.training.retrieval import evaluate
 
     qrels = ds.split(split)
     qids = sorted(q for q in qrels if q in ds.queries and any(g > 0 for g in qrels[q].values()))
+    if limit_queries is not None:
+        qids = qids[:limit_queries]
+        qrels = {q: qrels[q] for q in qids}
     bm25, d_emb, q_emb = _prepared(ds, cache, qids)
     first = hybrid_candidates(bm25, ds.queries, qids, q_emb, d_emb, depth=100)
     prog = None
@@ -82,9 +86,9 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     ds = load_beir(dataset, limit_docs=cfg.limit_docs)
     train_all = sorted(q for q in ds.split("train") if q in ds.queries)
     if cfg.limit_queries is not None:
-        random.Random(cfg.seed).shuffle(train_all)
+        random.Random(cfg.dev_seed).shuffle(train_all)
         train_all = sorted(train_all[: cfg.limit_queries])
-    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.seed)
+    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
     bm25, d_emb, q_emb = _prepared(ds, cache, train_q)
     cands = hybrid_candidates(bm25, ds.queries, train_q, q_emb, d_emb, depth=cfg.neg_pool + 10)
     groups = make_groups(ds, train_q, {q: v[0] for q, v in cands.items()}, cfg.group_size, cfg.neg_pool, cfg.seed)
@@ -132,12 +136,14 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
                           "interpolation_by_alpha": by_alpha, "alpha_chosen": alpha}
         log.info("dev: %s", metrics["dev"])
     if "test" in ds.qrels:
-        metrics[f"{ds.name}-test"] = evaluate_reranker(rt, ds, cache, "test", cfg.rerank_depth, alpha, show_progress)
+        metrics[f"{ds.name}-test"] = evaluate_reranker(rt, ds, cache, "test", cfg.rerank_depth, alpha, show_progress,
+                                                              cfg.limit_eval_queries)
         log.info("%s-test: %s", ds.name, metrics[f"{ds.name}-test"])
     for d in eval_dirs:
         eds = load_beir(d)
-        split = "test" if "test" in eds.qrels else sorted(eds.qrels)[0]
-        metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, cfg.rerank_depth, alpha, show_progress)
+        split = "test" if "test" in eds.qrels else min(eds.qrels)
+        metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, cfg.rerank_depth, alpha, show_progress,
+                                             cfg.limit_eval_queries)
         log.info("%s: %s", eds.name, metrics[eds.name])
     manifest["metrics"] = {"ndcg@10": metrics,
                            "how": "the shipped int8 ONNX through the server's RerankerRuntime (first 256-token "

@@ -8,7 +8,7 @@ missing from a window counts 0, fused = weighted mean.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -127,7 +127,9 @@ def to_ranx_run(run: Run, doc_ids: Sequence[str]) -> dict[str, dict[str, float]]
 def evaluate(qrels: Mapping[str, Mapping[str, int]], run: Run, doc_ids: Sequence[str],
              metrics: Sequence[str] = ("ndcg@10",)) -> dict[str, float]:
     """ranx metrics over the judged queries of ``qrels`` (queries missing from the run score 0)."""
-    from ranx import Qrels, Run as RanxRun, evaluate as rx_evaluate
+    from ranx import Qrels
+    from ranx import Run as RanxRun
+    from ranx import evaluate as rx_evaluate
 
     qr = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
     rr = to_ranx_run({q: run[q] for q in qr if q in run}, doc_ids)

@@ -1,0 +1,133 @@
+"""End-to-end training pipelines.
+
+Fast: the concept-head recipe on a synthetic BEIR folder with a fake encoder (no ONNX, no model).
+Slow (``-m slow``): the reranker recipe with a tiny random BERT, and the real ``--tiny`` commands
+on SciFact with the real encoder (skipped when the shared data or the models are missing).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch/transformers not installed (extra 'train')")
+
+
+@needs_torch
+def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, synthetic_vocab, fake_encoder, tmp_path):
+    from inference_server.concept_head import ConceptHead
+    from inference_server.training.concept_head import ConceptTrainConfig
+    from inference_server.training.concepts_pipeline import train_concepts
+
+    cfg = ConceptTrainConfig(epochs=2, batch_size=8, n_title=8, n_ict=8, hard_pool=5, dev_fraction=0.25,
+                             top_k=8, train_top_k=8, lr=1e-2)
+    out = tmp_path / "head"
+    m = train_concepts(synthetic_beir, str(synthetic_vocab), out, cfg, encoder=fake_encoder,
+                       cache_dir=tmp_path / "cache", show_progress=False)
+    assert m["kind"] == "trained" and m["size"] == 25 and m["dimension"] == 32
+    assert m["data"]["test_qrels_used_for_training"] is False
+    assert m["data"]["dev_queries"] == 5 and m["training"]["best_epoch"] in (0, 1, 2)
+    head = ConceptHead.load(out)  # verifies the sha256 of the float16 matrix
+    assert np.load(out / "matrix.npy").dtype == np.float16
+    assert head.size == 25 and head.manifest["encoder"]["version"] == fake_encoder.meta.version
+    hits = head.top_k(fake_encoder.embed(["does immune affect infection"], query=True), 8)[0]
+    assert 0 < len(hits.indices) <= 8 and np.all(np.diff(hits.weights) <= 0)
+    row = m["metrics"]["ndcg@10"][f"{synthetic_beir.name}-test"]
+    assert 0.0 <= row["concepts_trained"] <= 1.0 and "hybrid3_trained" in row
+    assert set(m["fusion"]["weights"]) == {"bm25", "dense", "concepts"}
+    assert abs(sum(m["fusion"]["weights"].values()) - 1.0) < 1e-6
+
+
+@needs_torch
+def test_concept_report_explains_with_shared_concepts(synthetic_beir, synthetic_vocab, fake_encoder, tmp_path):
+    from inference_server.training.concept_head import ConceptTrainConfig
+    from inference_server.training.concepts_pipeline import train_concepts
+    from inference_server.training.report import concept_report
+
+    cfg = ConceptTrainConfig(epochs=1, batch_size=8, n_title=4, n_ict=4, hard_pool=4, dev_fraction=0.0, top_k=8)
+    train_concepts(synthetic_beir, str(synthetic_vocab), tmp_path / "h", cfg, encoder=fake_encoder,
+                   cache_dir=tmp_path / "c", show_progress=False)
+    rep = concept_report(tmp_path / "h", synthetic_beir, encoder=fake_encoder, cache_dir=tmp_path / "c",
+                         n_examples=3, n_docs=4)
+    assert len(rep["examples"]) == 3 and len(rep["documents"]) == 4
+    for ex in rep["examples"]:
+        contrib = [c["contribution"] for c in ex["explanation"]["concepts"]]
+        assert contrib == sorted(contrib, reverse=True)
+        assert sum(contrib) <= ex["explanation"]["score"] + 1e-3
+    assert "| concept | key |" in rep["markdown"]
+
+
+def test_cli_registers_train_commands():
+    import argparse
+
+    from inference_server.training.cli import register
+
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers(dest="command"))
+    a = p.parse_args(["train", "concepts", "--dataset", "D", "--tiny", "--eval", "E1", "--eval", "E2"])
+    assert a.tiny and a.eval == ["E1", "E2"] and a.vocab == "esco-skills"
+    a = p.parse_args(["train", "reranker", "--dataset", "D", "--time-budget", "30"])
+    assert a.time_budget == 30.0
+
+
+def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
+    from inference_server.training.cli import main
+
+    assert main(["train", "concepts", "--dataset", str(tmp_path), "--tiny", "--quiet"]) == 2
+    assert "not a BEIR folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@needs_torch
+def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder, tmp_path):
+    from inference_server.testing import make_tiny_bert
+    from inference_server.training.reranker import RerankerTrainConfig, load_runtime, rerank_scores
+    from inference_server.training.reranker_pipeline import train_reranker
+
+    base = make_tiny_bert(tmp_path / "bert", classification=False)
+    cfg = RerankerTrainConfig.tiny()
+    cfg.dev_fraction = 0.25
+    cfg.dev_depth = 5
+    out = tmp_path / "rr"
+    m = train_reranker(synthetic_beir, out, cfg, base_dir=base, encoder=fake_encoder, cache_dir=tmp_path / "c",
+                       show_progress=False)
+    assert m["role"] == "reranker" and m["precision"] == "int8" and m["recipe"]["training"]["steps"] == 4
+    assert (out / "model.onnx").stat().st_size < 25 * 1024 * 1024 and (out / "tokenizer.json").is_file()
+    row = m["metrics"]["ndcg@10"][f"{synthetic_beir.name}-test"]
+    assert 0 <= row["hybrid_before"] <= 1 and 0 <= row["reranked"] <= 1
+    assert m["metrics"]["ndcg@10"]["dev"]["alpha_chosen"] in [a / 10 for a in range(11)]
+    rt = load_runtime(out, 96)
+    s = rerank_scores(rt, "immune response", ["The immune study.", "Heart pressure."])
+    assert s.shape == (2,) and np.all(np.isfinite(s))
+
+
+@pytest.mark.slow
+@needs_torch
+def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
+    d = shared_data
+    from inference_server.training.cli import main
+
+    out = tmp_path / "tiny-head"
+    assert main(["train", "concepts", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["size"] == 300 and m["recipe"]["command"].startswith("sesa-server train concepts")
+    assert m["metrics"]["ndcg@10"]["scifact-test"]["concepts_trained"] > 0
+
+
+@pytest.mark.slow
+@needs_torch
+def test_train_reranker_tiny_on_scifact(tmp_path, shared_data):
+    d = shared_data
+    from inference_server.training.cli import main
+
+    out = tmp_path / "tiny-rr"
+    assert main(["train", "reranker", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["precision"] == "int8" and (out / "model.onnx").stat().st_size < 25 * 1024 * 1024
+    assert "scifact-test" in m["metrics"]["ndcg@10"]
