@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--token-env", default="SESA_SERVER_TOKEN", help="env var holding the bearer token")
     i.add_argument("--timeout", type=float, default=10.0)
     i.set_defaults(func=cmd_info)
+
+    from inference_server.training.cli import register as register_training
+
+    register_training(sub)  # sesa-server train concepts | reranker
     return p
 
 
