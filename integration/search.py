@@ -15,13 +15,16 @@ MODES = ("bm25", "dense", "concepts", "hybrid")
 
 def search_body(query_text: str, *, mode: str = "hybrid", size: int = 10, rerank: bool | dict = False,
                 fusion: dict | None = None, filter_query: dict | None = None, explain: bool = True,
-                source_fields: list[str] | None = None) -> dict[str, Any]:
-    """The `_search` body for one query through the sesa-search pipeline."""
+                source_fields: list[str] | None = None, strict: bool | None = None) -> dict[str, Any]:
+    """The `_search` body for one query through the sesa-search pipeline (``strict``: fail instead of
+    degrading to BM25 when the query cannot be encoded; None: the pipeline's setting)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     ext: dict[str, Any] = {"query_text": query_text, "mode": mode, "rerank": rerank, "explain": explain}
     if fusion:
         ext["fusion"] = fusion
+    if strict is not None:
+        ext["strict"] = strict
     body: dict[str, Any] = {"size": size, "ext": {"sesa": ext}}
     if filter_query:
         body["query"] = filter_query

@@ -91,6 +91,11 @@ def start(paths: StatePaths, host: str, port: int, config: Path | None, timeout_
     env.setdefault("SESA_HOME", str(paths.home))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if config is None:
+        # The embedded server shares its cores with the OpenSearch node: spinning ORT workers would keep
+        # burning CPU after each Encode, just when the node runs the searches that follow it (hybrid p50
+        # 1.4-1.7x -> see README "Benchmarks"). A config file or the environment may still say otherwise.
+        env.setdefault("SESA_SERVER_RUNTIME__ALLOW_SPINNING", "false")
     log = open(paths.server_log, "ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)

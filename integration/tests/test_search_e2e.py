@@ -336,8 +336,16 @@ def test_a_stopped_server_degrades_rerank_and_strict_fails(stack, os_client, ind
         status, body = search_status(os_client, index, pipeline, "python", mode="bm25", size=5,
                                      rerank={"strict": True, "timeout": "2s"})
         assert status in (503, 504), (status, body)
-        # a new query text needs Encode: the search fails with the server's status
-        status, _ = search_status(os_client, index, pipeline, new_query, size=5)
+        # a new query text needs Encode: hybrid falls back to its BM25 branch, marked degraded ...
+        res = search(os_client, index, pipeline, new_query + " python", size=5)
+        assert meta(res)["degraded"] is True and meta(res)["query"]["encoded"] is False
+        assert meta(res)["degraded_reason"].startswith("query encoding failed, BM25 only: ")
+        assert ids(res) == ids(search(os_client, index, pipeline, new_query + " python", mode="bm25", size=5))
+        assert all(explanation(h)["degraded"] and explanation(h)["dense"] is None for h in res["hits"]["hits"])
+        # ... strict fails with the server's status, and so does a dense-only search
+        status, err = search_status(os_client, index, pipeline, new_query, size=5, strict=True)
+        assert status in (503, 504) and "strict is set" in str(err), (status, err)
+        status, _ = search_status(os_client, index, pipeline, new_query, mode="dense", size=5)
         assert status in (503, 504)
     finally:
         server_process.start(paths, host, int(port), None, extra_args=args)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from integration.bench.common import latency_stats
 from integration.bench.ingest import to_markdown
 
@@ -38,7 +40,7 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     (tmp_path / "queries.jsonl").write_text(
         "".join(json.dumps({"_id": str(i), "text": f"query {i}"}) + "\n" for i in range(20)))
     monkeypatch.setattr(bench_search, "_ensure_index", lambda *a: None)
-    monkeypatch.setattr(bench_search, "_encode_latencies", lambda address, texts: [0.004] * len(texts))
+    encoded = []
     seen = []
 
     class FakeClient:
@@ -46,7 +48,9 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
             seen.append((body["ext"]["sesa"]["mode"], body["ext"]["sesa"]["query_text"], body["ext"]["sesa"]["rerank"]))
             return {"hits": {"hits": []}, "ext": {"sesa": {"degraded": bool(body["ext"]["sesa"]["rerank"])}}}
 
-    report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3)
+    report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3,
+                                               encoder=encoded.append)
+    assert len(encoded) == 3
     assert list(report["configs"]) == ["bm25", "hybrid", "hybrid+rerank20", "hybrid+rerank50"]
     assert report["configs"]["hybrid+rerank50"]["degraded"] == 3
     assert report["configs"]["bm25"]["degraded"] == 0
@@ -54,5 +58,16 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     for mode, text, rerank in seen:
         per_config.setdefault((mode, json.dumps(rerank)), set()).add(text)
     slices = list(per_config.values())
+    slices.append(set(encoded))
     assert all(a.isdisjoint(b) for i, a in enumerate(slices) for b in slices[i + 1:]), "no query shared"
     assert "hybrid_over_bm25_plus_encode" in report["ratios"]
+    # the configurations run interleaved, query by query
+    assert [m for m, _, _ in seen[4:8]] == ["bm25", "hybrid", "hybrid", "hybrid"]
+    # two rounds need twice as many distinct queries; too few is a clear error, never a reused (cached) query
+    seen.clear()
+    report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=2, rounds=2,
+                                               encoder=encoded.append)
+    assert len({text for _, text, _ in seen}) == len(seen) == 4 + 16  # 4 warm-ups
+    with pytest.raises(ValueError, match="distinct"):
+        bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3, rounds=2,
+                                          encoder=encoded.append)

@@ -26,20 +26,21 @@ public final class SesaSearchPlan {
 
     private final SesaSearchExt ext;
     private final SesaFieldNames names;
-    private final QueryEncoding encoding;
+    private volatile QueryEncoding encoding;
     private final boolean encodingCached;
-    private final Map<Branch, QueryBuilder> queries;
+    private volatile Map<Branch, QueryBuilder> queries;
     private final int from;
     private final int size;
     private final int window;
     private final FetchSourceContext userSource;
     private final boolean sourceAugmented;
-    private final List<Branch> otherBranches;
+    private volatile List<Branch> otherBranches;
     private final PendingResult<MultiSearchResponse> otherResults;
     private final long startNanos;
 
     private volatile List<Candidate> ranking;
     private volatile Map<String, Object> responseInfo;
+    private volatile String degradedReason;
 
     /**
      * @param queries         the branch queries that exist (a branch without a query, e.g. a query with no
@@ -95,7 +96,30 @@ public final class SesaSearchPlan {
         return names;
     }
 
-    /** Null in bm25 mode (the query is not encoded). */
+    /**
+     * A hybrid search whose BM25 branch started before the query was encoded: the encoding arrived, and the side
+     * branches it made possible are now running. Called before {@link #otherResults()} completes, which publishes it.
+     */
+    public void sideBranchesStarted(QueryEncoding encoding, Map<Branch, QueryBuilder> sideQueries, List<Branch> branches) {
+        this.encoding = encoding;
+        Map<Branch, QueryBuilder> all = new EnumMap<>(Branch.class);
+        all.putAll(queries);
+        all.putAll(sideQueries);
+        this.queries = all;
+        this.otherBranches = List.copyOf(branches);
+    }
+
+    /** The search goes on with less than it asked for (e.g. BM25 only while the inference server is down). */
+    public void degrade(String reason) {
+        this.degradedReason = Objects.requireNonNull(reason);
+    }
+
+    /** Why this search is degraded before rerank, or null. */
+    public String degradedReason() {
+        return degradedReason;
+    }
+
+    /** Null in bm25 mode (the query is not encoded) and when a degraded hybrid search could not encode it. */
     public QueryEncoding encoding() {
         return encoding;
     }

@@ -29,7 +29,8 @@ import java.util.Set;
  *     "mode": "hybrid",                          bm25 | dense | concepts | hybrid
  *     "fusion": { "technique": "rrf", "weights": {"bm25": 1, "dense": 1, "concepts": 0.5}, "rank_constant": 60 },
  *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false }
- *     "explain": true
+ *     "explain": true,
+ *     "strict": false                            true: fail when the query cannot be encoded (hybrid degrades to BM25)
  * } }
  * </pre>
  *
@@ -54,7 +55,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final int MAX_QUERY_CHARS = 10_000;
     public static final int MAX_TOP_N = 1_000;
 
-    private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN);
+    private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
     private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT);
 
@@ -68,6 +69,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     private final TimeValue rerankTimeout;
     private final Boolean rerankStrict;
     private final boolean explain;
+    private final Boolean strict; // null: the pipeline's sesa_query strict
 
     public SesaSearchExt(
         String queryText,
@@ -80,6 +82,22 @@ public final class SesaSearchExt extends SearchExtBuilder {
         TimeValue rerankTimeout,
         Boolean rerankStrict,
         boolean explain
+    ) {
+        this(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, explain, null);
+    }
+
+    public SesaSearchExt(
+        String queryText,
+        SearchMode mode,
+        FusionTechnique technique,
+        Map<Branch, Double> weights,
+        Integer rankConstant,
+        Boolean rerank,
+        Integer rerankTopN,
+        TimeValue rerankTimeout,
+        Boolean rerankStrict,
+        boolean explain,
+        Boolean strict
     ) {
         this.queryText = checkQueryText(queryText);
         this.mode = Objects.requireNonNull(mode, "mode");
@@ -107,6 +125,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         this.rerankTimeout = rerankTimeout;
         this.rerankStrict = rerankStrict;
         this.explain = explain;
+        this.strict = strict;
     }
 
     /** Only the query text; everything else as the pipeline says. */
@@ -125,7 +144,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             in.readOptionalVInt(),
             in.readOptionalTimeValue(),
             in.readOptionalBoolean(),
-            in.readBoolean()
+            in.readBoolean(),
+            in.readOptionalBoolean()
         );
     }
 
@@ -159,6 +179,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         out.writeOptionalTimeValue(rerankTimeout);
         out.writeOptionalBoolean(rerankStrict);
         out.writeBoolean(explain);
+        out.writeOptionalBoolean(strict);
     }
 
     @Override
@@ -183,7 +204,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         for (String key : map.keySet()) {
             if (KEYS.contains(key) == false) {
                 throw new IllegalArgumentException(
-                    "[ext.sesa] has unknown key [" + key + "]: expected " + "[query_text, mode, fusion, rerank, explain]"
+                    "[ext.sesa] has unknown key [" + key + "]: expected " + "[query_text, mode, fusion, rerank, explain, strict]"
                 );
             }
         }
@@ -241,7 +262,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             }
         }
         boolean explain = map.containsKey(EXPLAIN) ? bool(map.get(EXPLAIN), "ext.sesa.explain") : true;
-        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain);
+        Boolean queryStrict = map.containsKey(STRICT) ? bool(map.get(STRICT), "ext.sesa.strict") : null;
+        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict);
     }
 
     /** Parses a {@code {"bm25": 0.4, ...}} object; keys must be branch names, values numbers >= 0. */
@@ -381,6 +403,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
             }
         }
         builder.field(EXPLAIN, explain);
+        if (strict != null) {
+            builder.field(STRICT, strict.booleanValue());
+        }
         return builder.endObject();
     }
 
@@ -425,6 +450,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
         return explain;
     }
 
+    /** null when the request does not say (the pipeline's {@code sesa_query.strict} decides). */
+    public Boolean strict() {
+        return strict;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (this == o) {
@@ -443,11 +473,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
             && Objects.equals(rerank, that.rerank)
             && Objects.equals(rerankTopN, that.rerankTopN)
             && Objects.equals(rerankTimeout, that.rerankTimeout)
-            && Objects.equals(rerankStrict, that.rerankStrict);
+            && Objects.equals(rerankStrict, that.rerankStrict)
+            && Objects.equals(strict, that.strict);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, explain);
+        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, explain, strict);
     }
 }

@@ -14,6 +14,7 @@ import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.Candidate;
 import org.sesa.opensearch.search.DocKey;
+import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
@@ -86,6 +87,10 @@ public final class SesaFuseProcessor extends AbstractProcessor implements Search
 
             @Override
             public void onFailure(Exception e) {
+                if (e instanceof QueryEncodingException) {
+                    listener.onFailure(e);
+                    return;
+                }
                 listener.onFailure(
                     new OpenSearchStatusException("[" + TYPE + "] the side branch search failed: " + e.getMessage(), ExceptionsHelper.status(e), e)
                 );
@@ -209,11 +214,15 @@ public final class SesaFuseProcessor extends AbstractProcessor implements Search
             query.put("concept_model", plan.encoding().conceptModel());
         }
         info.put("query", query);
-        info.put("degraded", false);
+        String degraded = plan.degradedReason();
+        info.put("degraded", degraded != null);
+        if (degraded != null) {
+            info.put("degraded_reason", degraded);
+        }
         plan.responseInfo(info);
 
         long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - plan.startNanos());
         long extra = Math.max(0, elapsed - main.getTook().millis());
-        return SesaResponses.withHits(main, SesaResponses.page(plan, ranked, total, null), info, extra);
+        return SesaResponses.withHits(main, SesaResponses.page(plan, ranked, total, degraded), info, extra);
     }
 }

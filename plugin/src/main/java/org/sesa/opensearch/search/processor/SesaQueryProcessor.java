@@ -2,10 +2,12 @@ package org.sesa.opensearch.search.processor;
 
 import org.opensearch.action.search.MultiSearchRequest;
 import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.ExceptionsHelper;
 import org.opensearch.action.search.SearchRequest;
 import org.opensearch.common.regex.Regex;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.action.ActionListener;
+import org.opensearch.core.rest.RestStatus;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.index.query.QueryBuilder;
 import org.opensearch.index.query.MatchNoneQueryBuilder;
@@ -25,6 +27,7 @@ import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.PendingResult;
+import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SearchMode;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
@@ -54,6 +57,14 @@ import java.util.Set;
  *   <li>Leaves a {@link SesaSearchPlan} in the pipeline context for {@code sesa_fuse} and {@code sesa_rerank}.</li>
  * </ol>
  *
+ * A hybrid search whose query encoding is not cached does not wait for it: the BM25 branch needs no vector, so
+ * the request goes on at once as the BM25 search while the {@code Encode} call is in flight, and the dense and
+ * concept branches start when the encoding arrives. Hybrid latency is then about max(BM25, Encode) plus the
+ * side branches, not their sum. If the encoding fails because the server is down, slow or overloaded, the
+ * search degrades to its BM25 branch, marked {@code degraded} with the reason; with {@code strict} (the
+ * processor's setting or {@code ext.sesa.strict}) it fails with the server's status instead. A query the server
+ * rejects (INVALID_ARGUMENT) always fails. Single-branch dense and concept searches fail when Encode fails.
+ *
  * A search without {@code ext.sesa} passes through untouched. Asynchronous only: the transport or search
  * thread that runs the pipeline never waits for the inference server.
  */
@@ -69,6 +80,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
     private final int knnK;
     private final int topKConcepts;
     private final TimeValue timeout;
+    private final boolean strict;
     private final InferenceClient client;
     private final BranchSearcher searcher;
     private final NamedXContentRegistry registry;
@@ -85,6 +97,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         int topKConcepts,
         int cacheSize,
         TimeValue timeout,
+        boolean strict,
         InferenceClient client,
         BranchSearcher searcher,
         NamedXContentRegistry registry
@@ -96,6 +109,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         this.knnK = knnK;
         this.topKConcepts = topKConcepts;
         this.timeout = timeout;
+        this.strict = strict;
         this.client = Objects.requireNonNull(client);
         this.searcher = Objects.requireNonNull(searcher);
         this.registry = Objects.requireNonNull(registry);
@@ -129,6 +143,10 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
 
     public TimeValue getTimeout() {
         return timeout;
+    }
+
+    public boolean isStrict() {
+        return strict;
     }
 
     public QueryEncodingCache cache() {
@@ -168,6 +186,10 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             .addTexts(ext.queryText())
             .setOptions(EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts))
             .build();
+        if (ext.mode().isHybrid()) {
+            startBm25WhileEncoding(request, context, ext, encode, start, listener);
+            return;
+        }
         client.encode(encode, timeout, new ActionListener<>() {
             @Override
             public void onResponse(EncodeResponse response) {
@@ -189,6 +211,120 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         });
     }
 
+    /**
+     * Hybrid without a cached encoding: the request continues at once as the BM25 branch; the side branches start
+     * from the Encode callback, or the search degrades to BM25 (see the class comment).
+     */
+    private void startBm25WhileEncoding(
+        SearchRequest request,
+        PipelineProcessingContext context,
+        SesaSearchExt ext,
+        EncodeRequest encode,
+        long start,
+        ActionListener<SearchRequest> listener
+    ) {
+        SearchRequest template = new SearchRequest(request); // the side branches copy indices, routing, preference
+        SearchSourceBuilder userSource = request.source();
+        PendingResult<MultiSearchResponse> sides = new PendingResult<>();
+        SearchRequest rewritten;
+        try {
+            rewritten = rewrite(request, context, ext, null, false, start, sides);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        SesaSearchPlan plan = SesaSearchPlan.from(context);
+        boolean failHard = ext.strict() != null ? ext.strict() : strict;
+        client.encode(encode, timeout, new ActionListener<>() {
+            @Override
+            public void onResponse(EncodeResponse response) {
+                QueryEncoding encoding;
+                try {
+                    encoding = QueryEncoding.from(response, TYPE);
+                } catch (Exception e) {
+                    sides.onFailure(new QueryEncodingException(e.getMessage(), ExceptionsHelper.status(e), e));
+                    return;
+                }
+                try {
+                    cache.put(ext.queryText(), encoding);
+                    Map<Branch, QueryBuilder> queries = buildQueries(ext, encoding, userSource.query());
+                    queries.remove(Branch.BM25);
+                    startSideBranches(template, userSource, ext, encoding, queries, plan, sides);
+                } catch (Exception e) {
+                    sides.onFailure(e);
+                }
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                RestStatus status = ExceptionsHelper.status(e);
+                boolean unavailable = status.getStatus() >= 500 || status == RestStatus.TOO_MANY_REQUESTS;
+                if (unavailable && failHard == false) {
+                    plan.degrade("query encoding failed, BM25 only: " + e.getMessage());
+                    plan.sideBranchesStarted(null, Map.of(), List.of());
+                    sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+                } else {
+                    String why = unavailable ? " and strict is set" : "";
+                    sides.onFailure(new QueryEncodingException("[" + TYPE + "] the query encoding failed" + why + ": " + e.getMessage(), status, e));
+                }
+            }
+        });
+        listener.onResponse(rewritten);
+    }
+
+    /** Starts the side branches of a deferred hybrid search as one msearch; completes {@code sides}. */
+    private void startSideBranches(
+        SearchRequest template,
+        SearchSourceBuilder userSource,
+        SesaSearchExt ext,
+        QueryEncoding encoding,
+        Map<Branch, QueryBuilder> queries,
+        SesaSearchPlan plan,
+        PendingResult<MultiSearchResponse> sides
+    ) {
+        FetchSourceContext fetch = widenSource(userSource.fetchSource(), neededSourceFields(ext));
+        List<SearchExtBuilder> otherExts = otherExts(userSource);
+        List<Branch> others = new ArrayList<>();
+        MultiSearchRequest msearch = new MultiSearchRequest();
+        for (Branch b : sideBranches(ext.mode())) {
+            QueryBuilder q = queries.get(b);
+            if (q != null) {
+                msearch.add(branchRequest(template, userSource, q, plan.window(), fetch, otherExts));
+                others.add(b);
+            }
+        }
+        plan.sideBranchesStarted(encoding, queries, others);
+        if (others.isEmpty()) {
+            sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+            return;
+        }
+        searcher.multiSearch(msearch, sides);
+    }
+
+    private static List<SearchExtBuilder> otherExts(SearchSourceBuilder source) {
+        List<SearchExtBuilder> out = new ArrayList<>();
+        for (SearchExtBuilder b : source.ext()) {
+            if (b instanceof SesaSearchExt == false) {
+                out.add(b);
+            }
+        }
+        return out;
+    }
+
+    private static SearchRequest branchRequest(
+        SearchRequest template,
+        SearchSourceBuilder userSource,
+        QueryBuilder query,
+        int window,
+        FetchSourceContext fetch,
+        List<SearchExtBuilder> exts
+    ) {
+        SearchRequest br = new SearchRequest(template);
+        br.source(branchSource(userSource, query, window, fetch, exts));
+        br.pipeline(NO_PIPELINE);
+        return br;
+    }
+
     /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
     private void complete(
         SearchRequest request,
@@ -201,7 +337,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
     ) {
         SearchRequest rewritten;
         try {
-            rewritten = rewrite(request, context, ext, encoding, cached, start);
+            rewritten = rewrite(request, context, ext, encoding, cached, start, null);
         } catch (Exception e) {
             listener.onFailure(e);
             return;
@@ -215,7 +351,8 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         SesaSearchExt ext,
         QueryEncoding encoding,
         boolean cached,
-        long start
+        long start,
+        PendingResult<MultiSearchResponse> deferredSides
     ) {
         SearchSourceBuilder source = request.source();
         int from = Math.max(0, source.from());
@@ -228,34 +365,29 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         FetchSourceContext fetch = widenSource(userSource, neededSourceFields(ext));
         boolean augmented = fetch != userSource;
 
-        List<SearchExtBuilder> otherExts = new ArrayList<>();
-        for (SearchExtBuilder b : source.ext()) {
-            if (b instanceof SesaSearchExt == false) {
-                otherExts.add(b);
-            }
-        }
+        List<SearchExtBuilder> otherExts = otherExts(source);
 
-        // The other branches: one msearch, started now so it runs alongside the main search.
+        // The other branches: one msearch, started now so it runs alongside the main search; or, when the
+        // encoding is still in flight (deferredSides), started by its callback.
         List<Branch> others = new ArrayList<>();
-        MultiSearchRequest msearch = new MultiSearchRequest();
-        for (Branch b : ext.mode().branches().subList(1, ext.mode().branches().size())) {
-            QueryBuilder q = queries.get(b);
-            if (q == null) {
-                continue; // e.g. a query without concepts: that branch is empty
+        PendingResult<MultiSearchResponse> otherResults = deferredSides;
+        if (deferredSides == null) {
+            MultiSearchRequest msearch = new MultiSearchRequest();
+            for (Branch b : sideBranches(ext.mode())) {
+                QueryBuilder q = queries.get(b);
+                if (q == null) {
+                    continue; // e.g. a query without concepts: that branch is empty
+                }
+                msearch.add(branchRequest(request, source, q, window, fetch, otherExts));
+                others.add(b);
             }
-            SearchRequest br = new SearchRequest(request);
-            br.source(branchSource(source, q, window, fetch, otherExts));
-            br.pipeline(NO_PIPELINE);
-            msearch.add(br);
-            others.add(b);
-        }
-        PendingResult<MultiSearchResponse> otherResults = null;
-        if (others.isEmpty() == false) {
-            otherResults = new PendingResult<>();
-            try {
-                searcher.multiSearch(msearch, otherResults);
-            } catch (Exception e) {
-                otherResults.onFailure(e);
+            if (others.isEmpty() == false) {
+                otherResults = new PendingResult<>();
+                try {
+                    searcher.multiSearch(msearch, otherResults);
+                } catch (Exception e) {
+                    otherResults.onFailure(e);
+                }
             }
         }
 
@@ -293,8 +425,10 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         for (Branch b : ext.mode().branches()) {
             Map<String, Object> json = switch (b) {
                 case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
-                case DENSE -> encoding.dense().length == 0 ? null : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
-                case CONCEPTS -> BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
+                case DENSE -> encoding == null || encoding.dense().length == 0
+                    ? null
+                    : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
+                case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
             };
             if (json != null) {
                 out.put(b, json);

@@ -29,6 +29,7 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
     public static final String TOP_K_CONCEPTS = "top_k_concepts";
     public static final String CACHE_SIZE = "cache_size";
     public static final String TIMEOUT = "timeout";
+    public static final String STRICT = "strict";
 
     public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
     public static final int DEFAULT_WINDOW_SIZE = 100;
@@ -76,6 +77,7 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
         int topK = readRange(tag, config, TOP_K_CONCEPTS, DEFAULT_TOP_K_CONCEPTS, 0, MAX_TOP_K_CONCEPTS);
         int cacheSize = readRange(tag, config, CACHE_SIZE, DEFAULT_CACHE_SIZE, 0, MAX_CACHE_SIZE);
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
+        boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         return new SesaQueryProcessor(
             tag,
             description,
@@ -87,6 +89,7 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
             topK,
             cacheSize,
             timeout,
+            strict,
             client.get(),
             searcher,
             registry

@@ -240,8 +240,13 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
         rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
         rerank.put("took_ms", tookMillis);
         info.put("rerank", rerank);
-        info.put("degraded", false);
-        return SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), null), info, tookMillis);
+        info.put("degraded", plan.degradedReason() != null); // e.g. a hybrid search that fell back to BM25
+        return SesaResponses.withHits(
+            response,
+            SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), plan.degradedReason()),
+            info,
+            tookMillis
+        );
     }
 
     /** strict: fail the search; otherwise the fused order, marked degraded. */
@@ -254,7 +259,7 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
         }
         SearchResponse out;
         try {
-            String reason = "rerank failed: " + e.getMessage();
+            String reason = (plan.degradedReason() == null ? "" : plan.degradedReason() + "; ") + "rerank failed: " + e.getMessage();
             List<Ranked> ranked = new ArrayList<>();
             for (Candidate c : plan.ranking()) {
                 ranked.add(new Ranked(c, (float) c.fused(), null));

@@ -267,6 +267,35 @@ class SesaFuseAndRerankProcessorTests {
     }
 
     @Test
+    void aHybridSearchWhoseQueryCannotBeEncodedIsBm25MarkedDegraded() throws Exception {
+        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a", "b"), ids(out));
+        assertEquals(true, ext(out).get("degraded"));
+        assertTrue(((String) ext(out).get("degraded_reason")).startsWith("query encoding failed, BM25 only: "));
+        for (SearchHit h : out.getHits().getHits()) {
+            assertTrue(((String) sesa(h).get("degraded")).contains("server down"));
+            assertNull(sesa(h).get("dense"));
+        }
+        assertTrue(searcher.requests.isEmpty());
+
+        // strict: the search fails with the server's status, not as a side-branch failure
+        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        Exception e = failure(fuse(), bm25Window(), plan("{\"query_text\": \"q2\", \"strict\": true}", new SearchSourceBuilder()));
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
+        assertTrue(e.getMessage().startsWith("[sesa_query] the query encoding failed and strict is set"), e.getMessage());
+
+        // a rerank that also fails keeps both reasons
+        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 1);
+        PipelineProcessingContext both = plan("{\"query_text\": \"q3\", \"rerank\": true}", new SearchSourceBuilder());
+        SearchResponse reranked = run(rerank(), run(fuse(), bm25Window(), both), both);
+        String reason = (String) ext(reranked).get("degraded_reason");
+        assertTrue(reason.startsWith("query encoding failed") && reason.contains("; rerank failed: "), reason);
+    }
+
+    @Test
     void searchesWithoutExtPassThroughEveryProcessor() throws Exception {
         SearchResponse in = bm25Window();
         PipelineProcessingContext ctx = new PipelineProcessingContext();

@@ -25,6 +25,7 @@ import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.FakeInference;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SearchTestSupport;
 import org.sesa.opensearch.search.SearchTestSupport.RecordingSearcher;
 import org.sesa.opensearch.search.SesaSearchPlan;
@@ -96,15 +97,35 @@ class SesaQueryProcessorTests {
         }
     }
 
+    /** Runs the processor and waits for the side branches too (a deferred hybrid search starts them later). */
     static Result run(SesaQueryProcessor p, SearchRequest r) throws Exception {
         PipelineProcessingContext ctx = new PipelineProcessingContext();
         CompletableFuture<SearchRequest> f = new CompletableFuture<>();
         p.processRequestAsync(r, ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
-        return new Result(f.get(10, TimeUnit.SECONDS), ctx);
+        Result result = new Result(f.get(10, TimeUnit.SECONDS), ctx);
+        sides(result).exceptionally(e -> null).get(10, TimeUnit.SECONDS);
+        return result;
     }
 
-    static Exception failure(SesaQueryProcessor p, SearchRequest r) {
-        ExecutionException e = assertThrows(ExecutionException.class, () -> run(p, r));
+    static CompletableFuture<org.opensearch.action.search.MultiSearchResponse> sides(Result r) {
+        CompletableFuture<org.opensearch.action.search.MultiSearchResponse> out = new CompletableFuture<>();
+        if (r.plan() == null || r.plan().otherResults() == null) {
+            out.complete(null);
+        } else {
+            r.plan().otherResults().whenDone(org.opensearch.core.action.ActionListener.wrap(out::complete, out::completeExceptionally));
+        }
+        return out;
+    }
+
+    /** The failure of the processor itself, or of the side branches it started. */
+    static Exception failure(SesaQueryProcessor p, SearchRequest r) throws Exception {
+        Result result;
+        try {
+            result = run(p, r);
+        } catch (ExecutionException e) {
+            return (Exception) e.getCause();
+        }
+        ExecutionException e = assertThrows(ExecutionException.class, () -> sides(result).get(10, TimeUnit.SECONDS));
         return (Exception) e.getCause();
     }
 
@@ -277,18 +298,73 @@ class SesaQueryProcessorTests {
     }
 
     @Test
-    void encodeFailuresFailTheSearchWithTheirStatus() {
+    void encodeFailuresFailSingleBranchSearchesWithTheirStatus() throws Exception {
         service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
-        Exception e = failure(processor(), request(source(ext("{\"query_text\": \"q\"}"))));
+        Exception e = failure(processor(), request(source(ext("{\"query_text\": \"q\", \"mode\": \"dense\"}"))));
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
-        Exception bad = failure(processor(), request(source(ext("{\"query_text\": \"bad\"}"))));
+        Exception bad = failure(processor(), request(source(ext("{\"query_text\": \"bad\", \"mode\": \"concepts\"}"))));
         assertEquals(RestStatus.BAD_REQUEST, ExceptionsHelper.status(bad));
         assertTrue(bad.getMessage().contains("rejected the query text: INVALID_ARGUMENT"), bad.getMessage());
         assertTrue(searcher.requests.isEmpty());
     }
 
     @Test
-    void rejectsWhatFusionCannotHonour() {
+    void hybridStartsBm25BeforeTheEncodingArrives() throws Exception {
+        service.delay(300);
+        PipelineProcessingContext ctx = new PipelineProcessingContext();
+        CompletableFuture<SearchRequest> f = new CompletableFuture<>();
+        processor().processRequestAsync(
+            request(source(ext("{\"query_text\": \"slow\"}"))),
+            ctx,
+            org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally)
+        );
+        SearchRequest main = f.get(200, TimeUnit.MILLISECONDS); // well before the 300 ms Encode returns
+        assertInstanceOf(MultiMatchQueryBuilder.class, main.source().query());
+        Result r = new Result(main, ctx);
+        assertFalse(r.plan().otherResults().isDone());
+        assertTrue(searcher.requests.isEmpty());
+        sides(r).get(10, TimeUnit.SECONDS);
+        assertEquals(List.of(Branch.DENSE, Branch.CONCEPTS), r.plan().otherBranches());
+        assertEquals(1, searcher.requests.size());
+        assertEquals("fake-dense@1", r.plan().encoding().denseModel());
+        assertTrue(r.plan().queries().keySet().containsAll(List.of(Branch.BM25, Branch.DENSE, Branch.CONCEPTS)));
+        assertNull(r.plan().degradedReason());
+    }
+
+    @Test
+    void hybridDegradesToBm25WhenTheServerIsDownUnlessStrict() throws Exception {
+        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        Result r = run(processor(), request(source(ext("{\"query_text\": \"q\"}"))));
+        assertInstanceOf(MultiMatchQueryBuilder.class, r.request().source().query());
+        assertEquals(0, sides(r).get().getResponses().length);
+        assertTrue(r.plan().otherBranches().isEmpty());
+        assertNull(r.plan().encoding());
+        assertTrue(r.plan().degradedReason().startsWith("query encoding failed, BM25 only: "), r.plan().degradedReason());
+        assertTrue(r.plan().degradedReason().contains("UNAVAILABLE"), r.plan().degradedReason());
+        assertTrue(searcher.requests.isEmpty());
+
+        // strict, from the request or from the processor: the search fails with the server's status
+        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        Exception e = failure(processor(), request(source(ext("{\"query_text\": \"q2\", \"strict\": true}"))));
+        assertInstanceOf(QueryEncodingException.class, e);
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
+        assertTrue(e.getMessage().contains("strict is set"), e.getMessage());
+        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        Exception p = failure(processor("strict", true), request(source(ext("{\"query_text\": \"q3\"}"))));
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(p));
+        // ...and a request may relax the processor's strict
+        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        Result relaxed = run(processor("strict", true), request(source(ext("{\"query_text\": \"q4\", \"strict\": false}"))));
+        assertTrue(relaxed.plan().degradedReason() != null);
+
+        // a text the server rejects is the user's mistake: never degraded
+        Exception bad = failure(processor(), request(source(ext("{\"query_text\": \"bad\"}"))));
+        assertEquals(RestStatus.BAD_REQUEST, ExceptionsHelper.status(bad));
+        assertTrue(searcher.requests.isEmpty());
+    }
+
+    @Test
+    void rejectsWhatFusionCannotHonour() throws Exception {
         SesaQueryProcessor p = processor();
         Exception sort = failure(p, request(source(ext("{\"query_text\": \"q\"}")).sort("lang", SortOrder.ASC)));
         assertTrue(sort.getMessage().contains("cannot be combined with [sort]"), sort.getMessage());
