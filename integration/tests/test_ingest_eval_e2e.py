@@ -8,7 +8,6 @@ The shared datasets are found at SESA_DATA_DIR (default: <repo>/../shared/data).
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -16,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from integration import schemas
+from integration.tests.index_checks import (
+    assert_every_document_has_the_sesa_fields,
+    assert_vectors_equal_encode,
+    fetch_sources,
+)
 
 pytestmark = pytest.mark.e2e
 
 INDEX = "sesa-adi-e2e"
-ENCODE_BATCH = 16
 
 
 def data_dir() -> Path:
@@ -60,23 +63,6 @@ def ingested(os_client, adi):
         os_client.indices.delete(index=INDEX, ignore_unavailable=True)
 
 
-def _all_docs(client) -> dict[str, dict]:
-    res = client.search(index=INDEX, body={"size": 1000, "query": {"match_all": {}}})
-    return {hit["_id"]: hit["_source"] for hit in res["hits"]["hits"]}
-
-
-def _cosine(a, b) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
-def _sparse_cosine(a: dict, b: dict) -> float:
-    dot = sum(w * b.get(k, 0.0) for k, w in a.items())
-    na, nb = math.sqrt(sum(w * w for w in a.values())), math.sqrt(sum(w * w for w in b.values()))
-    return dot / (na * nb) if na and nb else 0.0
-
-
 def test_ingest_indexes_every_document_through_the_pipeline(ingested, adi):
     assert ingested.ok, ingested.summary()
     assert ingested.created_index and ingested.require_status
@@ -86,7 +72,8 @@ def test_ingest_indexes_every_document_through_the_pipeline(ingested, adi):
 def test_every_document_has_the_sesa_fields(os_client, ingested, adi, server_info):
     f = schemas.field_names()
     encoder = next(m for m in server_info.models if m.role == "encoder")
-    docs = _all_docs(os_client)
+    assert_every_document_has_the_sesa_fields(os_client, INDEX, adi.document_count)
+    docs = fetch_sources(os_client, INDEX, [d.id for d in adi.iter_corpus()])
     assert set(docs) == {d.id for d in adi.iter_corpus()}
     for doc_id, src in docs.items():
         assert src[f["status"]] == schemas.conventions()["status_values"]["encoded"], doc_id
@@ -98,30 +85,7 @@ def test_every_document_has_the_sesa_fields(os_client, ingested, adi, server_inf
 
 
 def test_stored_vectors_equal_what_encode_returns(os_client, ingested, adi, stack):
-    from integration.inference import InferenceClient, model_ref
-
-    f = schemas.field_names()
-    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
-    docs = _all_docs(os_client)
-    corpus = list(adi.iter_corpus())
-    worst_dense, worst_concepts = 1.0, 1.0
-    with InferenceClient(stack.server_address) as client:
-        for start in range(0, len(corpus), ENCODE_BATCH):
-            batch = corpus[start:start + ENCODE_BATCH]
-            response = client.encode([d.joined(separator) for d in batch])
-            models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
-            for doc, emb in zip(batch, response.embeddings):
-                assert not emb.HasField("error"), (doc.id, emb.error)
-                stored = docs[doc.id]
-                cos = _cosine(stored[f["dense"]], list(emb.dense))
-                worst_dense = min(worst_dense, cos)
-                assert cos > 0.9999, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
-                fresh_concepts = {c.key: c.weight for c in emb.concepts if c.weight > 0}
-                worst_concepts = min(worst_concepts, _sparse_cosine(stored[f["concepts"]], fresh_concepts))
-                assert stored[f["model"]] == models, doc.id
-    # concept weights may swap at the top-k cut-off under batch-dependent float noise, never more
-    assert worst_concepts > 0.99, f"worst concept-vector cosine {worst_concepts:.5f}"
-    assert worst_dense > 0.9999
+    assert assert_vectors_equal_encode(os_client, INDEX, adi, stack.server_address) == adi.document_count
 
 
 def test_rerun_ingests_nothing(os_client, ingested, adi):

@@ -1,0 +1,117 @@
+"""Checks the ingest end-to-end tests share: a dataset folder or a clear skip/fail, every document of an
+index carrying its four SESA fields, and stored vectors equal to what the server's Encode returns now.
+
+Counting checks run as queries (cheap on any corpus size); the vector comparison fetches the documents it
+compares, so large corpora compare a fixed-seed sample.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import pytest
+
+from integration import schemas
+
+ENCODE_BATCH = 16
+
+
+def require_dataset(name: str):
+    """The shared dataset ``name``, or a skip (a failure under SESA_REQUIRE_E2E) that says where it looked."""
+    from integration.datasets import Dataset, shared_data_dir
+
+    path = shared_data_dir() / name
+    if not (path / "corpus.jsonl").is_file() and not (path / "corpus.jsonl.gz").is_file():
+        message = f"the {name} dataset is not at {path} (set SESA_DATA_DIR to the shared data folder)"
+        if os.environ.get("SESA_REQUIRE_E2E", "") not in ("", "0", "false"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Dataset(path)
+
+
+def count(client, index: str, query: dict | None = None) -> int:
+    client.indices.refresh(index=index)
+    return client.count(index=index, body={"query": query or {"match_all": {}}})["count"]
+
+
+def assert_no_document_without_vectors(client, index: str) -> None:
+    """Vectors are missing only where the pipeline says why (empty text with ignore_missing)."""
+    f = schemas.field_names()
+    missing = schemas.conventions()["status_values"]["missing_source"]
+    no_vectors = {"bool": {"must_not": [{"exists": {"field": f["dense"]}}, {"term": {f["status"]: missing}}]}}
+    assert count(client, index, no_vectors) == 0, "no document may be indexed without its vectors"
+
+
+def assert_every_document_has_the_sesa_fields(client, index: str, expected_total: int) -> None:
+    """All documents are there, and every encoded one carries dense, concepts, labels and model."""
+    f = schemas.field_names()
+    encoded = schemas.conventions()["status_values"]["encoded"]
+    assert count(client, index) == expected_total
+    assert_no_document_without_vectors(client, index)
+    n_encoded = count(client, index, {"term": {f["status"]: encoded}})
+    assert n_encoded > 0
+    for field in (f["dense"], f["concept_labels"], f"{f['model']}.dense", f"{f['model']}.concepts"):
+        with_field = count(client, index, {"bool": {"filter": [{"term": {f["status"]: encoded}},
+                                                              {"exists": {"field": field}}]}})
+        assert with_field == n_encoded, f"{n_encoded - with_field} encoded documents lack {field}"
+    # rank_features answer no `exists` query: read the weights of every encoded document
+    from opensearchpy.helpers import scan
+
+    without = [hit["_id"] for hit in scan(client, index=index, size=1000, _source=[f["concepts"]],
+                                          query={"query": {"term": {f["status"]: encoded}}})
+               if not any(w > 0 for w in (hit["_source"].get(f["concepts"]) or {}).values())]
+    assert not without, f"{len(without)} encoded documents have no concept weights, e.g. {without[:5]}"
+
+
+def fetch_sources(client, index: str, ids: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        res = client.mget(index=index, body={"ids": ids[start:start + 500]})
+        out.update({d["_id"]: d["_source"] for d in res["docs"] if d.get("found")})
+    return out
+
+
+def cosine(a, b) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def sparse_cosine(a: dict, b: dict) -> float:
+    dot = sum(w * b.get(k, 0.0) for k, w in a.items())
+    na, nb = math.sqrt(sum(w * w for w in a.values())), math.sqrt(sum(w * w for w in b.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def assert_vectors_equal_encode(client, index: str, dataset, server_address: str, sample: int | None = None,
+                                seed: int = 13) -> int:
+    """Stored dense vectors, concept weights and model ids equal what Encode returns for the same text
+    (all documents, or ``sample`` of them picked with ``seed``). Returns how many were compared."""
+    from integration.inference import InferenceClient, model_ref
+
+    f = schemas.field_names()
+    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    docs = [d for d in dataset.iter_corpus() if d.joined(separator)]
+    if sample is not None and sample < len(docs):
+        docs = random.Random(seed).sample(docs, sample)
+    stored = fetch_sources(client, index, [d.id for d in docs])
+    worst_dense, worst_concepts = 1.0, 1.0
+    with InferenceClient(server_address) as inference:
+        for start in range(0, len(docs), ENCODE_BATCH):
+            batch = docs[start:start + ENCODE_BATCH]
+            response = inference.encode([d.joined(separator) for d in batch])
+            models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
+            for doc, emb in zip(batch, response.embeddings):
+                assert not emb.HasField("error"), (doc.id, emb.error)
+                src = stored[doc.id]
+                cos = cosine(src[f["dense"]], list(emb.dense))
+                worst_dense = min(worst_dense, cos)
+                assert cos > 0.9999, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
+                fresh = {c.key: c.weight for c in emb.concepts if c.weight > 0}
+                worst_concepts = min(worst_concepts, sparse_cosine(src[f["concepts"]], fresh))
+                assert src[f["model"]] == models, doc.id
+    # concept weights may swap at the top-k cut-off under batch-dependent float noise, never more
+    assert worst_concepts > 0.99, f"worst concept-vector cosine {worst_concepts:.5f}"
+    return len(docs)
