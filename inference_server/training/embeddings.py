@@ -86,5 +86,6 @@ class EmbeddingCache:
         fd, tmp = tempfile.mkstemp(prefix=".emb-", suffix=".npy", dir=p.parent)
         os.close(fd)
         np.save(tmp, arr, allow_pickle=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, p)
         return arr

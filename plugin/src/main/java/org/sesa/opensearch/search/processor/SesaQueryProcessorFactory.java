@@ -3,12 +3,10 @@ package org.sesa.opensearch.search.processor;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.ingest.ConfigurationUtils;
-import org.opensearch.search.pipeline.Processor;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.util.SesaConventions;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -20,7 +18,7 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
  * Parses and validates a {@code sesa_query} definition when the search pipeline is created, so mistakes are
  * reported by {@code PUT _search/pipeline} (400) and not by the first search.
  */
-public final class SesaQueryProcessorFactory implements Processor.Factory<SearchRequestProcessor> {
+public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactory<SearchRequestProcessor, SesaQueryProcessor> {
 
     public static final String TEXT_FIELDS = "text_fields";
     public static final String TARGET_PREFIX = "target_prefix";
@@ -60,14 +58,7 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
     }
 
     @Override
-    public SesaQueryProcessor create(
-        Map<String, Processor.Factory<SearchRequestProcessor>> factories,
-        String tag,
-        String description,
-        boolean ignoreFailure,
-        Map<String, Object> config,
-        Processor.PipelineContext pipelineContext
-    ) {
+    SesaQueryProcessor newProcessor(String tag, String description, boolean ignoreFailure, Map<String, Object> config) {
         String type = SesaQueryProcessor.TYPE;
         List<String> textFields = readTextFields(tag, config);
         String prefix = ConfigurationUtils.readStringProperty(type, tag, config, TARGET_PREFIX, SesaConventions.get().defaultTargetPrefix());
@@ -97,27 +88,16 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
     }
 
     private static List<String> readTextFields(String tag, Map<String, Object> config) {
-        String type = SesaQueryProcessor.TYPE;
-        Object raw = config.remove(TEXT_FIELDS);
-        if (raw == null) {
-            return DEFAULT_TEXT_FIELDS;
-        }
-        if (!(raw instanceof List<?> list) || list.isEmpty()) {
-            throw newConfigurationException(type, tag, TEXT_FIELDS, "must be a non-empty list of field names such as [\"title^2\", \"text\"]");
-        }
-        List<String> out = new ArrayList<>();
-        for (Object o : list) {
-            if (!(o instanceof String s) || TEXT_FIELD.matcher(s).matches() == false) {
-                throw newConfigurationException(
-                    type,
-                    tag,
-                    TEXT_FIELDS,
-                    "entries must be field names, optionally with a boost such as \"title^2\", got [" + o + "]"
-                );
-            }
-            out.add(s);
-        }
-        return List.copyOf(out);
+        return readFieldNames(
+            SesaQueryProcessor.TYPE,
+            tag,
+            config,
+            TEXT_FIELDS,
+            DEFAULT_TEXT_FIELDS,
+            s -> TEXT_FIELD.matcher(s).matches(),
+            "must be a non-empty list of field names such as [\"title^2\", \"text\"]",
+            "entries must be field names, optionally with a boost such as \"title^2\""
+        );
     }
 
     static void checkPrefix(String tag, String p) {
@@ -132,31 +112,5 @@ public final class SesaQueryProcessorFactory implements Processor.Factory<Search
 
     static int readRange(String tag, Map<String, Object> config, String key, int def, int min, int max) {
         return readRange(SesaQueryProcessor.TYPE, tag, config, key, def, min, max);
-    }
-
-    static int readRange(String type, String tag, Map<String, Object> config, String key, int def, int min, int max) {
-        int v = ConfigurationUtils.readIntProperty(type, tag, config, key, def);
-        if (v < min || v > max) {
-            throw newConfigurationException(type, tag, key, "must be between " + min + " and " + max + ", got " + v);
-        }
-        return v;
-    }
-
-    /** An optional positive time value; null when absent. */
-    static TimeValue readTimeout(String type, String tag, Map<String, Object> config, String key) {
-        String text = ConfigurationUtils.readOptionalStringProperty(type, tag, config, key);
-        if (text == null) {
-            return null;
-        }
-        TimeValue t;
-        try {
-            t = TimeValue.parseTimeValue(text, key);
-        } catch (IllegalArgumentException e) {
-            throw newConfigurationException(type, tag, key, "must be a time value such as 5s or 500ms, got [" + text + "]");
-        }
-        if (t.millis() <= 0) {
-            throw newConfigurationException(type, tag, key, "must be positive, got [" + text + "]");
-        }
-        return t;
     }
 }

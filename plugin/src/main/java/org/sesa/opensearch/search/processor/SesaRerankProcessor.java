@@ -2,14 +2,10 @@ package org.sesa.opensearch.search.processor;
 
 import org.opensearch.ExceptionsHelper;
 import org.opensearch.OpenSearchStatusException;
-import org.opensearch.action.search.SearchRequest;
 import org.opensearch.action.search.SearchResponse;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.rest.RestStatus;
-import org.opensearch.search.pipeline.AbstractProcessor;
-import org.opensearch.search.pipeline.PipelineProcessingContext;
-import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.inference.v1.PassageScore;
 import org.sesa.inference.v1.RerankOptions;
 import org.sesa.inference.v1.RerankRequest;
@@ -39,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  * the search fails instead. Runs only when the request says {@code rerank} (or the pipeline sets
  * {@code by_default}).
  */
-public final class SesaRerankProcessor extends AbstractProcessor implements SearchResponseProcessor {
+public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
 
     public static final String TYPE = "sesa_rerank";
     static final String SEPARATOR = "\n";
@@ -64,7 +60,7 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
         int maxChunks,
         InferenceClient client
     ) {
-        super(tag, description, ignoreFailure);
+        super(TYPE, tag, description, ignoreFailure);
         this.textFields = List.copyOf(textFields);
         this.topN = topN;
         this.timeout = Objects.requireNonNull(timeout);
@@ -72,11 +68,6 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
         this.byDefault = byDefault;
         this.maxChunks = maxChunks;
         this.client = Objects.requireNonNull(client);
-    }
-
-    @Override
-    public String getType() {
-        return TYPE;
     }
 
     public List<String> getTextFields() {
@@ -100,22 +91,7 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
     }
 
     @Override
-    public SearchResponse processResponse(SearchRequest request, SearchResponse response) {
-        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processResponseAsync");
-    }
-
-    @Override
-    public void processResponseAsync(
-        SearchRequest request,
-        SearchResponse response,
-        PipelineProcessingContext context,
-        ActionListener<SearchResponse> listener
-    ) {
-        SesaSearchPlan plan = SesaSearchPlan.from(context);
-        if (plan == null) {
-            listener.onResponse(response);
-            return;
-        }
+    void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         SesaSearchExt ext = plan.ext();
         boolean enabled = ext.rerank() != null ? ext.rerank() : byDefault;
         if (enabled == false) {
@@ -161,14 +137,12 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
         client.rerank(rr.build(), deadline, new ActionListener<>() {
             @Override
             public void onResponse(RerankResponse r) {
-                SearchResponse out;
-                try {
-                    out = reranked(plan, response, head.size(), sent, r, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), n);
-                } catch (Exception e) {
-                    fail(plan, response, listener, failHard, e);
-                    return;
-                }
-                listener.onResponse(out);
+                long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                respond(
+                    listener,
+                    () -> reranked(plan, response, head.size(), sent, r, took, n),
+                    e -> fail(plan, response, listener, failHard, e)
+                );
             }
 
             @Override
@@ -257,8 +231,7 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
             );
             return;
         }
-        SearchResponse out;
-        try {
+        respond(listener, () -> {
             String reason = (plan.degradedReason() == null ? "" : plan.degradedReason() + "; ") + "rerank failed: " + e.getMessage();
             List<Ranked> ranked = new ArrayList<>();
             for (Candidate c : plan.ranking()) {
@@ -270,13 +243,11 @@ public final class SesaRerankProcessor extends AbstractProcessor implements Sear
             info.put("rerank", rerank);
             info.put("degraded", true);
             info.put("degraded_reason", reason);
-            out = SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), reason), info, 0);
-        } catch (Exception inner) {
+            return SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), reason), info, 0);
+        }, inner -> {
             inner.addSuppressed(e);
             listener.onFailure(inner);
-            return;
-        }
-        listener.onResponse(out);
+        });
     }
 
     private static Map<String, Object> info(SesaSearchPlan plan) {

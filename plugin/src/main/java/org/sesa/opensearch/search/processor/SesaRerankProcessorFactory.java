@@ -2,20 +2,16 @@ package org.sesa.opensearch.search.processor;
 
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.ConfigurationUtils;
-import org.opensearch.search.pipeline.Processor;
 import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
-import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
-
 /** Parses and validates a {@code sesa_rerank} definition at pipeline creation. */
-public final class SesaRerankProcessorFactory implements Processor.Factory<SearchResponseProcessor> {
+public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFactory<SearchResponseProcessor, SesaRerankProcessor> {
 
     public static final String TEXT_FIELDS = "text_fields";
     public static final String TOP_N = "top_n";
@@ -36,35 +32,23 @@ public final class SesaRerankProcessorFactory implements Processor.Factory<Searc
     }
 
     @Override
-    public SesaRerankProcessor create(
-        Map<String, Processor.Factory<SearchResponseProcessor>> factories,
-        String tag,
-        String description,
-        boolean ignoreFailure,
-        Map<String, Object> config,
-        Processor.PipelineContext pipelineContext
-    ) {
+    SesaRerankProcessor newProcessor(String tag, String description, boolean ignoreFailure, Map<String, Object> config) {
         String type = SesaRerankProcessor.TYPE;
-        List<String> fields = DEFAULT_TEXT_FIELDS;
-        Object raw = config.remove(TEXT_FIELDS);
-        if (raw != null) {
-            if (!(raw instanceof List<?> list) || list.isEmpty()) {
-                throw newConfigurationException(type, tag, TEXT_FIELDS, "must be a non-empty list of field names such as [\"title\", \"text\"]");
-            }
-            List<String> out = new ArrayList<>();
-            for (Object o : list) {
-                if (!(o instanceof String s) || s.isBlank() || s.chars().anyMatch(Character::isWhitespace) || s.contains("^")) {
-                    throw newConfigurationException(type, tag, TEXT_FIELDS, "entries must be plain field names (no boosts), got [" + o + "]");
-                }
-                out.add(s);
-            }
-            fields = List.copyOf(out);
-        }
-        int topN = SesaQueryProcessorFactory.readRange(type, tag, config, TOP_N, DEFAULT_TOP_N, 1, SesaSearchExt.MAX_TOP_N);
-        TimeValue timeout = SesaQueryProcessorFactory.readTimeout(type, tag, config, TIMEOUT);
+        List<String> fields = readFieldNames(
+            type,
+            tag,
+            config,
+            TEXT_FIELDS,
+            DEFAULT_TEXT_FIELDS,
+            s -> s.isBlank() == false && s.chars().noneMatch(Character::isWhitespace) && s.contains("^") == false,
+            "must be a non-empty list of field names such as [\"title\", \"text\"]",
+            "entries must be plain field names (no boosts)"
+        );
+        int topN = readRange(type, tag, config, TOP_N, DEFAULT_TOP_N, 1, SesaSearchExt.MAX_TOP_N);
+        TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         boolean byDefault = ConfigurationUtils.readBooleanProperty(type, tag, config, BY_DEFAULT, false);
-        int maxChunks = SesaQueryProcessorFactory.readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
+        int maxChunks = readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
         return new SesaRerankProcessor(
             tag,
             description,
