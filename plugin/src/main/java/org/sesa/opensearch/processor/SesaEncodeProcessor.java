@@ -17,6 +17,7 @@ import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.util.SesaConventions;
 import org.sesa.opensearch.util.SesaFieldNames;
+import org.sesa.opensearch.util.Texts;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -226,7 +227,7 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
                     continue;
                 }
                 if (value instanceof String s) {
-                    if (s.isBlank()) {
+                    if (Texts.isBlank(s)) {
                         continue;
                     }
                     if (sb.length() > 0) {

@@ -16,6 +16,7 @@ import org.opensearch.search.profile.SearchProfileShardResults;
 import org.sesa.opensearch.search.ext.SesaResponseExt;
 import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.search.query.QueryEncoding.QueryConcept;
+import org.sesa.opensearch.util.Texts;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -182,7 +183,7 @@ public final class SesaResponses {
 
     private static void collect(Object v, List<String> out) {
         if (v instanceof String s) {
-            if (s.isBlank() == false) {
+            if (Texts.isBlank(s) == false) {
                 out.add(s);
             }
         } else if (v instanceof List<?> list) {

@@ -11,6 +11,7 @@ import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.SearchMode;
 import org.sesa.opensearch.search.fusion.FusionSettings;
 import org.sesa.opensearch.search.fusion.FusionTechnique;
+import org.sesa.opensearch.util.Texts;
 
 import java.io.IOException;
 import java.util.EnumMap;
@@ -285,7 +286,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     }
 
     private static String checkQueryText(String text) {
-        if (text == null || text.isBlank()) {
+        if (text == null || Texts.isBlank(text)) {
             throw new IllegalArgumentException("[ext.sesa.query_text] must not be empty");
         }
         if (text.length() > MAX_QUERY_CHARS) {

@@ -16,6 +16,7 @@ import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.util.Texts;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -114,7 +115,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks));
         for (int i = 0; i < head.size(); i++) {
             String text = SesaResponses.text(head.get(i).source(), textFields, SEPARATOR);
-            if (text.isBlank() == false) {
+            if (Texts.isBlank(text) == false) {
                 rr.addPassages(text);
                 sent.add(i);
             }
