@@ -168,6 +168,13 @@ class AuthConfig(_Section):
         return None
 
 
+class FaultsConfig(_Section):
+    """Fault injection for resilience tests and drills; never set in production (start-up logs a warning)."""
+
+    delay_ms: float = Field(0.0, ge=0, le=600_000,
+                            description="delay every Encode and Rerank by this long before it runs (a slow server)")
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -187,6 +194,7 @@ class ServerConfig(_Section):
     tls: TLSConfig = Field(default_factory=TLSConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    faults: FaultsConfig = Field(default_factory=FaultsConfig)
 
     @model_validator(mode="after")
     def _cross(self) -> "ServerConfig":

@@ -21,10 +21,9 @@ from inference_server import __version__
 from inference_server.batching import DynamicBatcher
 from inference_server.config import ServerConfig
 from inference_server.contract import inference_pb2 as pb2
-from inference_server.contract import inference_pb2_grpc as pb2_grpc
 from inference_server.metrics import Metrics, start_metrics_http
 from inference_server.runtime.loader import Runtimes, load_runtimes
-from inference_server.service import BearerTokenInterceptor, InferenceService
+from inference_server.service import BearerTokenInterceptor, InferenceService, add_inference_service
 
 log = logging.getLogger("inference_server.server")
 
@@ -100,7 +99,7 @@ class SesaServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(interceptors=interceptors, options=opts)
-        pb2_grpc.add_InferenceServicer_to_server(self.service, server)
+        add_inference_service(self.service, server)  # malformed request bytes -> INVALID_ARGUMENT
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection((INFERENCE_SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
@@ -136,6 +135,9 @@ class SesaServer:
                 "metrics": f"{cfg.metrics.host}:{self.metrics_port}/metrics" if self.metrics_port else "off",
             }},
         )
+        if cfg.faults.delay_ms > 0:
+            log.warning("FAULT INJECTION: every Encode and Rerank is delayed by %.0f ms (faults.delay_ms); "
+                        "remove it outside resilience tests", cfg.faults.delay_ms)
         return port
 
     async def stop(self, grace: float | None = None) -> None:

@@ -12,6 +12,13 @@ Error policy (also in Info.limits):
   exceed the model window are truncated and flagged ``truncated``
 * queue full -> RESOURCE_EXHAUSTED; deadline passed in the queue -> DEADLINE_EXCEEDED;
   shutting down -> UNAVAILABLE; no reranker configured -> FAILED_PRECONDITION
+* request bytes that are not a valid protobuf message of the method's request type (corrupt
+  wire format, a string field holding invalid UTF-8) -> INVALID_ARGUMENT naming the type
+* options are clamped, never rejected: top_k_concepts to concepts.max_top_k, top_labels to
+  top_k, max_chunks to 256; an unknown TextKind value is treated as PASSAGE (like UNSPECIFIED)
+
+The checks are the pure functions below (``check_text``, ``validate_texts``, ``check_query``,
+``encode_options``, ``rerank_options``) so they can be property-tested without a server.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import asyncio
 import hmac
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -27,8 +35,13 @@ import grpc
 import numpy as np
 
 from inference_server import __version__
-from inference_server.batching import BatcherClosedError, DeadlineExceededError, DynamicBatcher, QueueFullError
-from inference_server.config import ServerConfig
+from inference_server.batching import (
+    BatcherClosedError,
+    DeadlineExceededError,
+    DynamicBatcher,
+    QueueFullError,
+)
+from inference_server.config import ConceptsConfig, RerankConfig, ServerConfig
 from inference_server.contract import inference_pb2 as pb2
 from inference_server.contract import inference_pb2_grpc as pb2_grpc
 from inference_server.metrics import Metrics
@@ -42,7 +55,9 @@ log = logging.getLogger("inference_server.service")
 _INLINE_TOKENIZE_CHARS = 16_000
 
 
-class _Abort(Exception):
+class CallError(Exception):
+    """Fail the whole call with this gRPC status code and message."""
+
     def __init__(self, code: grpc.StatusCode, message: str):
         super().__init__(message)
         self.code = code
@@ -60,6 +75,109 @@ def _utf8_len_over(text: str, limit: int) -> bool:
     if n > limit:
         return True
     return len(text.encode("utf-8", "surrogatepass")) > limit
+
+
+# -- request validation (pure) ---------------------------------------------------------------
+
+
+def check_text(text: str, max_text_bytes: int) -> pb2.ItemError | None:
+    """The per-item error for one text or passage, or None when it may be tokenized."""
+    if not text or not text.strip():
+        return _item_error("INVALID_ARGUMENT", "empty or whitespace-only text")
+    if _utf8_len_over(text, max_text_bytes):
+        return _item_error("INVALID_ARGUMENT", f"text is longer than max_text_bytes={max_text_bytes} UTF-8 bytes")
+    return None
+
+
+def check_batch_size(n: int, max_texts_per_call: int, what: str = "texts") -> None:
+    """Raise CallError(INVALID_ARGUMENT) when a call carries more items than allowed."""
+    if n > max_texts_per_call:
+        raise CallError(grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{n} {what} in one call; the limit is max_texts_per_call={max_texts_per_call}")
+
+
+def validate_texts(texts: Sequence[str], max_texts_per_call: int, max_text_bytes: int,
+                   what: str = "texts") -> list[pb2.ItemError | None]:
+    """One entry per text, in order: its ItemError or None. Raises CallError for too many texts."""
+    check_batch_size(len(texts), max_texts_per_call, what)
+    return [check_text(t, max_text_bytes) for t in texts]
+
+
+def check_query(query: str, max_text_bytes: int) -> None:
+    """Raise CallError(INVALID_ARGUMENT) for an empty or oversize rerank query."""
+    if not query.strip():
+        raise CallError(grpc.StatusCode.INVALID_ARGUMENT, "query is empty or whitespace-only")
+    if _utf8_len_over(query, max_text_bytes):
+        raise CallError(grpc.StatusCode.INVALID_ARGUMENT,
+                        f"query is longer than max_text_bytes={max_text_bytes} UTF-8 bytes")
+
+
+def encode_options(opts: pb2.EncodeOptions, has_concepts: bool, ccfg: ConceptsConfig) -> tuple[bool, int, int]:
+    """(is_query, top_k, top_labels) for Encode; out-of-range values are clamped, never rejected."""
+    query = opts.kind == pb2.TEXT_KIND_QUERY  # UNSPECIFIED, PASSAGE and unknown values: passage
+    top_k = 0
+    if has_concepts and not opts.skip_concepts:
+        top_k = min(opts.top_k_concepts or ccfg.default_top_k, ccfg.max_top_k)
+    top_labels = min(opts.top_labels or ccfg.default_top_labels, top_k)
+    return query, top_k, top_labels
+
+
+def rerank_options(opts: pb2.RerankOptions, rcfg: RerankConfig) -> tuple[bool, int]:
+    """(chunk, max_chunks) for Rerank; max_chunks is clamped to 1..256."""
+    chunk = bool(opts.chunk_long_passages) or rcfg.chunk_by_default
+    max_chunks = min(opts.max_chunks or rcfg.default_max_chunks, 256)
+    return chunk, max_chunks
+
+
+# -- malformed request bytes -----------------------------------------------------------------
+
+
+class MalformedRequest:
+    """Stands in for request bytes that did not parse, so the handler can answer INVALID_ARGUMENT.
+
+    Without it gRPC answers UNKNOWN "Unexpected <class DecodeError>" for a corrupt message.
+    """
+
+    __slots__ = ("error", "type_name")
+
+    def __init__(self, type_name: str, error: BaseException):
+        self.type_name = type_name
+        self.error = error
+
+    def call_error(self) -> CallError:
+        detail = str(self.error) or type(self.error).__name__
+        return CallError(grpc.StatusCode.INVALID_ARGUMENT,
+                         f"malformed request: not a valid {self.type_name} protobuf message ({detail})")
+
+
+def lenient_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
+    """``message_cls.FromString`` that returns a MalformedRequest instead of raising."""
+    name = message_cls.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_cls.FromString(data)
+        except Exception as e:  # noqa: BLE001 - DecodeError; RecursionError on absurd nesting
+            return MalformedRequest(name, e)
+
+    return parse
+
+
+def add_inference_service(servicer: InferenceService, server: grpc.aio.Server) -> None:
+    """Like the generated ``add_InferenceServicer_to_server`` but with lenient request parsing."""
+    methods = {
+        "Encode": (servicer.Encode, pb2.EncodeRequest, pb2.EncodeResponse),
+        "Rerank": (servicer.Rerank, pb2.RerankRequest, pb2.RerankResponse),
+        "Info": (servicer.Info, pb2.InfoRequest, pb2.InfoResponse),
+    }
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(fn, request_deserializer=lenient_deserializer(req),
+                                                  response_serializer=resp.SerializeToString)
+        for name, (fn, req, resp) in methods.items()
+    }
+    service = pb2.DESCRIPTOR.services_by_name["Inference"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
 
 
 class InferenceService(pb2_grpc.InferenceServicer):
@@ -98,8 +216,14 @@ class InferenceService(pb2_grpc.InferenceServicer):
         t0 = time.perf_counter()
         code = "OK"
         try:
+            if method != "Info" and self.cfg.faults.delay_ms > 0:  # injected slowness (faults.delay_ms)
+                try:
+                    await asyncio.sleep(self.cfg.faults.delay_ms / 1000.0)
+                except BaseException:
+                    coro.close()
+                    raise
             return await coro
-        except _Abort as a:
+        except CallError as a:
             code = a.code.name
             await context.abort(a.code, a.message)
         except QueueFullError as e:
@@ -132,43 +256,27 @@ class InferenceService(pb2_grpc.InferenceServicer):
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._tok_exec, fn, *args)
 
-    def _check_text(self, text: str) -> pb2.ItemError | None:
-        if not text or not text.strip():
-            return _item_error("INVALID_ARGUMENT", "empty or whitespace-only text")
-        if _utf8_len_over(text, self.cfg.limits.max_text_bytes):
-            return _item_error(
-                "INVALID_ARGUMENT",
-                f"text is longer than max_text_bytes={self.cfg.limits.max_text_bytes} UTF-8 bytes",
-            )
-        return None
-
     # -- Encode ----------------------------------------------------------------------------
 
     async def Encode(self, request: pb2.EncodeRequest, context: grpc.aio.ServicerContext) -> pb2.EncodeResponse:
         return await self._run("Encode", context, self._encode(request, context))
 
     async def _encode(self, request: pb2.EncodeRequest, context: grpc.aio.ServicerContext) -> pb2.EncodeResponse:
+        if isinstance(request, MalformedRequest):
+            raise request.call_error()
         texts = request.texts
         n = len(texts)
         limits = self.cfg.limits
-        if n > limits.max_texts_per_call:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"{n} texts in one call; the limit is max_texts_per_call={limits.max_texts_per_call}")
+        errors = validate_texts(texts, limits.max_texts_per_call, limits.max_text_bytes, "texts")
         self.metrics.items.labels("Encode").inc(n)
         opts = request.options
-        query = opts.kind == pb2.TEXT_KIND_QUERY
         head = self.encoder.head
-        ccfg = self.cfg.concepts
-        top_k = 0
-        if head is not None and not opts.skip_concepts:
-            top_k = min(opts.top_k_concepts or ccfg.default_top_k, ccfg.max_top_k)
-        top_labels = min(opts.top_labels or ccfg.default_top_labels, top_k)
+        query, top_k, top_labels = encode_options(opts, head is not None, self.cfg.concepts)
 
         embeddings: list[pb2.Embedding | None] = [None] * n
         ok_idx: list[int] = []
         chars = 0
-        for i, t in enumerate(texts):
-            err = self._check_text(t)
+        for i, (t, err) in enumerate(zip(texts, errors)):
             if err is not None:
                 embeddings[i] = pb2.Embedding(error=err)
                 self.metrics.item_errors.labels("Encode", err.code).inc()
@@ -206,32 +314,28 @@ class InferenceService(pb2_grpc.InferenceServicer):
         return await self._run("Rerank", context, self._rerank(request, context))
 
     async def _rerank(self, request: pb2.RerankRequest, context: grpc.aio.ServicerContext) -> pb2.RerankResponse:
+        if isinstance(request, MalformedRequest):
+            raise request.call_error()
         if self.reranker is None or self.rerank_batcher is None:
-            raise _Abort(
+            raise CallError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "no reranker is configured on this server: set models.reranker to a sequence-classification "
                 "model dir or ONNX file (see `sesa-server export --reranker DIR`); Info lists loaded models",
             )
         limits = self.cfg.limits
         n = len(request.passages)
-        if n > limits.max_texts_per_call:
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                         f"{n} passages in one call; the limit is max_texts_per_call={limits.max_texts_per_call}")
+        check_batch_size(n, limits.max_texts_per_call, "passages")
         q = request.query
-        if not q.strip():
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "query is empty")
-        if _utf8_len_over(q, limits.max_text_bytes):
-            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"query is longer than max_text_bytes={limits.max_text_bytes}")
+        check_query(q, limits.max_text_bytes)
+        errors = validate_texts(request.passages, limits.max_texts_per_call, limits.max_text_bytes, "passages")
         self.metrics.items.labels("Rerank").inc(n)
         rcfg = self.cfg.rerank
-        chunk = bool(request.options.chunk_long_passages) or rcfg.chunk_by_default
-        max_chunks = min(request.options.max_chunks or rcfg.default_max_chunks, 256)
+        chunk, max_chunks = rerank_options(request.options, rcfg)
 
         scores: list[pb2.PassageScore | None] = [None] * n
         ok_idx: list[int] = []
         chars = len(q)
-        for i, p in enumerate(request.passages):
-            err = self._check_text(p)
+        for i, (p, err) in enumerate(zip(request.passages, errors)):
             if err is not None:
                 scores[i] = pb2.PassageScore(error=err)
                 self.metrics.item_errors.labels("Rerank", err.code).inc()
@@ -285,6 +389,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
 
     async def Info(self, request: pb2.InfoRequest, context: grpc.aio.ServicerContext) -> pb2.InfoResponse:
         async def _info() -> pb2.InfoResponse:
+            if isinstance(request, MalformedRequest):
+                raise request.call_error()
             return self.info()
 
         return await self._run("Info", context, _info())

@@ -46,10 +46,12 @@ class RerankerRuntime:
         self.overlap_tokens = overlap_tokens
 
     def _cut_query(self, query: str) -> tuple[str, int]:
-        limit = max(1, min(self.query_max_tokens, self.max_tokens // 2))
+        # leave at least 8 tokens of passage window even when rerank.max_tokens is tiny
+        limit = max(1, min(self.query_max_tokens, self.max_tokens // 2,
+                           self.max_tokens - self.tokenizer.specials_pair - 8))
         spans, more = self.tokenizer.word_spans(query, limit)
         if not spans:
-            return query, 0
+            return "", 0  # no tokens at all: the empty string tokenizes the same, without the cost
         return (query[: spans[-1][1]] if more else query), len(spans)
 
     def plan(self, query: str, passages: list[str], chunk: bool, max_chunks: int) -> list[PassagePlan]:
@@ -73,7 +75,7 @@ class RerankerRuntime:
             covered = min(n, starts[-1] + window)
             flags.append(more or covered < n)
             if n == 0:
-                texts.append(passage)
+                texts.append("")  # no tokens: same pair encoding, without re-tokenizing the passage
                 owners.append(pi)
                 continue
             for s in starts:

@@ -1,4 +1,4 @@
-"""`sesa bench server|ingest|search|all`: the project's benchmarks under one command, one report format.
+"""`sesa bench server|ingest|search|load|all`: the project's benchmarks under one command, one report format.
 
 Every figure is judged by a ratio measured in the same run (these machines are shared and noisy);
 absolute timings are recorded beside them and count only from a GPU run.
@@ -57,7 +57,29 @@ def _search(args: argparse.Namespace) -> dict:
     return report
 
 
-BENCHMARKS = {"server": _server, "ingest": _ingest, "search": _search}
+def _load(args: argparse.Namespace) -> dict:
+    from ..cluster import node, server_process
+    from ..cluster.paths import state_paths
+    from ..cluster.stack import opensearch_client
+    from ..ingest import resolve_cluster_url
+    from .load import run_load, to_markdown
+
+    paths = state_paths()
+    node_state, server_state = node.running_node(paths), server_process.running_server(paths)
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    report = run_load(client, args.dataset or _default_dataset(), duration_s=args.duration_load,
+                      bulk_clients=args.bulk_clients, searchers=args.searchers,
+                      node_pid=node_state.pid if node_state else None,
+                      server_pid=server_state.pid if server_state else None, metrics_url=args.metrics)
+    markdown = to_markdown(report)
+    write_report(report, markdown, args.out / "load" if args.out else None)
+    print(markdown)
+    if not args.keep_index:
+        client.indices.delete(index=report["index"], ignore_unavailable=True)
+    return report
+
+
+BENCHMARKS = {"server": _server, "ingest": _ingest, "search": _search, "load": _load}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -81,7 +103,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks: server, ingest, search (ratios measured in one run)")
+    p = subparsers.add_parser("bench", help="benchmarks: server, ingest, search, load (ratios measured in one run)")
     p.add_argument("which", choices=[*BENCHMARKS, "all"])
     p.add_argument("--dataset", help="BEIR dataset folder for ingest/search (default: ../shared/data/scifact)")
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
@@ -90,6 +112,12 @@ def register(subparsers) -> None:
     p.add_argument("--duration", type=float, default=3.0, help="seconds per point (server benchmark)")
     p.add_argument("--server-config", help="sesa-server YAML config for the server benchmark")
     p.add_argument("--server", default="127.0.0.1:50051", help="inference server for ingest/search benchmarks")
+    p.add_argument("--duration-load", type=float, default=120.0, help="seconds of the load benchmark")
+    p.add_argument("--bulk-clients", type=int, default=8, help="load: concurrent bulk clients")
+    p.add_argument("--searchers", type=int, default=16, help="load: concurrent hybrid searchers")
+    p.add_argument("--metrics", default=f"http://127.0.0.1:{os.environ.get('SESA_SERVER_METRICS__PORT', '9464')}/metrics",
+                   help="load: the inference server's Prometheus endpoint (queue depth, RESOURCE_EXHAUSTED)")
+    p.add_argument("--keep-index", action="store_true", help="load: keep the index it filled")
     p.add_argument("--cluster", metavar="URL")
     p.add_argument("--out", type=Path, help="write report.json / report.md under this folder")
     p.set_defaults(func=_cmd_bench)

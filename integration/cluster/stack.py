@@ -87,13 +87,7 @@ def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
     if options.cluster_url:
         url = options.cluster_url.rstrip("/")
     else:
-        java_home = find_java_home()
-        plugin_zip = options.plugin_zip or find_plugin_zip()
-        built = assembly.assemble(paths, java_home, plugin_zip)
-        endpoints = options.inference_endpoints or (server_address,)
-        cfg = node.NodeConfig(http_port=options.port, transport_port=options.port + 100, heap=options.heap,
-                              inference_endpoints=tuple(endpoints))
-        state = node.start(built.home, java_home, cfg, paths)
+        state = _start_node(options, paths)
         url = state.url
         summary["node"] = {"url": url, "pid": state.pid, "home": state.home, "user": state.user}
     client = opensearch_client(url)
@@ -103,6 +97,27 @@ def up(options: UpOptions, paths: StatePaths | None = None) -> dict:
     summary["applied"] = report.applied
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+def _start_node(options: UpOptions, paths: StatePaths) -> node.NodeState:
+    java_home = find_java_home()
+    plugin_zip = options.plugin_zip or find_plugin_zip()
+    built = assembly.assemble(paths, java_home, plugin_zip)
+    server_address = options.server_address or f"{options.server_host}:{options.server_port}"
+    endpoints = options.inference_endpoints or (server_address,)
+    cfg = node.NodeConfig(http_port=options.port, transport_port=options.port + 100, heap=options.heap,
+                          inference_endpoints=tuple(endpoints))
+    return node.start(built.home, java_home, cfg, paths)
+
+
+def restart_node(options: UpOptions, paths: StatePaths | None = None) -> node.NodeState:
+    """Stop and start the embedded node with the same settings, and re-apply nothing: pipelines, the
+    template and cluster settings must survive from the node's own persisted cluster state."""
+    paths = paths or state_paths()
+    node.stop(paths)
+    state = _start_node(options, paths)
+    node.wait_for_health(state.url, 120)
+    return state
 
 
 def down(paths: StatePaths | None = None) -> dict:

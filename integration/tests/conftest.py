@@ -23,6 +23,8 @@ class Stack:
     url: str
     server_address: str
     started_here: bool
+    # how the suite brought the embedded stack up (None: an external cluster), e.g. to restart its node
+    options: object | None = None
 
     def client(self):
         from integration.cluster.stack import opensearch_client
@@ -55,6 +57,7 @@ def stack():
     from integration.cluster.paths import state_paths
 
     url = os.environ.get("SESA_TEST_CLUSTER_URL")
+    options = None
     server_port = int(os.environ.get("SESA_TEST_SERVER_PORT", "50051"))
     server = os.environ.get("SESA_TEST_SERVER", f"127.0.0.1:{server_port}")
     paths = state_paths()
@@ -63,16 +66,16 @@ def stack():
         if url:
             stack_mod.up(stack_mod.UpOptions(cluster_url=url, start_server=False, server_address=server))
         else:
-            summary = stack_mod.up(stack_mod.UpOptions(port=int(os.environ.get("SESA_TEST_PORT", "9200")),
-                                                       server_port=server_port,
-                                                       server_args=_server_args(paths)))
+            options = stack_mod.UpOptions(port=int(os.environ.get("SESA_TEST_PORT", "9200")),
+                                          server_port=server_port, server_args=_server_args(paths))
+            summary = stack_mod.up(options)
             url = summary["node"]["url"]
     except Exception as exc:  # noqa: BLE001
         if _require():
             pytest.fail(f"the end-to-end stack could not come up: {exc}")
         pytest.skip(f"end-to-end stack unavailable (set SESA_REQUIRE_E2E=1 to fail instead): {exc}")
     started_here = not already and not os.environ.get("SESA_TEST_CLUSTER_URL")
-    yield Stack(url=url, server_address=server, started_here=started_here)
+    yield Stack(url=url, server_address=server, started_here=started_here, options=options)
     if started_here and not os.environ.get("SESA_KEEP_STACK"):
         stack_mod.down(paths)
 
@@ -114,3 +117,33 @@ def managed_server(stack):
     except (OSError, ValueError):
         args = []
     return paths, state, tuple(args)
+
+
+@pytest.fixture
+def server_with_env(managed_server):
+    """Restart the suite's inference server with extra SESA_SERVER_* environment (fault injection, small
+    queues); the original server comes back when the test ends. Usage: ``server_with_env({"...": "..."})``."""
+    from integration.cluster import server_process
+
+    paths, state, args = managed_server
+    host, port = state.address.rsplit(":", 1)
+    changed: list[bool] = []
+
+    def restart(env: dict[str, str]) -> None:
+        server_process.stop(paths)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            server_process.start(paths, host, int(port), None, extra_args=args)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        changed.append(True)
+
+    yield restart
+    if changed:
+        server_process.stop(paths)
+        server_process.start(paths, host, int(port), None, extra_args=args)
