@@ -19,14 +19,17 @@ def model_ref(ref) -> str:
 
 
 class InferenceClient:
-    def __init__(self, address: str, timeout_s: float = 30.0, token: str | None = None):
+    def __init__(self, address: str, timeout_s: float = 30.0, token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None):
+        """`credentials` (e.g. grpc.ssl_channel_credentials(ca)) selects TLS; plaintext without them."""
         self.address = address
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)],
-        )
+        options = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self.stub = pb_grpc.InferenceStub(self._channel)
 
     def __enter__(self) -> "InferenceClient":

@@ -100,6 +100,15 @@ def ensure_node_user() -> tuple[str, int, int]:
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
 
+def as_node_user(cmd: list[str], env: dict[str, str], user: str) -> tuple[list[str], dict[str, str]]:
+    """(command, Popen environment) that run `cmd` with exactly `env` as `user` when we are root (runuser
+    drops the environment, so `env` goes through `env K=V`), or as ourselves with `env` added otherwise."""
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        return [runuser, "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd], dict(env)
+    return cmd, dict(os.environ, **env)
+
+
 def read_state(paths: StatePaths) -> NodeState | None:
     if not paths.node_state.is_file():
         return None
@@ -206,13 +215,7 @@ def start(home: Path, java_home: Path, config: NodeConfig, paths: StatePaths, ti
         "HOME": str(paths.node),
         "LANG": "C.UTF-8",
     }
-    cmd = [str(home / "bin" / "opensearch"), "-p", str(paths.node_pid)]
-    if os.geteuid() == 0:
-        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        cmd = [runuser, "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *cmd]
-        popen_env = dict(env)
-    else:
-        popen_env = dict(os.environ, **env)
+    cmd, popen_env = as_node_user([str(home / "bin" / "opensearch"), "-p", str(paths.node_pid)], env, user)
     started = time.monotonic()
     console = paths.node / "console.log"
     with open(console, "wb") as out:

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,77 +25,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 from inference_server.contract import inference_pb2 as pb  # noqa: E402
 from inference_server.contract import inference_pb2_grpc as pbg  # noqa: E402
+from integration.tests.inference_servers import CLI, make_certs, server_env  # noqa: E402
+from integration.tests.inference_servers import ServerProcess as Server  # noqa: E402
 
 TOKEN = "e2e-token-not-a-secret"
-CLI = [sys.executable, "-m", "inference_server.cli"]
 HAS_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env.pop("SESA_SERVER_CONFIG", None)
-    for k in list(env):
-        if k.startswith("SESA_SERVER_"):
-            env.pop(k)
-    return env
-
-
 def _run(args: list[str], timeout: float = 600, env: dict | None = None) -> str:
-    r = subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout, env=env or _env())
+    r = subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout, env=env or server_env())
     assert r.returncode == 0, f"{args[0]} failed ({r.returncode}): {r.stderr[-2000:]}"
     return r.stdout
-
-
-def _make_certs(d: Path) -> dict[str, Path]:
-    """CA, server cert (SAN 127.0.0.1/localhost) and client cert, all signed by the CA."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not found: cannot make test certificates")
-    d.mkdir(parents=True, exist_ok=True)
-
-    def ossl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60, cwd=d)
-
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=sesa-test-ca")
-    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, ext in (("server", ["-extfile", "server.ext"]), ("client", [])):
-        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-             "-subj", f"/CN={'localhost' if name == 'server' else 'sesa-test-client'}")
-        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "2", *ext)
-    return {n: d / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
-
-
-class Server:
-    def __init__(self, args: list[str], log: Path, env: dict[str, str]):
-        self.ready = log.with_suffix(".ready")
-        self.log = log
-        self.proc = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", "0", "--ready-file",
-                                            str(self.ready), *args],
-                                     stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.ready.is_file() and self.ready.read_text().strip():
-                ports = self.ready.read_text().split()
-                self.port, self.metrics_port = int(ports[0]), int(ports[1])
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"server did not start: {log.read_text()[-3000:]}")
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +50,7 @@ def artifacts(tmp_path_factory):
         rr_dir = make_tiny_bert(root / "tiny-reranker", classification=True, seed=3)
         out = _run(["export", "--reranker", str(rr_dir), "--cache-dir", str(root / "cache")])
         reranker = str(Path(json.loads(out.splitlines()[-1])["onnx"]).parent)
-    return {"root": root, "space": space, "reranker": reranker, "certs": _make_certs(root / "certs")}
+    return {"root": root, "space": space, "reranker": reranker, "certs": make_certs(root / "certs")}
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +59,7 @@ def tls_token_server(artifacts):
     args = ["--concept-space", str(artifacts["space"]), "--metrics-port", "0", "--log-format", "json"]
     if artifacts["reranker"]:
         args += ["--reranker", artifacts["reranker"]]
-    env = _env()
+    env = server_env()
     env.update({"SESA_SERVER_TOKEN": TOKEN, "SESA_SERVER_TLS__CERT_FILE": str(c["server.pem"]),
                 "SESA_SERVER_TLS__KEY_FILE": str(c["server.key"])})
     srv = Server(args, artifacts["root"] / "server-a.log", env)
@@ -205,7 +141,7 @@ def test_plaintext_client_cannot_talk_to_tls_server(tls_token_server):
 
 
 def test_info_cli_and_metrics(tls_token_server, artifacts):
-    env = _env()
+    env = server_env()
     env["SESA_SERVER_TOKEN"] = TOKEN
     out = json.loads(_run(["info", "--address", tls_token_server.address, "--tls-ca",
                            str(artifacts["certs"]["ca.pem"])], timeout=60, env=env))
@@ -223,7 +159,7 @@ def test_info_cli_and_metrics(tls_token_server, artifacts):
 
 def test_mutual_tls(artifacts):
     c = artifacts["certs"]
-    env = _env()
+    env = server_env()
     env.update({"SESA_SERVER_TLS__CERT_FILE": str(c["server.pem"]), "SESA_SERVER_TLS__KEY_FILE": str(c["server.key"]),
                 "SESA_SERVER_TLS__CLIENT_CA_FILE": str(c["ca.pem"])})
     srv = Server(["--concept-space", "none", "--no-metrics"], artifacts["root"] / "server-b.log", env)

@@ -18,8 +18,22 @@ import java.util.List;
  */
 public record InferenceClientConfig(List<Endpoint> endpoints, TlsConfig tls, String authToken) {
 
-    /** PEM files for TLS; {@code null} members mean "not configured". */
-    public record TlsConfig(Path caFile, Path certFile, Path keyFile) {}
+    /**
+     * PEM files for TLS; {@code null} members mean "not configured". {@code keyPassword} (from the keystore)
+     * decrypts an encrypted PKCS#8 key and is never printed.
+     */
+    public record TlsConfig(Path caFile, Path certFile, Path keyFile, String keyPassword) {
+
+        public TlsConfig(Path caFile, Path certFile, Path keyFile) {
+            this(caFile, certFile, keyFile, null);
+        }
+
+        @Override
+        public String toString() {
+            return "TlsConfig[caFile=" + caFile + ", certFile=" + certFile + ", keyFile=" + keyFile + ", keyPassword="
+                + (keyPassword == null ? "none" : "set") + "]";
+        }
+    }
 
     @Override
     public String toString() {
@@ -45,12 +59,24 @@ public record InferenceClientConfig(List<Endpoint> endpoints, TlsConfig tls, Str
                 "[" + SesaSettings.TLS_CERT_FILE.getKey() + "] and [" + SesaSettings.TLS_KEY_FILE.getKey() + "] must be set together (mutual TLS)"
             );
         }
+        String keyPassword = null;
+        if (SesaSettings.TLS_KEY_PASSWORD.exists(settings)) {
+            if (key.isEmpty()) {
+                throw new IllegalArgumentException(
+                    "[" + SesaSettings.TLS_KEY_PASSWORD.getKey() + "] is in the keystore but [" + SesaSettings.TLS_KEY_FILE.getKey() + "] is not set"
+                );
+            }
+            try (SecureString s = SesaSettings.TLS_KEY_PASSWORD.get(settings)) {
+                keyPassword = s.toString();
+            }
+        }
         TlsConfig tls = null;
         if (tlsEnabled) {
             tls = new TlsConfig(
                 resolve(SesaSettings.TLS_CA_FILE.getKey(), ca, configDir),
                 resolve(SesaSettings.TLS_CERT_FILE.getKey(), cert, configDir),
-                resolve(SesaSettings.TLS_KEY_FILE.getKey(), key, configDir)
+                resolve(SesaSettings.TLS_KEY_FILE.getKey(), key, configDir),
+                keyPassword
             );
         }
 

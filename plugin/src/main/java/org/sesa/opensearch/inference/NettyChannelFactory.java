@@ -74,7 +74,7 @@ public final class NettyChannelFactory implements ChannelFactory {
                     b.trustManager(tls.caFile().toFile());
                 }
                 if (tls.certFile() != null) {
-                    b.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
+                    b.keyManager(tls.certFile().toFile(), tls.keyFile().toFile(), tls.keyPassword());
                 }
                 sslContext = b.build();
             } catch (SSLException | IllegalArgumentException e) {

@@ -54,11 +54,14 @@ public final class SesaSettings {
     /** PEM PKCS#8 private key for mutual TLS, relative to the config directory (needs cert_file). */
     public static final Setting<String> TLS_KEY_FILE = Setting.simpleString(PREFIX + "tls.key_file", Property.NodeScope);
 
+    /** Password of an encrypted {@code key_file} (PKCS#8); keystore only, like the token. */
+    public static final Setting<SecureString> TLS_KEY_PASSWORD = SecureSetting.secureString(PREFIX + "tls.key_password", null);
+
     /** Bearer token sent as {@code authorization} metadata; lives in the OpenSearch keystore, never in opensearch.yml. */
     public static final Setting<SecureString> AUTH_TOKEN = SecureSetting.secureString(PREFIX + "auth_token", null);
 
     public static List<Setting<?>> all() {
-        return List.of(ENDPOINTS, TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, AUTH_TOKEN);
+        return List.of(ENDPOINTS, TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_KEY_PASSWORD, AUTH_TOKEN);
     }
 
     private static void validateEndpoints(List<Endpoint> endpoints) {

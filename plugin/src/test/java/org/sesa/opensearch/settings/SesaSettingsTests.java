@@ -95,6 +95,25 @@ class SesaSettingsTests {
         assertFalse(c.toString().contains("tok-123"), "token must never be printed");
     }
 
+    @Test
+    void keyPasswordFromKeystoreOnlyWithAKeyFile() throws Exception {
+        Files.writeString(config.resolve("c.pem"), "x");
+        Files.writeString(config.resolve("k.pem"), "x");
+        SecureSettings secure = new KeystoreStub(Map.of("sesa.inference.tls.key_password", "s3cret-pw"));
+        Settings mtls = Settings.builder()
+            .put("sesa.inference.tls.enabled", true)
+            .put("sesa.inference.tls.cert_file", "c.pem")
+            .put("sesa.inference.tls.key_file", "k.pem")
+            .setSecureSettings(secure)
+            .build();
+        InferenceClientConfig c = InferenceClientConfig.fromSettings(mtls, config);
+        assertEquals("s3cret-pw", c.tls().keyPassword());
+        assertFalse(c.toString().contains("s3cret-pw"), "the key password must never be printed");
+
+        Settings noKey = Settings.builder().put("sesa.inference.tls.enabled", true).setSecureSettings(secure).build();
+        assertTrue(error(noKey).contains("tls.key_file"));
+    }
+
     private String error(Settings s) {
         return assertThrows(IllegalArgumentException.class, () -> InferenceClientConfig.fromSettings(s, config)).getMessage();
     }

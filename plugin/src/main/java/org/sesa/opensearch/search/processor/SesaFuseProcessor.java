@@ -138,7 +138,7 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             ranked.add(new Ranked(c, (float) c.fused(), null));
         }
         TotalHits total = main.getHits().getTotalHits();
-        if (plan.mode().isHybrid() && total != null) {
+        if (plan.mode().isHybrid()) { // the fused candidates (sesa_query does not count BM25 matches then)
             total = new TotalHits(ranking.size(), TotalHits.Relation.EQUAL_TO);
         }
 

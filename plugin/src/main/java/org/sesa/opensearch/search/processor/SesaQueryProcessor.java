@@ -397,6 +397,11 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         mainSource.from(0);
         mainSource.size(window);
         mainSource.ext(otherExts);
+        if (ext.mode().isHybrid() && source.trackTotalHitsUpTo() == null) {
+            // hybrid reports the fused candidate count as its total: counting every BM25 match would be
+            // CPU spent for nothing, next to the Encode call it overlaps with
+            mainSource.trackTotalHits(false);
+        }
         if (augmented) {
             mainSource.fetchSource(fetch);
         }
