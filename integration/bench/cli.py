@@ -61,16 +61,23 @@ def _load(args: argparse.Namespace) -> dict:
     from ..cluster import node, server_process
     from ..cluster.paths import state_paths
     from ..cluster.stack import opensearch_client
+    from ..inference import InferenceClient
     from ..ingest import resolve_cluster_url
     from .load import run_load, to_markdown
 
     paths = state_paths()
     node_state, server_state = node.running_node(paths), server_process.running_server(paths)
     client = opensearch_client(resolve_cluster_url(args.cluster))
+    try:
+        with InferenceClient(args.server) as inference:
+            max_queue = inference.info().limits.max_queue_size or None
+    except Exception:  # noqa: BLE001 - the bound is only reported
+        max_queue = None
     report = run_load(client, args.dataset or _default_dataset(), duration_s=args.duration_load,
                       bulk_clients=args.bulk_clients, searchers=args.searchers,
                       node_pid=node_state.pid if node_state else None,
-                      server_pid=server_state.pid if server_state else None, metrics_url=args.metrics)
+                      server_pid=server_state.pid if server_state else None, metrics_url=args.metrics,
+                      max_queue=max_queue)
     markdown = to_markdown(report)
     write_report(report, markdown, args.out / "load" if args.out else None)
     print(markdown)
