@@ -73,7 +73,7 @@ def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> Rera
     if not cfg.models.reranker:
         return None
     choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
-                                     cfg.runtime.cuda_device_id)
+                                     cfg.runtime.cuda_device_id, role="reranker")
     model = resolve_model(cfg.models.reranker, "reranker", tokenizer=cfg.models.reranker_tokenizer,
                           cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
     backend = _backend(model, cfg, choice)
@@ -85,7 +85,10 @@ def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> Rera
 def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -> Runtimes:
     choice = choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
                            cfg.runtime.cuda_device_id)
-    log.info("device %s, providers %s, precision %s", choice.description, choice.providers, choice.precision)
+    rerank_choice = choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
+                                  cfg.runtime.cuda_device_id, role="reranker")
+    log.info("device %s, providers %s, precision %s (encoder) / %s (reranker)", choice.description,
+             choice.providers, choice.precision, rerank_choice.precision)
     enc = load_encoder(cfg, choice, progress_factory=progress_factory)
-    rr = load_reranker(cfg, choice)
+    rr = load_reranker(cfg, rerank_choice)
     return Runtimes(choice, enc, rr)

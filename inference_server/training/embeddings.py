@@ -35,11 +35,12 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 
 
 def load_server_encoder(encoder: str | None = None) -> Any:
-    """The encoder runtime exactly as the server builds it (no concept head attached)."""
+    """The encoder runtime as the server builds it (no concept head attached), in fp32: training data and
+    its embedding cache must not depend on the serving precision (int8 is the CPU serving default)."""
     from inference_server.config import load_config
     from inference_server.runtime.loader import load_encoder
 
-    cfg = load_config(None, {"models.encoder": encoder})
+    cfg = load_config(None, {"models.encoder": encoder, "runtime.precision": "fp32"})
     return load_encoder(cfg, with_concepts=False)
 
 

@@ -293,7 +293,7 @@ def load_runtime(model_dir: str | Path, max_tokens: int = 256, threads: int = 0)
     cfg = load_config(None, {"models.reranker": str(model_dir), "runtime.device": "cpu",
                              "runtime.intra_op_threads": threads, "rerank.max_tokens": max_tokens},
                       environ={})
-    return load_reranker(cfg, choose_device("cpu", "auto", threads))
+    return load_reranker(cfg, choose_device("cpu", "auto", threads, role="reranker"))
 
 
 def rerank_scores(rt: Any, query: str, passages: list[str], batch: int = 16) -> np.ndarray:
