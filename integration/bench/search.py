@@ -13,6 +13,8 @@ import uuid
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from .. import schemas
 from ..datasets import Dataset
 from ..search import run_search
@@ -115,6 +117,7 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
     errors = {name: 0 for name, _ in CONFIGS}
     degraded = {name: 0 for name, _ in CONFIGS}
     cached = {name: 0 for name, _ in CONFIGS}
+    timing: dict[str, dict[str, list[float]]] = {name: {} for name, _ in CONFIGS}
     try:
         for r in range(rounds):
             for i in range(queries):
@@ -129,6 +132,9 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
                             info = response.get("ext", {}).get("sesa", {})
                             degraded[name] += bool(info.get("degraded"))
                             cached[name] += bool(info.get("query", {}).get("cached"))
+                            for key, value in (info.get("timing") or {}).items():
+                                if value is not None:
+                                    timing[name].setdefault(key, []).append(float(value))
                         except Exception:  # noqa: BLE001 - counted, reported
                             errors[name] += 1
                     samples[name].append(sw.seconds)
@@ -146,7 +152,11 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
     return {
         "benchmark": "search", "dataset": str(dataset.path), "index": index, "queries_per_config": queries,
         "rounds": rounds, "interleaved": True, "pipeline": pipeline, "encode_query": encode_stats, "configs": results, "ratios": ratios,
-        "encode_share_of_p50": inference_share, "hardware": hardware(),
+        "encode_share_of_p50": inference_share,
+        # the plugin's own account (ext.sesa.timing): median ms of its Encode call and of the side branches
+        "plugin_timing_p50_ms": {name: {k: round(float(np.median(v)), 2) for k, v in t.items()}
+                                 for name, t in timing.items() if t},
+        "hardware": hardware(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
     }
 
@@ -163,6 +173,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     for name, r in report["configs"].items():
         lines.append(f"| {name} | {r['p50_ms']} | {r['p99_ms']} | {r['qps']} | {r['errors']} | {r['degraded']} | {r.get('cached_encodings', 0)} |")
+    if report.get("plugin_timing_p50_ms"):
+        lines += ["", "Inside the node (`ext.sesa.timing`, p50 ms):", "",
+                  "| configuration | Encode call | side branches | total |", "|---|---|---|---|"]
+        for name, t in report["plugin_timing_p50_ms"].items():
+            lines.append(f"| {name} | {t.get('encode_ms', '–')} | {t.get('side_branches_ms', '–')} | "
+                         f"{t.get('total_ms', '–')} |")
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["ratios"].items()]
     return "\n".join(lines) + "\n"

@@ -41,6 +41,8 @@ public final class SesaSearchPlan {
     private volatile List<Candidate> ranking;
     private volatile Map<String, Object> responseInfo;
     private volatile String degradedReason;
+    private volatile long encodeNanos = -1;
+    private volatile java.util.concurrent.atomic.AtomicLong sideBranchesNanos = new java.util.concurrent.atomic.AtomicLong(-1);
 
     /**
      * @param queries         the branch queries that exist (a branch without a query, e.g. a query with no
@@ -112,6 +114,32 @@ public final class SesaSearchPlan {
     /** The search goes on with less than it asked for (e.g. BM25 only while the inference server is down). */
     public void degrade(String reason) {
         this.degradedReason = Objects.requireNonNull(reason);
+    }
+
+    /** How long the query's Encode call took (not set when the encoding came from the cache or was not needed). */
+    public void encodeTook(long nanos) {
+        this.encodeNanos = nanos;
+    }
+
+    /**
+     * Where the side branches' msearch duration is written (from its start to its answer); the msearch may
+     * start, and even finish, before this plan exists.
+     */
+    public void sideBranchesClock(java.util.concurrent.atomic.AtomicLong clock) {
+        this.sideBranchesNanos = clock;
+    }
+
+    /** {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen). */
+    public Map<String, Object> timing() {
+        Map<String, Object> t = new java.util.LinkedHashMap<>();
+        t.put("encode_ms", millis(encodeNanos));
+        t.put("side_branches_ms", millis(sideBranchesNanos.get()));
+        t.put("total_ms", millis(System.nanoTime() - startNanos));
+        return t;
+    }
+
+    private static Double millis(long nanos) {
+        return nanos < 0 ? null : Math.round(nanos / 1e5) / 10.0;
     }
 
     /** Why this search is degraded before rerank, or null. */

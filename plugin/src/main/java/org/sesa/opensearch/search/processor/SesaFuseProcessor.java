@@ -183,6 +183,7 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             query.put("concept_model", plan.encoding().conceptModel());
         }
         info.put("query", query);
+        info.put("timing", plan.timing());
         String degraded = plan.degradedReason();
         info.put("degraded", degraded != null);
         if (degraded != null) {

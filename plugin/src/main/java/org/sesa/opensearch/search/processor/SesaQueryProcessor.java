@@ -44,6 +44,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * {@code sesa_query}: turns a search that carries {@code ext.sesa} into the branch searches of its mode.
@@ -174,12 +175,12 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             return;
         }
         if (ext.mode().needsEncoding() == false) {
-            complete(request, context, ext, null, false, start, listener);
+            complete(request, context, ext, null, false, start, -1, listener);
             return;
         }
         QueryEncoding cached = cache.get(ext.queryText());
         if (cached != null) {
-            complete(request, context, ext, cached, true, start, listener);
+            complete(request, context, ext, cached, true, start, -1, listener);
             return;
         }
         EncodeRequest encode = EncodeRequest.newBuilder()
@@ -201,7 +202,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
                     return;
                 }
                 cache.put(ext.queryText(), encoding);
-                complete(request, context, ext, encoding, false, start, listener);
+                complete(request, context, ext, encoding, false, start, System.nanoTime() - start, listener);
             }
 
             @Override
@@ -238,6 +239,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         client.encode(encode, timeout, new ActionListener<>() {
             @Override
             public void onResponse(EncodeResponse response) {
+                plan.encodeTook(System.nanoTime() - start);
                 QueryEncoding encoding;
                 try {
                     encoding = QueryEncoding.from(response, TYPE);
@@ -257,6 +259,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
 
             @Override
             public void onFailure(Exception e) {
+                plan.encodeTook(System.nanoTime() - start);
                 RestStatus status = ExceptionsHelper.status(e);
                 boolean unavailable = status.getStatus() >= 500 || status == RestStatus.TOO_MANY_REQUESTS;
                 if (unavailable && failHard == false) {
@@ -298,7 +301,27 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
             return;
         }
-        searcher.multiSearch(msearch, sides);
+        AtomicLong clock = new AtomicLong(-1);
+        plan.sideBranchesClock(clock);
+        searcher.multiSearch(msearch, timed(clock, sides));
+    }
+
+    /** Writes how long the side branches' msearch took into {@code clock}, then passes its answer on. */
+    private static ActionListener<MultiSearchResponse> timed(AtomicLong clock, PendingResult<MultiSearchResponse> target) {
+        long started = System.nanoTime();
+        return new ActionListener<>() {
+            @Override
+            public void onResponse(MultiSearchResponse r) {
+                clock.set(System.nanoTime() - started);
+                target.onResponse(r);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                clock.set(System.nanoTime() - started);
+                target.onFailure(e);
+            }
+        };
     }
 
     private static List<SearchExtBuilder> otherExts(SearchSourceBuilder source) {
@@ -333,11 +356,13 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         QueryEncoding encoding,
         boolean cached,
         long start,
+        long encodeNanos,
         ActionListener<SearchRequest> listener
     ) {
         SearchRequest rewritten;
         try {
             rewritten = rewrite(request, context, ext, encoding, cached, start, null);
+            SesaSearchPlan.from(context).encodeTook(encodeNanos);
         } catch (Exception e) {
             listener.onFailure(e);
             return;
@@ -370,6 +395,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         // The other branches: one msearch, started now so it runs alongside the main search; or, when the
         // encoding is still in flight (deferredSides), started by its callback.
         List<Branch> others = new ArrayList<>();
+        AtomicLong sideClock = new AtomicLong(-1);
         PendingResult<MultiSearchResponse> otherResults = deferredSides;
         if (deferredSides == null) {
             MultiSearchRequest msearch = new MultiSearchRequest();
@@ -384,7 +410,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             if (others.isEmpty() == false) {
                 otherResults = new PendingResult<>();
                 try {
-                    searcher.multiSearch(msearch, otherResults);
+                    searcher.multiSearch(msearch, timed(sideClock, otherResults));
                 } catch (Exception e) {
                     otherResults.onFailure(e);
                 }
@@ -407,10 +433,11 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         }
         request.source(mainSource);
 
-        context.setAttribute(
-            SesaSearchPlan.CONTEXT_KEY,
-            new SesaSearchPlan(ext, names, encoding, cached, queries, from, size, window, userSource, augmented, others, otherResults, start)
+        SesaSearchPlan plan = new SesaSearchPlan(
+            ext, names, encoding, cached, queries, from, size, window, userSource, augmented, others, otherResults, start
         );
+        plan.sideBranchesClock(sideClock);
+        context.setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);
         return request;
     }
 

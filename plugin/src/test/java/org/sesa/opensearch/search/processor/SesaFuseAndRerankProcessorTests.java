@@ -273,6 +273,11 @@ class SesaFuseAndRerankProcessorTests {
         SearchResponse out = run(fuse(), bm25Window(), ctx);
         assertEquals(List.of("a", "b"), ids(out));
         assertEquals(true, ext(out).get("degraded"));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> timing = (Map<String, Object>) ext(out).get("timing");
+        assertTrue(timing.get("encode_ms") instanceof Double, "the failed Encode call is timed too");
+        assertNull(timing.get("side_branches_ms"), "no side branch ran");
+        assertTrue((Double) timing.get("total_ms") >= 0);
         assertTrue(((String) ext(out).get("degraded_reason")).startsWith("query encoding failed, BM25 only: "));
         for (SearchHit h : out.getHits().getHits()) {
             assertTrue(((String) sesa(h).get("degraded")).contains("server down"));
