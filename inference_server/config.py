@@ -70,8 +70,8 @@ class ModelsConfig(_Section):
 class RuntimeConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
-        "auto", description=("auto = fp16 on CUDA; on CPU int8 for the encoder (SciFact hybrid within 0.005 of "
-                             "fp32) and fp32 for the reranker; int8 = dynamic per-channel quantisation (CPU)")
+        "auto", description=("auto = fp16 on CUDA, fp32 on CPU; int8 = dynamic per-channel quantisation (CPU): "
+                             "1.8x faster, same SciFact nDCG, but vectors depend slightly on their batch")
     )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = number of CPU cores")
     allow_spinning: bool = Field(True, description="ORT worker threads spin between ops (faster small batches)")

@@ -93,6 +93,7 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
 
     f = schemas.field_names()
     separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    dense_min, concepts_min = _tolerances(server_address)
     docs = [d for d in dataset.iter_corpus() if d.joined(separator)]
     if sample is not None and sample < len(docs):
         docs = random.Random(seed).sample(docs, sample)
@@ -108,10 +109,22 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
                 src = stored[doc.id]
                 cos = cosine(src[f["dense"]], list(emb.dense))
                 worst_dense = min(worst_dense, cos)
-                assert cos > 0.9999, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
+                assert cos > dense_min, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
                 fresh = {c.key: c.weight for c in emb.concepts if c.weight > 0}
                 worst_concepts = min(worst_concepts, sparse_cosine(src[f["concepts"]], fresh))
                 assert src[f["model"]] == models, doc.id
-    # concept weights may swap at the top-k cut-off under batch-dependent float noise, never more
-    assert worst_concepts > 0.99, f"worst concept-vector cosine {worst_concepts:.5f}"
+    # concept weights may swap at the top-k cut-off under batch-dependent noise, never more
+    assert worst_concepts > concepts_min, f"worst concept-vector cosine {worst_concepts:.5f}"
     return len(docs)
+
+
+def _tolerances(server_address: str) -> tuple[float, float]:
+    """(dense, concepts) cosine floors for "the same vector". An fp32 encoder is batch-independent up to float
+    noise. An int8 one (the CPU default) quantizes its activations per batch, so a text's vector depends a
+    little on the texts it was batched with: cosine >= ~0.99 (docs/model-cards/all-minilm-l6-v2-encoder.md).
+    Either floor is far above what another document's vector or another model gives (< 0.9)."""
+    from integration.inference import InferenceClient
+
+    with InferenceClient(server_address) as client:
+        precision = next((m.precision for m in client.info().models if m.role == "encoder"), "fp32")
+    return (0.9999, 0.99) if precision in ("fp32", "") else (0.98, 0.95)
