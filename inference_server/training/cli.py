@@ -113,6 +113,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.weights:
             b, d, c = (float(x) for x in args.weights.split(","))
             weights = {"bm25": b, "dense": d, "concepts": c}
+        elif args.choose_weights:
+            from inference_server.training.concepts_pipeline import choose_concept_weight, dev_runs
+
+            cfg = head.manifest.get("recipe", {}).get("config", {})
+            runs, dev_qrels, doc_ids = dev_runs(args.dataset, head, int(cfg.get("top_k", 32)),
+                                                float(cfg.get("dev_fraction", 0.15)), 13, enc, args.cache_dir)
+            weights, dev_ndcg = choose_concept_weight(runs, dev_qrels, doc_ids)
+            out["weights_chosen_on"] = {"dev_queries": len(dev_qrels), "dev_ndcg@10": dev_ndcg,
+                                        "rule": "bm25 = dense, concept weight in 0..0.5 step 0.05"}
         sets = {}
         for d in [args.dataset] + list(args.eval or []):
             ds = load_beir(d)
@@ -210,6 +219,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--reranker", help="reranker dir (int8 ONNX + tokenizer + manifest)")
     e.add_argument("--eval", action="append", metavar="DIR", help="more BEIR folders (repeat)")
     e.add_argument("--weights", help="min-max fusion weights bm25,dense,concepts (default: the manifest's)")
+    e.add_argument("--choose-weights", action="store_true", dest="choose_weights",
+                   help="choose the concept weight on the held-out train queries (bm25 = dense), then evaluate")
     e.add_argument("--top-k", type=int, dest="top_k")
     e.add_argument("--depth", type=int, default=50, help="rerank depth (default 50)")
     e.add_argument("--cache-dir")

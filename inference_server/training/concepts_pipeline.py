@@ -122,6 +122,45 @@ class EvalSet:
         return evaluate(self.qrels, run, self.ds.doc_ids)["ndcg@10"]
 
 
+def choose_concept_weight(runs: dict[str, Any], qrels: dict, doc_ids: list[str], step: float = 0.05,
+                          max_weight: float = 0.5) -> tuple[dict, float]:
+    """One free parameter instead of two: BM25 and dense keep equal weights and the concept branch gets
+    ``w`` (the rest split evenly), ``w`` chosen on held-out train queries, ties to the smaller ``w``.
+    Why: a 3-weight grid on ~120 dev queries overfits (it dropped the dense branch and lost on test);
+    one parameter, starting from the plain BM25 + dense hybrid at w = 0, cannot stray as far."""
+    from inference_server.training.retrieval import fuse_min_max, mean_ndcg
+
+    names = ["bm25", "dense", "concepts"]
+    best: tuple[float, float] = (-1.0, 0.0)
+    for i in range(round(max_weight / step) + 1):
+        w = round(i * step, 4)
+        ws = ((1 - w) / 2, (1 - w) / 2, w)
+        score = mean_ndcg(qrels, fuse_min_max([runs[n] for n in names], ws), doc_ids)
+        if score > best[0] + 1e-9:
+            best = (score, w)
+    w = best[1]
+    return {"bm25": round((1 - w) / 2, 4), "dense": round((1 - w) / 2, 4), "concepts": w}, round(best[0], 4)
+
+
+def dev_runs(dataset: str | Path, head: Any, top_k: int = 32, dev_fraction: float = 0.15, dev_seed: int = 13,
+             encoder: Any = None, cache_dir: str | Path | None = None) -> tuple[dict[str, Any], dict, list[str]]:
+    """BM25, dense and concept runs of the held-out train queries (the split ``train concepts`` made)."""
+    from inference_server.training.bm25 import BM25
+    from inference_server.training.retrieval import bm25_run, concept_vectors, dense_run, sparse_run
+
+    encoder = encoder or load_server_encoder()
+    cache = EmbeddingCache(encoder, cache_dir, show_progress=False)
+    ds = load_beir(dataset)
+    d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
+    qe = QueryEmbeddings(ds, cache)
+    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
+    _, dev_q = split_dev(train_all, dev_fraction, dev_seed)
+    dq = qe(dev_q)
+    runs = {"bm25": bm25_run(BM25(ds.doc_texts), dev_q, ds.queries), "dense": dense_run(dev_q, dq, d_emb),
+            "concepts": sparse_run(dev_q, concept_vectors(head, dq, top_k), concept_vectors(head, d_emb, top_k))}
+    return runs, {q: ds.split("train")[q] for q in dev_q}, ds.doc_ids
+
+
 def choose_fusion_weights(runs: dict[str, Any], qrels: dict, doc_ids: list[str], step: float = 0.1) -> tuple[dict, float]:
     """Grid search of min-max weights (bm25, dense, concepts) on the simplex; best mean nDCG@10."""
     from inference_server.training.retrieval import fuse_min_max, mean_ndcg

@@ -131,3 +131,29 @@ def test_train_reranker_tiny_on_scifact(tmp_path, shared_data):
     m = json.loads((out / "manifest.json").read_text())
     assert m["precision"] == "int8" and (out / "model.onnx").stat().st_size < 25 * 1024 * 1024
     assert "scifact-test" in m["metrics"]["ndcg@10"]
+
+
+def test_choose_concept_weight_keeps_bm25_equal_to_dense_and_prefers_the_smaller_weight():
+    import numpy as np
+
+    from inference_server.training.concepts_pipeline import choose_concept_weight
+
+    docs = ["d1", "d2", "d3"]
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+
+    def run(order: list[int], scores: list[float]):
+        return np.asarray(order), np.asarray(scores, dtype=np.float32)
+
+    # bm25 and dense rank the irrelevant d3 first; the concept branch finds the relevant document alone
+    runs = {"bm25": {"q1": run([2, 0, 1], [2.0, 1.0, 0.0]), "q2": run([2, 1, 0], [2.0, 1.0, 0.0])},
+            "dense": {"q1": run([2, 0, 1], [0.9, 0.8, 0.1]), "q2": run([2, 1, 0], [0.9, 0.8, 0.1])},
+            "concepts": {"q1": run([0], [1.0]), "q2": run([1], [1.0])}}
+    weights, score = choose_concept_weight(runs, qrels, docs)
+    assert weights["bm25"] == weights["dense"] == round((1 - weights["concepts"]) / 2, 4)
+    assert score == 1.0
+    # min-max per run: d3 gets (1-w)/2 * (1 + 1) = 1-w, the relevant document (1-w)/2 * (0.5 + 0.875) + w;
+    # it wins for w > 0.238, and the smallest grid weight above that is chosen
+    assert weights["concepts"] == 0.25
+    # without any signal in the concept branch the plain hybrid (w = 0) is kept
+    flat = {**runs, "concepts": {"q1": run([2], [1.0]), "q2": run([2], [1.0])}}
+    assert choose_concept_weight(flat, qrels, docs)[0]["concepts"] == 0.0
