@@ -44,6 +44,7 @@ import org.sesa.opensearch.search.SesaExtGuard;
 import org.sesa.opensearch.search.ext.SesaResponseExt;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.processor.BranchSearcher;
+import org.sesa.opensearch.search.processor.ParallelBranchSearcher;
 import org.sesa.opensearch.search.processor.SesaFuseProcessor;
 import org.sesa.opensearch.search.processor.SesaFuseProcessorFactory;
 import org.sesa.opensearch.search.processor.SesaQueryProcessor;
@@ -122,7 +123,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         SearchPipelinePlugin.Parameters parameters
     ) {
         InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
-        BranchSearcher searcher = (request, listener) -> parameters.client.multiSearch(request, listener);
+        BranchSearcher searcher = new ParallelBranchSearcher((request, listener) -> parameters.client.search(request, listener));
         return Map.of(SesaQueryProcessor.TYPE, new SesaQueryProcessorFactory(() -> c, searcher, parameters.namedXContentRegistry));
     }
 

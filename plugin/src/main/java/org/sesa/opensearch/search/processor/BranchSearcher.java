@@ -4,7 +4,7 @@ import org.opensearch.action.search.MultiSearchRequest;
 import org.opensearch.action.search.MultiSearchResponse;
 import org.opensearch.core.action.ActionListener;
 
-/** Runs the side branches as one msearch; the node client in production, a stub in tests. */
+/** Runs the side branches and answers them together (see {@link ParallelBranchSearcher}); a stub in tests. */
 @FunctionalInterface
 public interface BranchSearcher {
     void multiSearch(MultiSearchRequest request, ActionListener<MultiSearchResponse> listener);
