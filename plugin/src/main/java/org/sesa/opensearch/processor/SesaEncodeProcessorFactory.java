@@ -4,6 +4,7 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.ingest.Processor;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.util.ProcessorConfigs;
 import org.sesa.opensearch.util.SesaFieldNames;
 
 import java.util.ArrayList;
@@ -59,18 +60,7 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
         List<FieldMapping> mappings = parseFieldMap(tag, ConfigurationUtils.readMap(type, tag, config, FIELD_MAP));
         String separator = ConfigurationUtils.readStringProperty(type, tag, config, SEPARATOR, "\n");
 
-        TimeValue timeout = null;
-        String timeoutText = ConfigurationUtils.readOptionalStringProperty(type, tag, config, TIMEOUT);
-        if (timeoutText != null) {
-            try {
-                timeout = TimeValue.parseTimeValue(timeoutText, TIMEOUT);
-            } catch (IllegalArgumentException e) {
-                throw newConfigurationException(type, tag, TIMEOUT, "must be a time value such as 10s or 500ms, got [" + timeoutText + "]");
-            }
-            if (timeout.millis() <= 0) {
-                throw newConfigurationException(type, tag, TIMEOUT, "must be positive, got [" + timeoutText + "]");
-            }
-        }
+        TimeValue timeout = ProcessorConfigs.readTimeout(type, tag, config, TIMEOUT, "10s or 500ms");
         boolean ignoreMissing = ConfigurationUtils.readBooleanProperty(type, tag, config, IGNORE_MISSING, false);
         int topK = readRange(tag, config, TOP_K_CONCEPTS);
         int topLabels = readRange(tag, config, TOP_LABELS);

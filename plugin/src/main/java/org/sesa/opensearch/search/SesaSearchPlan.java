@@ -10,9 +10,11 @@ import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.util.SesaFieldNames;
 
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Everything {@code sesa_query} decided for one search, handed to {@code sesa_fuse} and {@code sesa_rerank}
@@ -42,7 +44,7 @@ public final class SesaSearchPlan {
     private volatile Map<String, Object> responseInfo;
     private volatile String degradedReason;
     private volatile long encodeNanos = -1;
-    private volatile java.util.concurrent.atomic.AtomicLong sideBranchesNanos = new java.util.concurrent.atomic.AtomicLong(-1);
+    private volatile AtomicLong sideBranchesNanos = new AtomicLong(-1);
 
     /**
      * @param queries         the branch queries that exist (a branch without a query, e.g. a query with no
@@ -125,13 +127,13 @@ public final class SesaSearchPlan {
      * Where the side branches' msearch duration is written (from its start to its answer); the msearch may
      * start, and even finish, before this plan exists.
      */
-    public void sideBranchesClock(java.util.concurrent.atomic.AtomicLong clock) {
+    public void sideBranchesClock(AtomicLong clock) {
         this.sideBranchesNanos = clock;
     }
 
     /** {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen). */
     public Map<String, Object> timing() {
-        Map<String, Object> t = new java.util.LinkedHashMap<>();
+        Map<String, Object> t = new LinkedHashMap<>();
         t.put("encode_ms", millis(encodeNanos));
         t.put("side_branches_ms", millis(sideBranchesNanos.get()));
         t.put("total_ms", millis(System.nanoTime() - startNanos));

@@ -82,21 +82,6 @@ public final class SesaSearchExt extends SearchExtBuilder {
         Integer rerankTopN,
         TimeValue rerankTimeout,
         Boolean rerankStrict,
-        boolean explain
-    ) {
-        this(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, explain, null);
-    }
-
-    public SesaSearchExt(
-        String queryText,
-        SearchMode mode,
-        FusionTechnique technique,
-        Map<Branch, Double> weights,
-        Integer rankConstant,
-        Boolean rerank,
-        Integer rerankTopN,
-        TimeValue rerankTimeout,
-        Boolean rerankStrict,
         boolean explain,
         Boolean strict
     ) {
@@ -131,7 +116,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
 
     /** Only the query text; everything else as the pipeline says. */
     public static SesaSearchExt of(String queryText) {
-        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true);
+        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null);
     }
 
     public SesaSearchExt(StreamInput in) throws IOException {

@@ -3,6 +3,7 @@ package org.sesa.opensearch.search.processor;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.Processor;
+import org.sesa.opensearch.util.ProcessorConfigs;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -48,20 +49,7 @@ abstract class AbstractSesaProcessorFactory<T extends Processor, P extends T> im
 
     /** An optional positive time value; null when absent. */
     static TimeValue readTimeout(String type, String tag, Map<String, Object> config, String key) {
-        String text = ConfigurationUtils.readOptionalStringProperty(type, tag, config, key);
-        if (text == null) {
-            return null;
-        }
-        TimeValue t;
-        try {
-            t = TimeValue.parseTimeValue(text, key);
-        } catch (IllegalArgumentException e) {
-            throw newConfigurationException(type, tag, key, "must be a time value such as 5s or 500ms, got [" + text + "]");
-        }
-        if (t.millis() <= 0) {
-            throw newConfigurationException(type, tag, key, "must be positive, got [" + text + "]");
-        }
-        return t;
+        return ProcessorConfigs.readTimeout(type, tag, config, key, "5s or 500ms");
     }
 
     /** A number (or a string that parses as one); {@code def} when absent. */
