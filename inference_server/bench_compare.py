@@ -84,19 +84,17 @@ def encoder_flops(config_json: Path, tokens: int) -> float:
     return float(layers * (tokens * per_token + attention))
 
 
-def _best_rate(fn, n_texts: int, rounds: int) -> float:
-    best = 0.0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        best = max(best, n_texts / (time.perf_counter() - t0))
-    return best
+def _rate(fn, n_texts: int) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return n_texts / (time.perf_counter() - t0)
 
 
 def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 256, rounds: int = 3,
                 precisions: tuple[str, ...] = ("fp32", "int8"), encoder_dir: str | Path | None = None,
                 config: ServerConfig | None = None) -> dict[str, Any]:
     from inference_server.runtime.backend import cpu_cores
+    from inference_server.runtime.encoder import EncodeItem, length_sorted_passes
     from inference_server.runtime.loader import load_encoder
 
     base = config or ServerConfig()
@@ -131,51 +129,35 @@ def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 
 
     budget, max_batch = base.batching.max_batch_tokens, base.batching.max_batch_size
 
-    def ours(enc, texts):
+    def run(enc, texts, bucketed: bool):
+        """Tokenize + model + pooling + concept head: token-budget passes over length-sorted buckets, as the
+        batcher forms them, or batches of 32 in arrival order, each padded to its longest text."""
         def go():
-            seqs = enc.tokenize(texts, False)
-            order = np.argsort([s.num_tokens for s in seqs], kind="stable")
-            i = 0
-            from inference_server.runtime.encoder import EncodeItem
-
-            k = base.concepts.default_top_k if enc.head is not None else 0
-            while i < len(order):  # token-budget passes over length-sorted buckets, as the batcher forms them
-                j, longest = i, 0
-                while j < len(order) and j - i < max_batch:
-                    new_longest = max(longest, seqs[order[j]].num_tokens)
-                    if j > i and new_longest * (j - i + 1) > budget:
-                        break
-                    longest, j = new_longest, j + 1
-                enc.compute([EncodeItem(seqs[o], k) for o in order[i:j]])
-                i = j
-        return go
-
-    def padded(enc, texts):
-        def go():
-            from inference_server.runtime.encoder import EncodeItem
-
             k = base.concepts.default_top_k if enc.head is not None else 0
             seqs = enc.tokenize(texts, False)
-            for i in range(0, len(seqs), 32):  # arrival order, each batch padded to its longest text
-                enc.compute([EncodeItem(s, k) for s in seqs[i:i + 32]])
+            if bucketed:
+                passes = length_sorted_passes([s.num_tokens for s in seqs], budget, max_batch)
+            else:
+                passes = (range(i, min(i + 32, len(seqs))) for i in range(0, len(seqs), 32))
+            for idx in passes:
+                enc.compute([EncodeItem(seqs[o], k) for o in idx])
         return go
 
     points: dict[str, dict[str, float]] = {"passages": {}, "mixed": {}}
+
+    def keep_best(name: str, key: str, rate: float) -> None:
+        points[name][key] = max(points[name].get(key, 0.0), rate)
+
     for name, texts in (("passages", docs), ("mixed", mixed)):
         for _ in range(rounds):  # interleaved: every variant sees the same phases of the machine
             if st is not None:
-                rate = _best_rate(lambda t=texts: st.encode(t, batch_size=32, normalize_embeddings=True,
-                                                             convert_to_numpy=True, show_progress_bar=False),
-                                  len(texts), 1)
-                points[name]["sentence_transformers_fp32"] = max(points[name].get("sentence_transformers_fp32", 0),
-                                                                  rate)
+                keep_best(name, "sentence_transformers_fp32", _rate(
+                    lambda t=texts: st.encode(t, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
+                                              show_progress_bar=False), len(texts)))
             for precision, enc in runtimes.items():
-                key = f"ours_{precision}"
-                points[name][key] = max(points[name].get(key, 0), _best_rate(ours(enc, texts), len(texts), 1))
+                keep_best(name, f"ours_{precision}", _rate(run(enc, texts, True), len(texts)))
                 if name == "mixed":
-                    key = f"ours_{precision}_padded"
-                    points[name][key] = max(points[name].get(key, 0),
-                                            _best_rate(padded(enc, texts), len(texts), 1))
+                    keep_best(name, f"ours_{precision}_padded", _rate(run(enc, texts, False), len(texts)))
     report["texts_per_s"] = {n: {k: round(v, 1) for k, v in p.items()} for n, p in points.items()}
 
     peak = gemm_peak_gflops(threads)

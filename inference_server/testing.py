@@ -147,3 +147,21 @@ class ServerThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()
+
+
+def build_tiny_concept_space(root, tiny_models):
+    """A 5-concept space built with ``tiny_models``' encoder through `sesa-server concepts build` in ``root``;
+    returns its dir."""
+    import json
+
+    from inference_server.cli import main
+
+    vocab = root / "v.jsonl"
+    vocab.write_text("".join(json.dumps({"id": f"ex:{i}", "label": f"concept {i}", "description": f"about {w}"}) + "\n"
+                             for i, w in enumerate(["vaccines", "cooking", "music", "software", "law"])))
+    space = root / "space"
+    rc = main(["concepts", "build", "--vocab", str(vocab), "--out", str(space), "--encoder",
+               str(tiny_models["encoder_dir"]), "--cache-dir", str(tiny_models["cache"])])
+    if rc != 0:
+        raise RuntimeError(f"sesa-server concepts build exited {rc}")
+    return space

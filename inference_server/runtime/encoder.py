@@ -43,6 +43,22 @@ class ModelMeta:
     source: str
 
 
+def length_sorted_passes(lengths: list[int], batch_tokens: int, max_batch: int):
+    """Indices of each forward pass over texts sorted by token length: a pass grows while it stays within
+    ``max_batch`` texts and ``batch_tokens`` padded tokens (always at least one text)."""
+    order = np.argsort(lengths, kind="stable")
+    i = 0
+    while i < len(order):
+        j, longest = i, 0
+        while j < len(order) and j - i < max_batch:
+            new_longest = max(longest, lengths[order[j]])
+            if j > i and new_longest * (j - i + 1) > batch_tokens:
+                break
+            longest, j = new_longest, j + 1
+        yield order[i:j]
+        i = j
+
+
 class EncoderRuntime:
     def __init__(
         self,
@@ -89,21 +105,11 @@ class EncoderRuntime:
         if not texts:
             return np.zeros((0, self.meta.dimension), dtype=np.float32)
         seqs = self.tokenize(texts, query)
-        order = np.argsort([s.num_tokens for s in seqs], kind="stable")
         rows: list[np.ndarray | None] = [None] * len(texts)
-        i = 0
-        while i < len(order):
-            j, longest = i, 0
-            while j < len(order) and j - i < max_batch:
-                new_longest = max(longest, seqs[order[j]].num_tokens)
-                if j > i and new_longest * (j - i + 1) > batch_tokens:
-                    break
-                longest, j = new_longest, j + 1
-            idx = order[i:j]
+        for idx in length_sorted_passes([s.num_tokens for s in seqs], batch_tokens, max_batch):
             emb = self.backend.encode(pad_batch([seqs[k] for k in idx], self.tokenizer.pad_id))
             for k, v in zip(idx, emb):
                 rows[int(k)] = v
             if progress is not None:
-                progress(j - i)
-            i = j
+                progress(len(idx))
         return np.stack(rows).astype(np.float32, copy=False)

@@ -93,13 +93,13 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
 
     f = schemas.field_names()
     separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
-    dense_min, concepts_min = _tolerances(server_address)
     docs = [d for d in dataset.iter_corpus() if d.joined(separator)]
     if sample is not None and sample < len(docs):
         docs = random.Random(seed).sample(docs, sample)
     stored = fetch_sources(client, index, [d.id for d in docs])
     worst_dense, worst_concepts = 1.0, 1.0
     with InferenceClient(server_address) as inference:
+        dense_min, concepts_min = _tolerances(inference)
         for start in range(0, len(docs), ENCODE_BATCH):
             batch = docs[start:start + ENCODE_BATCH]
             response = inference.encode([d.joined(separator) for d in batch])
@@ -118,13 +118,10 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
     return len(docs)
 
 
-def _tolerances(server_address: str) -> tuple[float, float]:
+def _tolerances(inference) -> tuple[float, float]:
     """(dense, concepts) cosine floors for "the same vector". An fp32 encoder is batch-independent up to float
     noise. An int8 one (the CPU default) quantizes its activations per batch, so a text's vector depends a
     little on the texts it was batched with: cosine >= ~0.99 (docs/model-cards/all-minilm-l6-v2-encoder.md).
     Either floor is far above what another document's vector or another model gives (< 0.9)."""
-    from integration.inference import InferenceClient
-
-    with InferenceClient(server_address) as client:
-        precision = next((m.precision for m in client.info().models if m.role == "encoder"), "fp32")
+    precision = next((m.precision for m in inference.info().models if m.role == "encoder"), "fp32")
     return (0.9999, 0.99) if precision in ("fp32", "") else (0.98, 0.95)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from integration.tests.index_checks import (
     assert_every_document_has_the_sesa_fields,
     assert_vectors_equal_encode,
     fetch_sources,
+    require_dataset,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,23 +26,9 @@ pytestmark = pytest.mark.e2e
 INDEX = "sesa-adi-e2e"
 
 
-def data_dir() -> Path:
-    from integration.datasets import shared_data_dir
-
-    return shared_data_dir()
-
-
 @pytest.fixture(scope="module")
 def adi():
-    from integration.datasets import Dataset
-
-    path = data_dir() / "adi"
-    if not (path / "corpus.jsonl").is_file() and not (path / "corpus.jsonl.gz").is_file():
-        message = f"the ADI dataset is not at {path} (set SESA_DATA_DIR to the shared data folder)"
-        if os.environ.get("SESA_REQUIRE_E2E", "") not in ("", "0", "false"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return Dataset(path)
+    return require_dataset("adi")
 
 
 @pytest.fixture(scope="module")

@@ -478,15 +478,11 @@ def test_catalogue_has_at_least_100_unique_entries():
 
 @pytest.fixture(scope="module")
 def catalogue_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.cli import main
     from inference_server.testing import ServerThread
 
-    vocab = tmp_path_factory.mktemp("bad-input-vocab") / "v.jsonl"
-    vocab.write_text("".join(json.dumps({"id": f"ex:{i}", "label": f"concept {i}", "description": f"about {w}"}) + "\n"
-                             for i, w in enumerate(["vaccines", "cooking", "music", "software", "law"])))
-    space = vocab.parent / "space"
-    assert main(["concepts", "build", "--vocab", str(vocab), "--out", str(space), "--encoder",
-                 str(tiny_models["encoder_dir"]), "--cache-dir", str(tiny_models["cache"])]) == 0
+    from inference_server.testing import build_tiny_concept_space
+
+    space = build_tiny_concept_space(tmp_path_factory.mktemp("bad-input-vocab"), tiny_models)
     cfg = cfg_factory_module(**{"models.encoder": str(tiny_models["encoder_dir"]),
                                 "models.reranker": str(tiny_models["reranker_dir"]),
                                 "models.cache_dir": str(tiny_models["cache"]), "models.concept_space": str(space),

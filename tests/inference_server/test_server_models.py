@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import grpc
@@ -66,14 +65,9 @@ def test_int8_variant_is_derived_once(tiny_models):
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.cli import main
+    from inference_server.testing import build_tiny_concept_space
 
-    vocab = tmp_path_factory.mktemp("vocab") / "v.jsonl"
-    vocab.write_text("".join(json.dumps({"id": f"ex:{i}", "label": f"concept {i}", "description": f"about {w}"}) + "\n"
-                             for i, w in enumerate(["vaccines", "cooking", "music", "software", "law"])))
-    out = vocab.parent / "space"
-    assert main(["concepts", "build", "--vocab", str(vocab), "--out", str(out), "--encoder",
-                 str(tiny_models["encoder_dir"]), "--cache-dir", str(tiny_models["cache"])]) == 0
+    out = build_tiny_concept_space(tmp_path_factory.mktemp("vocab"), tiny_models)
     from inference_server.testing import ServerThread
 
     cfg = cfg_factory_module(**{"models.encoder": str(tiny_models["encoder_dir"]),
