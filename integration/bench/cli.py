@@ -59,7 +59,7 @@ def _search(args: argparse.Namespace) -> dict:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     report = run_search_benchmark(client, args.server, args.dataset or _default_dataset(),
-                                  queries=args.queries, rounds=args.rounds)
+                                  queries=args.queries, rounds=args.rounds, warmup=args.warmup)
     markdown = to_markdown(report)
     write_report(report, markdown, args.out / "search" if args.out else None)
     print(markdown)
@@ -125,6 +125,8 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
     p.add_argument("--queries", type=int, default=50, help="queries for the search benchmark")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=150,
+                   help="unmeasured queries per configuration before the search benchmark (JIT warm-up)")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per point (server benchmark)")
     p.add_argument("--server-config", help="sesa-server YAML config for the server benchmark")
     p.add_argument("--compare", action="store_true",

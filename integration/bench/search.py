@@ -20,6 +20,8 @@ from ..datasets import Dataset
 from ..search import run_search
 from .common import Stopwatch, hardware, latency_stats
 
+WARMUP = 150  # unmeasured queries per configuration before the measurement
+
 CONFIGS = (
     ("bm25", {"mode": "bm25"}),
     ("hybrid", {"mode": "hybrid"}),
@@ -76,6 +78,23 @@ def _query_slots(texts: list[str], slots: int, queries: int, rounds: int) -> lis
     return out
 
 
+def _warmup_texts(dataset: Dataset, spare_queries: list[str], n: int) -> list[str]:
+    """``n`` texts no measured slot uses: the queries left over, then document titles (query-like, and not
+    queries), then numbered fillers."""
+    out = list(dict.fromkeys(spare_queries))[:n]
+    used = set(out)
+    if len(out) < n:
+        for doc in dataset.iter_corpus():
+            title = (doc.title or "").strip()
+            if title and title not in used:
+                out.append(title)
+                used.add(title)
+                if len(out) == n:
+                    break
+    out += [f"warm up query {i}" for i in range(n - len(out))]
+    return out
+
+
 @contextmanager
 def _fresh_pipeline(client):
     """A copy of the cluster's SESA search pipeline under a new name: a new processor, so an empty
@@ -95,23 +114,29 @@ def _fresh_pipeline(client):
 
 
 def run_search_benchmark(client, server_address: str, dataset_dir: str, queries: int = 50,
-                         rounds: int = 1, index: str | None = None, encoder=None) -> dict[str, Any]:
+                         rounds: int = 1, index: str | None = None, encoder=None, warmup: int = WARMUP) -> dict[str, Any]:
     """Interleaved: for each query position every configuration (and the bare Encode) runs once in turn, so
-    a slow phase of this shared machine hits all of them alike and the ratio stays meaningful."""
+    a slow phase of this shared machine hits all of them alike and the ratio stays meaningful. ``warmup``
+    unmeasured queries per configuration come first: a freshly started node runs its search code interpreted
+    for the first few hundred searches, and measuring that is measuring the JIT."""
     dataset = Dataset(dataset_dir)
     index = index or f"sesa-{dataset.name}"
     _ensure_index(client, dataset, index)
     texts = list(dict.fromkeys(dataset.queries.values()))
     slots = _query_slots(texts, len(CONFIGS) + 1, queries, rounds)
+    warm = _warmup_texts(dataset, texts[(len(CONFIGS) + 1) * queries * rounds:], warmup * (len(CONFIGS) + 1))
     started = time.time()
     with _fresh_pipeline(client) as pipeline:
-        return _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started)
+        return _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started, warm)
 
 
-def _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started):
+def _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started, warm):
     encode = encoder or _Encoder(server_address)
-    for name, params in CONFIGS:  # warm-up, on texts no measured slot uses
-        run_search(client, index, f"warm up {name}", pipeline=pipeline, size=10, explain=True, **params)
+    # warm-up on texts no measured slot uses, interleaved like the measurement
+    for i in range(0, len(warm), len(CONFIGS) + 1):
+        encode(warm[i])
+        for slot, (_, params) in enumerate(CONFIGS, start=1):
+            run_search(client, index, warm[i + slot], pipeline=pipeline, size=10, explain=True, **params)
     samples: dict[str, list[float]] = {name: [] for name, _ in CONFIGS}
     encode_samples: list[float] = []
     errors = {name: 0 for name, _ in CONFIGS}
@@ -151,7 +176,7 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
                        for name, r in results.items() if name != "bm25" and r["p50_ms"] > 0}
     return {
         "benchmark": "search", "dataset": str(dataset.path), "index": index, "queries_per_config": queries,
-        "rounds": rounds, "interleaved": True, "pipeline": pipeline, "encode_query": encode_stats, "configs": results, "ratios": ratios,
+        "rounds": rounds, "warmup_queries_per_config": len(warm) // (len(CONFIGS) + 1), "interleaved": True, "pipeline": pipeline, "encode_query": encode_stats, "configs": results, "ratios": ratios,
         "encode_share_of_p50": inference_share,
         # the plugin's own account (ext.sesa.timing): median ms of its Encode call and of the side branches
         "plugin_timing_p50_ms": {name: {k: round(float(np.median(v)), 2) for k, v in t.items()}
@@ -166,7 +191,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"## Search benchmark ({report['index']}, {report['queries_per_config']} queries per configuration)",
         "",
         (f"One query Encode alone: p50 {report['encode_query']['p50_ms']} ms; configurations interleaved, "
-         "no query text sent twice, on a fresh copy of the search pipeline (empty query-encoding cache)"),
+         "no query text sent twice, on a fresh copy of the search pipeline (empty query-encoding cache), after "
+         f"{report.get('warmup_queries_per_config', 0)} unmeasured queries per configuration"),
         "",
         "| configuration | p50 ms | p99 ms | queries/s | errors | degraded | cached encodings |",
         "|---|---|---|---|---|---|---|",

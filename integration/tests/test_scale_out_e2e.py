@@ -309,6 +309,40 @@ def test_ingest_and_search_keep_working_when_a_replica_dies(scale_out):
                                "encode_calls_survivor": s.encode_ok(1) - before, "search_ms": searches}
 
 
+def test_hybrid_hits_across_shards_and_indices_are_the_documents_their_scores_belong_to(scale_out):
+    """The branches name their hits by shard and _seq_no (no _id is loaded) and the page is fetched afterwards.
+    Two indices of the same documents, two shards each: the same sequence numbers exist on every shard, so a
+    mix-up would show. Every hit must be unique, carry its own source, and its BM25 score and concept weights
+    must be those of that document in a plain search."""
+    from integration.search import search_body
+
+    s = scale_out
+    client = s.client()
+    pipeline = schemas.conventions()["default_search_pipeline"]
+    fields = ["title^1.0", "text^1.0"]
+    for q in ("information retrieval evaluation", "automatic indexing of documents"):
+        res = client.search(index="sesa-scale-out-*", body=search_body(q, size=30), params={"search_pipeline": pipeline})
+        plain = client.search(index="sesa-scale-out-*", body={"size": 200, "_source": False,
+                                                              "query": {"multi_match": {"query": q, "fields": fields}}})
+        bm25 = {(h["_index"], h["_id"]): h["_score"] for h in plain["hits"]["hits"]}
+        hits = res["hits"]["hits"]
+        assert len(hits) == 30 and {h["_index"] for h in hits} == {"sesa-scale-out-a", "sesa-scale-out-b"}, hits
+        keys = [(h["_index"], h["_id"]) for h in hits]
+        assert len(set(keys)) == len(keys), f"a document twice: {keys}"
+        shared = 0
+        for h in hits:
+            assert "_seq_no" not in h and "_primary_term" not in h, "asked for by the plugin, not by the user"
+            assert h["_source"]["title"], h
+            e = h["fields"]["_sesa"][0]
+            if e["bm25"] is not None:
+                assert abs(e["bm25"] - bm25[(h["_index"], h["_id"])]) <= 1e-4 * max(1.0, e["bm25"]), (h["_id"], e)
+            concepts = h["_source"]["sesa_concepts"]
+            for c in e["shared_concepts"]:
+                assert abs(c["doc_weight"] - concepts[c["key"]]) < 1e-6, (h["_id"], c)
+                shared += 1
+        assert shared > 0
+
+
 def test_the_token_never_shows_in_settings_or_logs(scale_out):
     s = scale_out
     client = s.client()

@@ -49,8 +49,8 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
             return {"hits": {"hits": []}, "ext": {"sesa": {"degraded": bool(body["ext"]["sesa"]["rerank"])}}}
 
     report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3,
-                                               encoder=encoded.append)
-    assert len(encoded) == 3
+                                               encoder=encoded.append, warmup=1)
+    assert len(encoded) == 1 + 3
     assert list(report["configs"]) == ["bm25", "hybrid", "hybrid+rerank20", "hybrid+rerank50"]
     assert report["configs"]["hybrid+rerank50"]["degraded"] == 3
     assert report["configs"]["bm25"]["degraded"] == 0
@@ -67,7 +67,7 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     seen.clear()
     report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=2, rounds=2,
                                                encoder=encoded.append)
-    assert len({text for _, text, _ in seen}) == len(seen) == 4 + 16  # 4 warm-ups
+    assert len({text for _, text, _ in seen}) == len(seen) == bench_search.WARMUP * 4 + 16  # warm-ups: spare queries, titles, fillers
     with pytest.raises(ValueError, match="distinct"):
         bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3, rounds=2,
                                           encoder=encoded.append)

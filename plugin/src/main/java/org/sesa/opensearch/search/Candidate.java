@@ -2,13 +2,21 @@ package org.sesa.opensearch.search;
 
 import org.opensearch.common.xcontent.XContentHelper;
 import org.opensearch.core.common.bytes.BytesReference;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
 import org.opensearch.search.SearchHit;
 
+import java.io.IOException;
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
  * One document of the fused candidate set: the hit it was first seen in (the main branch wins, it carries
  * highlights), its raw branch scores and ranks, the fused score and, after {@code sesa_rerank}, the rerank score.
+ * A candidate that only a side branch found is {@linkplain #partial() partial} (id and score, no source) until
+ * {@link SesaSearchPlan#completeHead} replaces its hit with the fetched one.
  */
 public final class Candidate {
 
@@ -18,16 +26,39 @@ public final class Candidate {
     private final Float[] raw;
     private final int[] ranks;
     private final double fused;
+    private final boolean partial;
     private Map<String, Object> sourceMap;
     private boolean sourceParsed;
 
     public Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused) {
+        this(key, hit, raw, ranks, fused, false);
+    }
+
+    /** @param partial the hit carries the id and score only; its source and fields are still to be fetched */
+    public Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused, boolean partial) {
+        this.partial = partial;
         this.key = key;
         this.hit = hit;
         this.fetchedSource = hit.getSourceRef();
         this.raw = raw.clone();
         this.ranks = ranks.clone();
         this.fused = fused;
+    }
+
+    /** The same candidate with the fully fetched hit (the partial hit's Lucene explanation and matched queries are kept). */
+    public Candidate withFetchedHit(SearchHit full) {
+        if (full.getExplanation() == null && hit.getExplanation() != null) {
+            full.explanation(hit.getExplanation());
+        }
+        if (hit.getMatchedQueries().length > 0) { // the user's named queries matched in the branch search
+            full.matchedQueries(hit.getMatchedQueries());
+        }
+        return new Candidate(key, full, raw, ranks, fused, false);
+    }
+
+    /** Whether the hit still lacks what the user asked to fetch (found by a side branch only). */
+    public boolean partial() {
+        return partial;
     }
 
     public DocKey key() {
@@ -50,6 +81,56 @@ public final class Candidate {
 
     public double fused() {
         return fused;
+    }
+
+    /**
+     * The top-level source fields that {@code paths} (dotted, as {@link org.opensearch.common.xcontent.support.XContentMapValues#extractValue}
+     * reads them) run through, parsed from the fetched {@code _source} without materialising the rest: the source
+     * also holds the dense vector, hundreds of numbers that explanations and rerank never read. Null when no
+     * source was fetched; the full map once {@link #source()} has parsed it.
+     */
+    public Map<String, Object> sourceFields(Collection<String> paths) {
+        synchronized (this) {
+            if (sourceParsed) {
+                return sourceMap;
+            }
+        }
+        if (fetchedSource == null) {
+            return null;
+        }
+        Map<String, Object> out = new HashMap<>();
+        try (
+            XContentParser p = XContentHelper.createParser(NamedXContentRegistry.EMPTY, DeprecationHandler.THROW_UNSUPPORTED_OPERATION, fetchedSource)
+        ) {
+            if (p.nextToken() != XContentParser.Token.START_OBJECT) {
+                return source();
+            }
+            for (XContentParser.Token t = p.nextToken(); t == XContentParser.Token.FIELD_NAME; t = p.nextToken()) {
+                String name = p.currentName();
+                XContentParser.Token value = p.nextToken();
+                if (wanted(name, paths) == false) {
+                    p.skipChildren();
+                } else if (value == XContentParser.Token.START_OBJECT) {
+                    out.put(name, p.map());
+                } else if (value == XContentParser.Token.START_ARRAY) {
+                    out.put(name, p.list());
+                } else {
+                    out.put(name, p.objectText());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return source(); // let the full parse report a malformed source the way it always did
+        }
+        return out;
+    }
+
+    private static boolean wanted(String topLevel, Collection<String> paths) {
+        for (String path : paths) {
+            if (path.equals(topLevel) || path.startsWith(topLevel + ".")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The fetched {@code _source} as a map (null when none was fetched); parsed once. */

@@ -8,6 +8,7 @@ import org.opensearch.common.xcontent.json.JsonXContent;
 import org.opensearch.common.xcontent.support.XContentMapValues;
 import org.opensearch.core.common.bytes.BytesReference;
 import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.index.seqno.SequenceNumbers;
 import org.opensearch.search.SearchHit;
 import org.opensearch.search.SearchHits;
 import org.opensearch.search.aggregations.InternalAggregations;
@@ -63,6 +64,10 @@ public final class SesaResponses {
                 Map<String, Object> visible = plan.visibleSource(c.source());
                 hit.sourceRef(visible == null ? null : toBytes(visible));
             }
+            if (plan.stripSeqNo()) { // asked for to match the branches' hits, not by the user
+                hit.setSeqNo(SequenceNumbers.UNASSIGNED_SEQ_NO);
+                hit.setPrimaryTerm(SequenceNumbers.UNASSIGNED_PRIMARY_TERM);
+            }
             hits[i - from] = hit;
         }
         float max = Float.NaN;
@@ -82,7 +87,7 @@ public final class SesaResponses {
         }
         e.put("fused", c.fused());
         e.put("rerank", rerank);
-        e.put("shared_concepts", sharedConcepts(plan.encoding(), c.source(), plan.names().concepts()));
+        e.put("shared_concepts", plan.encoding() == null ? List.of() : sharedConcepts(plan.encoding(), c.sourceFields(List.of(plan.names().concepts())), plan.names().concepts()));
         if (degraded != null) {
             e.put("degraded", degraded);
         }

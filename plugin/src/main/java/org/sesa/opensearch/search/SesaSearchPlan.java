@@ -1,6 +1,8 @@
 package org.sesa.opensearch.search;
 
 import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.search.SearchHit;
 import org.opensearch.common.xcontent.support.XContentMapValues;
 import org.opensearch.index.query.QueryBuilder;
 import org.opensearch.search.fetch.subphase.FetchSourceContext;
@@ -9,6 +11,7 @@ import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.util.SesaFieldNames;
 
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,6 +48,11 @@ public final class SesaSearchPlan {
     private volatile String degradedReason;
     private volatile long encodeNanos = -1;
     private volatile AtomicLong sideBranchesNanos = new AtomicLong(-1);
+    private volatile HitBackfill backfill;
+    private volatile boolean mainBranchLean;
+    private volatile boolean stripSeqNo;
+    private final java.util.concurrent.atomic.AtomicInteger vanished = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicLong backfillNanos = new AtomicLong(-1);
 
     /**
      * @param queries         the branch queries that exist (a branch without a query, e.g. a query with no
@@ -131,11 +139,96 @@ public final class SesaSearchPlan {
         this.sideBranchesNanos = clock;
     }
 
+    /**
+     * How lean hits (ids and scores) get their source and fields: set when the side branches (and, in
+     * {@code mainBranchLean}, the main one) fetch ids and scores only; null when they fetch everything themselves.
+     */
+    public void backfill(HitBackfill backfill, boolean mainBranchLean, boolean userAskedSeqNo) {
+        this.backfill = backfill;
+        this.mainBranchLean = mainBranchLean;
+        this.stripSeqNo = userAskedSeqNo == false;
+    }
+
+    /** Whether the hits carry {@code _seq_no} only because the branches are matched by it (removed from the page). */
+    public boolean stripSeqNo() {
+        return stripSeqNo;
+    }
+
+    /** Head candidates dropped because their document changed or vanished before it was fetched. */
+    public int vanished() {
+        return vanished.get();
+    }
+
+    /** Whether the main branch's hits are lean too (then every hit of the page is fetched afterwards). */
+    public boolean mainBranchLean() {
+        return mainBranchLean;
+    }
+
+    public HitBackfill backfill() {
+        return backfill;
+    }
+
+    /**
+     * Fetches the partial candidates among the first {@code n} of the ranking (one msearch for all of them) and
+     * puts the fetched hits into the ranking; completes at once when none is partial. A candidate whose document
+     * was updated or deleted since its branch search found it is dropped, and the head is completed again from
+     * the candidates behind it. A failed fetch goes to the listener.
+     */
+    public void completeHead(int n, ActionListener<Void> listener) {
+        List<Candidate> current = ranking;
+        int upTo = Math.min(Math.max(0, n), current == null ? 0 : current.size());
+        List<DocKey> missing = new ArrayList<>();
+        for (int i = 0; i < upTo; i++) {
+            if (current.get(i).partial()) {
+                missing.add(current.get(i).key());
+            }
+        }
+        HitBackfill fetcher = backfill;
+        if (missing.isEmpty() || fetcher == null) {
+            listener.onResponse(null);
+            return;
+        }
+        long started = System.nanoTime();
+        fetcher.fetch(missing, new ActionListener<>() {
+            @Override
+            public void onResponse(Map<DocKey, SearchHit> found) {
+                backfillNanos.accumulateAndGet(System.nanoTime() - started, (a, b) -> Math.max(0, a) + b);
+                List<Candidate> next = new ArrayList<>(current.size());
+                int dropped = 0;
+                for (int i = 0; i < current.size(); i++) {
+                    Candidate c = current.get(i);
+                    if (i < upTo && c.partial()) {
+                        SearchHit full = found.get(c.key());
+                        if (full == null) {
+                            dropped++;
+                            continue;
+                        }
+                        c = c.withFetchedHit(full);
+                    }
+                    next.add(c);
+                }
+                ranking(next);
+                if (dropped > 0) {
+                    vanished.addAndGet(dropped);
+                    completeHead(n, listener);
+                } else {
+                    listener.onResponse(null);
+                }
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                listener.onFailure(e);
+            }
+        });
+    }
+
     /** {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen). */
     public Map<String, Object> timing() {
         Map<String, Object> t = new LinkedHashMap<>();
         t.put("encode_ms", millis(encodeNanos));
         t.put("side_branches_ms", millis(sideBranchesNanos.get()));
+        t.put("backfill_ms", millis(backfillNanos.get()));
         t.put("total_ms", millis(System.nanoTime() - startNanos));
         return t;
     }

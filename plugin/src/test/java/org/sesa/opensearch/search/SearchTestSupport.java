@@ -53,10 +53,17 @@ public final class SearchTestSupport {
         return new WrapperQueryBuilder(BranchQueries.toJson(Map.of(name, p.map())));
     }
 
-    /** A hit of index {@code index} with a JSON source. */
+    /** The {@code _seq_no} that {@link #hit} gives the document {@code id} (stable, distinct for short ids). */
+    public static long seqNo(String id) {
+        return Math.floorMod(id.hashCode(), 1_000_000);
+    }
+
+    /** A hit of index {@code index} (shard 0) with a JSON source, {@code _seq_no} {@link #seqNo} and primary term 1. */
     public static SearchHit hit(String index, String id, float score, String source) {
         SearchHit h = new SearchHit(0, id, new HashMap<>(), new HashMap<>());
         h.score(score);
+        h.setSeqNo(seqNo(id));
+        h.setPrimaryTerm(1);
         if (source != null) {
             h.sourceRef(new BytesArray(source));
         }

@@ -23,9 +23,11 @@ import org.sesa.opensearch.search.fusion.ScoreFusion.Fused;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -75,11 +77,38 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
     }
 
     private void finish(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others, ActionListener<SearchResponse> listener) {
-        respond(listener, () -> fuse(plan, main, others), listener::onFailure);
+        Map<String, Object> info;
+        try {
+            info = rank(plan, main, others);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        // the page's hits that only a side branch found still lack their source: one fetch for all of them
+        plan.completeHead(plan.from() + plan.size(), new ActionListener<>() {
+            @Override
+            public void onResponse(Void ignored) {
+                respond(listener, () -> page(plan, main, info), listener::onFailure);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                listener.onFailure(
+                    new OpenSearchStatusException(
+                        "[" + TYPE + "] fetching the hits that only the side branches found failed: " + e.getMessage(),
+                        ExceptionsHelper.status(e),
+                        e
+                    )
+                );
+            }
+        });
     }
 
-    /** The fused page; also stores the full ranking and the response info in the plan. */
-    SearchResponse fuse(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others) {
+    /**
+     * Fuses the windows into the full ranking (stored in the plan) and returns the response info without its
+     * timing; the page is built once its partial hits are fetched.
+     */
+    Map<String, Object> rank(SesaSearchPlan plan, SearchResponse main, MultiSearchResponse others) {
         SesaSearchExt ext = plan.ext();
         Map<Branch, SearchHit[]> windows = new EnumMap<>(Branch.class);
         windows.put(plan.mainBranch(), main.getHits().getHits());
@@ -99,14 +128,18 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
 
         // Every document once; the first branch that returned it provides the hit (the main one has highlights).
         Map<DocKey, SearchHit> hits = new HashMap<>();
+        Set<DocKey> partial = new HashSet<>();
         List<BranchWindow<DocKey>> fusionInput = new ArrayList<>();
         for (Branch b : plan.mode().branches()) {
             SearchHit[] w = windows.getOrDefault(b, new SearchHit[0]);
             List<DocKey> keys = new ArrayList<>(w.length);
             float[] scores = new float[w.length];
             for (int r = 0; r < w.length; r++) {
-                DocKey key = new DocKey(w[r].getIndex(), w[r].getId());
-                hits.putIfAbsent(key, w[r]);
+                DocKey key = DocKey.of(w[r], plan.backfill() != null);
+                boolean lean = plan.backfill() != null && (b != plan.mainBranch() || plan.mainBranchLean());
+                if (hits.putIfAbsent(key, w[r]) == null && lean) {
+                    partial.add(key); // a lean branch's hit: id and score only
+                }
                 keys.add(key);
                 scores[r] = w[r].getScore();
             }
@@ -117,7 +150,7 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         List<Candidate> ranking = new ArrayList<>();
         if (plan.mode().isHybrid()) {
             for (Fused<DocKey> f : ScoreFusion.fuse(fusionInput, effective, DocKey::compareTo)) {
-                ranking.add(new Candidate(f.key(), hits.get(f.key()), f.raw(), f.ranks(), f.fused()));
+                ranking.add(new Candidate(f.key(), hits.get(f.key()), f.raw(), f.ranks(), f.fused(), partial.contains(f.key())));
             }
         } else {
             BranchWindow<DocKey> only = fusionInput.get(0);
@@ -128,19 +161,10 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
                 raw[b] = only.scores()[r];
                 ranks[b] = r + 1;
                 DocKey key = only.keys().get(r);
-                ranking.add(new Candidate(key, hits.get(key), raw, ranks, only.scores()[r]));
+                ranking.add(new Candidate(key, hits.get(key), raw, ranks, only.scores()[r], partial.contains(key)));
             }
         }
         plan.ranking(ranking);
-
-        List<Ranked> ranked = new ArrayList<>(ranking.size());
-        for (Candidate c : ranking) {
-            ranked.add(new Ranked(c, (float) c.fused(), null));
-        }
-        TotalHits total = main.getHits().getTotalHits();
-        if (plan.mode().isHybrid()) { // the fused candidates (sesa_query does not count BM25 matches then)
-            total = new TotalHits(ranking.size(), TotalHits.Relation.EQUAL_TO);
-        }
 
         Map<String, Object> info = new LinkedHashMap<>();
         info.put("mode", plan.mode().key());
@@ -183,7 +207,24 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             query.put("concept_model", plan.encoding().conceptModel());
         }
         info.put("query", query);
+        return info;
+    }
+
+    /** The fused page of the (completed) ranking; also stores the response info in the plan. */
+    private static SearchResponse page(SesaSearchPlan plan, SearchResponse main, Map<String, Object> info) {
+        List<Candidate> ranking = plan.ranking();
+        List<Ranked> ranked = new ArrayList<>(ranking.size());
+        for (Candidate c : ranking) {
+            ranked.add(new Ranked(c, (float) c.fused(), null));
+        }
+        TotalHits total = main.getHits().getTotalHits();
+        if (plan.mode().isHybrid()) { // the fused candidates (sesa_query does not count BM25 matches then)
+            total = new TotalHits(ranking.size(), TotalHits.Relation.EQUAL_TO);
+        }
         info.put("timing", plan.timing());
+        if (plan.vanished() > 0) {
+            info.put("vanished", plan.vanished()); // changed or deleted while the search ran
+        }
         String degraded = plan.degradedReason();
         info.put("degraded", degraded != null);
         if (degraded != null) {

@@ -9,10 +9,14 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.rest.RestStatus;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.index.query.BoolQueryBuilder;
 import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.index.query.QueryBuilders;
 import org.opensearch.index.query.MatchNoneQueryBuilder;
 import org.opensearch.search.SearchExtBuilder;
+import org.opensearch.search.SearchHit;
 import org.opensearch.search.builder.SearchSourceBuilder;
+import org.opensearch.search.fetch.StoredFieldsContext;
 import org.opensearch.search.fetch.subphase.FetchSourceContext;
 import org.opensearch.search.fetch.subphase.FieldAndFormat;
 import org.opensearch.search.pipeline.AbstractProcessor;
@@ -26,6 +30,8 @@ import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.DocKey;
+import org.sesa.opensearch.search.HitBackfill;
 import org.sesa.opensearch.search.PendingResult;
 import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SearchMode;
@@ -39,6 +45,9 @@ import org.sesa.opensearch.util.SesaFieldNames;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -54,7 +63,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *       from an LRU cache; bm25 mode makes no call at all.</li>
  *   <li>Builds the branch queries (see {@link BranchQueries}); the user's {@code query} filters every branch.</li>
  *   <li>Rewrites the request into the mode's first branch with {@code from: 0, size: window}, and starts the other
- *       branches (hybrid) at once as one msearch, so they run alongside the main search.</li>
+ *       branches (hybrid) at once as one msearch, so they run alongside the main search. The side branches fetch
+ *       ids and scores only, named by {@code _seq_no} (see {@link DocKey}); the few of their hits that reach the page
+ *       or the rerank head get their source and fields from one search afterwards (see {@link HitBackfill}).</li>
  *   <li>Leaves a {@link SesaSearchPlan} in the pipeline context for {@code sesa_fuse} and {@code sesa_rerank}.</li>
  * </ol>
  *
@@ -285,14 +296,13 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         SesaSearchPlan plan,
         PendingResult<MultiSearchResponse> sides
     ) {
-        FetchSourceContext fetch = widenSource(userSource.fetchSource(), neededSourceFields(ext));
         List<SearchExtBuilder> otherExts = otherExts(userSource);
         List<Branch> others = new ArrayList<>();
         MultiSearchRequest msearch = new MultiSearchRequest();
         for (Branch b : sideBranches(ext.mode())) {
             QueryBuilder q = queries.get(b);
             if (q != null) {
-                msearch.add(branchRequest(template, userSource, q, plan.window(), fetch, otherExts));
+                msearch.add(sideBranchRequest(template, userSource, q, plan.window(), otherExts));
                 others.add(b);
             }
         }
@@ -334,18 +344,108 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         return out;
     }
 
-    private static SearchRequest branchRequest(
+    /**
+     * A side branch's search: ids and scores only (plus the user's post filter, timeout and explain). It loads no
+     * stored field; its hits are named by {@code _seq_no} (see {@link DocKey}), and the few of them that reach the
+     * page or the rerank head are fetched afterwards ({@link #backfill}).
+     */
+    private static SearchRequest sideBranchRequest(
         SearchRequest template,
         SearchSourceBuilder userSource,
         QueryBuilder query,
         int window,
-        FetchSourceContext fetch,
         List<SearchExtBuilder> exts
     ) {
+        SearchSourceBuilder s = lean(new SearchSourceBuilder().query(query).from(0).size(window).trackTotalHits(false));
+        if (userSource.postFilter() != null) {
+            s.postFilter(userSource.postFilter());
+        }
+        if (userSource.timeout() != null) {
+            s.timeout(userSource.timeout());
+        }
+        if (userSource.explain() != null) {
+            s.explain(userSource.explain());
+        }
+        s.ext(exts);
+        return withSource(template, s);
+    }
+
+    /** No source, no stored field (not even {@code _id}); {@code _seq_no} and {@code _primary_term} from doc values. */
+    private static SearchSourceBuilder lean(SearchSourceBuilder s) {
+        return s.fetchSource(false).storedFields(List.of(StoredFieldsContext._NONE_)).seqNoAndPrimaryTerm(true);
+    }
+
+    private static SearchRequest withSource(SearchRequest template, SearchSourceBuilder source) {
         SearchRequest br = new SearchRequest(template);
-        br.source(branchSource(userSource, query, window, fetch, exts));
+        br.source(source);
         br.pipeline(NO_PIPELINE);
         return br;
+    }
+
+    /** No stored, docvalue or fetch fields, highlights, versions: a hit is its id, score and {@code _source}. */
+    static boolean fetchesOnlySource(SearchSourceBuilder user) {
+        return user.storedFields() == null
+            && (user.docValueFields() == null || user.docValueFields().isEmpty())
+            && (user.fetchFields() == null || user.fetchFields().isEmpty())
+            && user.highlighter() == null
+            && Boolean.TRUE.equals(user.version()) == false
+            && Boolean.TRUE.equals(user.seqNoAndPrimaryTerm()) == false;
+    }
+
+    /**
+     * Fetches lean hits the way the main branch fetches its own: per shard of an index, one search (all of them as
+     * one msearch) for the sequence numbers on that shard, with the user's source and fields settings.
+     */
+    private HitBackfill backfill(SearchRequest template, SearchSourceBuilder userSource, FetchSourceContext fetch, List<SearchExtBuilder> exts) {
+        return (keys, listener) -> {
+            Map<DocKey, List<DocKey>> byShard = new LinkedHashMap<>(); // (index, shard) -> keys
+            for (DocKey k : keys) {
+                byShard.computeIfAbsent(DocKey.versioned(k.index(), k.shard(), 0, 0), x -> new ArrayList<>()).add(k);
+            }
+            List<DocKey> shards = new ArrayList<>(byShard.keySet());
+            MultiSearchRequest msearch = new MultiSearchRequest();
+            for (DocKey shard : shards) {
+                List<DocKey> wanted = byShard.get(shard);
+                List<Long> seqNos = wanted.stream().map(DocKey::seqNo).toList();
+                QueryBuilder q = QueryBuilders.boolQuery().filter(QueryBuilders.termsQuery("_seq_no", seqNos));
+                // one shard: each sequence number names at most one live document there; an unknown shard may
+                // hold a document with the same number on each shard of the index
+                int size = shard.shard() >= 0 ? wanted.size() : wanted.size() * 32;
+                SearchSourceBuilder s = branchSource(userSource, q, size, fetch, exts);
+                s.postFilter(null);
+                s.explain(false);
+                s.seqNoAndPrimaryTerm(true);
+                SearchRequest r = withSource(template, s);
+                r.indices(shard.index());
+                if (shard.shard() >= 0) {
+                    String user = template.preference();
+                    boolean keep = user != null && user.isEmpty() == false && user.startsWith("_shards:") == false;
+                    r.preference("_shards:" + shard.shard() + (keep ? "|" + user : ""));
+                }
+                msearch.add(r);
+            }
+            searcher.multiSearch(msearch, ActionListener.wrap(r -> {
+                Map<DocKey, SearchHit> found = new HashMap<>();
+                Set<DocKey> ambiguous = new HashSet<>();
+                for (int i = 0; i < shards.size(); i++) {
+                    MultiSearchResponse.Item item = r.getResponses()[i];
+                    if (item.isFailure()) {
+                        listener.onFailure(item.getFailure());
+                        return;
+                    }
+                    DocKey shard = shards.get(i);
+                    Set<DocKey> wanted = new HashSet<>(byShard.get(shard));
+                    for (SearchHit h : item.getResponse().getHits().getHits()) {
+                        DocKey k = DocKey.versioned(shard.index(), shard.shard(), h.getSeqNo(), h.getPrimaryTerm());
+                        if (wanted.contains(k) && found.put(k, h) != null) {
+                            ambiguous.add(k);
+                        }
+                    }
+                }
+                ambiguous.forEach(found::remove);
+                listener.onResponse(found);
+            }, listener::onFailure));
+        };
     }
 
     /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
@@ -391,6 +491,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         boolean augmented = fetch != userSource;
 
         List<SearchExtBuilder> otherExts = otherExts(source);
+        SearchRequest template = new SearchRequest(request); // before the rewrite: indices, routing, preference
 
         // The other branches: one msearch, started now so it runs alongside the main search; or, when the
         // encoding is still in flight (deferredSides), started by its callback.
@@ -404,7 +505,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
                 if (q == null) {
                     continue; // e.g. a query without concepts: that branch is empty
                 }
-                msearch.add(branchRequest(request, source, q, window, fetch, otherExts));
+                msearch.add(sideBranchRequest(template, source, q, window, otherExts));
                 others.add(b);
             }
             if (others.isEmpty() == false) {
@@ -428,15 +529,23 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             // CPU spent for nothing, next to the Encode call it overlaps with
             mainSource.trackTotalHits(false);
         }
-        if (augmented) {
+        // The main branch's window is lean too (names from doc values, nothing stored loaded) unless the user asks
+        // for highlights or fields; the page's hits (or the rerank head) are fetched afterwards. Either way its
+        // hits carry _seq_no, the key the lean side branches' hits are matched by (see DocKey).
+        boolean leanMain = fetchesOnlySource(source);
+        if (leanMain) {
+            lean(mainSource);
+        } else if (augmented) {
             mainSource.fetchSource(fetch);
         }
+        mainSource.seqNoAndPrimaryTerm(true);
         request.source(mainSource);
 
         SesaSearchPlan plan = new SesaSearchPlan(
             ext, names, encoding, cached, queries, from, size, window, userSource, augmented, others, otherResults, start
         );
         plan.sideBranchesClock(sideClock);
+        plan.backfill(backfill(template, source, fetch, otherExts), leanMain, Boolean.TRUE.equals(source.seqNoAndPrimaryTerm()));
         context.setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);
         return request;
     }

@@ -106,7 +106,39 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n = ext.rerankTopN() != null ? ext.rerankTopN() : topN;
         TimeValue deadline = ext.rerankTimeout() != null ? ext.rerankTimeout() : timeout;
         boolean failHard = ext.rerankStrict() != null ? ext.rerankStrict() : strict;
+        // the head's hits that only a side branch found still lack their text: one fetch for all of them
+        plan.completeHead(Math.max(n, plan.from() + plan.size()), new ActionListener<>() {
+            @Override
+            public void onResponse(Void ignored) {
+                rerankHead(plan, response, listener, n, deadline, failHard);
+            }
 
+            @Override
+            public void onFailure(Exception e) {
+                fail(
+                    plan,
+                    response,
+                    listener,
+                    failHard,
+                    new OpenSearchStatusException(
+                        "fetching the hits that only the side branches found failed: " + e.getMessage(),
+                        ExceptionsHelper.status(e),
+                        e
+                    )
+                );
+            }
+        });
+    }
+
+    private void rerankHead(
+        SesaSearchPlan plan,
+        SearchResponse response,
+        ActionListener<SearchResponse> listener,
+        int n,
+        TimeValue deadline,
+        boolean failHard
+    ) {
+        SesaSearchExt ext = plan.ext();
         List<Candidate> ranking = plan.ranking();
         List<Candidate> head = ranking.subList(0, Math.min(n, ranking.size()));
         List<Integer> sent = new ArrayList<>();
@@ -114,7 +146,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             .setQuery(ext.queryText())
             .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks));
         for (int i = 0; i < head.size(); i++) {
-            String text = SesaResponses.text(head.get(i).source(), textFields, SEPARATOR);
+            String text = SesaResponses.text(head.get(i).sourceFields(textFields), textFields, SEPARATOR);
             if (Texts.isBlank(text) == false) {
                 rr.addPassages(text);
                 sent.add(i);

@@ -94,16 +94,57 @@ class SesaFuseAndRerankProcessorTests {
         server.close();
     }
 
+    static final Map<String, String> SOURCES = Map.of("a", A, "b", B, "c", C, "d", D);
+
+    /** Documents the backfill no longer finds (changed or deleted since the branch searches). */
+    private final java.util.Set<String> vanishedIds = new java.util.HashSet<>();
+
+    /** When set, the backfill search's item fails with it. */
+    private volatile Exception failBackfill;
+
+    /** Ids each backfill search asked for, in order. */
+    private final List<List<String>> backfilled = new java.util.ArrayList<>();
+
+    /**
+     * Like the node: a lean side branch (no {@code _source}) returns ids and scores only; the backfill search
+     * (an ids query per index) returns the full hits of the ids it names.
+     */
     private MultiSearchResponse sideBranches(MultiSearchRequest r) {
         Object[] out = new Object[r.requests().size()];
         for (int i = 0; i < out.length; i++) {
+            SearchSourceBuilder source = r.requests().get(i).source();
+            List<String> ids = askedIds(source.query());
+            if (ids.isEmpty() == false) {
+                backfilled.add(ids.stream().sorted().toList());
+                out[i] = failBackfill != null ? failBackfill : response(ids.stream().filter(id -> vanishedIds.contains(id) == false).map(id -> hit(id, 1f, SOURCES.get(id))).toArray(SearchHit[]::new));
+                continue;
+            }
+            boolean lean = source.fetchSource() != null && source.fetchSource().fetchSource() == false;
+            java.util.function.Function<String, String> src = id -> lean ? null : SOURCES.get(id);
             // the knn stand-in parses into a wrapper query, the concepts branch is a bool
-            boolean knn = r.requests().get(i).source().query() instanceof org.opensearch.index.query.WrapperQueryBuilder;
+            boolean knn = source.query() instanceof org.opensearch.index.query.WrapperQueryBuilder;
             out[i] = knn
-                ? response(hit("c", 0.9f, C), hit("a", 0.8f, A), hit("d", 0.7f, D))
-                : response(hit("b", 0.6f, B), hit("c", 0.3f, C));
+                ? response(hit("c", 0.9f, src.apply("c")), hit("a", 0.8f, src.apply("a")), hit("d", 0.7f, src.apply("d")))
+                : response(hit("b", 0.6f, src.apply("b")), hit("c", 0.3f, src.apply("c")));
         }
         return msearch(out);
+    }
+
+    /** The ids whose {@code _seq_no} a backfill query (bool.filter [terms _seq_no]) asks for; empty for a branch. */
+    static List<String> askedIds(org.opensearch.index.query.QueryBuilder q) {
+        List<String> ids = new java.util.ArrayList<>();
+        if (q instanceof org.opensearch.index.query.BoolQueryBuilder bool) {
+            for (org.opensearch.index.query.QueryBuilder f : bool.filter()) {
+                if (f instanceof org.opensearch.index.query.TermsQueryBuilder terms && terms.fieldName().equals("_seq_no")) {
+                    for (String id : SOURCES.keySet()) {
+                        if (terms.values().contains(SearchTestSupport.seqNo(id))) {
+                            ids.add(id);
+                        }
+                    }
+                }
+            }
+        }
+        return ids;
     }
 
     static SearchResponse bm25Window() {
@@ -203,6 +244,96 @@ class SesaFuseAndRerankProcessorTests {
     }
 
     @Test
+    void sideBranchesFetchIdsOnlyAndThePageFetchesItsOtherHitsInOneSearch() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder().size(10));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        for (SearchRequest side : searcher.requests.get(0).requests()) {
+            assertFalse(side.source().fetchSource().fetchSource(), "a side branch fetches no source");
+            assertFalse(side.source().storedFields().fetchFields(), "nor any stored field (_id included)");
+            assertTrue(side.source().seqNoAndPrimaryTerm(), "its hits are named by _seq_no");
+            assertNull(side.source().highlighter());
+            assertEquals(100, side.source().size(), "the whole window, for fusion");
+        }
+        assertEquals(List.of(List.of("a", "b", "c", "d")), backfilled, "the page, in one search (every branch was lean)");
+        assertEquals(2, searcher.requests.size(), "side branches + one backfill");
+        SearchRequest fetch = searcher.requests.get(1).requests().get(0);
+        assertEquals(List.of("idx"), List.of(fetch.indices()), "the hits' index");
+        assertEquals("_shards:0", fetch.preference(), "the hits' shard");
+        assertEquals(4, fetch.source().size());
+        assertEquals(org.opensearch.index.seqno.SequenceNumbers.UNASSIGNED_SEQ_NO, out.getHits().getHits()[0].getSeqNo(), "not asked for by the user");
+        SearchHit c = out.getHits().getHits()[1];
+        assertEquals("c", c.getId());
+        assertEquals("C", c.getSourceAsMap().get("title"), "the fetched source replaces the lean hit");
+        assertEquals(0.4f, c.getScore(), 1e-5, "the fused score, not the backfill search's");
+        assertEquals(
+            List.of(Map.of("key", "c_py", "label", "Python", "query_weight", 0.8f, "doc_weight", 0.2, "contribution", 0.8f * 0.2)),
+            sesa(c).get("shared_concepts"),
+            "explained from the fetched concept weights"
+        );
+        @SuppressWarnings("unchecked")
+        Map<String, Object> timing = (Map<String, Object>) ext(out).get("timing");
+        assertTrue(timing.get("backfill_ms") instanceof Double);
+    }
+
+    @Test
+    void onlyThePartialHitsOfThePageOrTheRerankHeadAreFetched() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\", \"rerank\": {\"top_n\": 2}}", new SearchSourceBuilder().size(1));
+        SearchResponse fused = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a"), ids(fused));
+        assertEquals(List.of(List.of("a")), backfilled, "the page only");
+        SearchResponse out = run(rerank(), fused, ctx);
+        assertEquals(List.of(List.of("a"), List.of("c")), backfilled, "the rerank head [a, c]: c was not fetched yet");
+        assertEquals(List.of("A python\npython sql", "C\npython python"), service.rerankRequests.get(0).getPassagesList());
+        assertEquals(List.of("c"), ids(out));
+    }
+
+    @Test
+    void withHighlightsTheBm25BranchFetchesInPlaceAndOnlySideHitsAreFetchedAfterwards() throws Exception {
+        SearchSourceBuilder source = new SearchSourceBuilder().highlighter(new org.opensearch.search.fetch.subphase.highlight.HighlightBuilder().field("text"));
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\"}", source);
+        assertFalse(SesaSearchPlan.from(ctx).mainBranchLean());
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of(List.of("c", "d")), backfilled, "a and b came with the BM25 branch");
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+    }
+
+    @Test
+    void aDocumentChangedBeforeItsFetchLeavesThePageAndTheNextCandidateMovesUp() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder().size(3));
+        vanishedIds.add("c"); // updated or deleted after the dense branch found it
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(List.of("a", "b", "d"), ids(out), "c is gone; d fills the page");
+        assertEquals(List.of(List.of("a", "b", "c"), List.of("d")), backfilled, "a second fetch for the candidate behind");
+        assertEquals(1, ext(out).get("vanished"));
+        assertEquals(3, out.getHits().getTotalHits().value());
+    }
+
+    @Test
+    void theUsersSeqNoRequestIsKept() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder().seqNoAndPrimaryTerm(true));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        assertEquals(SearchTestSupport.seqNo("a"), out.getHits().getHits()[0].getSeqNo());
+    }
+
+    @Test
+    void aFailedBackfillFailsTheSearchWithItsStatusOrDegradesRerank() throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
+        failBackfill = new org.opensearch.OpenSearchStatusException("shard gone", RestStatus.SERVICE_UNAVAILABLE);
+        Exception e = failure(fuse(), bm25Window(), ctx);
+        assertTrue(e.getMessage().contains("fetching the hits that only the side branches found failed: shard gone"), e.getMessage());
+        assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
+
+        failBackfill = null;
+        PipelineProcessingContext rr = plan("{\"query_text\": \"q2\", \"rerank\": true}", new SearchSourceBuilder().size(1));
+        SearchResponse fused = run(fuse(), bm25Window(), rr);
+        failBackfill = new org.opensearch.OpenSearchStatusException("shard gone", RestStatus.SERVICE_UNAVAILABLE);
+        SearchResponse out = run(rerank(), fused, rr);
+        assertEquals(true, ext(out).get("degraded"));
+        assertTrue(((String) ext(out).get("degraded_reason")).contains("shard gone"));
+        assertEquals(0, service.rerankCalls.get());
+    }
+
+    @Test
     void fromSizeRrfOverrideAndNoExplanations() throws Exception {
         PipelineProcessingContext ctx = plan(
             "{\"query_text\": \"q\", \"fusion\": {\"technique\": \"rrf\", \"rank_constant\": 1}, \"explain\": false}",
@@ -239,7 +370,8 @@ class SesaFuseAndRerankProcessorTests {
         assertEquals(8.0, (Double) e.get("fused"), 1e-6);
         assertNull(e.get("dense"));
         assertEquals(List.of(), e.get("shared_concepts"), "bm25 mode does not encode the query");
-        assertTrue(searcher.requests.isEmpty());
+        assertEquals(List.of(List.of("a", "b")), backfilled, "no side branch; the lean page was fetched");
+        assertEquals("A python", out.getHits().getHits()[0].getSourceAsMap().get("title"));
     }
 
     @Test
@@ -283,7 +415,8 @@ class SesaFuseAndRerankProcessorTests {
             assertTrue(((String) sesa(h).get("degraded")).contains("server down"));
             assertNull(sesa(h).get("dense"));
         }
-        assertTrue(searcher.requests.isEmpty());
+        assertEquals(List.of(List.of("a", "b")), backfilled, "no side branch ran; the lean BM25 page was fetched");
+        assertEquals(1, searcher.requests.size());
 
         // strict: the search fails with the server's status, not as a side-branch failure
         service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);

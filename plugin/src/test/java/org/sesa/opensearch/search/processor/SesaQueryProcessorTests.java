@@ -44,6 +44,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -391,8 +392,36 @@ class SesaQueryProcessorTests {
 
         Result r = run(processor(), request(source(ext("{\"query_text\": \"q\", \"rerank\": false}")).fetchSource(false)));
         assertTrue(r.plan().sourceAugmented());
-        assertEquals(List.of("sesa_concepts"), List.of(r.request().source().fetchSource().includes()), "no rerank: only the concepts");
-        assertEquals(r.request().source().fetchSource(), searcher.only(0).source().fetchSource());
+        assertFalse(r.request().source().fetchSource().fetchSource(), "hybrid BM25 branch: ids and scores only");
+        assertTrue(r.plan().mainBranchLean());
+        assertFalse(searcher.only(0).source().fetchSource().fetchSource(), "side branches fetch ids and scores only");
+        CompletableFuture<Map<org.sesa.opensearch.search.DocKey, org.opensearch.search.SearchHit>> fetched = new CompletableFuture<>();
+        r.plan().backfill().fetch(
+            List.of(org.sesa.opensearch.search.DocKey.versioned("idx", 2, 17, 1), org.sesa.opensearch.search.DocKey.versioned("idx", 2, 9, 1),
+                org.sesa.opensearch.search.DocKey.versioned("idx", 0, 4, 1)),
+            org.opensearch.core.action.ActionListener.wrap(fetched::complete, fetched::completeExceptionally)
+        );
+        fetched.get(10, TimeUnit.SECONDS);
+        List<SearchRequest> backfill = searcher.requests.get(searcher.requests.size() - 1).requests();
+        assertEquals(2, backfill.size(), "one search per shard");
+        SearchRequest shard2 = backfill.get(0);
+        assertEquals("_shards:2", shard2.preference());
+        assertEquals(List.of("idx"), List.of(shard2.indices()));
+        assertEquals(List.of("sesa_concepts"), List.of(shard2.source().fetchSource().includes()), "no rerank: only the concepts");
+        assertEquals(2, shard2.source().size());
+        assertTrue(shard2.source().seqNoAndPrimaryTerm());
+        assertFalse(shard2.source().explain());
+        assertTrue(shard2.source().query().toString().contains("\"_seq_no\""), shard2.source().query().toString());
+        assertEquals("_shards:0", backfill.get(1).preference());
+
+        Result d = run(processor(), request(source(ext("{\"query_text\": \"q3\", \"mode\": \"dense\", \"rerank\": false}")).fetchSource(false)));
+        assertTrue(d.plan().mainBranchLean(), "one branch too: its page is fetched afterwards");
+        SearchSourceBuilder highlighted = source(ext("{\"query_text\": \"q4\", \"rerank\": false}")).fetchSource(false)
+            .highlighter(new org.opensearch.search.fetch.subphase.highlight.HighlightBuilder().field("text"));
+        Result h = run(processor(), request(highlighted));
+        assertFalse(h.plan().mainBranchLean(), "highlights come from the BM25 search itself");
+        assertEquals(List.of("sesa_concepts"), List.of(h.request().source().fetchSource().includes()), "fetched in place, widened");
+        assertTrue(h.request().source().seqNoAndPrimaryTerm(), "named like the side branches' hits");
         assertNull(r.plan().visibleSource(Map.of("sesa_concepts", Map.of())));
         Result u = run(processor(), request(source(ext("{\"query_text\": \"q2\"}")).fetchSource(new String[] { "title" }, null)));
         assertEquals(Map.of("title", "T"), u.plan().visibleSource(Map.of("title", "T", "text", "x", "sesa_concepts", Map.of("a", 1))));

@@ -1,0 +1,20 @@
+package org.sesa.opensearch.search;
+
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.search.SearchHit;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Fetches, for documents that only the side branches found, what the main branch fetched for its own hits
+ * ({@code _source} and the fields the user asked for). The side branches of a hybrid search return ids and scores
+ * only: fetching and parsing the full source of every hit of every window costs more than fetching the few that
+ * reach the page (or the rerank head) afterwards.
+ */
+@FunctionalInterface
+public interface HitBackfill {
+
+    /** Answers with the full hit of each key that still exists; a deleted document is absent from the map. */
+    void fetch(List<DocKey> keys, ActionListener<Map<DocKey, SearchHit>> listener);
+}
