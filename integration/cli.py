@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_evaluation(sub)  # sesa ingest, sesa eval
 
+    from .evaluation.tuning import register as register_tuning
+
+    register_tuning(sub)  # sesa tune-fusion
+
     from .bench.cli import register as register_bench
 
     register_bench(sub)

@@ -50,7 +50,7 @@ def _pipeline_body(client, kind: str, name: str) -> dict[str, Any] | None:
 
 
 def settings_provenance(client, index: str, modes: Sequence[str], size: int, permutations: int,
-                        seed: int, split: str) -> dict[str, Any]:
+                        seed: int, split: str, fusion_weights: dict[str, float] | None = None) -> dict[str, Any]:
     """Each setting that shapes the figures, its value and where it came from."""
     from .. import schemas
 
@@ -95,6 +95,9 @@ def settings_provenance(client, index: str, modes: Sequence[str], size: int, per
             "source": "integration/evaluation/modes.py (mode and rerank only; fusion and rerank settings "
                       "are the pipeline's)",
         }
+        if fusion_weights:
+            prov["fusion weights"] = {"value": fusion_weights,
+                                      "source": "--fusion-weights, sent as ext.sesa.fusion.weights (hybrid modes)"}
     default_pipeline = index_settings.get("default_pipeline")
     if default_pipeline and default_pipeline != "_none":
         body = _pipeline_body(client, "ingest", default_pipeline)
@@ -126,6 +129,7 @@ def evaluate_dataset(
     progress: bool = True,
     command: str | None = None,
     log=print,
+    fusion_weights: dict[str, float] | None = None,
 ) -> EvalOutcome:
     from .. import ingest as ingest_mod
     from ..datasets import Dataset
@@ -163,7 +167,8 @@ def evaluate_dataset(
     evaluations: dict[str, metrics.Evaluation] = {}
     for mode in modes:
         reason = runner.unavailable_reason(client, index, mode, mapped, pipeline_check)
-        run = runner.run_mode(client, index, mode, queries, size=size, progress=progress, unavailable=reason)
+        run = runner.run_mode(client, index, mode, queries, size=size, progress=progress, unavailable=reason,
+                              fusion_weights=fusion_weights)
         runs[mode] = run
         if run.ok:
             evaluations[mode] = metrics.evaluate(qrels, run.rankings)
@@ -186,7 +191,7 @@ def evaluate_dataset(
         server=environment.inference_server(address),
         hardware=environment.hardware(),
         date=environment.now_utc(),
-        settings=settings_provenance(client, index, modes, size, permutations, seed, split),
+        settings=settings_provenance(client, index, modes, size, permutations, seed, split, fusion_weights),
         ingest=outcome.ingest.to_dict() if outcome.ingest is not None else None,
         command=command,
         revision=environment.git_revision(),
@@ -206,6 +211,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         modes = modes_mod.parse_modes(args.modes)
+        weights = modes_mod.parse_fusion_weights(args.fusion_weights) if args.fusion_weights else None
     except ValueError as exc:
         raise SesaError(str(exc)) from None
     url = resolve_cluster_url(args.cluster)
@@ -222,7 +228,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     outcome = evaluate_dataset(
         client, ds.path, index=args.index, modes=modes, split=args.split, out_dir=out_dir, cluster_url=url,
         server_address=args.server, ingest_pipeline=args.pipeline, batch_size=args.batch_size, size=args.size,
-        permutations=args.permutations, seed=args.seed, progress=not args.no_progress,
+        permutations=args.permutations, seed=args.seed, progress=not args.no_progress, fusion_weights=weights,
         command="sesa " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None,
     )
     print("\n".join(table_lines(outcome.report)))
@@ -245,6 +251,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pipeline", metavar="NAME|_none", help="ingest pipeline when ingesting (default: the index's)")
     p.add_argument("--batch-size", type=int, default=200, help="bulk documents per request when ingesting")
     p.add_argument("--size", type=int, default=modes_mod.DEFAULT_SIZE, help="hits per query (default 100)")
+    p.add_argument("--fusion-weights", metavar="bm25=W,dense=W,concepts=W",
+                   help="min-max/RRF weights for the hybrid modes, sent in ext.sesa (default: the search pipeline's)")
     p.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
                    help=f"randomization test permutations (default {DEFAULT_PERMUTATIONS})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="randomization test seed")

@@ -81,8 +81,34 @@ class SearchRequest:
     params: dict[str, str]
 
 
-def request(mode: str, query_text: str, size: int = DEFAULT_SIZE) -> SearchRequest:
-    """The `_search` request of a mode for one query."""
+def parse_fusion_weights(text: str) -> dict[str, float]:
+    """``bm25=0.425,dense=0.425,concepts=0.15`` -> weights for ``ext.sesa.fusion.weights``; a branch left
+    out gets 0 (as in ``sesa_fuse``)."""
+    branches = ("bm25", "dense", "concepts")
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in branches:
+            raise ValueError(f"fusion weight {part!r}: write BRANCH=WEIGHT with BRANCH one of {', '.join(branches)}")
+        if name in out:
+            raise ValueError(f"fusion weight for {name} given twice")
+        try:
+            w = float(value)
+        except ValueError:
+            raise ValueError(f"fusion weight {part!r}: {value!r} is not a number") from None
+        if not w >= 0 or w == float("inf"):
+            raise ValueError(f"fusion weight {part!r}: must be a finite number >= 0")
+        out[name] = w
+    if sum(out.values()) <= 0:
+        raise ValueError("fusion weights: at least one must be > 0")
+    return {b: out.get(b, 0.0) for b in branches}
+
+
+def request(mode: str, query_text: str, size: int = DEFAULT_SIZE,
+            fusion_weights: dict[str, float] | None = None) -> SearchRequest:
+    """The `_search` request of a mode for one query (``fusion_weights``: override the pipeline's for the
+    modes that fuse)."""
     s = spec(mode)
     if not s.uses_pipeline:
         body = {
@@ -93,8 +119,9 @@ def request(mode: str, query_text: str, size: int = DEFAULT_SIZE) -> SearchReque
         return SearchRequest(body=body, params={})
     from ..search import search_body  # the request builder of `sesa search`: one code path for every tool
 
+    fusion = {"weights": fusion_weights} if fusion_weights and s.pipeline_mode == "hybrid" else None
     body = search_body(query_text, mode=s.pipeline_mode, size=size, rerank=s.rerank, explain=False,
-                       source_fields=list(TEXT_FIELDS))
+                       source_fields=list(TEXT_FIELDS), fusion=fusion)
     return SearchRequest(body=body, params={"search_pipeline": search_pipeline_name()})
 
 

@@ -107,7 +107,7 @@ def _rerank_degraded(response: Mapping[str, Any]) -> str | None:
 
 def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: int = modes_mod.DEFAULT_SIZE,
              progress: bool = True, unavailable: str | None = None,
-             request_timeout: float = REQUEST_TIMEOUT_S) -> ModeRun:
+             request_timeout: float = REQUEST_TIMEOUT_S, fusion_weights: dict[str, float] | None = None) -> ModeRun:
     """Search every query; the first query that still fails after a retry makes the mode unavailable."""
     result = ModeRun(mode=mode)
     if unavailable:
@@ -120,7 +120,7 @@ def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: in
                dynamic_ncols=True)
     try:
         for qid, text in queries.items():
-            req = modes_mod.request(mode, text, size=size)
+            req = modes_mod.request(mode, text, size=size, fusion_weights=fusion_weights)
             response = None
             for attempt in range(RETRIES + 1):
                 t0 = time.perf_counter()

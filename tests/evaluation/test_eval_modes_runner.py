@@ -40,6 +40,27 @@ def test_parse_modes():
         modes.parse_modes(" , ")
 
 
+def test_fusion_weights_go_to_the_hybrid_modes_only():
+    w = modes.parse_fusion_weights("bm25=0.425, dense=0.425,concepts=0.15")
+    assert w == {"bm25": 0.425, "dense": 0.425, "concepts": 0.15}
+    assert modes.parse_fusion_weights("bm25=1") == {"bm25": 1.0, "dense": 0.0, "concepts": 0.0}
+    assert modes.request("hybrid+rerank", "q", fusion_weights=w).body["ext"]["sesa"]["fusion"] == {"weights": w}
+    assert "fusion" not in modes.request("dense", "q", fusion_weights=w).body["ext"]["sesa"]
+    assert "ext" not in modes.request("bm25", "q", fusion_weights=w).body
+    for bad, why in [("bm25", "BRANCH=WEIGHT"), ("splade=1", "one of"), ("bm25=x", "not a number"),
+                     ("bm25=-1", ">= 0"), ("bm25=nan", ">= 0"), ("bm25=0", "at least one"),
+                     ("bm25=1,bm25=2", "twice")]:
+        with pytest.raises(ValueError, match=why):
+            modes.parse_fusion_weights(bad)
+
+
+def test_run_mode_sends_the_fusion_weights():
+    seen = []
+    client = FakeClient(searcher=lambda index, body, params: seen.append(body) or _hits(["d1"]))
+    runner.run_mode(client, "idx", "hybrid", {"q1": "a"}, progress=False, fusion_weights={"bm25": 1.0})
+    assert seen[0]["ext"]["sesa"]["fusion"] == {"weights": {"bm25": 1.0}}
+
+
 def _hits(ids):
     return {"took": 3, "hits": {"hits": [{"_id": i, "_score": 1.0} for i in ids]}}
 
