@@ -63,6 +63,32 @@ def test_int8_variant_is_derived_once(tiny_models):
     assert derive_precision(tiny_models["encoder"], "int8").stat().st_mtime_ns == mtime
 
 
+def test_int8_results_depend_on_the_text_alone(tiny_models):
+    """Dynamic int8 takes one activation scale per call: the backend runs each sequence unpadded on its own,
+    so a text gets the same vector (bit for bit) whatever it is batched with; fp32 batches as usual."""
+    from inference_server.runtime.backend import DeviceChoice, OrtBackend
+    from inference_server.tokenization import pad_batch
+
+    from inference_server.tokenization import TextTokenizer
+
+    tok = TextTokenizer(tiny_models["encoder"].tokenizer_path, tiny_models["encoder"].max_sequence_length)
+    texts = ["vaccines", "a much longer text about vaccines and the immune response of older adults", "x y"]
+    seqs = tok.encode(texts, 64)
+    choice = DeviceChoice("cpu", "cpu", ["CPUExecutionProvider"], "int8")
+    int8 = OrtBackend(str(derive_precision(tiny_models["encoder"], "int8")), choice, threads=1)
+    assert int8.per_sequence
+    together = int8.encode(pad_batch(seqs, tok.pad_id))
+    for i, s in enumerate(seqs):
+        alone = int8.encode(pad_batch([s], tok.pad_id))
+        assert np.array_equal(alone[0], together[i]), f"text {i} changed with its batch"
+    fp32 = OrtBackend(str(tiny_models["encoder"].onnx_path), DeviceChoice("cpu", "cpu", ["CPUExecutionProvider"], "fp32"),
+                      threads=1)
+    assert not fp32.per_sequence
+    ref = fp32.encode(pad_batch(seqs, tok.pad_id))
+    cos = (ref * together).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(together, axis=1)
+    assert cos.min() > 0.9, cos
+
+
 @pytest.fixture(scope="module")
 def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
     from inference_server.testing import build_tiny_concept_space
