@@ -411,10 +411,7 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
                 // one shard: each sequence number names at most one live document there; an unknown shard may
                 // hold a document with the same number on each shard of the index
                 int size = shard.shard() >= 0 ? wanted.size() : wanted.size() * 32;
-                SearchSourceBuilder s = branchSource(userSource, q, size, fetch, exts);
-                s.postFilter(null);
-                s.explain(false);
-                s.seqNoAndPrimaryTerm(true);
+                SearchSourceBuilder s = fetchSourceLikeTheUser(userSource, q, size, fetch, exts);
                 SearchRequest r = withSource(template, s);
                 r.indices(shard.index());
                 if (shard.shard() >= 0) {
@@ -578,7 +575,12 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         return out;
     }
 
-    private static SearchSourceBuilder branchSource(
+    /**
+     * The page fetch's source: the user's {@code _source} (widened), stored, docvalue and fetch fields, highlighter,
+     * timeout and version, for {@code size} hits of {@code query}. No post filter or explain: the candidates
+     * already passed the one, and the other belongs to the branch searches.
+     */
+    private static SearchSourceBuilder fetchSourceLikeTheUser(
         SearchSourceBuilder user,
         QueryBuilder query,
         int window,
@@ -605,21 +607,13 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         if (user.highlighter() != null) {
             s.highlighter(user.highlighter());
         }
-        if (user.postFilter() != null) {
-            s.postFilter(user.postFilter());
-        }
         if (user.timeout() != null) {
             s.timeout(user.timeout());
-        }
-        if (user.explain() != null) {
-            s.explain(user.explain());
         }
         if (user.version() != null) {
             s.version(user.version());
         }
-        if (user.seqNoAndPrimaryTerm() != null) {
-            s.seqNoAndPrimaryTerm(user.seqNoAndPrimaryTerm());
-        }
+        s.seqNoAndPrimaryTerm(true); // how the fetched hits are matched to the candidates
         s.ext(exts);
         return s;
     }

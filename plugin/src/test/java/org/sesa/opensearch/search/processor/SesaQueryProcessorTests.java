@@ -410,7 +410,8 @@ class SesaQueryProcessorTests {
         assertEquals(List.of("sesa_concepts"), List.of(shard2.source().fetchSource().includes()), "no rerank: only the concepts");
         assertEquals(2, shard2.source().size());
         assertTrue(shard2.source().seqNoAndPrimaryTerm());
-        assertFalse(shard2.source().explain());
+        assertNull(shard2.source().explain(), "explain belongs to the branch searches");
+        assertNull(shard2.source().postFilter());
         assertTrue(shard2.source().query().toString().contains("\"_seq_no\""), shard2.source().query().toString());
         assertEquals("_shards:0", backfill.get(1).preference());
 
