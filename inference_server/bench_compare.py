@@ -13,8 +13,12 @@ interleaved rounds (noise on a shared machine only slows a run down):
 * the **fp32 compute limit** of this machine for the model: FLOPs per passage from the model's shape
   (the dense layers and attention at the passage's length) over a measured single-precision GEMM peak.
 
-Ratios are the result (``ours_over_sentence_transformers``, ``bucketing_over_padding``); absolute
-figures count only from a GPU run.
+* the **reranker at each precision**, when the config names one (``models.reranker``): (query, passage)
+  pairs scored per second, as the server plans and batches them, and how far int8 moves the scores from
+  fp32 (Spearman correlation per query, top-1 agreement).
+
+Ratios are the result (``ours_over_sentence_transformers``, ``bucketing_over_padding``,
+``rerank_int8_over_fp32``); absolute figures count only from a GPU run.
 """
 
 from __future__ import annotations
@@ -175,9 +179,70 @@ def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 
         ratios[f"bucketing_over_padding_{precision}"] = round(m[f"ours_{precision}"] / m[f"ours_{precision}_padded"], 2)
         ratios[f"ours_{precision}_over_fp32_compute_limit"] = round(
             p[f"ours_{precision}"] / report["compute_limit"]["passages_per_s_at_peak_fp32"], 2)
+    if base.models.reranker:
+        report["reranker"] = _rerank_compare(base, precisions, docs, qs, rounds)
+        rates = report["reranker"]["pairs_per_s"]
+        if "fp32" in rates and "int8" in rates:
+            ratios["rerank_int8_over_fp32"] = round(rates["int8"] / rates["fp32"], 2)
+    else:
+        report["reranker"] = "not configured (models.reranker): no rerank figures"
     report["ratios"] = ratios
     report["markdown"] = to_markdown(report)
     return report
+
+
+def _rerank_compare(base: ServerConfig, precisions: tuple[str, ...], docs: list[str], qs: list[str],
+                    rounds: int, per_query: int = 8) -> dict[str, Any]:
+    """Pairs/s of the reranker per precision (plan + token-budget passes + score, as the server runs a Rerank
+    call), and the agreement of each precision's scores with the first one's."""
+    from inference_server.runtime.encoder import length_sorted_passes
+    from inference_server.runtime.loader import load_reranker
+
+    runtimes = {}
+    for precision in precisions:
+        cfg = base.model_copy(deep=True)
+        cfg.runtime.precision = precision
+        runtimes[precision] = load_reranker(cfg)
+    groups = [(q, [docs[(i * per_query + j) % len(docs)] for j in range(per_query)]) for i, q in enumerate(qs)]
+    budget, max_batch = base.batching.max_batch_tokens, base.batching.max_batch_size
+
+    def score_all(rt) -> list[np.ndarray]:
+        out = []
+        for q, passages in groups:
+            plans = rt.plan(q, passages, chunk=False, max_chunks=1)
+            seqs = [pl.pairs[0] for pl in plans]
+            scores = np.zeros(len(seqs), dtype=np.float32)
+            for idx in length_sorted_passes([x.num_tokens for x in seqs], budget, max_batch):
+                scores[idx] = rt.compute([seqs[k] for k in idx])
+            out.append(scores)
+        return out
+
+    n_pairs = sum(len(p) for _, p in groups)
+    rates: dict[str, float] = {}
+    scores: dict[str, list[np.ndarray]] = {}
+    for _ in range(rounds):
+        for precision, rt in runtimes.items():
+            t0 = time.perf_counter()
+            scores[precision] = score_all(rt)
+            rates[precision] = max(rates.get(precision, 0.0), n_pairs / (time.perf_counter() - t0))
+    ref = precisions[0]
+    agreement = {}
+    for precision in precisions[1:]:
+        rho = [_spearman(a, b) for a, b in zip(scores[ref], scores[precision])]
+        top1 = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(scores[ref], scores[precision])]
+        agreement[f"{precision}_vs_{ref}"] = {"spearman_mean": round(float(np.mean(rho)), 4),
+                                              "spearman_min": round(float(np.min(rho)), 4),
+                                              "top1_agreement": round(float(np.mean(top1)), 3)}
+    return {"model": str(base.models.reranker), "queries": len(groups), "pairs": n_pairs,
+            "pairs_per_s": {k: round(v, 1) for k, v in rates.items()}, "agreement": agreement}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    if ra.std() == 0 or rb.std() == 0:
+        return 1.0
+    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def to_markdown(r: dict[str, Any]) -> str:
@@ -195,6 +260,17 @@ def to_markdown(r: dict[str, Any]) -> str:
     c = r["compute_limit"]
     limit = (f"fp32 compute limit: GEMM peak {c['gemm_peak_gflops_fp32']} GFLOP/s, {c['gflop_per_passage']} "
              f"GFLOP per passage -> {c['passages_per_s_at_peak_fp32']} passages/s")
-    lines += ["", limit, "", "| ratio | value |", "|---|---|"]
+    lines += ["", limit]
+    rr = r.get("reranker")
+    if isinstance(rr, dict):
+        lines += ["", f"Reranker {rr['model']}: {rr['pairs']} (query, passage) pairs over {rr['queries']} queries", "",
+                  "| pairs/s | " + " | ".join(rr["pairs_per_s"]) + " |", "|---|" + "---|" * len(rr["pairs_per_s"]),
+                  "| reranker | " + " | ".join(str(v) for v in rr["pairs_per_s"].values()) + " |"]
+        for name, a in rr["agreement"].items():
+            lines.append(f"\nScores {name}: Spearman mean {a['spearman_mean']} (min {a['spearman_min']}), "
+                         f"top-1 agreement {a['top1_agreement']}")
+    elif rr:
+        lines += ["", f"Reranker: {rr}"]
+    lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in r["ratios"].items()]
     return "\n".join(lines) + "\n"

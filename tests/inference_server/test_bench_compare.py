@@ -46,3 +46,15 @@ def test_compare_reports_every_variant_and_its_ratios(tmp_path, tiny_models):
     else:
         assert "not installed" in report["sentence_transformers"]
     assert "| ratio | value |" in report["markdown"]
+    assert "not configured" in report["reranker"]
+
+    cfg.models.reranker = str(tiny_models["reranker_dir"])
+    report = run_compare(data, passages=8, queries=4, rounds=1, precisions=("fp32", "int8"),
+                         encoder_dir=tiny_models["encoder_dir"], config=cfg)
+    rr = report["reranker"]
+    assert rr["pairs"] == 4 * 8 and rr["pairs_per_s"]["fp32"] > 0 and rr["pairs_per_s"]["int8"] > 0
+    a = rr["agreement"]["int8_vs_fp32"]
+    assert -1.0 <= a["spearman_min"] <= a["spearman_mean"] <= 1.0 and 0 <= a["top1_agreement"] <= 1
+    assert report["ratios"]["rerank_int8_over_fp32"] == pytest.approx(
+        rr["pairs_per_s"]["int8"] / rr["pairs_per_s"]["fp32"], rel=0.05)
+    assert "pairs/s" in report["markdown"]
