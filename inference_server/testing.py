@@ -149,6 +149,14 @@ class ServerThread:
             self.loop.close()
 
 
+def tiny_server_settings(tiny_models, concept_space, **extra) -> dict:
+    """Config overrides for a server on ``tiny_models`` (encoder, reranker, their export cache) and a concept
+    space, one ONNX thread; ``extra`` adds or replaces settings (dotted keys)."""
+    return {"models.encoder": str(tiny_models["encoder_dir"]), "models.reranker": str(tiny_models["reranker_dir"]),
+            "models.cache_dir": str(tiny_models["cache"]), "models.concept_space": str(concept_space),
+            "runtime.intra_op_threads": 1, **extra}
+
+
 def build_tiny_concept_space(root, tiny_models):
     """A 5-concept space built with ``tiny_models``' encoder through `sesa-server concepts build` in ``root``;
     returns its dir."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..cluster.errors import SesaError
 from .common import write_report
+from .search import WARMUP
 
 
 def _default_dataset() -> str:
@@ -125,7 +126,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
     p.add_argument("--queries", type=int, default=50, help="queries for the search benchmark")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=150,
+    p.add_argument("--warmup", type=int, default=WARMUP,
                    help="unmeasured queries per configuration before the search benchmark (JIT warm-up)")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per point (server benchmark)")
     p.add_argument("--server-config", help="sesa-server YAML config for the server benchmark")

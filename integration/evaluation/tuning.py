@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -124,6 +123,3 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_tune)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `sesa tune-fusion`")

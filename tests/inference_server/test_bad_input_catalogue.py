@@ -478,15 +478,10 @@ def test_catalogue_has_at_least_100_unique_entries():
 
 @pytest.fixture(scope="module")
 def catalogue_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.testing import ServerThread
-
-    from inference_server.testing import build_tiny_concept_space
+    from inference_server.testing import ServerThread, build_tiny_concept_space, tiny_server_settings
 
     space = build_tiny_concept_space(tmp_path_factory.mktemp("bad-input-vocab"), tiny_models)
-    cfg = cfg_factory_module(**{"models.encoder": str(tiny_models["encoder_dir"]),
-                                "models.reranker": str(tiny_models["reranker_dir"]),
-                                "models.cache_dir": str(tiny_models["cache"]), "models.concept_space": str(space),
-                                "runtime.intra_op_threads": 1, "metrics.enabled": False, "auth.token": TOKEN})
+    cfg = cfg_factory_module(**tiny_server_settings(tiny_models, space, **{"metrics.enabled": False, "auth.token": TOKEN}))
     with ServerThread(cfg) as st:
         yield st
 

@@ -91,15 +91,10 @@ def test_int8_results_depend_on_the_text_alone(tiny_models):
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.testing import build_tiny_concept_space
+    from inference_server.testing import ServerThread, build_tiny_concept_space, tiny_server_settings
 
     out = build_tiny_concept_space(tmp_path_factory.mktemp("vocab"), tiny_models)
-    from inference_server.testing import ServerThread
-
-    cfg = cfg_factory_module(**{"models.encoder": str(tiny_models["encoder_dir"]),
-                      "models.reranker": str(tiny_models["reranker_dir"]),
-                      "models.cache_dir": str(tiny_models["cache"]), "models.concept_space": str(out),
-                      "rerank.max_tokens": 64, "runtime.intra_op_threads": 1})
+    cfg = cfg_factory_module(**tiny_server_settings(tiny_models, out, **{"rerank.max_tokens": 64}))
     with ServerThread(cfg) as st:
         yield st
 

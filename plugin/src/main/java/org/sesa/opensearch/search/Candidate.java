@@ -15,8 +15,8 @@ import java.util.Map;
 /**
  * One document of the fused candidate set: the hit it was first seen in (the main branch wins, it carries
  * highlights), its raw branch scores and ranks, the fused score and, after {@code sesa_rerank}, the rerank score.
- * A candidate that only a side branch found is {@linkplain #partial() partial} (id and score, no source) until
- * {@link SesaSearchPlan#completeHead} replaces its hit with the fetched one.
+ * A candidate whose hit came from a lean branch search is {@linkplain #partial() partial} (key and score, no
+ * source or fields) until {@link SesaSearchPlan#completeHead} replaces its hit with the fetched one.
  */
 public final class Candidate {
 
@@ -29,10 +29,6 @@ public final class Candidate {
     private final boolean partial;
     private Map<String, Object> sourceMap;
     private boolean sourceParsed;
-
-    public Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused) {
-        this(key, hit, raw, ranks, fused, false);
-    }
 
     /** @param partial the hit carries the id and score only; its source and fields are still to be fetched */
     public Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused, boolean partial) {
@@ -56,7 +52,7 @@ public final class Candidate {
         return new Candidate(key, full, raw, ranks, fused, false);
     }
 
-    /** Whether the hit still lacks what the user asked to fetch (found by a side branch only). */
+    /** Whether the hit still lacks what the user asked to fetch (it came from a lean branch search). */
     public boolean partial() {
         return partial;
     }

@@ -7,10 +7,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Fetches, for documents that only the side branches found, what the main branch fetched for its own hits
- * ({@code _source} and the fields the user asked for). The side branches of a hybrid search return ids and scores
- * only: fetching and parsing the full source of every hit of every window costs more than fetching the few that
- * reach the page (or the rerank head) afterwards.
+ * Fetches, for hits of the lean branch searches (keys and scores only, see {@link DocKey}), what the user's search
+ * would have fetched ({@code _source} and the fields the user asked for). Loading the source of every hit of every
+ * window costs more than fetching the few that reach the page (or the rerank head) afterwards.
  */
 @FunctionalInterface
 public interface HitBackfill {

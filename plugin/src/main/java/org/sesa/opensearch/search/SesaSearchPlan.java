@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -51,7 +52,7 @@ public final class SesaSearchPlan {
     private volatile HitBackfill backfill;
     private volatile boolean mainBranchLean;
     private volatile boolean stripSeqNo;
-    private final java.util.concurrent.atomic.AtomicInteger vanished = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger vanished = new AtomicInteger();
     private final AtomicLong backfillNanos = new AtomicLong(-1);
 
     /**
@@ -140,8 +141,9 @@ public final class SesaSearchPlan {
     }
 
     /**
-     * How lean hits (ids and scores) get their source and fields: set when the side branches (and, in
-     * {@code mainBranchLean}, the main one) fetch ids and scores only; null when they fetch everything themselves.
+     * How lean hits (keys and scores) get their source and fields. The side branches are always lean; the main
+     * branch is when {@code mainBranchLean} (otherwise it fetched in place, e.g. for highlights). Set by
+     * {@code sesa_query} for every search.
      */
     public void backfill(HitBackfill backfill, boolean mainBranchLean, boolean userAskedSeqNo) {
         this.backfill = backfill;
@@ -183,13 +185,12 @@ public final class SesaSearchPlan {
                 missing.add(current.get(i).key());
             }
         }
-        HitBackfill fetcher = backfill;
-        if (missing.isEmpty() || fetcher == null) {
+        if (missing.isEmpty()) {
             listener.onResponse(null);
             return;
         }
         long started = System.nanoTime();
-        fetcher.fetch(missing, new ActionListener<>() {
+        backfill.fetch(missing, new ActionListener<>() {
             @Override
             public void onResponse(Map<DocKey, SearchHit> found) {
                 backfillNanos.accumulateAndGet(System.nanoTime() - started, (a, b) -> Math.max(0, a) + b);

@@ -20,7 +20,7 @@ class CandidateTests {
 
     static Candidate candidate(String source) {
         SearchHit hit = SearchTestSupport.hit("d1", 1f, source);
-        return new Candidate(new DocKey("idx", "d1"), hit, new Float[3], new int[3], 1.0, true);
+        return new Candidate(DocKey.of(hit), hit, new Float[3], new int[3], 1.0, true);
     }
 
     @Test

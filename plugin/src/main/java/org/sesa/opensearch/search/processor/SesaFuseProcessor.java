@@ -84,7 +84,7 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             listener.onFailure(e);
             return;
         }
-        // the page's hits that only a side branch found still lack their source: one fetch for all of them
+        // the page's hits from lean branch searches still lack their source: one fetch for all of them
         plan.completeHead(plan.from() + plan.size(), new ActionListener<>() {
             @Override
             public void onResponse(Void ignored) {
@@ -132,11 +132,11 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         List<BranchWindow<DocKey>> fusionInput = new ArrayList<>();
         for (Branch b : plan.mode().branches()) {
             SearchHit[] w = windows.getOrDefault(b, new SearchHit[0]);
+            boolean lean = b != plan.mainBranch() || plan.mainBranchLean();
             List<DocKey> keys = new ArrayList<>(w.length);
             float[] scores = new float[w.length];
             for (int r = 0; r < w.length; r++) {
-                DocKey key = DocKey.of(w[r], plan.backfill() != null);
-                boolean lean = plan.backfill() != null && (b != plan.mainBranch() || plan.mainBranchLean());
+                DocKey key = DocKey.of(w[r]);
                 if (hits.putIfAbsent(key, w[r]) == null && lean) {
                     partial.add(key); // a lean branch's hit: id and score only
                 }

@@ -398,21 +398,20 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
      */
     private HitBackfill backfill(SearchRequest template, SearchSourceBuilder userSource, FetchSourceContext fetch, List<SearchExtBuilder> exts) {
         return (keys, listener) -> {
-            Map<DocKey, List<DocKey>> byShard = new LinkedHashMap<>(); // (index, shard) -> keys
+            Map<ShardRef, List<DocKey>> byShard = new LinkedHashMap<>();
             for (DocKey k : keys) {
-                byShard.computeIfAbsent(DocKey.versioned(k.index(), k.shard(), 0, 0), x -> new ArrayList<>()).add(k);
+                byShard.computeIfAbsent(new ShardRef(k.index(), k.shard()), x -> new ArrayList<>()).add(k);
             }
-            List<DocKey> shards = new ArrayList<>(byShard.keySet());
+            List<ShardRef> shards = new ArrayList<>(byShard.keySet());
             MultiSearchRequest msearch = new MultiSearchRequest();
-            for (DocKey shard : shards) {
+            for (ShardRef shard : shards) {
                 List<DocKey> wanted = byShard.get(shard);
                 List<Long> seqNos = wanted.stream().map(DocKey::seqNo).toList();
                 QueryBuilder q = QueryBuilders.boolQuery().filter(QueryBuilders.termsQuery("_seq_no", seqNos));
                 // one shard: each sequence number names at most one live document there; an unknown shard may
                 // hold a document with the same number on each shard of the index
                 int size = shard.shard() >= 0 ? wanted.size() : wanted.size() * 32;
-                SearchSourceBuilder s = fetchSourceLikeTheUser(userSource, q, size, fetch, exts);
-                SearchRequest r = withSource(template, s);
+                SearchRequest r = withSource(template, fetchSourceLikeTheUser(userSource, q, size, fetch, exts));
                 r.indices(shard.index());
                 if (shard.shard() >= 0) {
                     String user = template.preference();
@@ -430,10 +429,10 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
                         listener.onFailure(item.getFailure());
                         return;
                     }
-                    DocKey shard = shards.get(i);
+                    ShardRef shard = shards.get(i);
                     Set<DocKey> wanted = new HashSet<>(byShard.get(shard));
                     for (SearchHit h : item.getResponse().getHits().getHits()) {
-                        DocKey k = DocKey.versioned(shard.index(), shard.shard(), h.getSeqNo(), h.getPrimaryTerm());
+                        DocKey k = new DocKey(shard.index(), shard.shard(), h.getSeqNo(), h.getPrimaryTerm());
                         if (wanted.contains(k) && found.put(k, h) != null) {
                             ambiguous.add(k);
                         }
@@ -444,6 +443,9 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             }, listener::onFailure));
         };
     }
+
+    /** A shard of an index (shard -1: unknown), the unit the page fetch searches. */
+    private record ShardRef(String index, int shard) {}
 
     /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
     private void complete(

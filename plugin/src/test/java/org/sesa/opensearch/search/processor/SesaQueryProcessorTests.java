@@ -397,8 +397,8 @@ class SesaQueryProcessorTests {
         assertFalse(searcher.only(0).source().fetchSource().fetchSource(), "side branches fetch ids and scores only");
         CompletableFuture<Map<org.sesa.opensearch.search.DocKey, org.opensearch.search.SearchHit>> fetched = new CompletableFuture<>();
         r.plan().backfill().fetch(
-            List.of(org.sesa.opensearch.search.DocKey.versioned("idx", 2, 17, 1), org.sesa.opensearch.search.DocKey.versioned("idx", 2, 9, 1),
-                org.sesa.opensearch.search.DocKey.versioned("idx", 0, 4, 1)),
+            List.of(new org.sesa.opensearch.search.DocKey("idx", 2, 17, 1), new org.sesa.opensearch.search.DocKey("idx", 2, 9, 1),
+                new org.sesa.opensearch.search.DocKey("idx", 0, 4, 1)),
             org.opensearch.core.action.ActionListener.wrap(fetched::complete, fetched::completeExceptionally)
         );
         fetched.get(10, TimeUnit.SECONDS);
