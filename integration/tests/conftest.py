@@ -122,19 +122,27 @@ def managed_server(stack):
 @pytest.fixture
 def server_with_env(managed_server):
     """Restart the suite's inference server with extra SESA_SERVER_* environment (fault injection, small
-    queues); the original server comes back when the test ends. Usage: ``server_with_env({"...": "..."})``."""
+    queues) and without the command-line options named in ``drop`` (each with its value, e.g. ``--reranker``);
+    the original server comes back when the test ends. Usage: ``server_with_env({"...": "..."})``."""
     from integration.cluster import server_process
 
     paths, state, args = managed_server
     host, port = state.address.rsplit(":", 1)
     changed: list[bool] = []
 
-    def restart(env: dict[str, str]) -> None:
+    def restart(env: dict[str, str], drop: tuple[str, ...] = ()) -> None:
+        kept: list[str] = []
+        it = iter(args)
+        for a in it:
+            if a in drop:
+                next(it, None)  # its value
+            else:
+                kept.append(a)
         server_process.stop(paths)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            server_process.start(paths, host, int(port), None, extra_args=args)
+            server_process.start(paths, host, int(port), None, extra_args=tuple(kept))
         finally:
             for k, v in saved.items():
                 if v is None:
