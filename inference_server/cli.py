@@ -72,7 +72,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_concepts_build(args: argparse.Namespace) -> int:
-    from inference_server.concepts import builtin_artifact_dir, build_concept_space, load_vocabulary
+    from inference_server.concepts import (
+        BUILTIN_PACKS, builtin_artifact_dir, build_concept_space, load_vocabulary,
+    )
     from inference_server.metrics import setup_logging
     from inference_server.progress import progress
     from inference_server.runtime.loader import load_encoder
@@ -83,9 +85,9 @@ def cmd_concepts_build(args: argparse.Namespace) -> int:
     enc = load_encoder(cfg, with_concepts=False)
     out = Path(args.out) if args.out else None
     if out is None:
-        if args.vocab != "esco-skills":
+        if args.vocab not in BUILTIN_PACKS:
             raise SystemExit("sesa-server: error: --out is required for a vocabulary file")
-        out = builtin_artifact_dir("esco-skills", enc.meta.version, args.limit)
+        out = builtin_artifact_dir(args.vocab, enc.meta.version, args.limit)
     log.info("embedding %d concepts of %s with %s", len(entries), args.vocab, enc.meta.model_id)
     path = build_concept_space(entries, out, enc, name=args.name or name, version=args.version, meta=meta,
                                progress=progress(len(entries), f"concepts {name}"))
@@ -162,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-port", type=int)
     s.add_argument("--no-metrics", action="store_true")
     s.add_argument("--reranker", help="cross-encoder: HF sequence-classification dir or .onnx file")
-    s.add_argument("--concept-space", help="artifact dir, built-in pack (esco-skills) or 'none'")
+    s.add_argument("--concept-space", help="artifact dir, built-in pack (esco-skills, wordnet-nouns) or 'none'")
     s.add_argument("--max-batch-size", type=int)
     s.add_argument("--max-wait-ms", type=float)
     s.add_argument("--log-format", choices=["text", "json"])
@@ -182,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = c.add_subparsers(dest="concepts_command", required=True)
     cb = csub.add_parser("build", help="embed a vocabulary into a concept-space artifact")
     add_config(cb)
-    cb.add_argument("--vocab", required=True, help="JSONL vocabulary file or a built-in pack (esco-skills)")
-    cb.add_argument("--out", help="artifact dir (default for esco-skills: the cache the server reads)")
+    cb.add_argument("--vocab", required=True,
+                    help="JSONL vocabulary file or a built-in pack (esco-skills, wordnet-nouns)")
+    cb.add_argument("--out", help="artifact dir (default for a built-in pack: the cache the server reads)")
     cb.add_argument("--limit", type=int, help="only the first N concepts (tests, CI)")
     cb.add_argument("--name", help="concept space name (default: pack name or file stem)")
     cb.add_argument("--version", help="artifact version (default: source version + content hash)")

@@ -52,7 +52,8 @@ class ModelsConfig(_Section):
     reranker_tokenizer: str | None = None
     concept_space: str | None = Field(
         "esco-skills",
-        description="concept artifact dir, a built-in pack name (esco-skills) or 'none' to serve no concepts",
+        description="concept artifact dir, a built-in pack name (esco-skills, wordnet-nouns) or 'none' to serve "
+        "no concepts",
     )
     build_missing_concepts: bool = Field(
         True, description="build a built-in pack on first start when its artifact is not cached (minutes on CPU)"

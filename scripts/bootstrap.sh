@@ -17,6 +17,19 @@ if ! command -v mvn >/dev/null; then
     echo "bootstrap: Maven (mvn) is needed to build the plugin and fetch OpenSearch: install it" >&2; exit 1
   fi
 fi
+# WordNet 3.0 for the optional concept pack wordnet-nouns (esco-skills stays the default).
+WORDNET_DIR=${SESA_WORDNET_DIR:-/usr/share/wordnet}
+if [ ! -f "$WORDNET_DIR/data.noun" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing WordNet 3.0 (wordnet-base, for the wordnet-nouns concept pack; data files only)"
+    apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null 2>&1 \
+      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base >/dev/null; } \
+      || say "could not install wordnet-base: the wordnet-nouns pack will be unavailable"
+  else
+    say "WordNet not found in $WORDNET_DIR: the optional wordnet-nouns concept pack needs it" \
+      "(apt-get install wordnet-base, or set SESA_WORDNET_DIR); continuing"
+  fi
+fi
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
