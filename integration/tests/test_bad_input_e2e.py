@@ -121,6 +121,7 @@ QUERY_CASES: list[tuple[str, dict, str | None]] = [
     ("rerank_timeout_negative", {"query_text": "q", "rerank": {"timeout": "-1s"}}, "timeout"),
     ("rerank_unknown_key", {"query_text": "q", "rerank": {"model": "x"}}, "model"),
     ("rerank_strict_string", {"query_text": "q", "rerank": {"strict": "no"}}, "strict"),
+    ("rerank_weight_above_one", {"query_text": "q", "rerank": {"weight": 1.5}}, "weight"),
     ("explain_string", {"query_text": "q", "explain": "yes"}, "explain"),
     ("strict_number", {"query_text": "q", "strict": 1}, "strict"),
     # texts that are odd but legal get a normal answer
@@ -173,6 +174,7 @@ SEARCH_PIPELINE_CASES: list[tuple[str, str, str, dict, str]] = [
     ("rerank_top_n", "response_processors", "sesa_rerank", {"top_n": 0}, "top_n"),
     ("rerank_timeout", "response_processors", "sesa_rerank", {"timeout": "x"}, "timeout"),
     ("rerank_text_fields", "response_processors", "sesa_rerank", {"text_fields": "text"}, "text_fields"),
+    ("rerank_weight", "response_processors", "sesa_rerank", {"rerank_weight": -0.2}, "rerank_weight"),
 ]
 
 

@@ -276,23 +276,53 @@ def test_bad_requests_are_400(os_client, index, pipeline):
 # -- rerank -----------------------------------------------------------------------------------------
 
 
+def _pipeline_rerank_weight() -> float:
+    procs = schemas.load_json("search-pipeline.json")["response_processors"]
+    rerank = next(p["sesa_rerank"] for p in procs if "sesa_rerank" in p)
+    return float(rerank.get("rerank_weight", 1.0))
+
+
+def _unit(xs: list[float]) -> list[float]:
+    lo, hi = min(xs), max(xs)
+    return [0.0 if hi == lo else (x - lo) / (hi - lo) for x in xs]
+
+
 def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, server, has_reranker):
     if not has_reranker:
         pytest.skip("the inference server has no reranker (models.reranker): rerank can only degrade; "
                     "see test_rerank_without_a_reranker_degrades")
     query = "who writes Python code"
     fused = search(os_client, index, pipeline, query, size=100, rerank=False)
-    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5})
-    assert meta(res)["degraded"] is False and meta(res)["rerank"]["applied"] is True
     top = fused["hits"]["hits"][:5]
     scores = [s.score for s in server.rerank(query, [passage(h) for h in top], chunk_long_passages=True).scores]
+    fused_scores = [explanation(h)["fused"] for h in top]
+
+    # weight 1: the pure cross-encoder order, _score = the raw rerank score
+    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5, "weight": 1.0})
+    assert meta(res)["degraded"] is False and meta(res)["rerank"]["applied"] is True
     expected = [h["_id"] for _, h in sorted(zip(scores, top), key=lambda p: -p[0])]
     assert ids(res)[:5] == expected
     assert ids(res)[5:] == ids(fused)[5:]
     for hit in res["hits"]["hits"][:5]:
         e = explanation(hit)
-        assert e["rerank"] == pytest.approx(hit["_score"], rel=1e-6)
+        assert e["rerank"] == pytest.approx(hit["_score"], rel=1e-6) and "rerank_blended" not in e
         assert e["fused"] == pytest.approx(explanation(next(h for h in top if h["_id"] == hit["_id"]))["fused"])
+
+    # the pipeline's own weight (the trained blend): w * minmax(rerank) + (1 - w) * minmax(fused) over the head
+    w = _pipeline_rerank_weight()
+    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5})
+    assert meta(res)["rerank"]["weight"] == pytest.approx(w)
+    blend = [w * r + (1 - w) * f for r, f in zip(_unit(scores), _unit(fused_scores))]
+    expected = [h["_id"] for _, _, h in sorted(zip(blend, range(5), top), key=lambda p: (-p[0], p[1]))]
+    assert ids(res)[:5] == expected
+    assert ids(res)[5:] == ids(fused)[5:]
+    by_id = dict(zip((h["_id"] for h in top), zip(scores, blend)))
+    for hit in res["hits"]["hits"][:5]:
+        e = explanation(hit)
+        raw, blended = by_id[hit["_id"]]
+        assert e["rerank"] == pytest.approx(raw, rel=1e-5, abs=1e-5)
+        if w < 1:
+            assert hit["_score"] == pytest.approx(blended, abs=1e-5) and e["rerank_blended"] == pytest.approx(blended, abs=1e-5)
 
 
 def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_reranker, server_with_env):

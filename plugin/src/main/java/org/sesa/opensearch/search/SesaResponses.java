@@ -36,8 +36,19 @@ public final class SesaResponses {
 
     private SesaResponses() {}
 
-    /** Final score and rerank outcome of one ranked candidate. */
-    public record Ranked(Candidate candidate, float score, Float rerank) {}
+    /**
+     * Final score and rerank outcome of one ranked candidate.
+     *
+     * @param rerank  the raw cross-encoder score, or null when the hit was not reranked
+     * @param blended the rerank score blended with the fused score (sesa_rerank with {@code rerank_weight < 1}),
+     *                or null when no blending took place
+     */
+    public record Ranked(Candidate candidate, float score, Float rerank, Double blended) {
+        /** Not blended. */
+        public Ranked(Candidate candidate, float score, Float rerank) {
+            this(candidate, score, rerank, null);
+        }
+    }
 
     /**
      * The page {@code [from, from + size)} of {@code ranking} as hits: {@code _score}, {@code fields._sesa} (when
@@ -56,7 +67,7 @@ public final class SesaResponses {
             SearchHit hit = c.hit();
             hit.score(r.score());
             if (plan.ext().explain()) {
-                hit.setDocumentField(EXPLANATION_FIELD, new DocumentField(EXPLANATION_FIELD, List.of(explanation(plan, c, r.rerank(), degraded))));
+                hit.setDocumentField(EXPLANATION_FIELD, new DocumentField(EXPLANATION_FIELD, List.of(explanation(plan, c, r.rerank(), r.blended(), degraded))));
             } else {
                 hit.removeDocumentField(EXPLANATION_FIELD);
             }
@@ -79,14 +90,25 @@ public final class SesaResponses {
         return new SearchHits(hits, total, max);
     }
 
-    /** {@code fields._sesa} of one hit. */
+    /** {@code fields._sesa} of one hit that was not blended. */
     public static Map<String, Object> explanation(SesaSearchPlan plan, Candidate c, Float rerank, String degraded) {
+        return explanation(plan, c, rerank, null, degraded);
+    }
+
+    /**
+     * {@code fields._sesa} of one hit: {@code rerank} is the raw cross-encoder score; {@code rerank_blended} (only
+     * when {@code blended} is not null) the score it was ranked by after blending with the fused score.
+     */
+    public static Map<String, Object> explanation(SesaSearchPlan plan, Candidate c, Float rerank, Double blended, String degraded) {
         Map<String, Object> e = new LinkedHashMap<>();
         for (Branch b : Branch.values()) {
             e.put(b.key(), c.raw(b));
         }
         e.put("fused", c.fused());
         e.put("rerank", rerank);
+        if (blended != null) {
+            e.put("rerank_blended", blended);
+        }
         e.put("shared_concepts", plan.encoding() == null ? List.of() : sharedConcepts(plan.encoding(), c.sourceFields(List.of(plan.names().concepts())), plan.names().concepts()));
         if (degraded != null) {
             e.put("degraded", degraded);

@@ -29,7 +29,7 @@ import java.util.Set;
  *     "query_text": "...",                       required, non-blank
  *     "mode": "hybrid",                          bm25 | dense | concepts | hybrid
  *     "fusion": { "technique": "rrf", "weights": {"bm25": 1, "dense": 1, "concepts": 0.5}, "rank_constant": 60 },
- *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false }
+ *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false, "weight": 0.6 }
  *     "explain": true,
  *     "strict": false                            true: fail when the query cannot be encoded (hybrid degrades to BM25)
  * } }
@@ -51,6 +51,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final String TOP_N = "top_n";
     public static final String TIMEOUT = "timeout";
     public static final String STRICT = "strict";
+    public static final String WEIGHT = "weight";
     public static final String EXPLAIN = "explain";
 
     public static final int MAX_QUERY_CHARS = 10_000;
@@ -58,7 +59,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
 
     private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
-    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT);
+    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT);
 
     private final String queryText;
     private final SearchMode mode;
@@ -69,6 +70,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     private final Integer rerankTopN;
     private final TimeValue rerankTimeout;
     private final Boolean rerankStrict;
+    private final Double rerankWeight; // null: the pipeline's rerank_weight
     private final boolean explain;
     private final Boolean strict; // null: the pipeline's sesa_query strict
 
@@ -83,7 +85,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
         TimeValue rerankTimeout,
         Boolean rerankStrict,
         boolean explain,
-        Boolean strict
+        Boolean strict,
+        Double rerankWeight
     ) {
         this.queryText = checkQueryText(queryText);
         this.mode = Objects.requireNonNull(mode, "mode");
@@ -110,13 +113,17 @@ public final class SesaSearchExt extends SearchExtBuilder {
         }
         this.rerankTimeout = rerankTimeout;
         this.rerankStrict = rerankStrict;
+        if (rerankWeight != null) {
+            checkRerankWeight(rerankWeight, "ext.sesa.rerank.weight");
+        }
+        this.rerankWeight = rerankWeight;
         this.explain = explain;
         this.strict = strict;
     }
 
     /** Only the query text; everything else as the pipeline says. */
     public static SesaSearchExt of(String queryText) {
-        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null);
+        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null);
     }
 
     public SesaSearchExt(StreamInput in) throws IOException {
@@ -131,7 +138,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             in.readOptionalTimeValue(),
             in.readOptionalBoolean(),
             in.readBoolean(),
-            in.readOptionalBoolean()
+            in.readOptionalBoolean(),
+            in.readOptionalDouble() // added last, so the older fields keep their place on the wire
         );
     }
 
@@ -166,6 +174,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         out.writeOptionalBoolean(rerankStrict);
         out.writeBoolean(explain);
         out.writeOptionalBoolean(strict);
+        out.writeOptionalDouble(rerankWeight);
     }
 
     @Override
@@ -225,6 +234,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         Integer topN = null;
         TimeValue timeout = null;
         Boolean strict = null;
+        Double weight = null;
         if (map.containsKey(RERANK)) {
             Object r = map.get(RERANK);
             if (r instanceof Boolean b) {
@@ -241,15 +251,18 @@ public final class SesaSearchExt extends SearchExtBuilder {
                 if (opts.containsKey(STRICT)) {
                     strict = bool(opts.get(STRICT), "ext.sesa.rerank.strict");
                 }
+                if (opts.containsKey(WEIGHT)) {
+                    weight = parseRerankWeight(opts.get(WEIGHT), "ext.sesa.rerank.weight");
+                }
             } else {
                 throw new IllegalArgumentException(
-                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict}, got " + describe(r)
+                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight}, got " + describe(r)
                 );
             }
         }
         boolean explain = map.containsKey(EXPLAIN) ? bool(map.get(EXPLAIN), "ext.sesa.explain") : true;
         Boolean queryStrict = map.containsKey(STRICT) ? bool(map.get(STRICT), "ext.sesa.strict") : null;
-        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict);
+        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight);
     }
 
     /** Parses a {@code {"bm25": 0.4, ...}} object; keys must be branch names, values numbers >= 0. */
@@ -268,6 +281,26 @@ public final class SesaSearchExt extends SearchExtBuilder {
             out.put(b, v);
         }
         return out;
+    }
+
+    /**
+     * Checks a rerank blend weight: a finite number in {@code [0, 1]} (1 = the cross-encoder score alone, 0 = the
+     * fused score alone).
+     *
+     * @param what the key to name in the error, e.g. {@code ext.sesa.rerank.weight}
+     */
+    public static double checkRerankWeight(double w, String what) {
+        if (Double.isFinite(w) == false || w < 0 || w > 1) {
+            throw new IllegalArgumentException("[" + what + "] must be a number between 0 and 1, got [" + w + "]");
+        }
+        return w;
+    }
+
+    private static double parseRerankWeight(Object value, String what) {
+        if (value instanceof Number n) {
+            return checkRerankWeight(n.doubleValue(), what);
+        }
+        throw new IllegalArgumentException("[" + what + "] must be a number between 0 and 1, got " + describe(value));
     }
 
     private static String checkQueryText(String text) {
@@ -372,7 +405,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
             builder.endObject();
         }
         if (rerank != null) {
-            if (rerankTopN == null && rerankTimeout == null && rerankStrict == null) {
+            if (rerankTopN == null && rerankTimeout == null && rerankStrict == null && rerankWeight == null) {
                 builder.field(RERANK, rerank.booleanValue());
             } else {
                 builder.startObject(RERANK);
@@ -384,6 +417,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
                 }
                 if (rerankStrict != null) {
                     builder.field(STRICT, rerankStrict.booleanValue());
+                }
+                if (rerankWeight != null) {
+                    builder.field(WEIGHT, rerankWeight.doubleValue());
                 }
                 builder.endObject();
             }
@@ -432,6 +468,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
         return rerankStrict;
     }
 
+    /** The blend weight of the cross-encoder score, in [0, 1]; null when the request does not say (the pipeline's {@code rerank_weight} decides). */
+    public Double rerankWeight() {
+        return rerankWeight;
+    }
+
     public boolean explain() {
         return explain;
     }
@@ -460,11 +501,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
             && Objects.equals(rerankTopN, that.rerankTopN)
             && Objects.equals(rerankTimeout, that.rerankTimeout)
             && Objects.equals(rerankStrict, that.rerankStrict)
+            && Objects.equals(rerankWeight, that.rerankWeight)
             && Objects.equals(strict, that.strict);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, explain, strict);
+        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, rerankWeight, explain, strict);
     }
 }

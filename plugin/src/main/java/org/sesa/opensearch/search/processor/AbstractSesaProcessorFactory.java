@@ -72,6 +72,31 @@ abstract class AbstractSesaProcessorFactory<T extends Processor, P extends T> im
     }
 
     /**
+     * A number in {@code [0, 1]} (or a string that parses as one); {@code def} when absent. Anything else, NaN
+     * included, is a configuration exception saying the allowed range.
+     */
+    static double readUnitInterval(String type, String tag, Map<String, Object> config, String key, double def) {
+        Object raw = config.remove(key);
+        if (raw == null) {
+            return def;
+        }
+        double v = Double.NaN;
+        if (raw instanceof Number n) {
+            v = n.doubleValue();
+        } else if (raw instanceof String s) {
+            try {
+                v = Double.parseDouble(s.trim());
+            } catch (NumberFormatException e) {
+                // NaN: rejected below
+            }
+        }
+        if (Double.isFinite(v) == false || v < 0 || v > 1) {
+            throw newConfigurationException(type, tag, key, "must be a number between 0 and 1, got [" + raw + "]");
+        }
+        return v;
+    }
+
+    /**
      * A non-empty list of field names, each accepted by {@code valid}; {@code def} when absent.
      *
      * @param notAList  the message when the value is not a non-empty list

@@ -29,7 +29,17 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code sesa_rerank}: re-orders the top {@code top_n} of the fused ranking by the cross-encoder's Rerank scores
  * (one call, passages = the hit's {@code text_fields} joined with "\n", long passages chunked by the server).
- * The fused score stays in {@code _sesa.fused}; the rerank score goes to {@code _sesa.rerank} and {@code _score}.
+ * The fused score stays in {@code _sesa.fused}; the raw rerank score goes to {@code _sesa.rerank}.
+ *
+ * <p><b>Blend.</b> With {@code rerank_weight} (or the request's {@code ext.sesa.rerank.weight}) {@code w} in
+ * {@code [0, 1]}, the head hits that got a rerank score are ordered by
+ * {@code w * minmax(rerank) + (1 - w) * minmax(fused)}, each min-max taken over those scored head hits only; a
+ * component whose max equals its min normalizes to 0 for every hit, so it cannot decide the order. Ties keep the
+ * fused order. A cross-encoder trained on little data ranks better interpolated with the first stage than on its
+ * own, hence the blend. {@code w = 1} (the default) is the pure rerank order with the raw rerank score as
+ * {@code _score}, as before the blend existed; with {@code w < 1} {@code _score} is the blended value, also given
+ * as {@code _sesa.rerank_blended}. Head hits without a rerank score follow the scored ones in fused order, and the
+ * hits after the head keep their place and fused score.
  *
  * <p>When the call fails or misses its {@code timeout}, the fused order is returned with
  * {@code _sesa.degraded} on every hit and {@code ext.sesa.degraded: true} with the reason; with {@code strict}
@@ -47,6 +57,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
     private final boolean strict;
     private final boolean byDefault;
     private final int maxChunks;
+    private final double rerankWeight;
     private final InferenceClient client;
 
     SesaRerankProcessor(
@@ -59,6 +70,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         boolean strict,
         boolean byDefault,
         int maxChunks,
+        double rerankWeight,
         InferenceClient client
     ) {
         super(TYPE, tag, description, ignoreFailure);
@@ -68,6 +80,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         this.strict = strict;
         this.byDefault = byDefault;
         this.maxChunks = maxChunks;
+        this.rerankWeight = SesaSearchExt.checkRerankWeight(rerankWeight, SesaRerankProcessorFactory.RERANK_WEIGHT);
         this.client = Objects.requireNonNull(client);
     }
 
@@ -91,6 +104,11 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         return byDefault;
     }
 
+    /** The share of the cross-encoder score in the blend, in [0, 1]; 1 = pure rerank. */
+    public double getRerankWeight() {
+        return rerankWeight;
+    }
+
     @Override
     void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         SesaSearchExt ext = plan.ext();
@@ -106,11 +124,12 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n = ext.rerankTopN() != null ? ext.rerankTopN() : topN;
         TimeValue deadline = ext.rerankTimeout() != null ? ext.rerankTimeout() : timeout;
         boolean failHard = ext.rerankStrict() != null ? ext.rerankStrict() : strict;
+        double w = ext.rerankWeight() != null ? ext.rerankWeight() : rerankWeight;
         // the head's hits that only a side branch found still lack their text: one fetch for all of them
         plan.completeHead(Math.max(n, plan.from() + plan.size()), new ActionListener<>() {
             @Override
             public void onResponse(Void ignored) {
-                rerankHead(plan, response, listener, n, deadline, failHard);
+                rerankHead(plan, response, listener, n, deadline, failHard, w);
             }
 
             @Override
@@ -136,7 +155,8 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         ActionListener<SearchResponse> listener,
         int n,
         TimeValue deadline,
-        boolean failHard
+        boolean failHard,
+        double w
     ) {
         SesaSearchExt ext = plan.ext();
         List<Candidate> ranking = plan.ranking();
@@ -173,7 +193,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
                 long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
                 respond(
                     listener,
-                    () -> reranked(plan, response, head.size(), sent, r, took, n),
+                    () -> reranked(plan, response, head.size(), sent, r, took, n, w),
                     e -> fail(plan, response, listener, failHard, e)
                 );
             }
@@ -192,7 +212,8 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         List<Integer> sent,
         RerankResponse r,
         long tookMillis,
-        int n
+        int n,
+        double w
     ) {
         if (r.getScoresCount() != sent.size()) {
             throw new OpenSearchStatusException(
@@ -211,7 +232,29 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
                 scores[sent.get(j)] = ps.getScore();
             }
         }
-        // Reranked hits first (by rerank score, ties in fused order), then head hits without a score, then the rest.
+        // w < 1: the scored head hits are ranked by the blend of the min-max normalized rerank and fused scores
+        boolean blend = w < 1.0;
+        Double[] blended = new Double[headSize];
+        if (blend) {
+            double rMin = Double.POSITIVE_INFINITY, rMax = Double.NEGATIVE_INFINITY;
+            double fMin = Double.POSITIVE_INFINITY, fMax = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < headSize; i++) {
+                if (scores[i] != null) {
+                    double f = ranking.get(i).fused();
+                    rMin = Math.min(rMin, scores[i]);
+                    rMax = Math.max(rMax, scores[i]);
+                    fMin = Math.min(fMin, f);
+                    fMax = Math.max(fMax, f);
+                }
+            }
+            for (int i = 0; i < headSize; i++) {
+                if (scores[i] != null) {
+                    blended[i] = w * minMax(scores[i], rMin, rMax) + (1 - w) * minMax(ranking.get(i).fused(), fMin, fMax);
+                }
+            }
+        }
+        // Reranked hits first (by rerank or blended score, ties in fused order), then head hits without a score,
+        // then the rest.
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < headSize; i++) {
             order.add(i);
@@ -220,17 +263,19 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             if (scores[a] == null || scores[b] == null) {
                 return Integer.compare(a, b);
             }
-            int c = Float.compare(scores[b], scores[a]);
+            int c = blend ? Double.compare(blended[b], blended[a]) : Float.compare(scores[b], scores[a]);
             return c != 0 ? c : Integer.compare(a, b);
         }));
         List<Ranked> ranked = new ArrayList<>(ranking.size());
         int done = 0;
         for (int i : order) {
             Candidate c = ranking.get(i);
-            if (scores[i] != null) {
-                done++;
+            if (scores[i] == null) {
+                ranked.add(new Ranked(c, (float) c.fused(), null));
+                continue;
             }
-            ranked.add(new Ranked(c, scores[i] != null ? scores[i] : (float) c.fused(), scores[i]));
+            done++;
+            ranked.add(blend ? new Ranked(c, blended[i].floatValue(), scores[i], blended[i]) : new Ranked(c, scores[i], scores[i]));
         }
         for (int i = headSize; i < ranking.size(); i++) {
             Candidate c = ranking.get(i);
@@ -240,6 +285,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", true);
         rerank.put("top_n", n);
+        rerank.put("weight", w);
         rerank.put("reranked", done);
         if (itemErrors > 0) {
             rerank.put("item_errors", itemErrors);
@@ -281,6 +327,11 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             inner.addSuppressed(e);
             listener.onFailure(inner);
         });
+    }
+
+    /** {@code (x - min) / (max - min)}; 0 when {@code max == min} (the component then cannot decide the order). */
+    static double minMax(double x, double min, double max) {
+        return max > min ? (x - min) / (max - min) : 0.0;
     }
 
     private static Map<String, Object> info(SesaSearchPlan plan) {

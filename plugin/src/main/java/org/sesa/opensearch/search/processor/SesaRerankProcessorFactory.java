@@ -19,11 +19,14 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
     public static final String STRICT = "strict";
     public static final String BY_DEFAULT = "by_default";
     public static final String MAX_CHUNKS = "max_chunks";
+    public static final String RERANK_WEIGHT = "rerank_weight";
 
     public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
     public static final int DEFAULT_TOP_N = 50;
     public static final TimeValue DEFAULT_TIMEOUT = TimeValue.timeValueSeconds(5);
     public static final int MAX_MAX_CHUNKS = 256;
+    /** Pure cross-encoder score, as before the blend existed. */
+    public static final double DEFAULT_RERANK_WEIGHT = 1.0;
 
     private final Supplier<InferenceClient> client;
 
@@ -49,6 +52,7 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         boolean byDefault = ConfigurationUtils.readBooleanProperty(type, tag, config, BY_DEFAULT, false);
         int maxChunks = readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
+        double rerankWeight = readUnitInterval(type, tag, config, RERANK_WEIGHT, DEFAULT_RERANK_WEIGHT);
         return new SesaRerankProcessor(
             tag,
             description,
@@ -59,6 +63,7 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
             strict,
             byDefault,
             maxChunks,
+            rerankWeight,
             client.get()
         );
     }

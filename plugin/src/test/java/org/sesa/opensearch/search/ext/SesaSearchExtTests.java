@@ -113,4 +113,42 @@ class SesaSearchExtTests {
         assertTrue(error("\"just text\"").contains("[ext.sesa] must be an object"));
         assertTrue(error("{\"query_text\": \"" + "x".repeat(SesaSearchExt.MAX_QUERY_CHARS + 1) + "\"}").contains("longer than"));
     }
+
+    @Test
+    void rerankWeightParsesRoundTripsAndIsChecked() throws IOException {
+        SesaSearchExt ext = parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 0.3}}");
+        assertEquals(0.3, ext.rerankWeight());
+        assertEquals(Boolean.TRUE, ext.rerank());
+        assertNull(ext.rerankTopN());
+        assertNull(parse("{\"query_text\": \"q\", \"rerank\": {\"top_n\": 3}}").rerankWeight(), "unset: the pipeline's rerank_weight");
+        assertEquals(1.0, parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 1}}").rerankWeight());
+        assertEquals(0.0, parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 0}}").rerankWeight());
+
+        try (BytesStreamOutput out = new BytesStreamOutput()) {
+            ext.writeTo(out);
+            try (StreamInput in = out.bytes().streamInput()) {
+                SesaSearchExt back = new SesaSearchExt(in);
+                assertEquals(0.3, back.rerankWeight());
+                assertEquals(ext, back);
+                assertEquals(ext.hashCode(), back.hashCode());
+            }
+        }
+        XContentBuilder b = JsonXContent.contentBuilder().startObject();
+        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
+        b.endObject();
+        String json = BytesReference.bytes(b).utf8ToString();
+        assertTrue(json.contains("\"rerank\":{\"weight\":0.3}"), json);
+        assertEquals(ext, parse(json.substring(json.indexOf(':') + 1, json.length() - 1)));
+        assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 0.4}}")), "the weight counts in equals");
+        assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": true}")));
+    }
+
+    @Test
+    void rejectsABadRerankWeight() {
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": 2.0}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got [2.0]"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": -0.5}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": \"high\"}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got String [high]"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("expected [strict, timeout, top_n, weight]"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": 1}").contains("an object {top_n, timeout, strict, weight}"));
+    }
 }

@@ -43,6 +43,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -614,5 +615,139 @@ class SesaFuseAndRerankProcessorTests {
             OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank(kv), () -> kv[0] + "=" + kv[1]);
             assertTrue(e.getMessage().startsWith("[" + kv[0] + "]"), e.getMessage());
         }
+    }
+
+    @Test
+    void rerankWeightDefaultsToPureRerankAndIsValidated() {
+        assertEquals(1.0, rerank().getRerankWeight(), "default: the cross-encoder score alone");
+        assertEquals(0.4, rerank("rerank_weight", 0.4).getRerankWeight());
+        assertEquals(0.0, rerank("rerank_weight", 0).getRerankWeight());
+        assertEquals(0.25, rerank("rerank_weight", "0.25").getRerankWeight(), "a string that parses, like the other numbers");
+        for (Object bad : new Object[] { -0.1, 1.5, "abc", Double.NaN, List.of(0.5) }) {
+            OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank("rerank_weight", bad), () -> "rerank_weight=" + bad);
+            assertTrue(e.getMessage().startsWith("[rerank_weight] must be a number between 0 and 1, got ["), e.getMessage());
+            assertEquals(List.of(SesaRerankProcessor.TYPE), e.getMetadata("opensearch.processor_type"), "the error names the processor");
+        }
+    }
+
+    /** Rerank scores by title: d 10, b 8, c 3, a 0, the reverse of the fused order a .6, c .4, b .2, d 0. */
+    private void reverseRerankScores() {
+        service.rerankScorer = (q, p) -> switch (p.charAt(0)) {
+            case 'A' -> 0;
+            case 'B' -> 8;
+            case 'C' -> 3;
+            case 'D' -> 10;
+            default -> throw new AssertionError(p);
+        };
+    }
+
+    SearchResponse rerankWith(String rerankExt, SesaRerankProcessor p) throws Exception {
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": " + rerankExt + "}", new SearchSourceBuilder());
+        return run(p, run(fuse(), bm25Window(), ctx), ctx);
+    }
+
+    static float[] scores(SearchResponse r) {
+        SearchHit[] hits = r.getHits().getHits();
+        float[] out = new float[hits.length];
+        for (int i = 0; i < hits.length; i++) {
+            out[i] = hits[i].getScore();
+        }
+        return out;
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> rerankInfo(SearchResponse r) {
+        return (Map<String, Object>) ext(r).get("rerank");
+    }
+
+    @Test
+    void weightOneIsThePureRerankOrderWithTheRawScores() throws Exception {
+        reverseRerankScores();
+        SearchResponse out = rerankWith("{\"top_n\": 4}", rerank());
+        assertEquals(List.of("d", "b", "c", "a"), ids(out), "the rerank order, not the fused a, c, b, d");
+        assertEquals(List.of(10f, 8f, 3f, 0f), boxed(scores(out)), "_score is the raw rerank score");
+        for (SearchHit h : out.getHits().getHits()) {
+            assertEquals(h.getScore(), sesa(h).get("rerank"));
+            assertFalse(sesa(h).containsKey("rerank_blended"), "no blend, no blended score");
+        }
+        assertEquals(1.0, rerankInfo(out).get("weight"));
+    }
+
+    @Test
+    void weightZeroIsTheFusedOrder() throws Exception {
+        reverseRerankScores();
+        SearchResponse out = rerankWith("{\"top_n\": 4}", rerank("rerank_weight", 0.0));
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+        // min-max of the fused .6, .4, .2, 0 over the head
+        assertArrayEquals(new float[] { 1f, 2f / 3, 1f / 3, 0f }, scores(out), 1e-5f);
+        assertEquals(0f, sesa(out.getHits().getHits()[0]).get("rerank"), "the raw rerank score of a stays in the explanation");
+        assertEquals(0.0, rerankInfo(out).get("weight"));
+    }
+
+    @Test
+    void halfWeightBlendsTheNormalizedScores() throws Exception {
+        reverseRerankScores();
+        SearchResponse out = rerankWith("{\"top_n\": 4}", rerank("rerank_weight", 0.5));
+        // rerank min-max over 0..10: a 0, b .8, c .3, d 1; fused min-max over 0...6: a 1, b 1/3, c 2/3, d 0
+        double a = 0.5 * 0 + 0.5 * 1;
+        double b = 0.5 * 0.8 + 0.5 * (1.0 / 3);
+        double c = 0.5 * 0.3 + 0.5 * (2.0 / 3);
+        double d = 0.5 * 1 + 0.5 * 0;
+        assertEquals(0.5, a);
+        assertEquals(0.5, d);
+        assertEquals(List.of("b", "a", "d", "c"), ids(out), "b .567, then a and d tie at .5 (fused order: a first), then c .483");
+        assertArrayEquals(new float[] { (float) b, (float) a, (float) d, (float) c }, scores(out), 1e-6f);
+        Map<String, Object> eb = sesa(out.getHits().getHits()[0]);
+        assertEquals(8f, eb.get("rerank"), "the raw cross-encoder score");
+        assertEquals(b, (Double) eb.get("rerank_blended"), 1e-6);
+        assertEquals(0.2, (Double) eb.get("fused"), 1e-5);
+        assertEquals(c, (Double) sesa(out.getHits().getHits()[3]).get("rerank_blended"), 1e-6);
+        assertEquals(0.5, rerankInfo(out).get("weight"));
+        assertEquals(4, rerankInfo(out).get("reranked"));
+    }
+
+    @Test
+    void theRequestsWeightBeatsThePipelines() throws Exception {
+        reverseRerankScores();
+        assertEquals(List.of("b", "a", "d", "c"), ids(rerankWith("{\"top_n\": 4, \"weight\": 0.5}", rerank())));
+        SearchResponse pure = rerankWith("{\"top_n\": 4, \"weight\": 1}", rerank("rerank_weight", 0.5));
+        assertEquals(List.of("d", "b", "c", "a"), ids(pure));
+        assertEquals(10f, pure.getHits().getHits()[0].getScore());
+        assertFalse(sesa(pure.getHits().getHits()[0]).containsKey("rerank_blended"));
+        SearchResponse fused = rerankWith("{\"top_n\": 4, \"weight\": 0}", rerank("rerank_weight", 0.5));
+        assertEquals(List.of("a", "c", "b", "d"), ids(fused));
+        assertEquals(0.0, rerankInfo(fused).get("weight"));
+    }
+
+    @Test
+    void aBlendOverTheScoredHeadOnlyLeavesTheOthersInPlace() throws Exception {
+        // a has no score (item error); the head is a, c, b; d is beyond top_n
+        service.rerankScorer = (q, p) -> switch (p.charAt(0)) {
+            case 'A' -> Double.NaN;
+            case 'B' -> 8;
+            case 'C' -> 3;
+            default -> 10;
+        };
+        SearchResponse out = rerankWith("{\"top_n\": 3}", rerank("rerank_weight", 0.5));
+        // over c, b only: rerank c 0, b 1; fused (.4, .2) c 1, b 0: both .5, the tie keeps the fused order
+        assertEquals(List.of("c", "b", "a", "d"), ids(out));
+        assertArrayEquals(new float[] { 0.5f, 0.5f, 0.6f, 0f }, scores(out), 1e-5f, "a and d keep their fused scores");
+        assertNull(sesa(out.getHits().getHits()[2]).get("rerank"));
+        assertFalse(sesa(out.getHits().getHits()[2]).containsKey("rerank_blended"));
+        assertFalse(sesa(out.getHits().getHits()[3]).containsKey("rerank_blended"));
+
+        // all rerank scores equal: the rerank component is 0 for all and cannot decide; the fused order stays
+        service.rerankScorer = (q, p) -> 7;
+        SearchResponse flat = rerankWith("{\"top_n\": 4}", rerank("rerank_weight", 0.9));
+        assertEquals(List.of("a", "c", "b", "d"), ids(flat));
+        assertArrayEquals(new float[] { 0.1f, 0.1f * 2 / 3, 0.1f / 3, 0f }, scores(flat), 1e-5f);
+    }
+
+    static List<Float> boxed(float[] a) {
+        List<Float> out = new java.util.ArrayList<>();
+        for (float f : a) {
+            out.add(f);
+        }
+        return out;
     }
 }
