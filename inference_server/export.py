@@ -164,25 +164,36 @@ def _reranker_wrapper(model: Any) -> Any:
     import torch
 
     class RerankerForExport(torch.nn.Module):
-        """Keyword-argument forward returning the classification logits."""
+        """Keyword-argument forward returning the classification logits ([batch, 1])."""
 
         def __init__(self, m: Any):
             super().__init__()
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
-            return self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+            out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out if isinstance(out, torch.Tensor) else out.logits
 
     return RerankerForExport(model).eval()
 
 
 def _load_hf(model_dir: Path, role: str) -> Any:
     torch, transformers = _require_torch()
+    if role == "reranker":
+        from inference_server import segment_cross_encoder
+
+        if segment_cross_encoder.is_segment_cross_encoder(model_dir):
+            return _load_eager(segment_cross_encoder.load, model_dir)
     cls = transformers.AutoModel if role == "encoder" else transformers.AutoModelForSequenceClassification
+    return _load_eager(lambda d, **kw: cls.from_pretrained(str(d), **kw), model_dir)
+
+
+def _load_eager(loader: Callable[..., Any], model_dir: Path) -> Any:
+    """Eager attention where the model supports it (ORT fuses it; the SDPA export is not fused)."""
     try:
-        model = cls.from_pretrained(str(model_dir), attn_implementation="eager")
+        model = loader(model_dir, attn_implementation="eager")
     except (TypeError, ValueError):
-        model = cls.from_pretrained(str(model_dir))
+        model = loader(model_dir)
     return model.eval()
 
 

@@ -66,6 +66,12 @@ def cmd_reranker(args: argparse.Namespace) -> int:
         cfg.max_steps = args.max_steps
     if args.seed is not None:
         cfg.seed = args.seed
+    for key in ("architecture", "freeze_layers", "epochs", "title_groups", "esco_groups", "lr"):
+        if getattr(args, key, None) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.no_bf16:
+        cfg.bf16 = False
+    cfg.__post_init__()  # re-validate after the overrides
     name = args.name or ("sesa-reranker-tiny" if args.tiny else "sesa-reranker-minilm-l6-scifact")
     m = train_reranker(args.dataset, args.out, cfg, base_dir=args.base, cache_dir=args.cache_dir,
                        eval_dirs=args.eval or (), name=name, show_progress=not args.quiet, skip_eval=args.no_eval)
@@ -211,6 +217,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--time-budget", type=float, help="training wall-time budget in seconds (default 1500)")
     r.add_argument("--max-steps", type=int)
     r.add_argument("--no-eval", action="store_true", help="train and export only")
+    r.add_argument("--architecture", choices=["segment-cosine", "classifier"],
+                   help="segment-cosine (default: starts as a dense ranker) or a plain classification head")
+    r.add_argument("--freeze-layers", type=int, dest="freeze_layers",
+                   help="embeddings + this many lowest layers stay frozen (default 2)")
+    r.add_argument("--epochs", type=int, help="epoch cap (the time budget usually ends the run first)")
+    r.add_argument("--lr", type=float, help="learning rate of the transformer layers (default 3e-5)")
+    r.add_argument("--title-groups", type=int, dest="title_groups",
+                   help="self-supervised title -> body groups per epoch (default 300; 0: none)")
+    r.add_argument("--esco-groups", type=int, dest="esco_groups",
+                   help="self-supervised ESCO occupation groups per epoch (default 300; 0: none)")
+    r.add_argument("--no-bf16", action="store_true", dest="no_bf16", help="train in fp32 (bf16 autocast is the default)")
     r.set_defaults(func=_guarded(cmd_reranker))
 
     e = tsub.add_parser("evaluate", help="re-measure a shipped concept space and/or reranker (no training)")

