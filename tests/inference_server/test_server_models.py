@@ -147,3 +147,38 @@ def test_minilm_parity_and_semantics(cfg_factory):
     enc = load_encoder(cfg_factory(), with_concepts=False)
     v = enc.embed(["how do vaccines work", "Vaccines train the immune system", "The cat sat on the mat"])
     assert v[0] @ v[1] > 0.7 and v[0] @ v[2] < 0.3
+
+
+def test_an_int8_export_is_served_as_int8_whatever_precision_is_asked(tiny_models, tmp_path):
+    """The shipped reranker is an int8 export: it is neither re-quantized nor halved, and it runs one unpadded
+    pair per call (a pair's score does not depend on its batch), as every int8 model here does."""
+    import json
+    import shutil
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from inference_server.config import load_config
+    from inference_server.runtime.backend import choose_device
+    from inference_server.runtime.loader import load_reranker
+    from inference_server.tokenization import TextTokenizer
+
+    src = tiny_models["reranker"]
+    d = tmp_path / "int8-reranker"
+    d.mkdir()
+    quantize_dynamic(str(src.onnx_path), str(d / "model.onnx"), per_channel=True, weight_type=QuantType.QInt8)
+    for f in src.onnx_path.parent.iterdir():
+        if f.name not in ("model.onnx", "manifest.json") and f.is_file() and not f.name.startswith("model."):
+            shutil.copy2(f, d / f.name)
+    manifest = dict(src.manifest, precision="int8")
+    (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    model = resolve_model(str(d), "reranker")
+    for wanted in ("fp16", "int8", "fp32"):
+        assert derive_precision(model, wanted) == model.onnx_path
+    assert not list(d.glob("model.*.onnx")), "nothing derived from an int8 export"
+    cfg = load_config(overrides={"models.reranker": str(d), "runtime.device": "cpu"}, environ={})
+    rt = load_reranker(cfg, choose_device("cpu", "fp32", 1, role="reranker"))
+    assert rt.backend.per_sequence and rt.meta.precision == "int8"
+    tok = TextTokenizer(d / "tokenizer.json", 128)
+    pairs = tok.encode_pairs(["q", "q"], ["a short one", "a much longer passage about many other things " * 4], 64)
+    alone = rt.compute(pairs[:1])[0]
+    assert rt.compute(pairs)[0] == alone
