@@ -13,6 +13,7 @@ Usage: ``python -m inference_server.contract.generate [--check]``
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -60,13 +61,26 @@ def generate(proto_root: Path = PROTO_ROOT) -> dict[str, str]:
     return result
 
 
+_STAMP = re.compile(r"^GRPC_GENERATED_VERSION = '[^']*'$", re.M)
+
+
+def comparable(text: str) -> str:
+    """Stub text without the grpcio-tools version stamp: a patch release of the generator stamps its own
+    version but generates the same code from the same .proto, so the stamp alone does not make stubs stale."""
+    return _STAMP.sub("GRPC_GENERATED_VERSION = ''", text)
+
+
+def is_stale(name: str, fresh_text: str) -> bool:
+    path = CONTRACT_DIR / name
+    return not path.exists() or comparable(path.read_text(encoding="utf-8")) != comparable(fresh_text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed stubs are stale")
     args = parser.parse_args(argv)
     fresh = generate()
-    stale = [n for n, t in fresh.items() if not (CONTRACT_DIR / n).exists()
-             or (CONTRACT_DIR / n).read_text(encoding="utf-8") != t]
+    stale = [n for n, t in fresh.items() if is_stale(n, t)]
     if args.check:
         if stale:
             print(f"stale generated stubs: {', '.join(stale)}; run python -m inference_server.contract.generate",
