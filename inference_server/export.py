@@ -56,7 +56,8 @@ class ExportedModel:
 
     @property
     def model_id(self) -> str:
-        return str(self.manifest.get("base_model") or self.onnx_path.parent.name)
+        # a trained artifact names itself (e.g. sesa-reranker-minilm-l6-scifact); an export is named by its base
+        return str(self.manifest.get("name") or self.manifest.get("base_model") or self.onnx_path.parent.name)
 
     @property
     def version(self) -> str:

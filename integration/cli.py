@@ -10,6 +10,18 @@ from pathlib import Path
 from .cluster.errors import SesaError
 
 
+def _reranker_args(choice: str | None) -> tuple[str, ...]:
+    """`sesa-server serve` arguments for `sesa up --reranker` (auto: the shipped model if present)."""
+    from inference_server import paths
+
+    if not choice or choice == "none":
+        return ()
+    if choice == "auto":
+        shipped = paths.shipped_reranker_dir()
+        return ("--reranker", str(shipped)) if shipped else ()
+    return ("--reranker", str(Path(choice).expanduser()))
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from .cluster import stack
 
@@ -23,7 +35,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         start_server=not args.no_server,
         plugin_zip=args.plugin_zip,
         server_address=args.server,
-        server_args=("--reranker", str(args.reranker)) if args.reranker else (),
+        server_args=_reranker_args(args.reranker),
     )
     summary = stack.up(options)
     print(json.dumps(summary, indent=2))
@@ -86,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--server-port", type=int, default=50051)
     up.add_argument("--server-config", type=Path, help="YAML config for sesa-server")
     up.add_argument("--no-server", action="store_true", help="do not start the inference server")
-    up.add_argument("--reranker", type=Path, metavar="DIR|ONNX",
-                    help="cross-encoder for the server (HF dir or ONNX + tokenizer); default: none")
+    up.add_argument("--reranker", metavar="DIR|ONNX|none", default="auto",
+                    help="cross-encoder for the server (HF dir, export dir or ONNX + tokenizer); default: the "
+                         "shipped models/sesa-reranker-minilm-l6-scifact when this checkout has it; none: no rerank")
     up.add_argument("--server", metavar="HOST:PORT",
                     help="an inference server that is already running (with --no-server)")
     up.add_argument("--plugin-zip", type=Path, help="plugin zip to install (default: plugin/target/releases)")

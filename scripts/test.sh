@@ -9,6 +9,5 @@ echo "[test] plugin: mvn verify (Java unit tests + zip)"
 bash plugin/build.sh
 echo "[test] python: unit + end-to-end"
 export SESA_REQUIRE_E2E=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-# A tiny random cross-encoder for the e2e server until a trained reranker is the default.
-export SESA_TEST_RERANKER=${SESA_TEST_RERANKER-tiny}
+# The e2e server reranks with the shipped cross-encoder (models/); SESA_TEST_RERANKER=tiny|none|DIR overrides.
 exec .venv/bin/python -m pytest "$@"

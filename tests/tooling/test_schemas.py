@@ -68,3 +68,33 @@ def test_plugin_pom_targets_the_opensearch_version_of_the_conventions():
     match = re.search(r"<opensearch\.version>([^<]+)</opensearch\.version>", text)
     assert match, "plugin/pom.xml must define the property opensearch.version"
     assert match.group(1) == schemas.conventions()["opensearch_version"]
+
+
+def test_search_pipeline_blends_rerank_with_the_weight_the_shipped_reranker_was_tuned_for():
+    """The pipeline's rerank_weight is the shipped model's dev-chosen blend (one number, two files: keep them equal
+    when a new reranker ships)."""
+    import json
+
+    from inference_server.paths import SHIPPED_RERANKER
+
+    manifest_path = schemas.repo_root() / "models" / SHIPPED_RERANKER / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    procs = schemas.load_json("search-pipeline.json")["response_processors"]
+    rerank = next(p["sesa_rerank"] for p in procs if "sesa_rerank" in p)
+    assert rerank["rerank_weight"] == manifest["recommended_rerank_weight"]
+    assert manifest["recommended_rerank_weight"] == manifest["metrics"]["ndcg@10"]["dev"]["alpha_chosen"]
+    assert manifest["data"]["test_qrels_used_for_training"] is False and manifest["precision"] == "int8"
+
+
+def test_the_shipped_reranker_files_match_their_manifest_and_stay_under_25_mb():
+    import json
+
+    from inference_server import paths
+
+    d = paths.shipped_reranker_dir()
+    assert d is not None, "models/sesa-reranker-minilm-l6-scifact is missing or incomplete"
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["files"]) == {p.name for p in d.iterdir() if p.is_file() and p.name != "manifest.json"}
+    for name, meta in manifest["files"].items():
+        assert (d / name).stat().st_size == meta["bytes"] < 25 * 1024 * 1024, name
+        assert paths.sha256_file(d / name) == meta["sha256"], name
