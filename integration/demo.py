@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import schemas
 from .cluster.errors import SesaError
-from .search import format_results, run_search
+from .search import cluster_has_reranker, format_results, run_search
 
 DEMO_INDEX = "sesa-demo-esco-occupations"
 DEMO_QUERIES = (
@@ -55,8 +55,11 @@ def run(summary: dict, args=None, queries: tuple[str, ...] = DEMO_QUERIES, limit
     if not result.ok:
         raise SesaError(f"the demo index is incomplete: {result.failed} occupations failed (see above)")
     labels = schemas.field_names()["concept_labels"]
+    rerank = cluster_has_reranker(client)
+    print("hybrid search (BM25 + dense + concepts)" + (", reranked by the cross-encoder" if rerank else
+          " (the inference server has no reranker: no rerank)"))
     for query in queries:
         print(f'\nQuery: "{query}"')
-        response = run_search(client, DEMO_INDEX, query, mode="hybrid", size=5, explain=True,
+        response = run_search(client, DEMO_INDEX, query, mode="hybrid", size=5, explain=True, rerank=rerank,
                               source_fields=["title", labels])
         print(format_results(response))

@@ -38,6 +38,17 @@ def run_search(client, index: str, query_text: str, pipeline: str | None = None,
     return client.search(index=index, body=search_body(query_text, **kwargs), params={"search_pipeline": pipeline})
 
 
+def cluster_has_reranker(client) -> bool:
+    """Whether a serving inference endpoint of the plugin (GET /_plugins/sesa/info) has a reranker."""
+    try:
+        info = client.transport.perform_request("GET", "/_plugins/sesa/info")
+    except Exception:  # noqa: BLE001 - no plugin, no answer: no reranker to count on
+        return False
+    return any(m.get("role") == "reranker"
+               for e in info.get("endpoints", []) if e.get("health") == "SERVING"
+               for m in (e.get("server") or {}).get("models", []))
+
+
 def explanation(hit: dict) -> dict:
     """The `_sesa` explanation of a hit (empty dict when the pipeline added none)."""
     value = hit.get("fields", {}).get("_sesa")
