@@ -90,11 +90,6 @@ public final class SesaResponses {
         return new SearchHits(hits, total, max);
     }
 
-    /** {@code fields._sesa} of one hit that was not blended. */
-    public static Map<String, Object> explanation(SesaSearchPlan plan, Candidate c, Float rerank, String degraded) {
-        return explanation(plan, c, rerank, null, degraded);
-    }
-
     /**
      * {@code fields._sesa} of one hit: {@code rerank} is the raw cross-encoder score; {@code rerank_blended} (only
      * when {@code blended} is not null) the score it was ranked by after blending with the fused score.
