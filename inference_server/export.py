@@ -60,6 +60,11 @@ class ExportedModel:
         return str(self.manifest.get("name") or self.manifest.get("base_model") or self.onnx_path.parent.name)
 
     @property
+    def precision(self) -> str:
+        """The precision the ONNX file was written in (an int8 artifact says so in its manifest)."""
+        return str(self.manifest.get("precision") or "fp32")
+
+    @property
     def version(self) -> str:
         return str(self.manifest.get("version") or self.manifest.get("onnx_sha256", "")[:12] or "0")
 
@@ -394,13 +399,12 @@ def derive_precision(model: ExportedModel, precision: str, cache_dir: str | Path
     variants are derived once and cached next to the export (or in the cache for foreign files)."""
     if precision in ("fp32", "auto"):
         return model.onnx_path
-    shipped = str(model.manifest.get("precision") or "fp32")
-    if shipped != "fp32":
+    if model.precision != "fp32":
         # e.g. the repository's int8 reranker: quantising or halving it again would not give the wanted
         # precision (and can break the graph), so it is served as it was exported.
-        if shipped != precision:
-            log.warning("%s %s is already %s: serving it as is, not as %s", model.role, model.onnx_path, shipped,
-                        precision)
+        if model.precision != precision:
+            log.warning("%s %s is already %s: serving it as is, not as %s", model.role, model.onnx_path,
+                        model.precision, precision)
         return model.onnx_path
     sha = str(model.manifest.get("onnx_sha256") or paths.sha256_file(model.onnx_path))
     base = model.onnx_path.parent

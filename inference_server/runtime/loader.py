@@ -40,11 +40,10 @@ def _meta(model: ExportedModel, backend: OrtBackend, role: str) -> ModelMeta:
 
 def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> OrtBackend:
     path = derive_precision(model, choice.precision, cfg.models.cache_dir)
-    shipped = str(model.manifest.get("precision") or "fp32")
-    if shipped != "fp32" and shipped != choice.precision:
+    if model.precision != "fp32" and model.precision != choice.precision:
         # an export that is already int8 (the shipped reranker) runs as what it is: int8 also means one
         # unpadded sequence per call, so a pair's score does not depend on its batch
-        choice = dataclasses.replace(choice, precision=shipped)
+        choice = dataclasses.replace(choice, precision=model.precision)
     return OrtBackend(str(path), choice, threads=cfg.runtime.intra_op_threads, cuda_device_id=cfg.runtime.cuda_device_id,
                       allow_spinning=cfg.runtime.allow_spinning)
 

@@ -153,9 +153,11 @@ def make_groups(ds: Any, qids: Sequence[str], candidates: dict[str, np.ndarray],
 
 
 def _sample(rng: random.Random, pool: Sequence[Any], n: int) -> list[Any]:
-    picked = rng.sample(list(pool), min(n, len(pool)))
+    """``n`` distinct items of ``pool`` when it has that many, topped up with repeats when it has fewer."""
+    pool = list(pool)
+    picked = rng.sample(pool, min(n, len(pool)))
     while len(picked) < n:
-        picked.append(rng.choice(list(pool)))
+        picked.append(rng.choice(pool))
     return picked
 
 
