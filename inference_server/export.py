@@ -32,6 +32,23 @@ from inference_server import paths
 
 log = logging.getLogger(__name__)
 
+
+def quantize_int8(src: str | Path, dst: str | Path) -> None:
+    """Per-channel dynamic int8 quantisation of an ONNX file.
+
+    onnxruntime.quantization logs one INFO line per tensor through the root logger (hundreds per model,
+    drowning a training log), so the root logger stays at WARNING for the duration of the call.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+
 EXPORT_FORMAT_VERSION = 1
 OPSET = 17
 TOKENIZER_FILES = (
@@ -416,9 +433,7 @@ def derive_precision(model: ExportedModel, precision: str, cache_dir: str | Path
         return target
     tmp = target.with_suffix(".tmp.onnx")
     if precision == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(model.onnx_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
+        quantize_int8(model.onnx_path, tmp)
     elif precision == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16

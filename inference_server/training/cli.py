@@ -66,7 +66,7 @@ def cmd_reranker(args: argparse.Namespace) -> int:
         cfg.max_steps = args.max_steps
     if args.seed is not None:
         cfg.seed = args.seed
-    for key in ("architecture", "freeze_layers", "epochs", "title_groups", "esco_groups", "lr"):
+    for key in ("architecture", "freeze_layers", "epochs", "title_groups", "esco_groups", "ict_groups", "lr"):
         if getattr(args, key, None) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.no_bf16:
@@ -136,24 +136,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         k = int(args.top_k or head.manifest.get("recipe", {}).get("config", {}).get("top_k", 32))
         out["concepts"] = {"weights": weights, "top_k": k, "ndcg@10": evaluate_heads(sets, heads, k, weights)}
     if args.reranker:
-        from inference_server.training.data import load_beir
-        from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-        from inference_server.training.reranker import load_runtime
-        from inference_server.training.reranker_pipeline import evaluate_reranker
-
-        enc = load_server_encoder()
-        cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
-        manifest = json.loads((Path(args.reranker) / "manifest.json").read_text(encoding="utf-8"))
-        alpha = manifest.get("metrics", {}).get("ndcg@10", {}).get("dev", {}).get("alpha_chosen")
-        rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
-        res = {}
-        for d in [args.dataset] + list(args.eval or []):
-            ds = load_beir(d)
-            split = "test" if "test" in ds.qrels else min(ds.qrels)
-            res[ds.name] = evaluate_reranker(rt, ds, cache, split, args.depth, alpha, not args.quiet)
-        out["reranker"] = {"alpha": alpha, "ndcg@10": res}
+        out["reranker"] = _evaluate_reranker(args)
     print(json.dumps(out, indent=2))
     return 0
+
+
+def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
+    """Re-measure a reranker dir; with --update-manifest also re-choose its blend weight on the dev queries
+    of its own training run and write both into its manifest (after a runtime change moved its scores)."""
+    from inference_server.training.data import load_beir
+    from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+    from inference_server.training.reranker import load_runtime
+    from inference_server.training.reranker_pipeline import evaluate_reranker, remeasure_reranker
+
+    enc = load_server_encoder()
+    cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
+    path = Path(args.reranker) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
+    if args.update_manifest:
+        metrics = remeasure_reranker(args.reranker, args.dataset, args.eval or (), args.depth, encoder=enc,
+                                     cache_dir=args.cache_dir, show_progress=not args.quiet)
+        return {"alpha": metrics.get("dev", {}).get("alpha_chosen"), "ndcg@10": metrics, "manifest": str(path)}
+    alpha = manifest.get("metrics", {}).get("ndcg@10", {}).get("dev", {}).get("alpha_chosen")
+    res = {}
+    for d in [args.dataset] + list(args.eval or []):
+        ds = load_beir(d)
+        split = "test" if "test" in ds.qrels else min(ds.qrels)
+        res[ds.name] = evaluate_reranker(rt, ds, cache, split, args.depth, alpha, not args.quiet)
+    return {"alpha": alpha, "ndcg@10": res}
 
 
 def _record_command(out: Path, args: argparse.Namespace) -> None:
@@ -225,6 +236,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--lr", type=float, help="learning rate of the transformer layers (default 3e-5)")
     r.add_argument("--title-groups", type=int, dest="title_groups",
                    help="self-supervised title -> body groups per epoch (default 300; 0: none)")
+    r.add_argument("--ict-groups", type=int, dest="ict_groups",
+                   help="self-supervised inverse-cloze sentence -> rest-of-document groups per epoch (default 0: measured no gain)")
     r.add_argument("--esco-groups", type=int, dest="esco_groups",
                    help="self-supervised ESCO occupation groups per epoch (default 300; 0: none)")
     r.add_argument("--no-bf16", action="store_true", dest="no_bf16", help="train in fp32 (bf16 autocast is the default)")
@@ -240,6 +253,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="choose the concept weight on the held-out train queries (bm25 = dense), then evaluate")
     e.add_argument("--top-k", type=int, dest="top_k")
     e.add_argument("--depth", type=int, default=50, help="rerank depth (default 50)")
+    e.add_argument("--update-manifest", action="store_true", dest="update_manifest",
+                   help="with --reranker: re-choose the blend weight on the training run's dev queries (of "
+                        "--dataset, at --depth) and write it and the new metrics into the reranker's manifest")
     e.add_argument("--cache-dir")
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

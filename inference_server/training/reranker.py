@@ -69,9 +69,10 @@ class RerankerTrainConfig:
     neg_pool: int = 30
     title_groups: int = 300  # self-supervised title -> body groups per epoch
     esco_groups: int = 300  # self-supervised ESCO occupation label -> description groups per epoch
+    ict_groups: int = 0  # self-supervised inverse-cloze sentence -> rest of the document groups per epoch
     bce_weight: float = 0.0
     dev_fraction: float = 0.15
-    dev_depth: int = 20
+    dev_depth: int | None = None  # depth of the dev weight choice; None: rerank_depth (what the pipeline reranks)
     rerank_depth: int = 50
     limit_queries: int | None = None
     limit_docs: int | None = None
@@ -91,7 +92,7 @@ class RerankerTrainConfig:
     @classmethod
     def tiny(cls) -> RerankerTrainConfig:
         return cls(max_tokens=96, group_size=4, groups_per_step=2, max_steps=4, time_budget_s=60, neg_pool=8,
-                   title_groups=4, esco_groups=4, dev_fraction=0.0, rerank_depth=10, limit_queries=12,
+                   title_groups=4, esco_groups=4, ict_groups=4, dev_fraction=0.0, rerank_depth=10, limit_queries=12,
                    limit_docs=120, limit_eval_queries=16)
 
 
@@ -126,7 +127,7 @@ class Group:
     qid: str
     query: str
     docs: list[int]  # positive first (indices into the dataset's documents); empty when ``texts`` is set
-    source: str = "qrels"  # "qrels" | "title" | "esco"
+    source: str = "qrels"  # "qrels" | "title" | "esco" | "ict"
     texts: list[str] | None = None  # the passages themselves (self-supervised groups), positive first
 
     def passages(self, doc_texts: Sequence[str]) -> list[str]:
@@ -207,6 +208,37 @@ def title_source(ds: Any, d_emb: np.ndarray, pool: int, exclude_docs: set[int]) 
             if i not in exclude_docs and len(ds.titles[i].split()) >= 4 and ds.bodies[i]]
     pools = neighbour_pools(d_emb[keep], pool) if keep else np.zeros((0, 0), dtype=np.int64)
     return SelfSupervisedSource("title", [ds.titles[i] for i in keep], [ds.bodies[i] for i in keep], pools)
+
+
+ICT_KEEP_SENTENCE = 0.1  # as in the inverse cloze task (Lee et al. 2019): the sentence stays in 10% of positives
+
+
+def ict_source(ds: Any, d_emb: np.ndarray, pool: int, exclude_docs: set[int], seed: int = 0) -> SelfSupervisedSource:
+    """Inverse-cloze pairs: one sentence of a body (6-60 words) -> the document without it.
+
+    Why: judged claims, titles and ESCO labels are all short; a sentence is a long, question-length
+    query whose words only partly recur in its passage, the situation of out-of-domain question
+    collections. One item per document of at least 3 sentences, the sentence drawn by a fixed seed;
+    the positive is ``title + body`` with the sentence removed (kept in 10% of items, as in the ICT
+    paper, so lexical overlap is not always a trap). Negatives: the nearest other documents' passages.
+    """
+    from inference_server.training.data import sentences
+
+    rng = random.Random(seed)
+    keep, queries, passages = [], [], []
+    for i in range(len(ds.doc_ids)):
+        if i in exclude_docs:
+            continue
+        sents = sentences(ds.bodies[i])
+        if len(sents) < 3:
+            continue
+        s = rng.choice(sents)
+        body = ds.bodies[i] if rng.random() < ICT_KEEP_SENTENCE else " ".join(ds.bodies[i].replace(s, " ").split())
+        keep.append(i)
+        queries.append(s)
+        passages.append(f"{ds.titles[i]} {body}".strip())
+    pools = neighbour_pools(d_emb[keep], pool) if keep else np.zeros((0, 0), dtype=np.int64)
+    return SelfSupervisedSource("ict", queries, passages, pools)
 
 
 def esco_source(cache: Any, pool: int, limit: int | None = None) -> SelfSupervisedSource | None:
@@ -434,17 +466,15 @@ def train_cross_encoder(base_dir: str | Path, epochs: Callable[[int], list[Group
 def export_int8(hf_dir: str | Path, out_dir: str | Path, *, base_model: str, licence: str,
                 extra: dict[str, Any] | None = None) -> Path:
     """ONNX via the server's exporter, then int8 dynamic per-channel; writes a servable dir."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from inference_server import paths
-    from inference_server.export import TOKENIZER_FILES, export_hf_dir
+    from inference_server.export import TOKENIZER_FILES, export_hf_dir, quantize_int8
 
     out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="sesa-rr-export-") as tmp:
         exported = export_hf_dir(hf_dir, "reranker", tmp, force=True, base_model=base_model, licence=licence)
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"
-        quantize_dynamic(str(exported.onnx_path), str(target), per_channel=True, weight_type=QuantType.QInt8)
+        quantize_int8(exported.onnx_path, target)
         for name in TOKENIZER_FILES:
             src = exported.onnx_path.parent / name
             if src.is_file():

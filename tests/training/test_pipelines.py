@@ -86,7 +86,7 @@ def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
 def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder, tmp_path):
     from inference_server.testing import make_tiny_bert
     from inference_server.training.reranker import RerankerTrainConfig, load_runtime, rerank_scores
-    from inference_server.training.reranker_pipeline import train_reranker
+    from inference_server.training.reranker_pipeline import remeasure_reranker, train_reranker
 
     base = make_tiny_bert(tmp_path / "bert", classification=False)
     cfg = RerankerTrainConfig.tiny()
@@ -103,6 +103,20 @@ def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder,
     rt = load_runtime(out, 96)
     s = rerank_scores(rt, "immune response", ["The immune study.", "Heart pressure."])
     assert s.shape == (2,) and np.all(np.isfinite(s))
+
+    # re-measurement: the same dev queries as training, the weight re-chosen at the served depth
+    stale = json.loads((out / "manifest.json").read_text())
+    stale["recommended_rerank_weight"] = 0.05
+    stale["metrics"] = {"ndcg@10": {}}
+    (out / "manifest.json").write_text(json.dumps(stale))
+    again = remeasure_reranker(out, synthetic_beir, depth=5, encoder=fake_encoder, cache_dir=tmp_path / "c",
+                               show_progress=False)
+    fresh = json.loads((out / "manifest.json").read_text())
+    assert again["dev"]["queries"] == m["metrics"]["ndcg@10"]["dev"]["queries"] and again["dev"]["depth"] == 5
+    assert fresh["recommended_rerank_weight"] == again["dev"]["alpha_chosen"] == m["recommended_rerank_weight"]
+    by_alpha = {float(a): v for a, v in fresh["metrics"]["ndcg@10"]["dev"]["interpolation_by_alpha"].items()}
+    assert by_alpha == m["metrics"]["ndcg@10"]["dev"]["interpolation_by_alpha"]
+    assert f"{synthetic_beir.name}-test" in fresh["metrics"]["ndcg@10"] and fresh["onnx_sha256"] == m["onnx_sha256"]
 
 
 @pytest.mark.slow
