@@ -2,7 +2,7 @@
 
     sesa-server train concepts --dataset DIR [--vocab esco-skills] [--out DIR] [--tiny] [--eval DIR ...]
     sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
-    sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c]
+    sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c] [--update-manifest]
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
 
 Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
