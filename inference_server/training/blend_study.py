@@ -28,49 +28,13 @@ from typing import Any
 
 import numpy as np
 
+# the weights each form is tried with on dev (the forms themselves: reranker.blend_scores)
 FORMS: dict[str, list[float]] = {
     "minmax": [i / 10 for i in range(11)],
     "z": [i / 10 for i in range(11)],
     "raw": [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0],
     "rrf": [i / 10 for i in range(11)],
 }
-
-
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    r = np.empty(len(x))
-    r[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
-    return r
-
-
-def combine(form: str, a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The blended score of one query's top hits (``ce`` and ``first`` aligned, first-stage order)."""
-    from inference_server.training.retrieval import min_max_window
-
-    ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
-    if form == "minmax":
-        return a * min_max_window(ce, 0.0) + (1 - a) * min_max_window(first, 0.0)
-    if form == "z":
-        return a * _z(ce) + (1 - a) * _z(first)
-    if form == "raw":
-        return min_max_window(first, 0.0) + a * ce
-    if form == "rrf":
-        return a / (60 + _ranks(ce)) + (1 - a) / (60 + _ranks(first))
-    raise ValueError(f"unknown blend form {form!r}; one of {sorted(FORMS)}")
-
-
-def blended_run(first: dict, raw: dict, form: str, a: float, depth: int) -> dict:
-    out = {}
-    for q, (idx, s) in first.items():
-        idx = np.asarray(idx[:depth])
-        f = combine(form, a, np.asarray(raw[q][1][:depth]), np.asarray(s[:depth]))
-        order = np.argsort(-f, kind="stable")
-        out[q] = (idx[order], f[order])
-    return out
 
 
 def logit_stats(raw: dict) -> dict[str, float]:
@@ -87,6 +51,7 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
     ``sets[name]`` holds ``first`` (query -> (doc indices, scores)), ``raw`` (query -> (indices, logits)
     over the first ``max(depths)``), ``qrels`` and ``doc_ids``.
     """
+    from inference_server.training.reranker import interpolate
     from inference_server.training.retrieval import evaluate
 
     def ndcg(name: str, run: dict) -> float:
@@ -97,9 +62,9 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
     rows = []
     for form, grid in FORMS.items():
         for depth in depths:
-            on_dev = {a: ndcg(dev, blended_run(sets[dev]["first"], sets[dev]["raw"], form, a, depth)) for a in grid}
+            on_dev = {a: ndcg(dev, interpolate(sets[dev]["first"], sets[dev]["raw"], a, depth, form)) for a in grid}
             best = max(grid, key=lambda a: (on_dev[a], a))
-            delta = {n: round(ndcg(n, blended_run(v["first"], v["raw"], form, best, depth)) - base[n], 4)
+            delta = {n: round(ndcg(n, interpolate(v["first"], v["raw"], best, depth, form)) - base[n], 4)
                      for n, v in sets.items() if n != dev}
             rows.append({"form": form, "depth": depth, "weight": best, "dev": round(on_dev[best], 4),
                          "delta_ndcg@10": delta})
@@ -109,8 +74,8 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
 def main(argv: Sequence[str] | None = None) -> int:
     from inference_server.training.data import load_beir
     from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-    from inference_server.training.reranker import RerankerTrainConfig, hybrid_candidates, load_runtime, rerank_run
-    from inference_server.training.reranker_pipeline import _prepared, dev_queries
+    from inference_server.training.reranker import RerankerTrainConfig, load_runtime, rerank_run
+    from inference_server.training.reranker_pipeline import dev_queries, hybrid_first_stage
 
     p = argparse.ArgumentParser(prog="python -m inference_server.training.blend_study", description=__doc__.split("\n")[0])
     p.add_argument("--reranker", required=True, help="reranker dir (with the manifest of its training run)")
@@ -121,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     depths = sorted(set(args.depth or [20, 50]))
     manifest = json.loads((Path(args.reranker) / "manifest.json").read_text(encoding="utf-8"))
-    known = set(RerankerTrainConfig.__dataclass_fields__)
-    cfg = RerankerTrainConfig(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
+    cfg = RerankerTrainConfig.from_manifest(manifest)
     cache = EmbeddingCache(load_server_encoder(), args.cache_dir)
     rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
     sets: dict[str, dict[str, Any]] = {}
@@ -131,13 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     todo = [("dev", train_ds, {q: train_ds.split("train")[q] for q in dev_q})]
     for d in [args.dataset] + list(args.eval):
         ds = train_ds if d == args.dataset else load_beir(d)
-        split = "test" if "test" in ds.qrels else min(ds.qrels)
-        qrels = {q: r for q, r in ds.split(split).items() if q in ds.queries and any(g > 0 for g in r.values())}
-        todo.append((f"{ds.name}-{split}", ds, qrels))
+        todo.append((f"{ds.name}-{ds.eval_split}", ds, ds.judged(ds.eval_split)))
     for name, ds, qrels in todo:
         qids = sorted(qrels)
-        bm25, d_emb, q_emb = _prepared(ds, cache, qids)
-        first = hybrid_candidates(bm25, ds.queries, qids, q_emb, d_emb, depth=100)
+        first = hybrid_first_stage(ds, cache, qids)
         _, raw = rerank_run(rt, first, ds.queries, ds.doc_texts, max(depths))
         sets[name] = {"first": first, "raw": raw, "qrels": qrels, "doc_ids": ds.doc_ids}
         print(f"scored {name}: {len(qids)} queries", file=sys.stderr, flush=True)

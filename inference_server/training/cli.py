@@ -131,7 +131,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sets = {}
         for d in [args.dataset] + list(args.eval or []):
             ds = load_beir(d)
-            split = "test" if "test" in ds.qrels else min(ds.qrels)
+            split = ds.eval_split
             sets[f"{ds.name}-{split}" if d == args.dataset else ds.name] = EvalSet(ds, cache, split)
         k = int(args.top_k or head.manifest.get("recipe", {}).get("config", {}).get("top_k", 32))
         out["concepts"] = {"weights": weights, "top_k": k, "ndcg@10": evaluate_heads(sets, heads, k, weights)}
@@ -153,17 +153,16 @@ def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
     cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
     path = Path(args.reranker) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
     if args.update_manifest:
         metrics = remeasure_reranker(args.reranker, args.dataset, args.eval or (), args.depth, encoder=enc,
                                      cache_dir=args.cache_dir, show_progress=not args.quiet)
         return {"alpha": metrics.get("dev", {}).get("alpha_chosen"), "ndcg@10": metrics, "manifest": str(path)}
+    rt = load_runtime(args.reranker, int(manifest.get("max_tokens", 256)))
     alpha = manifest.get("metrics", {}).get("ndcg@10", {}).get("dev", {}).get("alpha_chosen")
     res = {}
     for d in [args.dataset] + list(args.eval or []):
         ds = load_beir(d)
-        split = "test" if "test" in ds.qrels else min(ds.qrels)
-        res[ds.name] = evaluate_reranker(rt, ds, cache, split, args.depth, alpha, not args.quiet)
+        res[ds.name] = evaluate_reranker(rt, ds, cache, ds.eval_split, args.depth, alpha, not args.quiet)
     return {"alpha": alpha, "ndcg@10": res}
 
 

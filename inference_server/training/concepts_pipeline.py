@@ -291,8 +291,7 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     evalsets = {f"{ds.name}-test": EvalSet(ds, cache, "test")} if "test" in ds.qrels else {}
     for d in eval_dirs:
         eds = load_beir(d)
-        split = "test" if "test" in eds.qrels else min(eds.qrels)
-        evalsets[eds.name] = EvalSet(eds, cache, split)
+        evalsets[eds.name] = EvalSet(eds, cache, eds.eval_split)
     metrics = evaluate_heads(evalsets, {"trained": head, "zero_shot": zero}, cfg.top_k, fusion)
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     manifest["metrics"] = {"ndcg@10": metrics, "top_k": cfg.top_k,

@@ -49,6 +49,16 @@ class BeirDataset:
             raise DatasetFormatError(f"{self.path}: no qrels/{name}.tsv (have {sorted(self.qrels)})")
         return self.qrels[name]
 
+    @property
+    def eval_split(self) -> str:
+        """The split evaluations report on: ``test`` when there is one, else the first by name."""
+        return "test" if "test" in self.qrels else min(self.qrels)
+
+    def judged(self, split: str) -> dict[str, dict[str, int]]:
+        """The split's judgements of the queries that exist and have at least one relevant document."""
+        qrels = self.split(split)
+        return {q: qrels[q] for q in sorted(qrels) if q in self.queries and any(g > 0 for g in qrels[q].values())}
+
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for d, t, b in zip(self.doc_ids, self.titles, self.bodies):

@@ -39,7 +39,7 @@ def concept_report(artifact: str | Path, dataset: str | Path, *, cache_dir: str 
     d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
     qe = QueryEmbeddings(ds, cache)
     qrels = ds.split(split)
-    qids = sorted(q for q in qrels if q in ds.queries and any(g > 0 for g in qrels[q].values()))
+    qids = list(ds.judged(split))
     picked = sorted(random.Random(seed).sample(qids, min(n_examples, len(qids))), key=lambda q: qids.index(q))
     dv = concept_vectors(head, d_emb, k)
     qv = concept_vectors(head, qe(picked), k)

@@ -42,7 +42,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -88,6 +88,12 @@ class RerankerTrainConfig:
             raise ValueError("group_size must be at least 2 (a positive and a negative)")
         if self.freeze_layers < 0:
             raise ValueError("freeze_layers must be >= 0")
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> RerankerTrainConfig:
+        """The config a trained reranker's manifest records (keys this version does not know are dropped)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
 
     @classmethod
     def tiny(cls) -> RerankerTrainConfig:
@@ -537,18 +543,51 @@ def rerank_run(rt: Any, first: dict, queries: dict[str, str], doc_texts: list[st
     return out, raw
 
 
-def interpolate(first: dict, raw: dict, alpha: float, depth: int) -> dict:
-    """alpha * minmax(CE) + (1 - alpha) * minmax(first-stage) over the top ``depth``."""
+BLEND_FORMS = ("minmax", "z", "raw", "rrf")
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x))
+    r[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
+    return r
+
+
+def blend_scores(form: str, a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """One query's blended scores (``ce`` and ``first`` aligned, first-stage order).
+
+    ``minmax`` is what ``sesa_rerank.rerank_weight`` serves; the others are for ``blend_study``:
+    ``z`` blends z-scores, ``raw`` adds ``a`` times the logit to min-max(first) (a query whose logits
+    hardly differ moves little), ``rrf`` blends reciprocal ranks (constant 60).
+    """
     from inference_server.training.retrieval import min_max_window
 
+    ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
+    if form == "minmax":
+        return a * min_max_window(ce, 0.0) + (1 - a) * min_max_window(first, 0.0)
+    if form == "z":
+        return a * _z(ce) + (1 - a) * _z(first)
+    if form == "raw":
+        return min_max_window(first, 0.0) + a * ce
+    if form == "rrf":
+        return a / (60 + _ranks(ce)) + (1 - a) / (60 + _ranks(first))
+    raise ValueError(f"unknown blend form {form!r}; one of {sorted(BLEND_FORMS)}")
+
+
+def interpolate(first: dict, raw: dict, alpha: float, depth: int, form: str = "minmax") -> dict:
+    """The top ``depth`` of each query reordered by :func:`blend_scores` (by default
+    alpha * minmax(CE) + (1 - alpha) * minmax(first-stage)); ``raw`` may hold scores of a deeper top."""
     out = {}
     for q, (idx, s) in first.items():
         idx, s = np.asarray(idx[:depth]), np.asarray(s[:depth], dtype=np.float64)
         if not len(idx):
             out[q] = (idx, s)
             continue
-        ce = np.asarray(raw[q][1], dtype=np.float64)
-        f = alpha * min_max_window(ce, 0.0) + (1 - alpha) * min_max_window(s, 0.0)
+        f = blend_scores(form, alpha, np.asarray(raw[q][1][:depth]), s)
         order = np.argsort(-f, kind="stable")
         out[q] = (idx[order], f[order])
     return out

@@ -45,17 +45,22 @@ def _prepared(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[str]) -> tu
     return BM25(ds.doc_texts), d_emb, qe(list(qids))
 
 
+def hybrid_first_stage(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[str]) -> dict:
+    """The reference hybrid's top 100 for ``qids``: the candidates every reranker measurement starts from."""
+    bm25, d_emb, q_emb = _prepared(ds, cache, qids)
+    return hybrid_candidates(bm25, ds.queries, qids, q_emb, d_emb, depth=100)
+
+
 def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: str, depth: int,
                       alpha: float | None, show_progress: bool = True, limit_queries: int | None = None) -> dict[str, Any]:
     from inference_server.training.retrieval import evaluate
 
     qrels = ds.split(split)
-    qids = sorted(q for q in qrels if q in ds.queries and any(g > 0 for g in qrels[q].values()))
+    qids = list(ds.judged(split))
     if limit_queries is not None:
         qids = qids[:limit_queries]
         qrels = {q: qrels[q] for q in qids}
-    bm25, d_emb, q_emb = _prepared(ds, cache, qids)
-    first = hybrid_candidates(bm25, ds.queries, qids, q_emb, d_emb, depth=100)
+    first = hybrid_first_stage(ds, cache, qids)
     prog = None
     if show_progress:
         from inference_server.progress import progress
@@ -115,8 +120,7 @@ def choose_rerank_weight(rt: Any, ds: BeirDataset, cache: EmbeddingCache, dev_q:
 
     train_split = ds.split("train")
     dev_qrels = {q: train_split[q] for q in dev_q}
-    bm25, d_emb, dq = _prepared(ds, cache, dev_q)
-    first = hybrid_candidates(bm25, ds.queries, dev_q, dq, d_emb, depth=100)
+    first = hybrid_first_stage(ds, cache, dev_q)
     reranked, raw = rerank_run(rt, first, ds.queries, ds.doc_texts, depth)
     by_alpha = {a: evaluate(dev_qrels, interpolate(first, raw, a, depth), ds.doc_ids)["ndcg@10"] for a in ALPHAS}
     alpha = max(ALPHAS, key=lambda a: (by_alpha[a], a))
@@ -142,8 +146,8 @@ def measure_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, dev_q: Seq
         log.info("%s-test: %s", ds.name, metrics[f"{ds.name}-test"])
     for d in eval_dirs:
         eds = load_beir(d)
-        split = "test" if "test" in eds.qrels else min(eds.qrels)
-        metrics[eds.name] = evaluate_reranker(rt, eds, cache, split, depth, alpha, show_progress, limit_eval_queries)
+        metrics[eds.name] = evaluate_reranker(rt, eds, cache, eds.eval_split, depth, alpha, show_progress,
+                                              limit_eval_queries)
         log.info("%s: %s", eds.name, metrics[eds.name])
     return metrics
 
@@ -175,12 +179,9 @@ def remeasure_reranker(model_dir: str | Path, dataset: str | Path, eval_dirs: Se
                        show_progress: bool = True) -> dict[str, Any]:
     """Re-choose a trained reranker's blend weight on its own run's dev queries and re-measure it, under
     the current runtime; both go into its manifest (after a runtime change moved its scores)."""
-    from dataclasses import fields
-
     path = Path(model_dir) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(RerankerTrainConfig)}
-    cfg = RerankerTrainConfig(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
+    cfg = RerankerTrainConfig.from_manifest(manifest)
     cache = EmbeddingCache(encoder or load_server_encoder(), cache_dir, show_progress=show_progress)
     ds = load_beir(dataset, limit_docs=cfg.limit_docs)
     _, dev_q = dev_queries(ds, cfg)

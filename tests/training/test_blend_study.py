@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_server.training.blend_study import FORMS, blended_run, combine, logit_stats, study
+from inference_server.training.blend_study import FORMS, logit_stats, study
+from inference_server.training.reranker import blend_scores as combine
+from inference_server.training.reranker import interpolate
 
 
 def test_each_form_reduces_to_one_side_at_its_end_weights():
@@ -20,6 +22,9 @@ def test_each_form_reduces_to_one_side_at_its_end_weights():
     assert np.allclose(combine("rrf", 0.5, ce, first)[1], 0.5 / 61 + 0.5 / 62)
     with pytest.raises(ValueError, match="unknown blend form"):
         combine("mean", 0.5, ce, first)
+    from inference_server.training.reranker import BLEND_FORMS
+
+    assert set(FORMS) == set(BLEND_FORMS)  # the study tries every form the blend knows
 
 
 def _set(n_q: int, ce_right: bool, seed: int) -> dict:
@@ -44,7 +49,7 @@ def test_weights_come_from_dev_and_the_other_sets_only_report():
     # dev rewards trusting the CE, so the largest winning weight is chosen, whatever "bad" would prefer
     assert mm["weight"] == 1.0 and mm["dev"] == 1.0
     assert mm["delta_ndcg@10"]["good"] > 0 > mm["delta_ndcg@10"]["bad"]
-    run = blended_run(sets["good"]["first"], sets["good"]["raw"], "minmax", 1.0, 12)
+    run = interpolate(sets["good"]["first"], sets["good"]["raw"], 1.0, 12, "minmax")
     assert all(run[q][0][0] == sets["good"]["first"][q][0][2] for q in run)
 
 
