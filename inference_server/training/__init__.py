@@ -8,7 +8,8 @@ Modules
 ``retrieval``    exact dense / concept search, min-max fusion, ranx evaluation
 ``concept_head`` the SESA head training (frozen encoder, trained matrix W) and its artifact
 ``reranker``     cross-encoder training from all-MiniLM-L6-v2, ONNX export, int8 quantisation
-``reranker_pipeline`` ``train reranker`` end to end; the dev choice of the blend weight; re-measurement
+``reranker_pipeline`` ``train reranker`` end to end (training cycles, warm restarts); the dev choice of the blend
+                 weight; re-measurement
 ``blend_study``  offline comparison of ways to blend reranker and first-stage scores (weights from dev)
 ``explain``      shared-concept explanations and model-card material
 ``cli``          ``sesa-server train concepts|reranker|evaluate|report`` (``register(subparsers)``)

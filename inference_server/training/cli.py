@@ -66,7 +66,7 @@ def cmd_reranker(args: argparse.Namespace) -> int:
         cfg.max_steps = args.max_steps
     if args.seed is not None:
         cfg.seed = args.seed
-    for key in ("architecture", "freeze_layers", "epochs", "title_groups", "esco_groups", "ict_groups", "lr"):
+    for key in ("architecture", "freeze_layers", "epochs", "title_groups", "esco_groups", "ict_groups", "lr", "cycles"):
         if getattr(args, key, None) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.no_bf16:
@@ -224,7 +224,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r = tsub.add_parser("reranker", help="train the cross-encoder and export it to int8 ONNX")
     common(r)
     r.add_argument("--base", help="HF model dir to start from (default: the built-in all-MiniLM-L6-v2)")
-    r.add_argument("--time-budget", type=float, help="training wall-time budget in seconds (default 1500)")
+    r.add_argument("--time-budget", type=float, help="training wall-time budget per cycle in seconds (default 1500)")
+    r.add_argument("--cycles", type=int, help="training cycles (default 1); each continues the previous one's weights "
+                                              "with seed + k, fresh negatives and a new warm-up and decay")
     r.add_argument("--max-steps", type=int)
     r.add_argument("--no-eval", action="store_true", help="train and export only")
     r.add_argument("--architecture", choices=["segment-cosine", "classifier"],

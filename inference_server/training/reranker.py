@@ -64,7 +64,8 @@ class RerankerTrainConfig:
     head_lr: float = 1e-3
     warmup_fraction: float = 0.06
     epochs: int = 4
-    time_budget_s: float = 1500.0
+    time_budget_s: float = 1500.0  # per cycle
+    cycles: int = 1  # warm restarts: cycle k continues cycle k-1's weights with seed + k, a new warm-up and decay
     max_steps: int | None = None
     neg_pool: int = 30
     title_groups: int = 300  # self-supervised title -> body groups per epoch
@@ -88,6 +89,8 @@ class RerankerTrainConfig:
             raise ValueError("group_size must be at least 2 (a positive and a negative)")
         if self.freeze_layers < 0:
             raise ValueError("freeze_layers must be >= 0")
+        if self.cycles < 1:
+            raise ValueError("cycles must be at least 1")
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> RerankerTrainConfig:

