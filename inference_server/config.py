@@ -121,6 +121,10 @@ class RerankConfig(_Section):
     chunk_by_default: bool = Field(
         False, description="the proto field chunk_long_passages is a bool (default false); set true to always chunk"
     )
+    domain_check: bool = Field(
+        True, description="report whether a query is in the reranker's domain when the model ships a domain bank "
+        "(domain.npy); false ignores the bank"
+    )
 
 
 class TLSConfig(_Section):

@@ -39,6 +39,9 @@ class Metrics:
         self.padded_tokens = Counter("sesa_padded_tokens", "Tokens including padding", ["model"], registry=r)
         self.queue_depth = Gauge("sesa_queue_depth", "Sequences waiting for the model", ["model"], registry=r)
         self.truncated = Counter("sesa_truncated", "Texts cut to the model window", ["method"], registry=r)
+        self.rerank_out_of_domain = Counter(
+            "sesa_rerank_out_of_domain", "Rerank queries outside the reranker's domain bank, by what was done "
+            "(skipped: no scores, as the caller asked; scored: scored anyway)", ["action"], registry=r)
 
     # BatchObserver
     def on_batch(self, model: str, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:

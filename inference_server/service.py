@@ -332,6 +332,13 @@ class InferenceService(pb2_grpc.InferenceServicer):
         rcfg = self.cfg.rerank
         chunk, max_chunks = rerank_options(request.options, rcfg)
 
+        domain = await self._domain_check(q, context) if self.reranker.domain is not None else None
+        if domain is not None and not domain.in_domain and request.options.skip_out_of_domain:
+            self.metrics.rerank_out_of_domain.labels("skipped").inc()
+            return pb2.RerankResponse(model=self._rerank_ref, domain=domain)
+        if domain is not None and not domain.in_domain:
+            self.metrics.rerank_out_of_domain.labels("scored").inc()
+
         scores: list[pb2.PassageScore | None] = [None] * n
         ok_idx: list[int] = []
         chars = len(q)
@@ -354,7 +361,18 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 best = float(np.max(logits[pos: pos + k]))
                 pos += k
                 scores[i] = pb2.PassageScore(score=best, truncated=plan.truncated, chunks=k)
-        return pb2.RerankResponse(scores=scores, model=self._rerank_ref)
+        return pb2.RerankResponse(scores=scores, model=self._rerank_ref, domain=domain)
+
+    async def _domain_check(self, query: str, context: grpc.aio.ServicerContext) -> pb2.RerankDomain:
+        """The query's dense embedding (one Encode item through the encoder batcher) against the reranker's
+        domain bank."""
+        bank = self.reranker.domain
+        seqs = await self._tokenize(self.encoder.tokenize, len(query), [query], True)
+        (res,) = await self.encoder_batcher.submit([EncodeItem(seqs[0], 0)], [seqs[0].num_tokens],
+                                                   timeout=context.time_remaining())
+        v = bank.check(res.dense)
+        return pb2.RerankDomain(similarity=v.similarity, threshold=v.threshold, in_domain=v.in_domain,
+                                reference=bank.reference)
 
     # -- Info ------------------------------------------------------------------------------
 

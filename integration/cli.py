@@ -80,7 +80,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     filter_query = json.loads(args.filter) if args.filter else None
-    response = run_search(client, args.index, args.text, mode=args.mode, size=args.size, rerank=args.rerank,
+    rerank: bool | dict = args.rerank or args.rerank_anyway
+    if args.rerank_anyway:
+        rerank = {"out_of_domain": "rerank"}
+    response = run_search(client, args.index, args.text, mode=args.mode, size=args.size, rerank=rerank,
                           explain=args.explain, filter_query=filter_query)
     print(json.dumps(response, indent=2) if args.json else format_results(response))
     return 0
@@ -122,7 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--index", required=True)
     search.add_argument("--mode", default="hybrid", choices=("bm25", "dense", "concepts", "hybrid"))
     search.add_argument("--size", type=int, default=10)
-    search.add_argument("--rerank", action="store_true", help="rerank the top hits with the cross-encoder")
+    search.add_argument("--rerank", action="store_true", help="rerank the top hits with the cross-encoder (a query "
+                        "outside the reranker's domain keeps the fused order, as the pipeline says)")
+    search.add_argument("--rerank-anyway", action="store_true", dest="rerank_anyway",
+                        help="rerank even a query outside the reranker's domain (ext.sesa.rerank.out_of_domain: rerank)")
     search.add_argument("--explain", action="store_true", help="show component scores and shared concepts")
     search.add_argument("--filter", metavar="JSON", help="an OpenSearch query applied as a filter to every branch")
     search.add_argument("--json", action="store_true", help="print the raw response")

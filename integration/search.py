@@ -57,6 +57,15 @@ def explanation(hit: dict) -> dict:
     return value or {}
 
 
+def rerank_skip_note(rerank: dict) -> str | None:
+    """One line saying why the cross-encoder left a query alone (``ext.sesa.rerank.skipped``), or None."""
+    if rerank.get("skipped") != "out_of_domain":
+        return None
+    d = rerank.get("domain") or {}
+    return (f"(rerank skipped: the query is outside the reranker's domain, similarity {_fmt(d.get('similarity'))} "
+            f"< {_fmt(d.get('threshold'))} to {d.get('reference') or 'its training queries'}; fused order shown)")
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -67,6 +76,9 @@ def format_results(response: dict, title_field: str = "title", max_concepts: int
     meta = response.get("ext", {}).get("sesa", {})
     if meta.get("degraded"):
         lines.append(f"! degraded: {meta.get('degraded_reason', 'rerank unavailable')}")
+    skipped = rerank_skip_note(meta.get("rerank") or {})
+    if skipped:
+        lines.append(skipped)
     for rank, hit in enumerate(response["hits"]["hits"], start=1):
         exp = explanation(hit)
         title = str(hit.get("_source", {}).get(title_field, hit["_id"]))[:90]

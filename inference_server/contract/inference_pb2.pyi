@@ -91,12 +91,14 @@ class EncodeResponse(_message.Message):
     def __init__(self, embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., dense_model: _Optional[_Union[ModelRef, _Mapping]] = ..., concept_model: _Optional[_Union[ModelRef, _Mapping]] = ...) -> None: ...
 
 class RerankOptions(_message.Message):
-    __slots__ = ("chunk_long_passages", "max_chunks")
+    __slots__ = ("chunk_long_passages", "max_chunks", "skip_out_of_domain")
     CHUNK_LONG_PASSAGES_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_OUT_OF_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     chunk_long_passages: bool
     max_chunks: int
-    def __init__(self, chunk_long_passages: _Optional[bool] = ..., max_chunks: _Optional[int] = ...) -> None: ...
+    skip_out_of_domain: bool
+    def __init__(self, chunk_long_passages: _Optional[bool] = ..., max_chunks: _Optional[int] = ..., skip_out_of_domain: _Optional[bool] = ...) -> None: ...
 
 class RerankRequest(_message.Message):
     __slots__ = ("query", "passages", "options")
@@ -120,13 +122,27 @@ class PassageScore(_message.Message):
     error: ItemError
     def __init__(self, score: _Optional[float] = ..., truncated: _Optional[bool] = ..., chunks: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
+class RerankDomain(_message.Message):
+    __slots__ = ("similarity", "threshold", "in_domain", "reference")
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    IN_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    similarity: float
+    threshold: float
+    in_domain: bool
+    reference: str
+    def __init__(self, similarity: _Optional[float] = ..., threshold: _Optional[float] = ..., in_domain: _Optional[bool] = ..., reference: _Optional[str] = ...) -> None: ...
+
 class RerankResponse(_message.Message):
-    __slots__ = ("scores", "model")
+    __slots__ = ("scores", "model", "domain")
     SCORES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     scores: _containers.RepeatedCompositeFieldContainer[PassageScore]
     model: ModelRef
-    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ...) -> None: ...
+    domain: RerankDomain
+    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., domain: _Optional[_Union[RerankDomain, _Mapping]] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()

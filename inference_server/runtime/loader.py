@@ -9,8 +9,9 @@ from typing import Callable
 
 from inference_server.concepts import resolve_concept_space
 from inference_server.config import ServerConfig
-from inference_server.export import ExportedModel, derive_precision, resolve_model
+from inference_server.export import ExportedModel, ModelResolutionError, derive_precision, resolve_model
 from inference_server.runtime.backend import DeviceChoice, OrtBackend, choose_device
+from inference_server.runtime.domain import DomainBankError, load_domain_bank
 from inference_server.runtime.encoder import EncoderRuntime, ModelMeta
 from inference_server.runtime.reranker import RerankerRuntime
 from inference_server.tokenization import TextTokenizer
@@ -83,8 +84,10 @@ def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> Rera
                           cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
     backend = _backend(model, cfg, choice)
     tok = TextTokenizer(model.tokenizer_path, model.max_sequence_length)
-    return RerankerRuntime(backend, tok, _meta(model, backend, "reranker"), cfg.rerank.max_tokens,
-                           cfg.rerank.query_max_tokens, cfg.rerank.chunk_overlap_tokens)
+    rt = RerankerRuntime(backend, tok, _meta(model, backend, "reranker"), cfg.rerank.max_tokens,
+                         cfg.rerank.query_max_tokens, cfg.rerank.chunk_overlap_tokens)
+    rt.model_dir, rt.manifest = model.onnx_path.parent, model.manifest
+    return rt
 
 
 def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -> Runtimes:
@@ -96,4 +99,10 @@ def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -
              choice.providers, choice.precision, rerank_choice.precision)
     enc = load_encoder(cfg, choice, progress_factory=progress_factory)
     rr = load_reranker(cfg, rerank_choice)
+    if rr is not None and cfg.rerank.domain_check and rr.model_dir is not None:
+        try:
+            rr.domain = load_domain_bank(rr.model_dir, rr.manifest, enc.meta.model_id, enc.meta.dimension)
+        except DomainBankError as e:
+            raise ModelResolutionError(f"reranker {rr.model_dir}: {e} (set rerank.domain_check: false to serve "
+                                       "without domain checks)") from e
     return Runtimes(choice, enc, rr)

@@ -14,10 +14,13 @@ for BERT-style and other tokenizers alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from inference_server.runtime.backend import ModelBackend
+from inference_server.runtime.domain import DomainBank
 from inference_server.runtime.encoder import ModelMeta
 from inference_server.tokenization import TextTokenizer, Tokenized, pad_batch
 
@@ -44,6 +47,11 @@ class RerankerRuntime:
         self.max_tokens = min(max_tokens, meta.max_sequence_length)
         self.query_max_tokens = query_max_tokens
         self.overlap_tokens = overlap_tokens
+        # where the model came from, and its domain bank when it ships one that fits the encoder
+        # (set by the loader: the check needs the encoder's embeddings)
+        self.model_dir: Path | None = None
+        self.manifest: dict[str, Any] = {}
+        self.domain: DomainBank | None = None
 
     def _cut_query(self, query: str) -> tuple[str, int]:
         # leave at least 8 tokens of passage window even when rerank.max_tokens is tiny

@@ -4,6 +4,7 @@
     sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
     sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c] [--update-manifest]
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
+    sesa-server train domain   --reranker DIR --dataset DIR [--k 10] [--percentile 5]
 
 Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
 Importing this module is cheap (no torch); the commands import what they need.
@@ -166,6 +167,21 @@ def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
     return {"alpha": alpha, "ndcg@10": res}
 
 
+def cmd_domain(args: argparse.Namespace) -> int:
+    """Give a trained reranker dir its domain bank (``train reranker`` writes one itself)."""
+    from inference_server.training.domain_bank import add_domain_bank
+
+    _setup(args)
+    try:
+        spec = add_domain_bank(args.reranker, args.dataset, k=args.k, percentile=args.percentile,
+                               cache_dir=args.cache_dir, show_progress=not args.quiet)
+    except ValueError as e:  # not a reranker dir, no dev queries, bad percentile
+        print(f"sesa-server: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"reranker": str(args.reranker), "domain": spec}, indent=2))
+    return 0
+
+
 def _record_command(out: Path, args: argparse.Namespace) -> None:
     """Write the reproducing command into the artifact's manifest (recipe.command)."""
     mp = out / "manifest.json"
@@ -175,6 +191,13 @@ def _record_command(out: Path, args: argparse.Namespace) -> None:
     argv = getattr(args, "_argv", None)
     m.setdefault("recipe", {})["command"] = _command_line(argv)
     mp.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
 
 
 def _guarded(fn: Any) -> Any:
@@ -261,6 +284,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     e.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     e.set_defaults(func=_guarded(cmd_evaluate))
+
+    d = tsub.add_parser("domain", help="give a trained reranker its domain bank: the embeddings of its training "
+                                       "queries and the similarity threshold that tells in-domain queries apart")
+    d.add_argument("--reranker", required=True, help="reranker dir (manifest.json with the training recipe)")
+    d.add_argument("--dataset", required=True, help="the BEIR folder it was trained on (its train split)")
+    d.add_argument("--k", type=_positive_int, default=10, help="nearest training queries averaged (default 10)")
+    d.add_argument("--percentile", type=float, default=5.0,
+                   help="threshold = this percentile of the held-out dev queries' similarity (default 5)")
+    d.add_argument("--cache-dir")
+    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    d.set_defaults(func=_guarded(cmd_domain))
 
     p = tsub.add_parser("report", help="explanation examples and top concept labels for a model card")
     p.add_argument("--concepts", required=True, help="concept-space artifact dir")

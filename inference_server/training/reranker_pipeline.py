@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from inference_server.runtime.domain import DomainBank, knn_similarity, normalise
 from inference_server.training.concept_head import split_dev
 from inference_server.training.data import BeirDataset, load_beir
+from inference_server.training.domain_bank import build_for_run
 from inference_server.training.embeddings import EmbeddingCache, cache_root, load_server_encoder
 from inference_server.training.reranker import (
     RerankerTrainConfig,
@@ -78,8 +80,24 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
                                               ds.doc_ids, [f"recall@{depth}"])[f"recall@{depth}"],
            "pairs": pairs, "pairs_per_s": round(pairs / max(secs, 1e-9), 1)}
     if alpha is not None:
-        row[f"interpolated_alpha{alpha}"] = evaluate(qrels, interpolate(first, raw, alpha, depth), ds.doc_ids)["ndcg@10"]
+        blended = interpolate(first, raw, alpha, depth)
+        row[f"interpolated_alpha{alpha}"] = evaluate(qrels, blended, ds.doc_ids)["ndcg@10"]
+        bank = _domain_bank_of(rt)
+        if bank is not None:
+            from inference_server.training.concepts_pipeline import QueryEmbeddings
+
+            sims = knn_similarity(normalise(QueryEmbeddings(ds, cache)(qids)), bank.bank, bank.k)
+            inside = {q for q, s in zip(qids, sims) if s >= bank.threshold}
+            gated = {q: (blended[q] if q in inside else first[q]) for q in qids}
+            row["in_domain_share"] = round(len(inside) / max(1, len(qids)), 4)
+            row[f"domain_gated_alpha{alpha}"] = evaluate(qrels, gated, ds.doc_ids)["ndcg@10"]
     return row
+
+
+def _domain_bank_of(rt: Any) -> DomainBank | None:
+    """The bank a reranker dir ships (offline runs load it without the server's encoder check)."""
+    model_dir = getattr(rt, "model_dir", None)
+    return DomainBank.from_manifest(model_dir, rt.manifest) if model_dir is not None else None
 
 
 def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: EmbeddingCache, cfg: RerankerTrainConfig,
@@ -279,6 +297,8 @@ def train_reranker(dataset: str | Path, out: str | Path | None = None, cfg: Rera
     }
     export_int8(hf_dir, out, base_model="sentence-transformers/all-MiniLM-L6-v2 (cross-encoder)",
                 licence=manifest_extra["licence"], extra=manifest_extra)
+    if dev_q:
+        build_for_run(out, ds, cache, train_q, dev_q, encoder.meta.model_id)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     if skip_eval:
         return manifest

@@ -30,6 +30,7 @@ class ModeRun:
     notes: list[str] = field(default_factory=list)
     rerank_degraded: int = 0
     degraded_reasons: dict[str, int] = field(default_factory=dict)
+    rerank_out_of_domain: int = 0  # queries the reranker left alone: outside its domain bank
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,12 @@ def _rerank_degraded(response: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _rerank_skipped_out_of_domain(response: Mapping[str, Any]) -> bool:
+    sesa = (response.get("ext") or {}).get("sesa")
+    rerank = sesa.get("rerank") if isinstance(sesa, dict) else None
+    return isinstance(rerank, dict) and rerank.get("skipped") == "out_of_domain"
+
+
 def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: int = modes_mod.DEFAULT_SIZE,
              progress: bool = True, unavailable: str | None = None,
              request_timeout: float = REQUEST_TIMEOUT_S, fusion_weights: dict[str, float] | None = None) -> ModeRun:
@@ -141,6 +148,7 @@ def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: in
             if isinstance(response.get("took"), (int, float)):
                 result.took_ms.append(float(response["took"]))
             result.rankings[qid] = [hit["_id"] for hit in response["hits"]["hits"]]
+            result.rerank_out_of_domain += _rerank_skipped_out_of_domain(response)
             reason = _rerank_degraded(response)
             if reason is not None:
                 result.rerank_degraded += 1
@@ -149,6 +157,9 @@ def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: in
     finally:
         bar.close()
         result.seconds = time.monotonic() - started
+    if result.rerank_out_of_domain:
+        result.notes.append(f"rerank skipped on {result.rerank_out_of_domain} of {len(queries)} queries: outside the "
+                            "reranker's domain (fused order kept)")
     if result.rerank_degraded:
         top = max(result.degraded_reasons.items(), key=lambda kv: kv[1])[0]
         result.notes.append(f"rerank degraded on {result.rerank_degraded} of {len(queries)} queries (e.g. {top})")

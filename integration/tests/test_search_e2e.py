@@ -292,13 +292,15 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
         pytest.skip("the inference server has no reranker (models.reranker): rerank can only degrade; "
                     "see test_rerank_without_a_reranker_degrades")
     query = "who writes Python code"
+    # a job query is outside the shipped (SciFact) reranker's domain: rerank it anyway, this test checks the order
+    anyway = {"out_of_domain": "rerank"}
     fused = search(os_client, index, pipeline, query, size=100, rerank=False)
     top = fused["hits"]["hits"][:5]
     scores = [s.score for s in server.rerank(query, [passage(h) for h in top], chunk_long_passages=True).scores]
     fused_scores = [explanation(h)["fused"] for h in top]
 
     # weight 1: the pure cross-encoder order, _score = the raw rerank score
-    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5, "weight": 1.0})
+    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5, "weight": 1.0, **anyway})
     assert meta(res)["degraded"] is False and meta(res)["rerank"]["applied"] is True
     expected = [h["_id"] for _, h in sorted(zip(scores, top), key=lambda p: -p[0])]
     assert ids(res)[:5] == expected
@@ -310,7 +312,7 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
 
     # the pipeline's own weight (the trained blend): w * minmax(rerank) + (1 - w) * minmax(fused) over the head
     w = _pipeline_rerank_weight()
-    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5})
+    res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5, **anyway})
     assert meta(res)["rerank"]["weight"] == pytest.approx(w)
     blend = [w * r + (1 - w) * f for r, f in zip(_unit(scores), _unit(fused_scores))]
     expected = [h["_id"] for _, _, h in sorted(zip(blend, range(5), top), key=lambda p: (-p[0], p[1]))]
@@ -323,6 +325,30 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
         assert e["rerank"] == pytest.approx(raw, rel=1e-5, abs=1e-5)
         if w < 1:
             assert hit["_score"] == pytest.approx(blended, abs=1e-5) and e["rerank_blended"] == pytest.approx(blended, abs=1e-5)
+
+
+def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, index, pipeline, server, has_reranker):
+    """The server checks each Rerank query against the reranker's domain bank (the shipped one: its SciFact
+    training queries); by default the pipeline keeps the fused order for a query outside it, says so in
+    ext.sesa.rerank, and reranks in-domain queries as before."""
+    if not has_reranker or not server.rerank("probe", ["p"]).HasField("domain"):
+        pytest.skip("the server's reranker ships no domain bank (SESA_TEST_RERANKER is not the shipped model)")
+    jobs = "who writes Python code"
+    fused = search(os_client, index, pipeline, jobs, size=8, rerank=False)
+    res = search(os_client, index, pipeline, jobs, size=8, rerank={"top_n": 5})
+    info = meta(res)["rerank"]
+    assert info["applied"] is False and info["skipped"] == "out_of_domain" and meta(res)["degraded"] is False
+    d = info["domain"]
+    assert d["in_domain"] is False and d["similarity"] < d["threshold"] and "scifact" in d["reference"]
+    assert ids(res) == ids(fused) and all(explanation(h).get("rerank") is None for h in res["hits"]["hits"])
+    direct = server.rerank(jobs, ["p"]).domain
+    assert d["similarity"] == pytest.approx(direct.similarity, abs=1e-5)
+
+    claim = "Vitamin D deficiency increases the risk of multiple sclerosis."
+    res = search(os_client, index, pipeline, claim, size=8, rerank={"top_n": 5})
+    info = meta(res)["rerank"]
+    assert info["applied"] is True and info["domain"]["in_domain"] is True
+    assert all(explanation(h)["rerank"] is not None for h in res["hits"]["hits"][:5])
 
 
 def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_reranker, server_with_env):

@@ -116,3 +116,14 @@ def test_degraded_rerank_is_noted():
     response["ext"] = {"sesa": {"degraded": True, "degraded_reason": "reranker unreachable"}}
     run = runner.run_mode(client, "idx", "hybrid+rerank", {"q1": "a"}, progress=False)
     assert run.notes == ["rerank degraded on 1 of 1 queries (e.g. reranker unreachable)"]
+
+
+def test_queries_the_reranker_skipped_as_out_of_domain_are_counted_not_degraded():
+    skipped, reranked = _hits(["d1"]), _hits(["d1"])
+    skipped["ext"] = {"sesa": {"degraded": False, "rerank": {"applied": False, "skipped": "out_of_domain"}}}
+    reranked["ext"] = {"sesa": {"degraded": False, "rerank": {"applied": True}}}
+    client = FakeClient(searcher=lambda index, body, params: skipped if body["ext"]["sesa"]["query_text"] == "a"
+                        else reranked)
+    run = runner.run_mode(client, "idx", "hybrid+rerank", {"q1": "a", "q2": "b", "q3": "a"}, progress=False)
+    assert run.ok and run.rerank_out_of_domain == 2 and run.rerank_degraded == 0
+    assert run.notes == ["rerank skipped on 2 of 3 queries: outside the reranker's domain (fused order kept)"]

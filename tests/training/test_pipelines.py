@@ -72,6 +72,18 @@ def test_cli_registers_train_commands():
     assert a.tiny and a.eval == ["E1", "E2"] and a.vocab == "esco-skills"
     a = p.parse_args(["train", "reranker", "--dataset", "D", "--time-budget", "30"])
     assert a.time_budget == 30.0
+    a = p.parse_args(["train", "domain", "--reranker", "R", "--dataset", "D"])
+    assert (a.k, a.percentile) == (10, 5.0)
+    with pytest.raises(SystemExit):
+        p.parse_args(["train", "domain", "--reranker", "R", "--dataset", "D", "--k", "0"])
+
+
+def test_cli_domain_refuses_a_dir_that_is_not_a_reranker(tmp_path, capsys):
+    from inference_server.training.cli import main
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"role": "encoder"}))
+    assert main(["train", "domain", "--reranker", str(tmp_path), "--dataset", str(tmp_path), "--quiet"]) == 2
+    assert "not a reranker dir" in capsys.readouterr().err
 
 
 def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
@@ -100,6 +112,12 @@ def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder,
     row = m["metrics"]["ndcg@10"][f"{synthetic_beir.name}-test"]
     assert 0 <= row["hybrid_before"] <= 1 and 0 <= row["reranked"] <= 1
     assert m["metrics"]["ndcg@10"]["dev"]["alpha_chosen"] in [a / 10 for a in range(11)]
+    # the domain bank: the run's train queries, the threshold from its dev queries; evaluation reports the gate
+    assert m["domain"]["queries"] == m["data"]["train_queries"] and (out / "domain.npy").is_file()
+    assert np.load(out / "domain.npy").shape == (m["data"]["train_queries"], fake_encoder.meta.dimension)
+    assert m["files"]["domain.npy"]["bytes"] == (out / "domain.npy").stat().st_size
+    alpha = m["metrics"]["ndcg@10"]["dev"]["alpha_chosen"]
+    assert 0 <= row["in_domain_share"] <= 1 and 0 <= row[f"domain_gated_alpha{alpha}"] <= 1
     rt = load_runtime(out, 96)
     s = rerank_scores(rt, "immune response", ["The immune study.", "Heart pressure."])
     assert s.shape == (2,) and np.all(np.isfinite(s))

@@ -27,6 +27,7 @@ import org.sesa.inference.v1.ItemError;
 import org.sesa.inference.v1.ModelInfo;
 import org.sesa.inference.v1.ModelRef;
 import org.sesa.inference.v1.PassageScore;
+import org.sesa.inference.v1.RerankDomain;
 import org.sesa.inference.v1.RerankRequest;
 import org.sesa.inference.v1.RerankResponse;
 import org.sesa.opensearch.inference.ChannelFactory;
@@ -66,6 +67,8 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     private final Deque<Status> rerankFailures = new ArrayDeque<>();
     private volatile boolean hangRerank;
     private volatile long rerankDelayMillis;
+    /** When set, Rerank reports this domain check; out of domain with skip_out_of_domain asked: no scores. */
+    public volatile RerankDomain rerankDomain;
     public static final ModelRef RERANKER = ModelRef.newBuilder().setId("fake-reranker").setVersion("3").build();
     private final Deque<Status> failures = new ArrayDeque<>();
     private volatile boolean hang;
@@ -138,7 +141,12 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
             return;
         }
         RerankResponse.Builder b = RerankResponse.newBuilder().setModel(RERANKER);
-        for (String passage : request.getPassagesList()) {
+        RerankDomain domain = rerankDomain;
+        if (domain != null) {
+            b.setDomain(domain);
+        }
+        boolean skip = domain != null && domain.getInDomain() == false && request.getOptions().getSkipOutOfDomain();
+        for (String passage : skip ? List.<String>of() : request.getPassagesList()) {
             double score = rerankScorer.applyAsDouble(request.getQuery(), passage);
             if (Double.isNaN(score)) {
                 b.addScores(PassageScore.newBuilder().setError(ItemError.newBuilder().setCode("INVALID_ARGUMENT").setMessage("bad passage")));

@@ -29,7 +29,8 @@ import java.util.Set;
  *     "query_text": "...",                       required, non-blank
  *     "mode": "hybrid",                          bm25 | dense | concepts | hybrid
  *     "fusion": { "technique": "rrf", "weights": {"bm25": 1, "dense": 1, "concepts": 0.5}, "rank_constant": 60 },
- *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false, "weight": 0.6 }
+ *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false, "weight": 0.6,
+ *                                                     "out_of_domain": "skip" }   skip | rerank
  *     "explain": true,
  *     "strict": false                            true: fail when the query cannot be encoded (hybrid degrades to BM25)
  * } }
@@ -52,6 +53,10 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final String TIMEOUT = "timeout";
     public static final String STRICT = "strict";
     public static final String WEIGHT = "weight";
+    public static final String OUT_OF_DOMAIN = "out_of_domain";
+    /** {@code out_of_domain} values: keep the fused order for a query outside the reranker's domain, or rerank anyway. */
+    public static final String SKIP = "skip";
+    public static final String RERANK_ANYWAY = "rerank";
     public static final String EXPLAIN = "explain";
 
     public static final int MAX_QUERY_CHARS = 10_000;
@@ -59,7 +64,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
 
     private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
-    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT);
+    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT, OUT_OF_DOMAIN);
 
     private final String queryText;
     private final SearchMode mode;
@@ -71,6 +76,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     private final TimeValue rerankTimeout;
     private final Boolean rerankStrict;
     private final Double rerankWeight; // null: the pipeline's rerank_weight
+    private final Boolean rerankSkipOutOfDomain; // null: the pipeline's out_of_domain
     private final boolean explain;
     private final Boolean strict; // null: the pipeline's sesa_query strict
 
@@ -86,7 +92,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
         Boolean rerankStrict,
         boolean explain,
         Boolean strict,
-        Double rerankWeight
+        Double rerankWeight,
+        Boolean rerankSkipOutOfDomain
     ) {
         this.queryText = checkQueryText(queryText);
         this.mode = Objects.requireNonNull(mode, "mode");
@@ -117,13 +124,14 @@ public final class SesaSearchExt extends SearchExtBuilder {
             checkRerankWeight(rerankWeight, "ext.sesa.rerank.weight");
         }
         this.rerankWeight = rerankWeight;
+        this.rerankSkipOutOfDomain = rerankSkipOutOfDomain;
         this.explain = explain;
         this.strict = strict;
     }
 
     /** Only the query text; everything else as the pipeline says. */
     public static SesaSearchExt of(String queryText) {
-        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null);
+        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null, null);
     }
 
     public SesaSearchExt(StreamInput in) throws IOException {
@@ -139,7 +147,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             in.readOptionalBoolean(),
             in.readBoolean(),
             in.readOptionalBoolean(),
-            in.readOptionalDouble() // added last, so the older fields keep their place on the wire
+            in.readOptionalDouble(), // added after the others, so the older fields keep their place on the wire
+            in.readOptionalBoolean()
         );
     }
 
@@ -175,6 +184,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         out.writeBoolean(explain);
         out.writeOptionalBoolean(strict);
         out.writeOptionalDouble(rerankWeight);
+        out.writeOptionalBoolean(rerankSkipOutOfDomain);
     }
 
     @Override
@@ -235,6 +245,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         TimeValue timeout = null;
         Boolean strict = null;
         Double weight = null;
+        Boolean skipOutOfDomain = null;
         if (map.containsKey(RERANK)) {
             Object r = map.get(RERANK);
             if (r instanceof Boolean b) {
@@ -254,15 +265,18 @@ public final class SesaSearchExt extends SearchExtBuilder {
                 if (opts.containsKey(WEIGHT)) {
                     weight = parseRerankWeight(opts.get(WEIGHT), "ext.sesa.rerank.weight");
                 }
+                if (opts.containsKey(OUT_OF_DOMAIN)) {
+                    skipOutOfDomain = parseOutOfDomain(opts.get(OUT_OF_DOMAIN), "ext.sesa.rerank.out_of_domain");
+                }
             } else {
                 throw new IllegalArgumentException(
-                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight}, got " + describe(r)
+                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight, out_of_domain}, got " + describe(r)
                 );
             }
         }
         boolean explain = map.containsKey(EXPLAIN) ? bool(map.get(EXPLAIN), "ext.sesa.explain") : true;
         Boolean queryStrict = map.containsKey(STRICT) ? bool(map.get(STRICT), "ext.sesa.strict") : null;
-        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight);
+        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight, skipOutOfDomain);
     }
 
     /** Parses a {@code {"bm25": 0.4, ...}} object; keys must be branch names, values numbers >= 0. */
@@ -294,6 +308,22 @@ public final class SesaSearchExt extends SearchExtBuilder {
             throw new IllegalArgumentException("[" + what + "] must be a number between 0 and 1, got [" + w + "]");
         }
         return w;
+    }
+
+    /**
+     * Parses an {@code out_of_domain} choice: {@code "skip"} (true: a query outside the reranker's domain keeps the
+     * fused order) or {@code "rerank"} (false: rerank it anyway).
+     */
+    public static boolean parseOutOfDomain(Object value, String what) {
+        if (SKIP.equals(value)) {
+            return true;
+        }
+        if (RERANK_ANYWAY.equals(value)) {
+            return false;
+        }
+        throw new IllegalArgumentException(
+            "[" + what + "] must be \"" + SKIP + "\" or \"" + RERANK_ANYWAY + "\", got " + describe(value)
+        );
     }
 
     private static double parseRerankWeight(Object value, String what) {
@@ -405,7 +435,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
             builder.endObject();
         }
         if (rerank != null) {
-            if (rerankTopN == null && rerankTimeout == null && rerankStrict == null && rerankWeight == null) {
+            if (rerankTopN == null && rerankTimeout == null && rerankStrict == null && rerankWeight == null && rerankSkipOutOfDomain == null) {
                 builder.field(RERANK, rerank.booleanValue());
             } else {
                 builder.startObject(RERANK);
@@ -420,6 +450,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
                 }
                 if (rerankWeight != null) {
                     builder.field(WEIGHT, rerankWeight.doubleValue());
+                }
+                if (rerankSkipOutOfDomain != null) {
+                    builder.field(OUT_OF_DOMAIN, rerankSkipOutOfDomain ? SKIP : RERANK_ANYWAY);
                 }
                 builder.endObject();
             }
@@ -473,6 +506,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
         return rerankWeight;
     }
 
+    /** true: keep the fused order when the query is outside the reranker's domain; null when the request does not say (the pipeline's {@code out_of_domain} decides). */
+    public Boolean rerankSkipOutOfDomain() {
+        return rerankSkipOutOfDomain;
+    }
+
     public boolean explain() {
         return explain;
     }
@@ -502,11 +540,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
             && Objects.equals(rerankTimeout, that.rerankTimeout)
             && Objects.equals(rerankStrict, that.rerankStrict)
             && Objects.equals(rerankWeight, that.rerankWeight)
+            && Objects.equals(rerankSkipOutOfDomain, that.rerankSkipOutOfDomain)
             && Objects.equals(strict, that.strict);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, rerankWeight, explain, strict);
+        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, rerankWeight, rerankSkipOutOfDomain, explain, strict);
     }
 }

@@ -41,6 +41,12 @@ import java.util.concurrent.TimeUnit;
  * as {@code _sesa.rerank_blended}. Head hits without a rerank score follow the scored ones in fused order, and the
  * hits after the head keep their place and fused score.
  *
+ * <p><b>Domain.</b> When the served reranker ships a domain bank, the server says whether the query looks like
+ * the queries it was trained and validated on ({@code RerankResponse.domain}). With {@code out_of_domain: "skip"}
+ * (the default; the request's {@code ext.sesa.rerank.out_of_domain} overrides it) the server skips scoring such a
+ * query and the fused order stands, with {@code ext.sesa.rerank.applied: false}, {@code skipped: "out_of_domain"}
+ * and the similarity and threshold; this is not a degradation. {@code "rerank"} reranks every query.
+ *
  * <p>When the call fails or misses its {@code timeout}, the fused order is returned with
  * {@code _sesa.degraded} on every hit and {@code ext.sesa.degraded: true} with the reason; with {@code strict}
  * the search fails instead. Runs only when the request says {@code rerank} (or the pipeline sets
@@ -58,6 +64,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
     private final boolean byDefault;
     private final int maxChunks;
     private final double rerankWeight;
+    private final boolean skipOutOfDomain;
     private final InferenceClient client;
 
     SesaRerankProcessor(
@@ -71,6 +78,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         boolean byDefault,
         int maxChunks,
         double rerankWeight,
+        boolean skipOutOfDomain,
         InferenceClient client
     ) {
         super(TYPE, tag, description, ignoreFailure);
@@ -81,6 +89,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         this.byDefault = byDefault;
         this.maxChunks = maxChunks;
         this.rerankWeight = SesaSearchExt.checkRerankWeight(rerankWeight, SesaRerankProcessorFactory.RERANK_WEIGHT);
+        this.skipOutOfDomain = skipOutOfDomain;
         this.client = Objects.requireNonNull(client);
     }
 
@@ -109,6 +118,11 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         return rerankWeight;
     }
 
+    /** true: a query outside the reranker's domain keeps the fused order ({@code out_of_domain: "skip"}). */
+    public boolean isSkipOutOfDomain() {
+        return skipOutOfDomain;
+    }
+
     @Override
     void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         SesaSearchExt ext = plan.ext();
@@ -125,11 +139,12 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         TimeValue deadline = ext.rerankTimeout() != null ? ext.rerankTimeout() : timeout;
         boolean failHard = ext.rerankStrict() != null ? ext.rerankStrict() : strict;
         double w = ext.rerankWeight() != null ? ext.rerankWeight() : rerankWeight;
+        boolean skipOod = ext.rerankSkipOutOfDomain() != null ? ext.rerankSkipOutOfDomain() : skipOutOfDomain;
         // the head's hits that only a side branch found still lack their text: one fetch for all of them
         plan.completeHead(Math.max(n, plan.from() + plan.size()), new ActionListener<>() {
             @Override
             public void onResponse(Void ignored) {
-                rerankHead(plan, response, listener, n, deadline, failHard, w);
+                rerankHead(plan, response, listener, n, deadline, failHard, w, skipOod);
             }
 
             @Override
@@ -156,7 +171,8 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n,
         TimeValue deadline,
         boolean failHard,
-        double w
+        double w,
+        boolean skipOod
     ) {
         SesaSearchExt ext = plan.ext();
         List<Candidate> ranking = plan.ranking();
@@ -164,7 +180,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         List<Integer> sent = new ArrayList<>();
         RerankRequest.Builder rr = RerankRequest.newBuilder()
             .setQuery(ext.queryText())
-            .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks));
+            .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks).setSkipOutOfDomain(skipOod));
         for (int i = 0; i < head.size(); i++) {
             String text = SesaResponses.text(head.get(i).sourceFields(textFields), textFields, SEPARATOR);
             if (Texts.isBlank(text) == false) {
@@ -215,6 +231,9 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n,
         double w
     ) {
+        if (r.hasDomain() && r.getDomain().getInDomain() == false && r.getScoresCount() == 0) {
+            return outOfDomain(plan, response, r, tookMillis, n, w);
+        }
         if (r.getScoresCount() != sent.size()) {
             throw new OpenSearchStatusException(
                 "inference server returned " + r.getScoresCount() + " rerank scores for " + sent.size() + " passages",
@@ -292,6 +311,9 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         }
         rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
         rerank.put("took_ms", tookMillis);
+        if (r.hasDomain()) {
+            rerank.put("domain", domain(r));
+        }
         info.put("rerank", rerank);
         info.put("degraded", plan.degradedReason() != null); // e.g. a hybrid search that fell back to BM25
         return SesaResponses.withHits(
@@ -300,6 +322,40 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             info,
             tookMillis
         );
+    }
+
+    /** The server skipped an out-of-domain query (as asked): the fused order stands; not a degradation. */
+    private SearchResponse outOfDomain(SesaSearchPlan plan, SearchResponse response, RerankResponse r, long tookMillis, int n, double w) {
+        List<Ranked> ranked = new ArrayList<>(plan.ranking().size());
+        for (Candidate c : plan.ranking()) {
+            ranked.add(new Ranked(c, (float) c.fused(), null));
+        }
+        Map<String, Object> info = info(plan);
+        Map<String, Object> rerank = new LinkedHashMap<>();
+        rerank.put("applied", false);
+        rerank.put("skipped", "out_of_domain");
+        rerank.put("top_n", n);
+        rerank.put("weight", w);
+        rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
+        rerank.put("took_ms", tookMillis);
+        rerank.put("domain", domain(r));
+        info.put("rerank", rerank);
+        info.put("degraded", plan.degradedReason() != null);
+        return SesaResponses.withHits(
+            response,
+            SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), plan.degradedReason()),
+            info,
+            tookMillis
+        );
+    }
+
+    private static Map<String, Object> domain(RerankResponse r) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("in_domain", r.getDomain().getInDomain());
+        d.put("similarity", (double) r.getDomain().getSimilarity());
+        d.put("threshold", (double) r.getDomain().getThreshold());
+        d.put("reference", r.getDomain().getReference());
+        return d;
     }
 
     /** strict: fail the search; otherwise the fused order, marked degraded. */

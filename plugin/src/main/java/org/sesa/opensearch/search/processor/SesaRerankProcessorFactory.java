@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
+import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException;
+
 /** Parses and validates a {@code sesa_rerank} definition at pipeline creation. */
 public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFactory<SearchResponseProcessor, SesaRerankProcessor> {
 
@@ -20,6 +22,7 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
     public static final String BY_DEFAULT = "by_default";
     public static final String MAX_CHUNKS = "max_chunks";
     public static final String RERANK_WEIGHT = "rerank_weight";
+    public static final String OUT_OF_DOMAIN = "out_of_domain";
 
     public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
     public static final int DEFAULT_TOP_N = 50;
@@ -27,6 +30,11 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
     public static final int MAX_MAX_CHUNKS = 256;
     /** Pure cross-encoder score, as before the blend existed. */
     public static final double DEFAULT_RERANK_WEIGHT = 1.0;
+    /**
+     * Keep the fused order for a query the server reports outside the reranker's domain (its blend weight was chosen
+     * on in-domain queries only); saves the cross-encoder's time too.
+     */
+    public static final String DEFAULT_OUT_OF_DOMAIN = SesaSearchExt.SKIP;
 
     private final Supplier<InferenceClient> client;
 
@@ -53,6 +61,18 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
         boolean byDefault = ConfigurationUtils.readBooleanProperty(type, tag, config, BY_DEFAULT, false);
         int maxChunks = readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
         double rerankWeight = readUnitInterval(type, tag, config, RERANK_WEIGHT, DEFAULT_RERANK_WEIGHT);
+        Object outOfDomain = config.remove(OUT_OF_DOMAIN);
+        boolean skipOutOfDomain;
+        try {
+            skipOutOfDomain = SesaSearchExt.parseOutOfDomain(outOfDomain == null ? DEFAULT_OUT_OF_DOMAIN : outOfDomain, OUT_OF_DOMAIN);
+        } catch (IllegalArgumentException e) {
+            throw newConfigurationException(
+                type,
+                tag,
+                OUT_OF_DOMAIN,
+                "must be \"" + SesaSearchExt.SKIP + "\" or \"" + SesaSearchExt.RERANK_ANYWAY + "\", got [" + outOfDomain + "]"
+            );
+        }
         return new SesaRerankProcessor(
             tag,
             description,
@@ -64,6 +84,7 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
             byDefault,
             maxChunks,
             rerankWeight,
+            skipOutOfDomain,
             client.get()
         );
     }

@@ -148,7 +148,37 @@ class SesaSearchExtTests {
         assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": 2.0}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got [2.0]"));
         assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": -0.5}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1"));
         assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": \"high\"}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got String [high]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("expected [strict, timeout, top_n, weight]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": 1}").contains("an object {top_n, timeout, strict, weight}"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("expected [out_of_domain, strict, timeout, top_n, weight]"));
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": 1}").contains("an object {top_n, timeout, strict, weight, out_of_domain}"));
+    }
+
+    @Test
+    void outOfDomainParsesRoundTripsAndIsChecked() throws IOException {
+        assertNull(parse("{\"query_text\": \"q\", \"rerank\": true}").rerankSkipOutOfDomain(), "unset: the pipeline's out_of_domain");
+        assertEquals(Boolean.TRUE, parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}").rerankSkipOutOfDomain());
+        SesaSearchExt ext = parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"rerank\"}}");
+        assertEquals(Boolean.FALSE, ext.rerankSkipOutOfDomain());
+        assertEquals(Boolean.TRUE, ext.rerank(), "an object means rerank");
+        try (BytesStreamOutput out = new BytesStreamOutput()) {
+            ext.writeTo(out);
+            try (StreamInput in = out.bytes().streamInput()) {
+                SesaSearchExt back = new SesaSearchExt(in);
+                assertEquals(ext, back);
+                assertEquals(ext.hashCode(), back.hashCode());
+            }
+        }
+        XContentBuilder b = JsonXContent.contentBuilder().startObject();
+        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
+        b.endObject();
+        String json = BytesReference.bytes(b).utf8ToString();
+        assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"rerank\"}"), json);
+        assertEquals(ext, parse(json.substring(json.indexOf(':') + 1, json.length() - 1)));
+        assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}")), "it counts in equals");
+        assertTrue(
+            error("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"always\"}}").contains(
+                "[ext.sesa.rerank.out_of_domain] must be \"skip\" or \"rerank\", got String [always]"
+            )
+        );
+        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": false}}").contains("[ext.sesa.rerank.out_of_domain] must be"));
     }
 }

@@ -27,6 +27,7 @@ import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
 import org.sesa.inference.v1.Concept;
 import org.sesa.inference.v1.Embedding;
+import org.sesa.inference.v1.RerankDomain;
 import org.sesa.opensearch.FakeInference;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.SearchTestSupport;
@@ -627,6 +628,53 @@ class SesaFuseAndRerankProcessorTests {
             OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank("rerank_weight", bad), () -> "rerank_weight=" + bad);
             assertTrue(e.getMessage().startsWith("[rerank_weight] must be a number between 0 and 1, got ["), e.getMessage());
             assertEquals(List.of(SesaRerankProcessor.TYPE), e.getMetadata("opensearch.processor_type"), "the error names the processor");
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void anOutOfDomainQueryKeepsTheFusedOrderUnlessTheRequestSaysRerank() throws Exception {
+        reverseRerankScores();
+        service.rerankDomain = RerankDomain.newBuilder().setSimilarity(0.12f).setThreshold(0.3f).setInDomain(false).setReference("scifact").build();
+        SesaRerankProcessor p = rerank("rerank_weight", 0.7);
+        assertTrue(p.isSkipOutOfDomain(), "skip is the default");
+        SearchResponse out = rerankWith("{\"top_n\": 4}", p);
+        assertTrue(service.rerankRequests.get(0).getOptions().getSkipOutOfDomain(), "the processor asks the server to skip");
+        assertEquals(List.of("a", "c", "b", "d"), ids(out), "the fused order stands");
+        for (SearchHit h : out.getHits().getHits()) {
+            assertNull(sesa(h).get("rerank"), "no rerank score on a skipped query");
+            assertNull(sesa(h).get("degraded"));
+        }
+        Map<String, Object> info = rerankInfo(out);
+        assertEquals(false, info.get("applied"));
+        assertEquals("out_of_domain", info.get("skipped"));
+        Map<String, Object> domain = (Map<String, Object>) info.get("domain");
+        assertEquals(false, domain.get("in_domain"));
+        assertEquals(0.12, (Double) domain.get("similarity"), 1e-6);
+        assertEquals(0.3, (Double) domain.get("threshold"), 1e-6);
+        assertEquals(false, ext(out).get("degraded"), "skipping by design is not a degradation");
+
+        // the request overrides: rerank anyway, and the explanation still says the query was out of domain
+        SearchResponse anyway = rerankWith("{\"top_n\": 4, \"out_of_domain\": \"rerank\"}", p);
+        assertFalse(service.rerankRequests.get(1).getOptions().getSkipOutOfDomain());
+        assertEquals(List.of("d", "b", "c", "a"), ids(anyway), "reranked with the 0.7 blend");
+        assertEquals(true, rerankInfo(anyway).get("applied"));
+        assertEquals(false, ((Map<String, Object>) rerankInfo(anyway).get("domain")).get("in_domain"));
+
+        // the pipeline can rerank everything; an in-domain query is reranked either way
+        assertFalse(rerank("out_of_domain", "rerank").isSkipOutOfDomain());
+        assertEquals(List.of("d", "b", "c", "a"), ids(rerankWith("{\"top_n\": 4}", rerank("rerank_weight", 0.7, "out_of_domain", "rerank"))));
+        service.rerankDomain = RerankDomain.newBuilder().setSimilarity(0.5f).setThreshold(0.3f).setInDomain(true).build();
+        SearchResponse inside = rerankWith("{\"top_n\": 4}", p);
+        assertEquals(List.of("d", "b", "c", "a"), ids(inside));
+        assertEquals(true, ((Map<String, Object>) rerankInfo(inside).get("domain")).get("in_domain"));
+    }
+
+    @Test
+    void outOfDomainSettingIsValidated() {
+        for (Object bad : new Object[] { "never", true, 1 }) {
+            OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank("out_of_domain", bad), () -> "out_of_domain=" + bad);
+            assertTrue(e.getMessage().startsWith("[out_of_domain] must be \"skip\" or \"rerank\", got ["), e.getMessage());
         }
     }
 
