@@ -57,6 +57,10 @@ class ConceptHead:
         self.min_weight = float(min_weight)
         self.manifest = manifest or {}
         self.use_ort = use_ort
+        # the artifact dir it was loaded from, and its domain bank when it ships one that fits the encoder
+        # (set by the loader: the check compares the encoder's query embeddings with the bank)
+        self.directory: Path | None = None
+        self.domain: Any = None
         self._ort: Any = None
         self._ort_lock = threading.Lock()
 
@@ -144,7 +148,7 @@ class ConceptHead:
             got = hashlib.sha256(np.ascontiguousarray(matrix).tobytes()).hexdigest()
             if got != manifest["matrix_sha256"]:
                 raise ValueError(f"concept matrix in {d} does not match its manifest sha256 (corrupt artifact?)")
-        return cls(
+        head = cls(
             matrix,
             keys,
             labels,
@@ -153,6 +157,8 @@ class ConceptHead:
             min_weight=min_weight,
             manifest=manifest,
         )
+        head.directory = d
+        return head
 
 
 def _build_topk_session(matrix_t: np.ndarray) -> Any:

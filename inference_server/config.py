@@ -105,6 +105,10 @@ class ConceptsConfig(_Section):
     max_top_k: int = Field(256, ge=1, le=100_000, description="cap on a request's top_k_concepts")
     min_weight: float = Field(0.0, ge=0.0, lt=1.0, description="drop concepts at or below this weight")
     default_top_labels: int = Field(5, ge=0, le=1024)
+    domain_check: bool = Field(
+        True, description="report per query (Embedding.concept_domain) whether it is in the concept head's domain "
+        "when the artifact ships a domain bank (domain.npy); false ignores the bank"
+    )
 
     @model_validator(mode="after")
     def _k(self) -> "ConceptsConfig":

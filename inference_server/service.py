@@ -45,6 +45,7 @@ from inference_server.config import ConceptsConfig, RerankConfig, ServerConfig
 from inference_server.contract import inference_pb2 as pb2
 from inference_server.contract import inference_pb2_grpc as pb2_grpc
 from inference_server.metrics import Metrics
+from inference_server.runtime.domain import DomainBank
 from inference_server.runtime.encoder import EncodeItem, EncoderRuntime
 from inference_server.runtime.reranker import RerankerRuntime
 
@@ -180,6 +181,13 @@ def add_inference_service(servicer: InferenceService, server: grpc.aio.Server) -
     server.add_registered_method_handlers(service, handlers)
 
 
+def _domain_message(bank: DomainBank, dense: np.ndarray) -> pb2.DomainCheck:
+    """A query's dense embedding checked against a model's domain bank, as the contract reports it."""
+    v = bank.check(dense)
+    return pb2.DomainCheck(similarity=v.similarity, threshold=v.threshold, in_domain=v.in_domain,
+                           reference=bank.reference)
+
+
 class InferenceService(pb2_grpc.InferenceServicer):
     def __init__(
         self,
@@ -290,9 +298,12 @@ class InferenceService(pb2_grpc.InferenceServicer):
             results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
                                                         timeout=context.time_remaining())
             keys, labels = (head.keys, head.labels) if head is not None else ([], [])
+            bank = head.domain if head is not None and query else None
             ntrunc = 0
             for i, seq, res in zip(ok_idx, seqs, results):
                 emb = pb2.Embedding(truncated=seq.truncated, num_tokens=seq.num_tokens)
+                if bank is not None:
+                    emb.concept_domain.CopyFrom(_domain_message(bank, res.dense))
                 ntrunc += seq.truncated
                 if not opts.skip_dense:
                     emb.dense.extend(res.dense.tolist())
@@ -363,16 +374,13 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 scores[i] = pb2.PassageScore(score=best, truncated=plan.truncated, chunks=k)
         return pb2.RerankResponse(scores=scores, model=self._rerank_ref, domain=domain)
 
-    async def _domain_check(self, query: str, context: grpc.aio.ServicerContext) -> pb2.RerankDomain:
+    async def _domain_check(self, query: str, context: grpc.aio.ServicerContext) -> pb2.DomainCheck:
         """The query's dense embedding (one Encode item through the encoder batcher) against the reranker's
         domain bank."""
-        bank = self.reranker.domain
         seqs = await self._tokenize(self.encoder.tokenize, len(query), [query], True)
         (res,) = await self.encoder_batcher.submit([EncodeItem(seqs[0], 0)], [seqs[0].num_tokens],
                                                    timeout=context.time_remaining())
-        v = bank.check(res.dense)
-        return pb2.RerankDomain(similarity=v.similarity, threshold=v.threshold, in_domain=v.in_domain,
-                                reference=bank.reference)
+        return _domain_message(self.reranker.domain, res.dense)
 
     # -- Info ------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sesa/inference/v1/inference.proto\x12\x11sesa.inference.v1\"\x91\x01\n\rEncodeOptions\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.sesa.inference.v1.TextKind\x12\x16\n\x0etop_k_concepts\x18\x02 \x01(\r\x12\x12\n\ntop_labels\x18\x03 \x01(\r\x12\x12\n\nskip_dense\x18\x04 \x01(\x08\x12\x15\n\rskip_concepts\x18\x05 \x01(\x08\"Q\n\rEncodeRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .sesa.inference.v1.EncodeOptions\"5\n\x07\x43oncept\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x02\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb0\x01\n\tEmbedding\x12\r\n\x05\x64\x65nse\x18\x01 \x03(\x02\x12,\n\x08\x63oncepts\x18\x02 \x03(\x0b\x32\x1a.sesa.inference.v1.Concept\x12\x12\n\ntop_labels\x18\x03 \x03(\t\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x12\n\nnum_tokens\x18\x05 \x01(\r\x12+\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.sesa.inference.v1.ItemError\"\'\n\x08ModelRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xa8\x01\n\x0e\x45ncodeResponse\x12\x30\n\nembeddings\x18\x01 \x03(\x0b\x32\x1c.sesa.inference.v1.Embedding\x12\x30\n\x0b\x64\x65nse_model\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12\x32\n\rconcept_model\x18\x03 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\"\\\n\rRerankOptions\x12\x1b\n\x13\x63hunk_long_passages\x18\x01 \x01(\x08\x12\x12\n\nmax_chunks\x18\x02 \x01(\r\x12\x1a\n\x12skip_out_of_domain\x18\x03 \x01(\x08\"c\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08passages\x18\x02 \x03(\t\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .sesa.inference.v1.RerankOptions\"m\n\x0cPassageScore\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x12\x0e\n\x06\x63hunks\x18\x03 \x01(\r\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1c.sesa.inference.v1.ItemError\"[\n\x0cRerankDomain\x12\x12\n\nsimilarity\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x11\n\tin_domain\x18\x03 \x01(\x08\x12\x11\n\treference\x18\x04 \x01(\t\"\x9e\x01\n\x0eRerankResponse\x12/\n\x06scores\x18\x01 \x03(\x0b\x32\x1f.sesa.inference.v1.PassageScore\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12/\n\x06\x64omain\x18\x03 \x01(\x0b\x32\x1f.sesa.inference.v1.RerankDomain\"\r\n\x0bInfoRequest\"\x96\x01\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12(\n\x03ref\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12\x11\n\tdimension\x18\x03 \x01(\r\x12\x11\n\tprecision\x18\x04 \x01(\t\x12\x1b\n\x13max_sequence_length\x18\x05 \x01(\r\x12\x0e\n\x06source\x18\x06 \x01(\t\"V\n\x10\x43onceptSpaceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x15\n\rdefault_top_k\x18\x04 \x01(\r\"\xa4\x01\n\x06Limits\x12\x1a\n\x12max_texts_per_call\x18\x01 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\x02 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x03 \x01(\r\x12\x16\n\x0emax_queue_size\x18\x04 \x01(\r\x12\x18\n\x10query_max_tokens\x18\x05 \x01(\r\x12\x1a\n\x12passage_max_tokens\x18\x06 \x01(\r\"\xde\x01\n\x0cInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12,\n\x06models\x18\x02 \x03(\x0b\x32\x1c.sesa.inference.v1.ModelInfo\x12:\n\rconcept_space\x18\x03 \x01(\x0b\x32#.sesa.inference.v1.ConceptSpaceInfo\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tproviders\x18\x05 \x03(\t\x12)\n\x06limits\x18\x06 \x01(\x0b\x32\x19.sesa.inference.v1.Limits*Q\n\x08TextKind\x12\x19\n\x15TEXT_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTEXT_KIND_QUERY\x10\x01\x12\x15\n\x11TEXT_KIND_PASSAGE\x10\x02\x32\xf2\x01\n\tInference\x12M\n\x06\x45ncode\x12 .sesa.inference.v1.EncodeRequest\x1a!.sesa.inference.v1.EncodeResponse\x12M\n\x06Rerank\x12 .sesa.inference.v1.RerankRequest\x1a!.sesa.inference.v1.RerankResponse\x12G\n\x04Info\x12\x1e.sesa.inference.v1.InfoRequest\x1a\x1f.sesa.inference.v1.InfoResponseB)\n\x15org.sesa.inference.v1B\x0eInferenceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!sesa/inference/v1/inference.proto\x12\x11sesa.inference.v1\"\x91\x01\n\rEncodeOptions\x12)\n\x04kind\x18\x01 \x01(\x0e\x32\x1b.sesa.inference.v1.TextKind\x12\x16\n\x0etop_k_concepts\x18\x02 \x01(\r\x12\x12\n\ntop_labels\x18\x03 \x01(\r\x12\x12\n\nskip_dense\x18\x04 \x01(\x08\x12\x15\n\rskip_concepts\x18\x05 \x01(\x08\"Q\n\rEncodeRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .sesa.inference.v1.EncodeOptions\"5\n\x07\x43oncept\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x02\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xe8\x01\n\tEmbedding\x12\r\n\x05\x64\x65nse\x18\x01 \x03(\x02\x12,\n\x08\x63oncepts\x18\x02 \x03(\x0b\x32\x1a.sesa.inference.v1.Concept\x12\x12\n\ntop_labels\x18\x03 \x03(\t\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x12\n\nnum_tokens\x18\x05 \x01(\r\x12+\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.sesa.inference.v1.ItemError\x12\x36\n\x0e\x63oncept_domain\x18\x07 \x01(\x0b\x32\x1e.sesa.inference.v1.DomainCheck\"\'\n\x08ModelRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xa8\x01\n\x0e\x45ncodeResponse\x12\x30\n\nembeddings\x18\x01 \x03(\x0b\x32\x1c.sesa.inference.v1.Embedding\x12\x30\n\x0b\x64\x65nse_model\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12\x32\n\rconcept_model\x18\x03 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\"\\\n\rRerankOptions\x12\x1b\n\x13\x63hunk_long_passages\x18\x01 \x01(\x08\x12\x12\n\nmax_chunks\x18\x02 \x01(\r\x12\x1a\n\x12skip_out_of_domain\x18\x03 \x01(\x08\"c\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08passages\x18\x02 \x03(\t\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .sesa.inference.v1.RerankOptions\"m\n\x0cPassageScore\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x12\x0e\n\x06\x63hunks\x18\x03 \x01(\r\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1c.sesa.inference.v1.ItemError\"Z\n\x0b\x44omainCheck\x12\x12\n\nsimilarity\x18\x01 \x01(\x02\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x11\n\tin_domain\x18\x03 \x01(\x08\x12\x11\n\treference\x18\x04 \x01(\t\"\x9d\x01\n\x0eRerankResponse\x12/\n\x06scores\x18\x01 \x03(\x0b\x32\x1f.sesa.inference.v1.PassageScore\x12*\n\x05model\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12.\n\x06\x64omain\x18\x03 \x01(\x0b\x32\x1e.sesa.inference.v1.DomainCheck\"\r\n\x0bInfoRequest\"\x96\x01\n\tModelInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12(\n\x03ref\x18\x02 \x01(\x0b\x32\x1b.sesa.inference.v1.ModelRef\x12\x11\n\tdimension\x18\x03 \x01(\r\x12\x11\n\tprecision\x18\x04 \x01(\t\x12\x1b\n\x13max_sequence_length\x18\x05 \x01(\r\x12\x0e\n\x06source\x18\x06 \x01(\t\"V\n\x10\x43onceptSpaceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x15\n\rdefault_top_k\x18\x04 \x01(\r\"\xa4\x01\n\x06Limits\x12\x1a\n\x12max_texts_per_call\x18\x01 \x01(\r\x12\x16\n\x0emax_text_bytes\x18\x02 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x03 \x01(\r\x12\x16\n\x0emax_queue_size\x18\x04 \x01(\r\x12\x18\n\x10query_max_tokens\x18\x05 \x01(\r\x12\x1a\n\x12passage_max_tokens\x18\x06 \x01(\r\"\xde\x01\n\x0cInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12,\n\x06models\x18\x02 \x03(\x0b\x32\x1c.sesa.inference.v1.ModelInfo\x12:\n\rconcept_space\x18\x03 \x01(\x0b\x32#.sesa.inference.v1.ConceptSpaceInfo\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x11\n\tproviders\x18\x05 \x03(\t\x12)\n\x06limits\x18\x06 \x01(\x0b\x32\x19.sesa.inference.v1.Limits*Q\n\x08TextKind\x12\x19\n\x15TEXT_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTEXT_KIND_QUERY\x10\x01\x12\x15\n\x11TEXT_KIND_PASSAGE\x10\x02\x32\xf2\x01\n\tInference\x12M\n\x06\x45ncode\x12 .sesa.inference.v1.EncodeRequest\x1a!.sesa.inference.v1.EncodeResponse\x12M\n\x06Rerank\x12 .sesa.inference.v1.RerankRequest\x1a!.sesa.inference.v1.RerankResponse\x12G\n\x04Info\x12\x1e.sesa.inference.v1.InfoRequest\x1a\x1f.sesa.inference.v1.InfoResponseB)\n\x15org.sesa.inference.v1B\x0eInferenceProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inference_server.contract.i
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025org.sesa.inference.v1B\016InferenceProtoP\001'
-  _globals['_TEXTKIND']._serialized_start=1985
-  _globals['_TEXTKIND']._serialized_end=2066
+  _globals['_TEXTKIND']._serialized_start=2039
+  _globals['_TEXTKIND']._serialized_end=2120
   _globals['_ENCODEOPTIONS']._serialized_start=57
   _globals['_ENCODEOPTIONS']._serialized_end=202
   _globals['_ENCODEREQUEST']._serialized_start=204
@@ -43,31 +43,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ITEMERROR']._serialized_start=342
   _globals['_ITEMERROR']._serialized_end=384
   _globals['_EMBEDDING']._serialized_start=387
-  _globals['_EMBEDDING']._serialized_end=563
-  _globals['_MODELREF']._serialized_start=565
-  _globals['_MODELREF']._serialized_end=604
-  _globals['_ENCODERESPONSE']._serialized_start=607
-  _globals['_ENCODERESPONSE']._serialized_end=775
-  _globals['_RERANKOPTIONS']._serialized_start=777
-  _globals['_RERANKOPTIONS']._serialized_end=869
-  _globals['_RERANKREQUEST']._serialized_start=871
-  _globals['_RERANKREQUEST']._serialized_end=970
-  _globals['_PASSAGESCORE']._serialized_start=972
-  _globals['_PASSAGESCORE']._serialized_end=1081
-  _globals['_RERANKDOMAIN']._serialized_start=1083
-  _globals['_RERANKDOMAIN']._serialized_end=1174
-  _globals['_RERANKRESPONSE']._serialized_start=1177
-  _globals['_RERANKRESPONSE']._serialized_end=1335
-  _globals['_INFOREQUEST']._serialized_start=1337
-  _globals['_INFOREQUEST']._serialized_end=1350
-  _globals['_MODELINFO']._serialized_start=1353
-  _globals['_MODELINFO']._serialized_end=1503
-  _globals['_CONCEPTSPACEINFO']._serialized_start=1505
-  _globals['_CONCEPTSPACEINFO']._serialized_end=1591
-  _globals['_LIMITS']._serialized_start=1594
-  _globals['_LIMITS']._serialized_end=1758
-  _globals['_INFORESPONSE']._serialized_start=1761
-  _globals['_INFORESPONSE']._serialized_end=1983
-  _globals['_INFERENCE']._serialized_start=2069
-  _globals['_INFERENCE']._serialized_end=2311
+  _globals['_EMBEDDING']._serialized_end=619
+  _globals['_MODELREF']._serialized_start=621
+  _globals['_MODELREF']._serialized_end=660
+  _globals['_ENCODERESPONSE']._serialized_start=663
+  _globals['_ENCODERESPONSE']._serialized_end=831
+  _globals['_RERANKOPTIONS']._serialized_start=833
+  _globals['_RERANKOPTIONS']._serialized_end=925
+  _globals['_RERANKREQUEST']._serialized_start=927
+  _globals['_RERANKREQUEST']._serialized_end=1026
+  _globals['_PASSAGESCORE']._serialized_start=1028
+  _globals['_PASSAGESCORE']._serialized_end=1137
+  _globals['_DOMAINCHECK']._serialized_start=1139
+  _globals['_DOMAINCHECK']._serialized_end=1229
+  _globals['_RERANKRESPONSE']._serialized_start=1232
+  _globals['_RERANKRESPONSE']._serialized_end=1389
+  _globals['_INFOREQUEST']._serialized_start=1391
+  _globals['_INFOREQUEST']._serialized_end=1404
+  _globals['_MODELINFO']._serialized_start=1407
+  _globals['_MODELINFO']._serialized_end=1557
+  _globals['_CONCEPTSPACEINFO']._serialized_start=1559
+  _globals['_CONCEPTSPACEINFO']._serialized_end=1645
+  _globals['_LIMITS']._serialized_start=1648
+  _globals['_LIMITS']._serialized_end=1812
+  _globals['_INFORESPONSE']._serialized_start=1815
+  _globals['_INFORESPONSE']._serialized_end=2037
+  _globals['_INFERENCE']._serialized_start=2123
+  _globals['_INFERENCE']._serialized_end=2365
 # @@protoc_insertion_point(module_scope)

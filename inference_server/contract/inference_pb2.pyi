@@ -57,20 +57,22 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Embedding(_message.Message):
-    __slots__ = ("dense", "concepts", "top_labels", "truncated", "num_tokens", "error")
+    __slots__ = ("dense", "concepts", "top_labels", "truncated", "num_tokens", "error", "concept_domain")
     DENSE_FIELD_NUMBER: _ClassVar[int]
     CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    CONCEPT_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     dense: _containers.RepeatedScalarFieldContainer[float]
     concepts: _containers.RepeatedCompositeFieldContainer[Concept]
     top_labels: _containers.RepeatedScalarFieldContainer[str]
     truncated: bool
     num_tokens: int
     error: ItemError
-    def __init__(self, dense: _Optional[_Iterable[float]] = ..., concepts: _Optional[_Iterable[_Union[Concept, _Mapping]]] = ..., top_labels: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ..., num_tokens: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+    concept_domain: DomainCheck
+    def __init__(self, dense: _Optional[_Iterable[float]] = ..., concepts: _Optional[_Iterable[_Union[Concept, _Mapping]]] = ..., top_labels: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ..., num_tokens: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., concept_domain: _Optional[_Union[DomainCheck, _Mapping]] = ...) -> None: ...
 
 class ModelRef(_message.Message):
     __slots__ = ("id", "version")
@@ -122,7 +124,7 @@ class PassageScore(_message.Message):
     error: ItemError
     def __init__(self, score: _Optional[float] = ..., truncated: _Optional[bool] = ..., chunks: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
-class RerankDomain(_message.Message):
+class DomainCheck(_message.Message):
     __slots__ = ("similarity", "threshold", "in_domain", "reference")
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -141,8 +143,8 @@ class RerankResponse(_message.Message):
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     scores: _containers.RepeatedCompositeFieldContainer[PassageScore]
     model: ModelRef
-    domain: RerankDomain
-    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., domain: _Optional[_Union[RerankDomain, _Mapping]] = ...) -> None: ...
+    domain: DomainCheck
+    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., domain: _Optional[_Union[DomainCheck, _Mapping]] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()

@@ -72,6 +72,13 @@ def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_con
                                          progress_factory=progress_factory)
         if enc.head is not None and enc.head.dimension != enc.meta.dimension:
             raise ValueError(f"concept space dimension {enc.head.dimension} != encoder dimension {enc.meta.dimension}")
+        if enc.head is not None and cfg.concepts.domain_check and enc.head.directory is not None:
+            try:
+                enc.head.domain = load_domain_bank(enc.head.directory, enc.head.manifest, enc.meta.model_id,
+                                                   enc.meta.dimension)
+            except DomainBankError as e:
+                raise ModelResolutionError(f"concept space {enc.head.directory}: {e} (set concepts.domain_check: "
+                                           "false to serve without domain checks)") from e
     return enc
 
 

@@ -4,7 +4,7 @@
     sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
     sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c] [--update-manifest]
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
-    sesa-server train domain   --reranker DIR --dataset DIR [--k 10] [--percentile 5]
+    sesa-server train domain   --model DIR --dataset DIR [--k 10] [--percentile 5]
 
 Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
 Importing this module is cheap (no torch); the commands import what they need.
@@ -168,17 +168,17 @@ def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_domain(args: argparse.Namespace) -> int:
-    """Give a trained reranker dir its domain bank (``train reranker`` writes one itself)."""
+    """Give a trained reranker or concept-head dir its domain bank (the training commands write one themselves)."""
     from inference_server.training.domain_bank import add_domain_bank
 
     _setup(args)
     try:
-        spec = add_domain_bank(args.reranker, args.dataset, k=args.k, percentile=args.percentile,
+        spec = add_domain_bank(args.model, args.dataset, k=args.k, percentile=args.percentile,
                                cache_dir=args.cache_dir, show_progress=not args.quiet)
-    except ValueError as e:  # not a reranker dir, no dev queries, bad percentile
+    except ValueError as e:  # not a trained model dir, no dev queries, bad percentile
         print(f"sesa-server: error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"reranker": str(args.reranker), "domain": spec}, indent=2))
+    print(json.dumps({"model": str(args.model), "domain": spec}, indent=2))
     return 0
 
 
@@ -285,9 +285,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     e.set_defaults(func=_guarded(cmd_evaluate))
 
-    d = tsub.add_parser("domain", help="give a trained reranker its domain bank: the embeddings of its training "
-                                       "queries and the similarity threshold that tells in-domain queries apart")
-    d.add_argument("--reranker", required=True, help="reranker dir (manifest.json with the training recipe)")
+    d = tsub.add_parser("domain", help="give a trained reranker or concept head its domain bank: the embeddings of "
+                                       "its training queries and the similarity threshold that tells in-domain "
+                                       "queries apart")
+    d.add_argument("--model", required=True,
+                   help="trained reranker or concept-space dir (manifest.json with the training recipe)")
     d.add_argument("--dataset", required=True, help="the BEIR folder it was trained on (its train split)")
     d.add_argument("--k", type=_positive_int, default=10, help="nearest training queries averaged (default 10)")
     d.add_argument("--percentile", type=float, default=5.0,

@@ -361,6 +361,17 @@ def config_dict(cfg: ConceptTrainConfig) -> dict[str, Any]:
     return asdict(cfg)
 
 
+def train_dev_queries(ds: Any, dev_fraction: float, dev_seed: int,
+                      limit_queries: int | None = None) -> tuple[list[str], list[str]]:
+    """(train, dev) query ids of a training run on ``ds``'s train split: the one rule every trained model
+    (concept head, reranker, their domain banks) and every later re-measurement uses."""
+    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
+    if limit_queries is not None:
+        random.Random(dev_seed).shuffle(train_all)
+        train_all = sorted(train_all[:limit_queries])
+    return split_dev(train_all, dev_fraction, dev_seed)
+
+
 def split_dev(qids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """(train, dev) query ids; deterministic."""
     q = sorted(qids)

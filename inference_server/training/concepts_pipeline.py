@@ -23,12 +23,13 @@ from inference_server.training.concept_head import (
     config_dict,
     label_agreement,
     mine_hard_negatives,
-    split_dev,
+    train_dev_queries,
     train_head,
     truthfulness,
     write_trained_artifact,
 )
 from inference_server.training.data import BeirDataset, load_beir, self_supervised_pairs, training_pairs
+from inference_server.training.domain_bank import build_for_run
 from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,7 @@ def dev_runs(dataset: str | Path, head: Any, top_k: int = 32, dev_fraction: floa
     ds = load_beir(dataset)
     d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
     qe = QueryEmbeddings(ds, cache)
-    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
-    _, dev_q = split_dev(train_all, dev_fraction, dev_seed)
+    _, dev_q = train_dev_queries(ds, dev_fraction, dev_seed)
     dq = qe(dev_q)
     runs = {"bm25": bm25_run(BM25(ds.doc_texts), dev_q, ds.queries), "dense": dense_run(dev_q, dq, d_emb),
             "concepts": sparse_run(dev_q, concept_vectors(head, dq, top_k), concept_vectors(head, d_emb, top_k))}
@@ -222,13 +222,7 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
     qe = QueryEmbeddings(ds, cache)
 
-    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
-    if cfg.limit_queries is not None:
-        import random as _r
-
-        _r.Random(cfg.dev_seed).shuffle(train_all)
-        train_all = sorted(train_all[: cfg.limit_queries])
-    train_q, dev_q = split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
+    train_q, dev_q = train_dev_queries(ds, cfg.dev_fraction, cfg.dev_seed, cfg.limit_queries)
     bm25 = BM25(ds.doc_texts)
     ts = build_training_set(ds, train_q, d_emb, qe, cache, cfg, bm25)
     log.info("training set: %s, %d pairs, dev %d queries", ts.counts, len(ts.pos), len(dev_q))
@@ -286,6 +280,8 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     }
     path = write_trained_artifact(out, w, entries, encoder.meta, name=name,
                                   passage_max_tokens=encoder.passage_max_tokens, extra=manifest_extra)
+    if dev_q:
+        build_for_run(path, ds, cache, train_q, dev_q, encoder.meta.model_id)
     head = ConceptHead.load(path)
     zero = ConceptHead(anchor, [e.key for e in entries], [e.label for e in entries], name="zero-shot")
     evalsets = {f"{ds.name}-test": EvalSet(ds, cache, "test")} if "test" in ds.qrels else {}

@@ -1,11 +1,15 @@
-"""Build a reranker's domain bank (``domain.npy`` + ``manifest.domain``) from its training run's queries.
+"""Build a trained model's domain bank (``domain.npy`` + ``manifest.domain``) from its training run's queries.
+
+Trained models: the reranker (the server reports the check in ``RerankResponse.domain``) and the SESA
+concept head (``Embedding.concept_domain`` of each query).
 
 The bank holds the embeddings of the run's *train* queries; the threshold is a low percentile
 (default 5th) of the k-NN similarity of the run's held-out *dev* queries to that bank. So about 95%
 of queries like the ones the blend weight was chosen on pass, and the rule never looks at any
 evaluation collection. See ``inference_server.runtime.domain`` for how the server applies it.
 
-    sesa-server train domain --reranker models/sesa-reranker-minilm-l6-scifact --dataset ../shared/data/scifact
+    sesa-server train domain --model models/sesa-reranker-minilm-l6-scifact --dataset ../shared/data/scifact
+    sesa-server train domain --model models/esco-skills-sesa-scifact --dataset ../shared/data/scifact
 """
 
 from __future__ import annotations
@@ -79,18 +83,31 @@ def build_for_run(model_dir: str | Path, ds: Any, cache: Any, train_q: Sequence[
 def add_domain_bank(model_dir: str | Path, dataset: str | Path, *, k: int = DEFAULT_K,
                     percentile: float = DEFAULT_PERCENTILE, encoder: Any = None, cache_dir: str | Path | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
-    """Give an already trained reranker dir its bank, from the same train/dev split its run used."""
+    """Give an already trained reranker or concept-head dir its bank, from the same train/dev split its
+    training run used (read from its manifest's recipe)."""
+    from inference_server.training.concept_head import train_dev_queries
     from inference_server.training.data import load_beir
     from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-    from inference_server.training.reranker import RerankerTrainConfig
-    from inference_server.training.reranker_pipeline import dev_queries
 
-    manifest = json.loads((Path(model_dir) / "manifest.json").read_text(encoding="utf-8"))
-    if manifest.get("role") != "reranker":
-        raise ValueError(f"{model_dir}: not a reranker dir (manifest role {manifest.get('role')!r})")
-    cfg = RerankerTrainConfig.from_manifest(manifest)
+    manifest_path = Path(model_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{model_dir}: no manifest.json (not a trained reranker or concept-space dir)")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("role") == "reranker":
+        from inference_server.training.reranker import RerankerTrainConfig
+
+        rc = RerankerTrainConfig.from_manifest(manifest)
+        split = (rc.dev_fraction, rc.dev_seed, rc.limit_queries, rc.limit_docs)
+    elif manifest.get("kind") == "trained" and "recipe" in manifest:
+        cc = manifest["recipe"].get("config", {})
+        split = (float(cc.get("dev_fraction", 0.15)), int(cc.get("dev_seed", 13)), cc.get("limit_queries"),
+                 cc.get("limit_docs"))
+    else:
+        raise ValueError(f"{model_dir}: not a trained reranker or concept head (manifest role "
+                         f"{manifest.get('role')!r}, kind {manifest.get('kind')!r}; zero-shot packs have no "
+                         "training queries)")
     encoder = encoder or load_server_encoder()
     cache = EmbeddingCache(encoder, cache_dir, show_progress=show_progress)
-    ds = load_beir(dataset, limit_docs=cfg.limit_docs)
-    train_q, dev_q = dev_queries(ds, cfg)
+    ds = load_beir(dataset, limit_docs=split[3])
+    train_q, dev_q = train_dev_queries(ds, split[0], split[1], split[2])
     return build_for_run(model_dir, ds, cache, train_q, dev_q, encoder.meta.model_id, k, percentile)

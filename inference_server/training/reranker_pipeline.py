@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from inference_server.runtime.domain import DomainBank, knn_similarity, normalise
-from inference_server.training.concept_head import split_dev
+from inference_server.training.concept_head import train_dev_queries
 from inference_server.training.data import BeirDataset, load_beir
 from inference_server.training.domain_bank import build_for_run
 from inference_server.training.embeddings import EmbeddingCache, cache_root, load_server_encoder
@@ -186,11 +185,7 @@ def write_metrics(manifest: dict[str, Any], metrics: dict[str, Any]) -> None:
 
 def dev_queries(ds: BeirDataset, cfg: RerankerTrainConfig) -> tuple[list[str], list[str]]:
     """(train, dev) query ids of a training run: the same split for training and later re-measurement."""
-    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
-    if cfg.limit_queries is not None:
-        random.Random(cfg.dev_seed).shuffle(train_all)
-        train_all = sorted(train_all[: cfg.limit_queries])
-    return split_dev(train_all, cfg.dev_fraction, cfg.dev_seed)
+    return train_dev_queries(ds, cfg.dev_fraction, cfg.dev_seed, cfg.limit_queries)
 
 
 def remeasure_reranker(model_dir: str | Path, dataset: str | Path, eval_dirs: Sequence[str | Path] = (),

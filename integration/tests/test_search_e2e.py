@@ -351,6 +351,29 @@ def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, i
     assert all(explanation(h)["rerank"] is not None for h in res["hits"]["hits"][:5])
 
 
+def test_a_query_outside_the_concept_heads_domain_fuses_without_the_concept_branch(os_client, index, pipeline,
+                                                                                    server_with_env):
+    """The server restarted with the trained SciFact concept head (models/esco-skills-sesa-scifact, which ships a
+    domain bank): a job query is outside its domain and the hybrid fuses BM25 + dense only; a biomedical claim is
+    inside and keeps the concept weight. (Query texts used nowhere else: the plugin caches query encodings.)"""
+    trained = schemas.repo_root() / "models" / "esco-skills-sesa-scifact"
+    server_with_env({"SESA_SERVER_MODELS__CONCEPT_SPACE": str(trained)})
+    pipeline_weight = next(p["sesa_fuse"] for p in schemas.load_json("search-pipeline.json")["response_processors"]
+                           if "sesa_fuse" in p)["weights"]["concepts"]
+    res = search(os_client, index, pipeline, "which engineers maintain relational databases", size=8)
+    fusion_info = meta(res)["fusion"]
+    assert fusion_info["concepts_dropped"] == "out_of_domain" and fusion_info["weights"]["concepts"] == 0
+    d = fusion_info["concept_domain"]
+    assert d["in_domain"] is False and d["similarity"] < d["threshold"] and "scifact" in d["reference"]
+    assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), "explanations keep their concepts"
+
+    res = search(os_client, index, pipeline, "Statin therapy lowers the risk of cardiovascular events in older adults.",
+                 size=8)
+    fusion_info = meta(res)["fusion"]
+    assert "concepts_dropped" not in fusion_info and fusion_info["concept_domain"]["in_domain"] is True
+    assert fusion_info["weights"]["concepts"] == pytest.approx(pipeline_weight)
+
+
 def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_reranker, server_with_env):
     if has_reranker:  # CI's server has one: run this against the same server without it
         server_with_env({}, drop=("--reranker",))

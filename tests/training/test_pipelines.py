@@ -40,6 +40,10 @@ def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, sy
     assert 0.0 <= row["concepts_trained"] <= 1.0 and "hybrid3_trained" in row
     assert set(m["fusion"]["weights"]) == {"bm25", "dense", "concepts"}
     assert abs(sum(m["fusion"]["weights"].values()) - 1.0) < 1e-6
+    # its domain bank: the run's train queries, the threshold from the 5 dev queries; listed with its checksum
+    assert m["domain"]["queries"] == m["data"]["train_queries"] and m["domain"]["k"] == 10
+    assert m["files"]["domain.npy"]["bytes"] == (out / "domain.npy").stat().st_size
+    assert np.load(out / "domain.npy").shape == (m["data"]["train_queries"], 32)
 
 
 @needs_torch
@@ -72,18 +76,20 @@ def test_cli_registers_train_commands():
     assert a.tiny and a.eval == ["E1", "E2"] and a.vocab == "esco-skills"
     a = p.parse_args(["train", "reranker", "--dataset", "D", "--time-budget", "30"])
     assert a.time_budget == 30.0
-    a = p.parse_args(["train", "domain", "--reranker", "R", "--dataset", "D"])
+    a = p.parse_args(["train", "domain", "--model", "R", "--dataset", "D"])
     assert (a.k, a.percentile) == (10, 5.0)
     with pytest.raises(SystemExit):
-        p.parse_args(["train", "domain", "--reranker", "R", "--dataset", "D", "--k", "0"])
+        p.parse_args(["train", "domain", "--model", "R", "--dataset", "D", "--k", "0"])
 
 
-def test_cli_domain_refuses_a_dir_that_is_not_a_reranker(tmp_path, capsys):
+def test_cli_domain_refuses_a_dir_that_is_not_a_trained_model(tmp_path, capsys):
     from inference_server.training.cli import main
 
-    (tmp_path / "manifest.json").write_text(json.dumps({"role": "encoder"}))
-    assert main(["train", "domain", "--reranker", str(tmp_path), "--dataset", str(tmp_path), "--quiet"]) == 2
-    assert "not a reranker dir" in capsys.readouterr().err
+    assert main(["train", "domain", "--model", str(tmp_path), "--dataset", str(tmp_path), "--quiet"]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "zero-shot"}))
+    assert main(["train", "domain", "--model", str(tmp_path), "--dataset", str(tmp_path), "--quiet"]) == 2
+    assert "not a trained reranker or concept head" in capsys.readouterr().err
 
 
 def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):

@@ -17,6 +17,7 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.common.util.concurrent.ThreadContext;
 import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.DomainCheck;
 import org.sesa.inference.v1.Embedding;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
@@ -27,7 +28,6 @@ import org.sesa.inference.v1.ItemError;
 import org.sesa.inference.v1.ModelInfo;
 import org.sesa.inference.v1.ModelRef;
 import org.sesa.inference.v1.PassageScore;
-import org.sesa.inference.v1.RerankDomain;
 import org.sesa.inference.v1.RerankRequest;
 import org.sesa.inference.v1.RerankResponse;
 import org.sesa.opensearch.inference.ChannelFactory;
@@ -68,7 +68,7 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     private volatile boolean hangRerank;
     private volatile long rerankDelayMillis;
     /** When set, Rerank reports this domain check; out of domain with skip_out_of_domain asked: no scores. */
-    public volatile RerankDomain rerankDomain;
+    public volatile DomainCheck rerankDomain;
     public static final ModelRef RERANKER = ModelRef.newBuilder().setId("fake-reranker").setVersion("3").build();
     private final Deque<Status> failures = new ArrayDeque<>();
     private volatile boolean hang;
@@ -141,7 +141,7 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
             return;
         }
         RerankResponse.Builder b = RerankResponse.newBuilder().setModel(RERANKER);
-        RerankDomain domain = rerankDomain;
+        DomainCheck domain = rerankDomain;
         if (domain != null) {
             b.setDomain(domain);
         }

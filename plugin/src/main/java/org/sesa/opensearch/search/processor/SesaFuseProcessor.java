@@ -19,6 +19,7 @@ import org.sesa.opensearch.search.fusion.FusionSettings;
 import org.sesa.opensearch.search.fusion.ScoreFusion;
 import org.sesa.opensearch.search.fusion.ScoreFusion.BranchWindow;
 import org.sesa.opensearch.search.fusion.ScoreFusion.Fused;
+import org.sesa.opensearch.search.query.QueryEncoding;
 
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -35,20 +36,34 @@ import java.util.concurrent.TimeUnit;
  * branches per query ({@link ScoreFusion}) and returns the page {@code [from, from + size)} of the fused ranking,
  * each hit with {@code fields._sesa}. Single-branch modes keep that branch's ranking and raw scores. The full
  * ranking stays in the plan for {@code sesa_rerank}. A search without {@code ext.sesa} passes through.
+ *
+ * <p><b>Concept domain.</b> When the server's concept head ships a domain bank, the query's Encode answer says
+ * whether the query is like the queries the head (and the concept weight) was trained and validated on. With
+ * {@code concepts_out_of_domain: "drop"} (the default) a hybrid search of a query outside that domain fuses with
+ * the concept weight set to 0, so the ranking is the BM25 + dense one; {@code ext.sesa.fusion} says so
+ * ({@code concepts_dropped}). The hits still carry their shared concepts as explanations. {@code "keep"} always
+ * fuses with the configured weights.
  */
 public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
 
     public static final String TYPE = "sesa_fuse";
 
     private final FusionSettings settings;
+    private final boolean dropConceptsOutOfDomain;
 
-    SesaFuseProcessor(String tag, String description, boolean ignoreFailure, FusionSettings settings) {
+    SesaFuseProcessor(String tag, String description, boolean ignoreFailure, FusionSettings settings, boolean dropConceptsOutOfDomain) {
         super(TYPE, tag, description, ignoreFailure);
         this.settings = settings;
+        this.dropConceptsOutOfDomain = dropConceptsOutOfDomain;
     }
 
     public FusionSettings getSettings() {
         return settings;
+    }
+
+    /** true: a query outside the concept head's domain fuses without the concept branch. */
+    public boolean isDropConceptsOutOfDomain() {
+        return dropConceptsOutOfDomain;
     }
 
     @Override
@@ -147,6 +162,17 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         }
 
         FusionSettings effective = settings.with(ext.technique(), ext.weights(), ext.rankConstant());
+        QueryEncoding.Domain conceptDomain = plan.encoding() == null ? null : plan.encoding().conceptDomain();
+        boolean conceptsDropped = false;
+        if (plan.mode().isHybrid() && dropConceptsOutOfDomain && conceptDomain != null && conceptDomain.inDomain() == false) {
+            FusionSettings without = effective.with(null, Map.of(Branch.CONCEPTS, 0.0), null);
+            // only when something is left to fuse (a request may weigh the concept branch alone)
+            if (without.weights().values().stream().mapToDouble(Double::doubleValue).sum() > 0
+                && effective.weights().getOrDefault(Branch.CONCEPTS, 0.0) > 0) {
+                effective = without;
+                conceptsDropped = true;
+            }
+        }
         List<Candidate> ranking = new ArrayList<>();
         if (plan.mode().isHybrid()) {
             for (Fused<DocKey> f : ScoreFusion.fuse(fusionInput, effective, DocKey::compareTo)) {
@@ -178,6 +204,12 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             fusion.put("weights", w);
             fusion.put("rank_constant", effective.rankConstant());
             fusion.put("min_range", effective.minRange());
+            if (conceptsDropped) {
+                fusion.put("concepts_dropped", "out_of_domain");
+            }
+            if (conceptDomain != null) {
+                fusion.put("concept_domain", conceptDomain.toMap());
+            }
             info.put("fusion", fusion);
         }
         info.put("window_size", plan.window());

@@ -19,6 +19,10 @@ public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory
     public static final String WEIGHTS = "weights";
     public static final String RANK_CONSTANT = "rank_constant";
     public static final String MIN_RANGE = "min_range";
+    public static final String CONCEPTS_OUT_OF_DOMAIN = "concepts_out_of_domain";
+    /** {@code concepts_out_of_domain} values: fuse without the concept branch, or with it. */
+    public static final String DROP = "drop";
+    public static final String KEEP = "keep";
 
     public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.4, Branch.DENSE, 0.4, Branch.CONCEPTS, 0.2);
     public static final int DEFAULT_RANK_CONSTANT = 60;
@@ -61,6 +65,10 @@ public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory
             String key = e.getMessage().contains(RANK_CONSTANT) ? RANK_CONSTANT : MIN_RANGE;
             throw newConfigurationException(type, tag, key, e.getMessage().replaceFirst("^\\[[a-z_]+\\] ", ""));
         }
-        return new SesaFuseProcessor(tag, description, ignoreFailure, settings);
+        String ood = ConfigurationUtils.readStringProperty(type, tag, config, CONCEPTS_OUT_OF_DOMAIN, DROP);
+        if (DROP.equals(ood) == false && KEEP.equals(ood) == false) {
+            throw newConfigurationException(type, tag, CONCEPTS_OUT_OF_DOMAIN, "must be \"" + DROP + "\" or \"" + KEEP + "\", got [" + ood + "]");
+        }
+        return new SesaFuseProcessor(tag, description, ignoreFailure, settings, DROP.equals(ood));
     }
 }

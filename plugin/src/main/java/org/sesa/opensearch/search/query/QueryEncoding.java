@@ -3,6 +3,7 @@ package org.sesa.opensearch.search.query;
 import org.opensearch.OpenSearchStatusException;
 import org.opensearch.core.rest.RestStatus;
 import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.DomainCheck;
 import org.sesa.inference.v1.Embedding;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.ModelRef;
@@ -21,14 +22,35 @@ import java.util.Map;
  * @param concepts     concepts with weight > 0, strongest first
  * @param denseModel   {@code id@version} of the dense model
  * @param conceptModel {@code id@version} of the concept model
+ * @param conceptDomain whether the query is in the concept head's domain ({@code Embedding.concept_domain}); null
+ *                      when the head ships no domain bank
  */
-public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel) {
+public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel, Domain conceptDomain) {
 
     /** One concept of the query. */
     public record QueryConcept(String key, String label, float weight) {}
 
+    /** A server's domain check of the query (see {@code DomainCheck} in the contract). */
+    public record Domain(boolean inDomain, double similarity, double threshold, String reference) {
+
+        /** The check as the response's {@code ext.sesa} reports it. */
+        public Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("in_domain", inDomain);
+            m.put("similarity", similarity);
+            m.put("threshold", threshold);
+            m.put("reference", reference);
+            return m;
+        }
+    }
+
     public QueryEncoding {
         concepts = List.copyOf(concepts);
+    }
+
+    /** An encoding without a domain check. */
+    public QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel) {
+        this(dense, concepts, denseModel, conceptModel, null);
     }
 
     /** Concept key to concept, in the query's order. */
@@ -70,7 +92,12 @@ public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String d
             }
         }
         concepts.sort((a, b) -> Float.compare(b.weight(), a.weight()));
-        return new QueryEncoding(dense, concepts, ref(response.getDenseModel()), ref(response.getConceptModel()));
+        Domain domain = null;
+        if (e.hasConceptDomain()) {
+            DomainCheck d = e.getConceptDomain();
+            domain = new Domain(d.getInDomain(), d.getSimilarity(), d.getThreshold(), d.getReference());
+        }
+        return new QueryEncoding(dense, concepts, ref(response.getDenseModel()), ref(response.getConceptModel()), domain);
     }
 
     private static String ref(ModelRef r) {

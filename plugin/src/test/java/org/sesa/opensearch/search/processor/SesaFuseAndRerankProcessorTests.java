@@ -26,8 +26,8 @@ import org.opensearch.search.SearchHit;
 import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
 import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.DomainCheck;
 import org.sesa.inference.v1.Embedding;
-import org.sesa.inference.v1.RerankDomain;
 import org.sesa.opensearch.FakeInference;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.SearchTestSupport;
@@ -243,6 +243,62 @@ class SesaFuseAndRerankProcessorTests {
         assertEquals(3, branches.get("dense").get("returned"));
         assertEquals(0.7f, branches.get("dense").get("min_score"));
         assertEquals(8f, branches.get("bm25").get("max_score"));
+    }
+
+    /** The default embedding, plus the server's concept-domain check of the query. */
+    private void conceptDomain(boolean inDomain) {
+        java.util.function.Function<String, Embedding> plain = service.embedder;
+        service.embedder = text -> plain.apply(text)
+            .toBuilder()
+            .setConceptDomain(DomainCheck.newBuilder().setInDomain(inDomain).setSimilarity(inDomain ? 0.5f : 0.1f).setThreshold(0.3f).setReference("scifact"))
+            .build();
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aQueryOutsideTheConceptHeadsDomainFusesWithoutTheConceptBranch() throws Exception {
+        conceptDomain(false);
+        assertTrue(fuse().isDropConceptsOutOfDomain(), "drop is the default");
+        PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder().size(10));
+        SearchResponse out = run(fuse(), bm25Window(), ctx);
+        // bm25 a 1, b 0; dense c 1, a .5, d 0; concepts weight 0: b loses its .2
+        assertEquals(List.of("a", "c", "b", "d"), ids(out));
+        assertEquals(0.0, (Double) sesa(out.getHits().getHits()[2]).get("fused"), 1e-6, "b had only the concept branch");
+        assertEquals(0.6f, (Float) sesa(out.getHits().getHits()[2]).get("concepts"), 1e-6, "its raw concept score is still shown");
+        assertFalse(((List<?>) sesa(out.getHits().getHits()[0]).get("shared_concepts")).isEmpty(), "explanations keep the shared concepts");
+        Map<String, Object> fusion = (Map<String, Object>) ext(out).get("fusion");
+        assertEquals("out_of_domain", fusion.get("concepts_dropped"));
+        assertEquals(0.0, ((Map<String, Object>) fusion.get("weights")).get("concepts"));
+        Map<String, Object> domain = (Map<String, Object>) fusion.get("concept_domain");
+        assertEquals(false, domain.get("in_domain"));
+        assertEquals(0.1, (Double) domain.get("similarity"), 1e-6);
+        assertEquals("scifact", domain.get("reference"));
+
+        // keep: the configured weights whatever the domain; a concepts-only request is never emptied
+        SearchResponse kept = run(fuse("concepts_out_of_domain", "keep"), bm25Window(), plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder()));
+        assertEquals(0.2, (Double) sesa(kept.getHits().getHits()[2]).get("fused"), 1e-5);
+        assertNull(((Map<String, Object>) ext(kept).get("fusion")).get("concepts_dropped"));
+        PipelineProcessingContext only = plan(
+            "{\"query_text\": \"python sql\", \"fusion\": {\"weights\": {\"bm25\": 0, \"dense\": 0, \"concepts\": 1}}}",
+            new SearchSourceBuilder()
+        );
+        SearchResponse alone = run(fuse(), bm25Window(), only);
+        assertEquals("b", ids(alone).get(0), "ranked by the concept branch it asked for");
+        assertEquals(1.0, (Double) sesa(alone.getHits().getHits()[0]).get("fused"), 1e-6);
+        assertNull(((Map<String, Object>) ext(alone).get("fusion")).get("concepts_dropped"));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void anInDomainQueryFusesWithTheConceptBranch() throws Exception {
+        conceptDomain(true);
+        SearchResponse out = run(fuse(), bm25Window(), plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder()));
+        assertEquals(0.2, (Double) sesa(out.getHits().getHits()[2]).get("fused"), 1e-5);
+        Map<String, Object> fusion = (Map<String, Object>) ext(out).get("fusion");
+        assertNull(fusion.get("concepts_dropped"));
+        assertEquals(true, ((Map<String, Object>) fusion.get("concept_domain")).get("in_domain"));
+        OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> fuse("concepts_out_of_domain", "never"));
+        assertTrue(e.getMessage().startsWith("[concepts_out_of_domain] must be \"drop\" or \"keep\", got [never]"), e.getMessage());
     }
 
     @Test
@@ -635,7 +691,7 @@ class SesaFuseAndRerankProcessorTests {
     @SuppressWarnings("unchecked")
     void anOutOfDomainQueryKeepsTheFusedOrderUnlessTheRequestSaysRerank() throws Exception {
         reverseRerankScores();
-        service.rerankDomain = RerankDomain.newBuilder().setSimilarity(0.12f).setThreshold(0.3f).setInDomain(false).setReference("scifact").build();
+        service.rerankDomain = DomainCheck.newBuilder().setSimilarity(0.12f).setThreshold(0.3f).setInDomain(false).setReference("scifact").build();
         SesaRerankProcessor p = rerank("rerank_weight", 0.7);
         assertTrue(p.isSkipOutOfDomain(), "skip is the default");
         SearchResponse out = rerankWith("{\"top_n\": 4}", p);
@@ -664,7 +720,7 @@ class SesaFuseAndRerankProcessorTests {
         // the pipeline can rerank everything; an in-domain query is reranked either way
         assertFalse(rerank("out_of_domain", "rerank").isSkipOutOfDomain());
         assertEquals(List.of("d", "b", "c", "a"), ids(rerankWith("{\"top_n\": 4}", rerank("rerank_weight", 0.7, "out_of_domain", "rerank"))));
-        service.rerankDomain = RerankDomain.newBuilder().setSimilarity(0.5f).setThreshold(0.3f).setInDomain(true).build();
+        service.rerankDomain = DomainCheck.newBuilder().setSimilarity(0.5f).setThreshold(0.3f).setInDomain(true).build();
         SearchResponse inside = rerankWith("{\"top_n\": 4}", p);
         assertEquals(List.of("d", "b", "c", "a"), ids(inside));
         assertEquals(true, ((Map<String, Object>) rerankInfo(inside).get("domain")).get("in_domain"));

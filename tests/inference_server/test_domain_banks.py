@@ -1,5 +1,6 @@
-"""The reranker's domain bank: file format and validation, the k-NN rule, the Rerank RPC's domain field
-and skip option (fake models), and the shipped bank with the real encoder."""
+"""Domain banks of the trained models: file format and validation, the k-NN rule, the Rerank RPC's domain
+field and skip option and Encode's per-query concept_domain (fake models), and the shipped banks with the
+real encoder."""
 
 from __future__ import annotations
 
@@ -99,15 +100,37 @@ IN_DOMAIN = ["vaccines train the immune system", "antibodies neutralise the viru
 
 @pytest.fixture(scope="module")
 def domain_server(cfg_factory_module):
-    """Fake models; the reranker's bank is the fake encoder's embeddings of three immunology sentences."""
+    """Fake models; the reranker's and the concept head's bank is the fake encoder's embeddings of three
+    immunology sentences."""
     cfg = cfg_factory_module()
     rt = fake_runtimes(cfg)
     enc = rt.encoder
     dense = np.stack([r.dense for r in enc.compute([EncodeItem(s, 0) for s in enc.tokenize(IN_DOMAIN, True)])])
-    rt.reranker.domain = DomainBank(bank=normalise(dense), k=1, threshold=0.99, encoder="fake/encoder",
-                                    reference="3 immunology sentences")
+    bank = DomainBank(bank=normalise(dense), k=1, threshold=0.99, encoder="fake/encoder",
+                      reference="3 immunology sentences")
+    rt.reranker.domain = bank
+    enc.head.domain = bank
     with ServerThread(cfg, rt) as st:
         yield st
+
+
+def test_encode_reports_the_concept_domain_of_queries_only(domain_server):
+    far = "supersonic flutter of swept aircraft wings at high mach numbers"
+    with grpc.insecure_channel(domain_server.address) as ch:
+        s = pbg.InferenceStub(ch)
+        r = s.Encode(pb.EncodeRequest(texts=[IN_DOMAIN[1], far], options=pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY)),
+                     timeout=10)
+        inside, outside = r.embeddings
+        assert inside.concept_domain.in_domain and inside.concept_domain.similarity == pytest.approx(1.0, abs=1e-5)
+        assert not outside.concept_domain.in_domain and outside.concept_domain.similarity < 0.99
+        assert outside.concept_domain.reference == "3 immunology sentences" and len(outside.concepts) > 0
+        docs = s.Encode(pb.EncodeRequest(texts=[far], options=pb.EncodeOptions(kind=pb.TEXT_KIND_PASSAGE)), timeout=10)
+        assert not docs.embeddings[0].HasField("concept_domain"), "documents are never gated"
+
+
+def test_encode_without_a_bank_has_no_concept_domain(stub):
+    r = stub.Encode(pb.EncodeRequest(texts=["q"], options=pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY)), timeout=10)
+    assert not r.embeddings[0].HasField("concept_domain")
 
 
 def test_rerank_reports_the_domain_and_skips_only_when_asked(domain_server):
@@ -172,3 +195,28 @@ def test_the_loader_attaches_the_bank_and_refuses_a_damaged_one(cfg_factory, tmp
     (copy / "domain.npy").write_bytes(b"damaged")
     with pytest.raises(ModelResolutionError, match="domain_check: false"):
         load_runtimes(cfg_factory(**{"models.reranker": str(copy)}))
+
+
+def test_the_trained_concept_head_ships_a_bank_the_loader_attaches(cfg_factory, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from inference_server.export import ModelResolutionError
+    from inference_server.runtime.loader import load_encoder
+
+    trained = Path(__file__).resolve().parents[2] / "models" / "esco-skills-sesa-scifact"
+    enc = load_encoder(cfg_factory(**{"models.concept_space": str(trained)}))
+    assert enc.head.domain is not None and enc.head.domain.reference.endswith("scifact train queries")
+    claim, question = enc.embed(["Vitamin D deficiency increases the risk of multiple sclerosis.",
+                                 "what is the effect of wing sweep on the flutter speed of supersonic aircraft"],
+                                query=True)
+    assert enc.head.domain.check(claim).in_domain and not enc.head.domain.check(question).in_domain
+    off = load_encoder(cfg_factory(**{"models.concept_space": str(trained), "concepts.domain_check": False}))
+    assert off.head.domain is None
+    copy = tmp_path / "cs"
+    shutil.copytree(trained, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["domain"]["k"] = 0
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelResolutionError, match="concepts.domain_check: false"):
+        load_encoder(cfg_factory(**{"models.concept_space": str(copy)}))
