@@ -107,7 +107,7 @@ class ConceptsConfig(_Section):
     default_top_labels: int = Field(5, ge=0, le=1024)
     domain_check: bool = Field(
         True, description="report per query (Embedding.concept_domain) whether it is in the concept head's domain "
-        "when the artifact ships a domain bank (domain.npy); false ignores the bank"
+        "when the artifact ships a domain bank (domain.json); false ignores the bank"
     )
 
     @model_validator(mode="after")
@@ -127,7 +127,7 @@ class RerankConfig(_Section):
     )
     domain_check: bool = Field(
         True, description="report whether a query is in the reranker's domain when the model ships a domain bank "
-        "(domain.npy); false ignores the bank"
+        "(domain.json); false ignores the bank"
     )
 
 

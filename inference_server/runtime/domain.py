@@ -1,23 +1,29 @@
-"""The reranker's domain bank: is this query like the queries the reranker was validated on?
+"""Domain banks of the trained models: is this query like the queries the model was validated on?
 
-Why: a cross-encoder trained on one collection (and its blend weight, chosen on held-out queries of
-that collection) is only known to help there. Measured on the shipped SciFact reranker, it lowers
-Cranfield (aerodynamics questions) a little, and its own scores cannot tell (its top logit is *higher*
-on Cranfield than on SciFact). The query's dense embedding can: it is a nearest-neighbour
-out-of-distribution test (mean cosine to the k nearest training queries), the threshold a low
-percentile of the same score on held-out queries of the training data, so it is set without looking
-at any other collection.
+Why: a model trained on one collection (the reranker and its blend weight, the SESA concept head and
+its fusion weight, each chosen on held-out queries of that collection) is only known to help there.
+Measured on the shipped SciFact models, both lower Cranfield (aerodynamics questions) a little, and
+the reranker's own scores cannot tell (its top logit is *higher* on Cranfield than on SciFact). The
+query's dense embedding can: a nearest-neighbour out-of-distribution test (mean cosine to the k
+nearest training queries), the threshold a low percentile of the same score on held-out queries of
+the training data, so it is set without looking at any other collection.
 
-Files, next to the reranker's ``model.onnx``: ``domain.npy`` (float16 [n, dim], the training queries'
-L2-normalised embeddings from the server's encoder) and a ``domain`` object in ``manifest.json``::
+Why texts, not embeddings: the bank ships the training and held-out query *texts*, and the server
+embeds them with the encoder it serves at start-up (a second or two per thousand queries on a CPU).
+So the threshold is calibrated on exactly the vectors the server compares (int8 on a CPU, fp16 on a
+GPU, or another encoder altogether), with no train/serve skew.
 
-    {"file": "domain.npy", "k": 10, "threshold": 0.29, "percentile": 5, "queries": 688,
-     "encoder": "all-MiniLM-L6-v2", "dimension": 384, "reference": "688 SciFact train queries", ...}
+Files, next to the model (``model.onnx`` or ``matrix.npy``): ``domain.json``
+(``{"train": [...], "dev": [...]}``) and a ``domain`` object in ``manifest.json``::
+
+    {"file": "domain.json", "k": 10, "percentile": 5, "reference": "688 scifact train queries", ...}
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +32,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DOMAIN_FILE = "domain.npy"
-REQUIRED_KEYS = ("file", "k", "threshold")
+DOMAIN_FILE = "domain.json"
+REQUIRED_KEYS = ("file", "k", "percentile")
+
+# texts -> float32 [n, dim] query embeddings (the serving encoder, or the training tools' cache)
+Embedder = Callable[[list[str]], np.ndarray]
 
 
 class DomainBankError(ValueError):
@@ -58,14 +67,28 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
+def calibrate(train_emb: np.ndarray, dev_emb: np.ndarray, k: int, percentile: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """(bank rows, threshold, dev similarities): the threshold is the ``percentile`` of the held-out dev
+    queries' mean cosine to their ``k`` nearest train queries."""
+    if len(train_emb) == 0 or len(dev_emb) == 0:
+        raise DomainBankError(f"a domain bank needs train and held-out dev queries (got {len(train_emb)} train, "
+                              f"{len(dev_emb)} dev)")
+    if not 0.0 <= percentile <= 50.0:
+        raise DomainBankError(f"percentile must be in [0, 50], got {percentile}")
+    if k < 1:
+        raise DomainBankError(f"k must be >= 1, got {k}")
+    bank = normalise(train_emb)
+    dev_sims = knn_similarity(normalise(dev_emb), bank, k)
+    return bank, float(np.percentile(dev_sims, percentile)), dev_sims
+
+
 @dataclass(frozen=True)
 class DomainBank:
-    """Training-query embeddings plus the rule that turns a query's similarity into a verdict."""
+    """Training-query embeddings plus the threshold that turns a query's similarity into a verdict."""
 
     bank: np.ndarray  # float32 [n, dim], rows L2-normalised
     k: int
     threshold: float
-    encoder: str
     reference: str
 
     @property
@@ -77,48 +100,52 @@ class DomainBank:
         return DomainVerdict(similarity=sim, threshold=self.threshold, in_domain=sim >= self.threshold)
 
     @classmethod
-    def from_manifest(cls, model_dir: Path, manifest: dict[str, Any]) -> "DomainBank | None":
-        """The bank a model dir's manifest declares, or None when it declares none."""
+    def from_manifest(cls, model_dir: Path, manifest: dict[str, Any], embed: Embedder) -> "DomainBank | None":
+        """The bank a model dir's manifest declares, embedded and calibrated with ``embed``; None when it
+        declares none."""
         spec = manifest.get("domain")
         if spec is None:
             return None
+        where = f"{model_dir}/manifest.json"
         if not isinstance(spec, dict) or any(key not in spec for key in REQUIRED_KEYS):
-            raise DomainBankError(f"{model_dir}/manifest.json: 'domain' must be an object with {list(REQUIRED_KEYS)}")
-        k, threshold = spec["k"], spec["threshold"]
+            raise DomainBankError(f"{where}: 'domain' must be an object with {list(REQUIRED_KEYS)}")
+        k, pct = spec["k"], spec["percentile"]
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise DomainBankError(f"{model_dir}/manifest.json: domain.k must be an integer >= 1, got {k!r}")
-        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not -1.0 <= threshold <= 1.0:
-            raise DomainBankError(f"{model_dir}/manifest.json: domain.threshold must be a cosine in [-1, 1], got {threshold!r}")
-        path = model_dir / str(spec["file"])
-        if not path.is_file():
-            raise DomainBankError(f"{path}: domain bank named in manifest.json not found")
-        try:
-            bank = np.load(path, allow_pickle=False)
-        except Exception as e:  # numpy raises several types for a damaged file
-            raise DomainBankError(f"{path}: not a readable .npy array: {e}") from e
-        if bank.ndim != 2 or bank.shape[0] < 1 or bank.shape[1] < 1 or not np.isfinite(bank).all():
-            raise DomainBankError(f"{path}: expected a finite [queries, dim] array, got shape {bank.shape}")
-        return cls(bank=normalise(bank), k=k, threshold=float(threshold), encoder=str(spec.get("encoder", "")),
-                   reference=str(spec.get("reference", f"{bank.shape[0]} queries")))
-
-    def fits(self, encoder_id: str, dimension: int) -> str | None:
-        """None when the server's encoder can be compared with this bank, else why not."""
-        if dimension != self.dimension:
-            return f"the bank holds {self.dimension}-d embeddings and the encoder makes {dimension}-d ones"
-        if self.encoder and encoder_id and self.encoder != encoder_id:
-            return f"the bank was embedded with encoder {self.encoder!r} and the server runs {encoder_id!r}"
-        return None
+            raise DomainBankError(f"{where}: domain.k must be an integer >= 1, got {k!r}")
+        if not isinstance(pct, (int, float)) or isinstance(pct, bool) or not 0 <= pct <= 50:
+            raise DomainBankError(f"{where}: domain.percentile must be a number in [0, 50], got {pct!r}")
+        train, dev = read_queries(Path(model_dir) / str(spec["file"]))
+        bank, threshold, _ = calibrate(embed(train), embed(dev), k, float(pct))
+        return cls(bank=bank, k=k, threshold=threshold,
+                   reference=str(spec.get("reference") or f"{len(train)} training queries"))
 
 
-def load_domain_bank(model_dir: Path, manifest: dict[str, Any], encoder_id: str, dimension: int) -> DomainBank | None:
-    """The reranker's bank when it has one that fits the encoder; a misfit is logged and ignored (the
-    reranker still serves, without domain checks), a damaged bank is an error (the manifest promises it)."""
-    bank = DomainBank.from_manifest(model_dir, manifest)
-    if bank is None:
-        return None
-    why = bank.fits(encoder_id, dimension)
-    if why is not None:
-        log.warning("reranker domain bank in %s ignored: %s; Rerank will not report domain checks", model_dir, why)
-        return None
-    log.info("reranker domain bank: %s, k %d, threshold %.3f", bank.reference, bank.k, bank.threshold)
+def read_queries(path: Path) -> tuple[list[str], list[str]]:
+    """(train, dev) query texts of a ``domain.json``; a clear error for anything else."""
+    if not path.is_file():
+        raise DomainBankError(f"{path}: domain bank named in manifest.json not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DomainBankError(f"{path}: not readable JSON: {e}") from e
+    out = []
+    for key in ("train", "dev"):
+        texts = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise DomainBankError(f"{path}: '{key}' must be a non-empty list of non-blank query texts")
+        out.append(texts)
+    return out[0], out[1]
+
+
+def write_queries(path: Path, train: list[str], dev: list[str]) -> None:
+    path.write_text(json.dumps({"train": train, "dev": dev}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+
+
+def load_domain_bank(model_dir: Path, manifest: dict[str, Any], embed: Embedder) -> DomainBank | None:
+    """The model's bank, calibrated on the serving encoder's embeddings; None when the model has none. A bad
+    bank is an error: the manifest promises one."""
+    bank = DomainBank.from_manifest(model_dir, manifest, embed)
+    if bank is not None:
+        log.info("domain bank of %s: %s, k %d, threshold %.4f (calibrated on this encoder)", model_dir,
+                 bank.reference, bank.k, bank.threshold)
     return bank

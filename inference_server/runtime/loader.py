@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from inference_server.concepts import resolve_concept_space
 from inference_server.config import ServerConfig
@@ -49,6 +50,23 @@ def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> O
                       allow_spinning=cfg.runtime.allow_spinning)
 
 
+_QUERY_MEMO: "weakref.WeakKeyDictionary[EncoderRuntime, dict]" = weakref.WeakKeyDictionary()
+
+
+def query_embedder(enc: EncoderRuntime) -> Callable[[list[str]], Any]:
+    """Query embeddings from the serving encoder, memoised per text list (the reranker and the concept head of
+    one server usually ship the same training queries: embed them once)."""
+    memo = _QUERY_MEMO.setdefault(enc, {})
+
+    def embed(texts: list[str]) -> Any:
+        key = hash(tuple(texts))
+        if key not in memo:
+            memo[key] = enc.embed(texts, query=True)
+        return memo[key]
+
+    return embed
+
+
 def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_concepts: bool = True,
                  progress_factory: Callable | None = None) -> EncoderRuntime:
     choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
@@ -74,8 +92,7 @@ def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_con
             raise ValueError(f"concept space dimension {enc.head.dimension} != encoder dimension {enc.meta.dimension}")
         if enc.head is not None and cfg.concepts.domain_check and enc.head.directory is not None:
             try:
-                enc.head.domain = load_domain_bank(enc.head.directory, enc.head.manifest, enc.meta.model_id,
-                                                   enc.meta.dimension)
+                enc.head.domain = load_domain_bank(enc.head.directory, enc.head.manifest, query_embedder(enc))
             except DomainBankError as e:
                 raise ModelResolutionError(f"concept space {enc.head.directory}: {e} (set concepts.domain_check: "
                                            "false to serve without domain checks)") from e
@@ -108,7 +125,7 @@ def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -
     rr = load_reranker(cfg, rerank_choice)
     if rr is not None and cfg.rerank.domain_check and rr.model_dir is not None:
         try:
-            rr.domain = load_domain_bank(rr.model_dir, rr.manifest, enc.meta.model_id, enc.meta.dimension)
+            rr.domain = load_domain_bank(rr.model_dir, rr.manifest, query_embedder(enc))
         except DomainBankError as e:
             raise ModelResolutionError(f"reranker {rr.model_dir}: {e} (set rerank.domain_check: false to serve "
                                        "without domain checks)") from e

@@ -1,12 +1,12 @@
-"""Build a trained model's domain bank (``domain.npy`` + ``manifest.domain``) from its training run's queries.
+"""Build a trained model's domain bank (``domain.json`` + ``manifest.domain``) from its training run's queries.
 
 Trained models: the reranker (the server reports the check in ``RerankResponse.domain``) and the SESA
 concept head (``Embedding.concept_domain`` of each query).
 
-The bank holds the embeddings of the run's *train* queries; the threshold is a low percentile
-(default 5th) of the k-NN similarity of the run's held-out *dev* queries to that bank. So about 95%
-of queries like the ones the blend weight was chosen on pass, and the rule never looks at any
-evaluation collection. See ``inference_server.runtime.domain`` for how the server applies it.
+The bank holds the run's *train* query texts; the threshold is a low percentile (default 5th) of the
+k-NN similarity of the run's held-out *dev* queries to them, computed by the server with the encoder
+it serves. So about 95% of queries like the ones the blend or fusion weight was chosen on pass, and
+the rule never looks at any evaluation collection. See ``inference_server.runtime.domain``.
 
     sesa-server train domain --model models/sesa-reranker-minilm-l6-scifact --dataset ../shared/data/scifact
     sesa-server train domain --model models/esco-skills-sesa-scifact --dataset ../shared/data/scifact
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from inference_server import paths
-from inference_server.runtime.domain import DOMAIN_FILE, knn_similarity, normalise
+from inference_server.runtime.domain import DOMAIN_FILE, calibrate, write_queries
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +32,12 @@ DEFAULT_K = 10
 DEFAULT_PERCENTILE = 5.0
 
 
-def domain_bank(train_emb: np.ndarray, dev_emb: np.ndarray, k: int = DEFAULT_K,
-                percentile: float = DEFAULT_PERCENTILE) -> tuple[np.ndarray, float, np.ndarray]:
-    """(bank rows, threshold, dev similarities): the threshold is the ``percentile`` of the dev queries'
-    mean cosine to their ``k`` nearest train queries."""
-    if len(train_emb) == 0 or len(dev_emb) == 0:
-        raise ValueError("a domain bank needs train and held-out dev queries (got "
-                         f"{len(train_emb)} train, {len(dev_emb)} dev)")
-    if not 0.0 <= percentile <= 50.0:
-        raise ValueError(f"percentile must be in [0, 50], got {percentile}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    bank = normalise(train_emb)
-    dev_sims = knn_similarity(normalise(dev_emb), bank, k)
-    return bank, float(np.percentile(dev_sims, percentile)), dev_sims
-
-
-def write_domain_bank(model_dir: str | Path, bank: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:
-    """Save ``domain.npy`` (float16) into a reranker dir and record ``spec`` (+ its file's sha256) in the
-    manifest; returns the updated manifest."""
+def write_domain_bank(model_dir: str | Path, train: list[str], dev: list[str], spec: dict[str, Any]) -> dict[str, Any]:
+    """Save ``domain.json`` (the train and dev query texts) into a model dir and record ``spec`` (+ the file's
+    sha256) in its manifest; returns the updated manifest."""
     out = Path(model_dir)
     path = out / DOMAIN_FILE
-    np.save(path, np.asarray(bank, dtype=np.float16), allow_pickle=False)
+    write_queries(path, train, dev)
     mpath = out / "manifest.json"
     manifest = json.loads(mpath.read_text(encoding="utf-8"))
     manifest["domain"] = {"file": DOMAIN_FILE, **spec}
@@ -64,19 +48,23 @@ def write_domain_bank(model_dir: str | Path, bank: np.ndarray, spec: dict[str, A
 
 def build_for_run(model_dir: str | Path, ds: Any, cache: Any, train_q: Sequence[str], dev_q: Sequence[str],
                   encoder_id: str, k: int = DEFAULT_K, percentile: float = DEFAULT_PERCENTILE) -> dict[str, Any]:
-    """Embed a run's train and dev queries with the server's encoder, write the bank, return its spec."""
+    """Write a run's train and dev query texts as the model's bank and return its spec; the threshold these
+    give with the training tools' (fp32) embeddings is recorded for reference (servers recompute it)."""
     from inference_server.training.concepts_pipeline import QueryEmbeddings
 
     qe = QueryEmbeddings(ds, cache)
-    bank, threshold, dev_sims = domain_bank(qe(list(train_q)), qe(list(dev_q)), k, percentile)
-    spec = {"k": k, "threshold": round(threshold, 4), "percentile": percentile, "queries": len(train_q),
-            "encoder": encoder_id, "dimension": int(bank.shape[1]),
+    _, threshold, dev_sims = calibrate(qe(list(train_q)), qe(list(dev_q)), k, percentile)
+    spec = {"k": k, "percentile": percentile, "queries": {"train": len(train_q), "dev": len(dev_q)},
             "reference": f"{len(train_q)} {ds.name} train queries",
-            "threshold_from": f"{percentile:g}th percentile of the k-NN similarity of {len(dev_q)} held-out dev "
-                              f"queries (median {float(np.median(dev_sims)):.3f})",
+            "threshold_fp32": round(threshold, 4), "encoder_fp32": encoder_id,
+            "threshold_rule": f"{percentile:g}th percentile of the k-NN similarity of the {len(dev_q)} held-out "
+                              f"dev queries to the {len(train_q)} train queries, computed by the serving encoder at "
+                              f"start-up (with {encoder_id} in fp32: {threshold:.4f}, dev median "
+                              f"{float(np.median(dev_sims)):.3f})",
+            "licence": "query texts of the training data (see the model's licence field)",
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    write_domain_bank(model_dir, bank, spec)
-    log.info("domain bank: %s, k %d, threshold %.4f", spec["reference"], k, threshold)
+    write_domain_bank(model_dir, [ds.queries[q] for q in train_q], [ds.queries[q] for q in dev_q], spec)
+    log.info("domain bank: %s, k %d, threshold %.4f with the fp32 encoder", spec["reference"], k, threshold)
     return spec
 
 

@@ -81,7 +81,7 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
     if alpha is not None:
         blended = interpolate(first, raw, alpha, depth)
         row[f"interpolated_alpha{alpha}"] = evaluate(qrels, blended, ds.doc_ids)["ndcg@10"]
-        bank = _domain_bank_of(rt)
+        bank = _domain_bank_of(rt, cache)
         if bank is not None:
             from inference_server.training.concepts_pipeline import QueryEmbeddings
 
@@ -93,10 +93,13 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
     return row
 
 
-def _domain_bank_of(rt: Any) -> DomainBank | None:
-    """The bank a reranker dir ships (offline runs load it without the server's encoder check)."""
+def _domain_bank_of(rt: Any, cache: EmbeddingCache) -> DomainBank | None:
+    """The bank a reranker dir ships, calibrated on the training tools' (fp32, cached) query embeddings."""
     model_dir = getattr(rt, "model_dir", None)
-    return DomainBank.from_manifest(model_dir, rt.manifest) if model_dir is not None else None
+    if model_dir is None:
+        return None
+    return DomainBank.from_manifest(model_dir, rt.manifest, lambda texts: cache.embed(texts, query=True,
+                                                                                       desc="domain bank queries"))
 
 
 def self_supervised_sources(ds: BeirDataset, d_emb: np.ndarray, cache: EmbeddingCache, cfg: RerankerTrainConfig,

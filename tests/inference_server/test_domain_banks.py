@@ -13,17 +13,32 @@ import pytest
 
 from inference_server.contract import inference_pb2 as pb
 from inference_server.contract import inference_pb2_grpc as pbg
-from inference_server.runtime.domain import DomainBank, DomainBankError, knn_similarity, load_domain_bank, normalise
+from inference_server.runtime.domain import (
+    DomainBank,
+    DomainBankError,
+    calibrate,
+    knn_similarity,
+    load_domain_bank,
+    normalise,
+    read_queries,
+)
 from inference_server.runtime.encoder import EncodeItem
 from inference_server.testing import ServerThread, fake_runtimes
-from inference_server.training.domain_bank import domain_bank, write_domain_bank
+from inference_server.training.domain_bank import write_domain_bank
+
+# a toy embedder: one-hot rows by the first word, so similarities are exact
+WORDS = ["alpha", "beta", "gamma", "delta"]
 
 
-def _model_dir(tmp_path, bank, **spec):
+def onehot(texts):
+    return np.array([[1.0 if t.split()[0] == w else 0.0 for w in WORDS] for t in texts], dtype=np.float32)
+
+
+def _model_dir(tmp_path, train=("alpha one", "beta two", "alpha three"), dev=("alpha four", "beta five"), **spec):
     d = tmp_path / "rr"
     d.mkdir(exist_ok=True)
     (d / "manifest.json").write_text(json.dumps({"role": "reranker", "files": {}}), encoding="utf-8")
-    write_domain_bank(d, bank, {"k": 2, "threshold": 0.5, "encoder": "enc", "reference": "3 test queries", **spec})
+    write_domain_bank(d, list(train), list(dev), {"k": 1, "percentile": 0, "reference": "3 test queries", **spec})
     return d, json.loads((d / "manifest.json").read_text(encoding="utf-8"))
 
 
@@ -36,63 +51,63 @@ def test_knn_similarity_is_the_mean_of_the_k_best_cosines():
     assert knn_similarity(q, bank, 99)[0] == pytest.approx((1 + 0 + 2 ** -0.5) / 3)  # k capped at the bank size
 
 
-def test_threshold_is_the_percentile_of_held_out_queries(tmp_path):
+def test_threshold_is_the_percentile_of_held_out_queries():
     rng = np.random.default_rng(0)
     train, dev = rng.normal(size=(50, 8)), rng.normal(size=(40, 8))
-    bank, thr, dev_sims = domain_bank(train, dev, k=5, percentile=5)
+    bank, thr, dev_sims = calibrate(train, dev, k=5, percentile=5)
     assert np.allclose(np.linalg.norm(bank, axis=1), 1)
     assert thr == pytest.approx(np.percentile(dev_sims, 5))
     assert (dev_sims >= thr).mean() >= 0.95
-    with pytest.raises(ValueError, match="dev"):
-        domain_bank(train, dev[:0])
-    with pytest.raises(ValueError, match="percentile"):
-        domain_bank(train, dev, percentile=80)
+    with pytest.raises(DomainBankError, match="dev"):
+        calibrate(train, dev[:0], 5, 5)
+    with pytest.raises(DomainBankError, match="percentile"):
+        calibrate(train, dev, 5, 80)
 
 
-def test_bank_round_trips_through_the_manifest_with_its_checksum(tmp_path):
-    d, manifest = _model_dir(tmp_path, np.eye(3, 4))
-    assert manifest["domain"]["file"] == "domain.npy" and manifest["files"]["domain.npy"]["bytes"] > 0
-    bank = DomainBank.from_manifest(d, manifest)
-    assert bank.dimension == 4 and bank.k == 2 and bank.reference == "3 test queries"
-    v = bank.check(np.array([1, 0, 0, 0], dtype=np.float32))
-    assert v.similarity == pytest.approx(0.5) and v.in_domain  # mean of 1 and 0, threshold 0.5
-    assert not bank.check(np.array([0, 0, 0, 1], dtype=np.float32)).in_domain
-    assert DomainBank.from_manifest(d, {"role": "reranker"}) is None  # no bank declared: none
+def test_the_bank_ships_query_texts_and_is_calibrated_by_the_loading_encoder(tmp_path):
+    d, manifest = _model_dir(tmp_path)
+    assert manifest["domain"]["file"] == "domain.json" and manifest["files"]["domain.json"]["bytes"] > 0
+    assert read_queries(d / "domain.json") == (["alpha one", "beta two", "alpha three"], ["alpha four", "beta five"])
+    bank = DomainBank.from_manifest(d, manifest, onehot)
+    assert bank.dimension == 4 and bank.k == 1 and bank.reference == "3 test queries"
+    assert bank.threshold == pytest.approx(1.0)  # both dev queries have an exact neighbour; 0th percentile
+    assert bank.check(onehot(["alpha x"])[0]).in_domain and bank.check(onehot(["beta y"])[0]).in_domain
+    v = bank.check(onehot(["gamma z"])[0])
+    assert v.similarity == pytest.approx(0.0) and not v.in_domain
+    # another encoder calibrates its own threshold from the same texts: no train/serve skew
+    shifted = DomainBank.from_manifest(d, manifest, lambda t: onehot(t) + 0.5)
+    assert shifted.threshold == pytest.approx(1.0) and shifted.check(onehot(["alpha q"])[0] + 0.5).in_domain
+    assert DomainBank.from_manifest(d, {"role": "reranker"}, onehot) is None  # no bank declared: none
 
 
 @pytest.mark.parametrize("spec, message", [
     ({"k": 0}, "domain.k"),
     ({"k": True}, "domain.k"),
-    ({"threshold": 3.0}, "threshold"),
-    ({"threshold": "high"}, "threshold"),
-    ({"file": "missing.npy"}, "not found"),
+    ({"percentile": 70}, "percentile"),
+    ({"percentile": "low"}, "percentile"),
+    ({"file": "missing.json"}, "not found"),
 ])
 def test_a_bad_bank_entry_is_a_clear_error(tmp_path, spec, message):
-    d, manifest = _model_dir(tmp_path, np.eye(3, 4))
+    d, manifest = _model_dir(tmp_path)
     manifest["domain"].update(spec)
     with pytest.raises(DomainBankError, match=message):
-        DomainBank.from_manifest(d, manifest)
+        DomainBank.from_manifest(d, manifest, onehot)
     with pytest.raises(DomainBankError, match="must be an object"):
-        DomainBank.from_manifest(d, {"domain": {"k": 3}})
+        DomainBank.from_manifest(d, {"domain": {"k": 3}}, onehot)
 
 
-def test_a_damaged_bank_file_is_a_clear_error(tmp_path):
-    d, manifest = _model_dir(tmp_path, np.eye(3, 4))
-    (d / "domain.npy").write_bytes(b"not numpy")
-    with pytest.raises(DomainBankError, match="readable"):
-        DomainBank.from_manifest(d, manifest)
-    np.save(d / "domain.npy", np.array([1.0, np.nan]))
-    with pytest.raises(DomainBankError, match="finite"):
-        DomainBank.from_manifest(d, manifest)
-
-
-def test_a_bank_from_another_encoder_is_ignored_with_a_warning(tmp_path, caplog):
-    d, manifest = _model_dir(tmp_path, np.eye(3, 4))
-    with caplog.at_level(logging.WARNING):
-        assert load_domain_bank(d, manifest, "enc", 8) is None
-        assert load_domain_bank(d, manifest, "other-encoder", 4) is None
-    assert "4-d" in caplog.text and "other-encoder" in caplog.text
-    assert load_domain_bank(d, manifest, "enc", 4) is not None
+@pytest.mark.parametrize("content, message", [
+    (b"not json", "not readable JSON"),
+    (b'{"train": ["a"]}', "'dev' must be a non-empty list"),
+    (b'{"train": [], "dev": ["a"]}', "'train' must be a non-empty list"),
+    (b'{"train": ["a", 3], "dev": ["b"]}', "'train' must be"),
+    (b'{"train": ["a"], "dev": ["  "]}', "'dev' must be"),
+])
+def test_a_damaged_bank_file_is_a_clear_error(tmp_path, content, message):
+    d, manifest = _model_dir(tmp_path)
+    (d / "domain.json").write_bytes(content)
+    with pytest.raises(DomainBankError, match=message):
+        load_domain_bank(d, manifest, onehot)
 
 
 IN_DOMAIN = ["vaccines train the immune system", "antibodies neutralise the virus", "t cells kill infected cells"]
@@ -106,8 +121,7 @@ def domain_server(cfg_factory_module):
     rt = fake_runtimes(cfg)
     enc = rt.encoder
     dense = np.stack([r.dense for r in enc.compute([EncodeItem(s, 0) for s in enc.tokenize(IN_DOMAIN, True)])])
-    bank = DomainBank(bank=normalise(dense), k=1, threshold=0.99, encoder="fake/encoder",
-                      reference="3 immunology sentences")
+    bank = DomainBank(bank=normalise(dense), k=1, threshold=0.99, reference="3 immunology sentences")
     rt.reranker.domain = bank
     enc.head.domain = bank
     with ServerThread(cfg, rt) as st:
@@ -161,16 +175,21 @@ def test_rerank_without_a_bank_has_no_domain_field(stub):
 
 
 def test_the_shipped_reranker_bank_separates_its_domain_with_the_real_encoder(cfg_factory):
-    """The shipped bank loads against the built-in encoder; a SciFact-style claim passes, an aerodynamics
-    question (Cranfield's domain, never used to set the threshold) does not."""
+    """The shipped bank, calibrated by the built-in encoder as the server runs it (int8 on a CPU): a
+    SciFact-style claim passes, an aerodynamics question (Cranfield's domain, never used to set the
+    threshold) does not, and about 95% of the held-out dev queries pass by construction."""
     from inference_server import paths
-    from inference_server.runtime.loader import load_encoder
+    from inference_server.runtime.loader import load_encoder, query_embedder
 
     d = paths.shipped_reranker_dir()
     manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
     enc = load_encoder(cfg_factory(), with_concepts=False)
-    bank = load_domain_bank(d, manifest, enc.meta.model_id, enc.meta.dimension)
+    bank = load_domain_bank(d, manifest, query_embedder(enc))
     assert bank is not None and bank.k == manifest["domain"]["k"] and 0 < bank.threshold < 1
+    assert bank.bank.shape == (manifest["domain"]["queries"]["train"], enc.meta.dimension)
+    _, dev = read_queries(d / "domain.json")
+    passed = np.mean([bank.check(v).in_domain for v in enc.embed(dev, query=True)])
+    assert 0.94 <= passed <= 0.97
     claim, question = enc.embed(["Vitamin D deficiency increases the risk of multiple sclerosis.",
                                  "what is the effect of wing sweep on the flutter speed of supersonic aircraft"],
                                 query=True)
@@ -188,11 +207,12 @@ def test_the_loader_attaches_the_bank_and_refuses_a_damaged_one(cfg_factory, tmp
     shipped = paths.shipped_reranker_dir()
     rt = load_runtimes(cfg_factory(**{"models.reranker": str(shipped)}))
     assert rt.reranker.domain is not None and rt.reranker.domain.dimension == rt.encoder.meta.dimension
+    assert rt.encoder.head is None or rt.encoder.head.domain is None  # the default zero-shot pack has no bank
     off = load_runtimes(cfg_factory(**{"models.reranker": str(shipped), "rerank.domain_check": False}))
     assert off.reranker.domain is None
     copy = tmp_path / "rr"
     shutil.copytree(shipped, copy)
-    (copy / "domain.npy").write_bytes(b"damaged")
+    (copy / "domain.json").write_bytes(b"damaged")
     with pytest.raises(ModelResolutionError, match="domain_check: false"):
         load_runtimes(cfg_factory(**{"models.reranker": str(copy)}))
 

@@ -20,6 +20,7 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch/transformers not i
 @needs_torch
 def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, synthetic_vocab, fake_encoder, tmp_path):
     from inference_server.concept_head import ConceptHead
+    from inference_server.runtime.domain import DomainBank
     from inference_server.training.concept_head import ConceptTrainConfig
     from inference_server.training.concepts_pipeline import train_concepts
 
@@ -41,9 +42,13 @@ def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, sy
     assert set(m["fusion"]["weights"]) == {"bm25", "dense", "concepts"}
     assert abs(sum(m["fusion"]["weights"].values()) - 1.0) < 1e-6
     # its domain bank: the run's train queries, the threshold from the 5 dev queries; listed with its checksum
-    assert m["domain"]["queries"] == m["data"]["train_queries"] and m["domain"]["k"] == 10
-    assert m["files"]["domain.npy"]["bytes"] == (out / "domain.npy").stat().st_size
-    assert np.load(out / "domain.npy").shape == (m["data"]["train_queries"], 32)
+    assert m["domain"]["queries"] == {"train": m["data"]["train_queries"], "dev": 5} and m["domain"]["k"] == 10
+    assert m["files"]["domain.json"]["bytes"] == (out / "domain.json").stat().st_size
+    assert 0 < m["domain"]["threshold_fp32"] <= 1
+    head = ConceptHead.load(out)
+    bank = DomainBank.from_manifest(out, head.manifest, lambda t: fake_encoder.embed(t, query=True))
+    assert bank.bank.shape == (m["data"]["train_queries"], 32)
+    assert bank.threshold == pytest.approx(m["domain"]["threshold_fp32"], abs=1e-4)  # the fake encoder is fp32
 
 
 @needs_torch
@@ -119,9 +124,10 @@ def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder,
     assert 0 <= row["hybrid_before"] <= 1 and 0 <= row["reranked"] <= 1
     assert m["metrics"]["ndcg@10"]["dev"]["alpha_chosen"] in [a / 10 for a in range(11)]
     # the domain bank: the run's train queries, the threshold from its dev queries; evaluation reports the gate
-    assert m["domain"]["queries"] == m["data"]["train_queries"] and (out / "domain.npy").is_file()
-    assert np.load(out / "domain.npy").shape == (m["data"]["train_queries"], fake_encoder.meta.dimension)
-    assert m["files"]["domain.npy"]["bytes"] == (out / "domain.npy").stat().st_size
+    assert m["domain"]["queries"] == {"train": m["data"]["train_queries"], "dev": m["data"]["dev_queries"]}
+    train, dev = json.loads((out / "domain.json").read_text()).values()
+    assert len(train) == m["data"]["train_queries"] and len(dev) == m["data"]["dev_queries"]
+    assert m["files"]["domain.json"]["bytes"] == (out / "domain.json").stat().st_size
     alpha = m["metrics"]["ndcg@10"]["dev"]["alpha_chosen"]
     assert 0 <= row["in_domain_share"] <= 1 and 0 <= row[f"domain_gated_alpha{alpha}"] <= 1
     rt = load_runtime(out, 96)
