@@ -33,6 +33,29 @@ class SesaSearchExtTests {
         }
     }
 
+    /** {@code ext} written to a stream and read back: equal, with the same hash. */
+    static SesaSearchExt streamRoundTrip(SesaSearchExt ext) throws IOException {
+        try (BytesStreamOutput out = new BytesStreamOutput()) {
+            ext.writeTo(out);
+            try (StreamInput in = out.bytes().streamInput()) {
+                SesaSearchExt back = new SesaSearchExt(in);
+                assertEquals(ext, back);
+                assertEquals(ext.hashCode(), back.hashCode());
+                return back;
+            }
+        }
+    }
+
+    /** {@code ext} rendered as {@code {"sesa": {...}}}, checked to parse back equal; returns the JSON. */
+    static String xContentRoundTrip(SesaSearchExt ext) throws IOException {
+        XContentBuilder b = JsonXContent.contentBuilder().startObject();
+        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
+        b.endObject();
+        String json = BytesReference.bytes(b).utf8ToString();
+        assertEquals(ext, parse(json.substring(json.indexOf(':') + 1, json.length() - 1)));
+        return json;
+    }
+
     static String error(String json) {
         return assertThrows(IllegalArgumentException.class, () -> parse(json)).getMessage();
     }
@@ -73,18 +96,8 @@ class SesaSearchExtTests {
             "{\"query_text\": \"q\", \"mode\": \"dense\", \"fusion\": {\"technique\": \"min_max\", \"weights\": {\"dense\": 2}},"
                 + " \"rerank\": {\"top_n\": 3}, \"explain\": true}"
         );
-        try (BytesStreamOutput out = new BytesStreamOutput()) {
-            ext.writeTo(out);
-            try (StreamInput in = out.bytes().streamInput()) {
-                assertEquals(ext, new SesaSearchExt(in));
-            }
-        }
-        XContentBuilder b = JsonXContent.contentBuilder().startObject();
-        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
-        b.endObject();
-        String json = BytesReference.bytes(b).utf8ToString();
-        String inner = json.substring(json.indexOf(':') + 1, json.length() - 1);
-        assertEquals(ext, parse(inner));
+        streamRoundTrip(ext);
+        xContentRoundTrip(ext);
         assertEquals(SesaSearchExt.of("x"), parse("{\"query_text\": \"x\"}"));
     }
 
@@ -124,21 +137,9 @@ class SesaSearchExtTests {
         assertEquals(1.0, parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 1}}").rerankWeight());
         assertEquals(0.0, parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 0}}").rerankWeight());
 
-        try (BytesStreamOutput out = new BytesStreamOutput()) {
-            ext.writeTo(out);
-            try (StreamInput in = out.bytes().streamInput()) {
-                SesaSearchExt back = new SesaSearchExt(in);
-                assertEquals(0.3, back.rerankWeight());
-                assertEquals(ext, back);
-                assertEquals(ext.hashCode(), back.hashCode());
-            }
-        }
-        XContentBuilder b = JsonXContent.contentBuilder().startObject();
-        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
-        b.endObject();
-        String json = BytesReference.bytes(b).utf8ToString();
+        assertEquals(0.3, streamRoundTrip(ext).rerankWeight());
+        String json = xContentRoundTrip(ext);
         assertTrue(json.contains("\"rerank\":{\"weight\":0.3}"), json);
-        assertEquals(ext, parse(json.substring(json.indexOf(':') + 1, json.length() - 1)));
         assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"weight\": 0.4}}")), "the weight counts in equals");
         assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": true}")));
     }
@@ -159,20 +160,9 @@ class SesaSearchExtTests {
         SesaSearchExt ext = parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"rerank\"}}");
         assertEquals(Boolean.FALSE, ext.rerankSkipOutOfDomain());
         assertEquals(Boolean.TRUE, ext.rerank(), "an object means rerank");
-        try (BytesStreamOutput out = new BytesStreamOutput()) {
-            ext.writeTo(out);
-            try (StreamInput in = out.bytes().streamInput()) {
-                SesaSearchExt back = new SesaSearchExt(in);
-                assertEquals(ext, back);
-                assertEquals(ext.hashCode(), back.hashCode());
-            }
-        }
-        XContentBuilder b = JsonXContent.contentBuilder().startObject();
-        ext.toXContent(b, ToXContent.EMPTY_PARAMS);
-        b.endObject();
-        String json = BytesReference.bytes(b).utf8ToString();
+        assertEquals(Boolean.FALSE, streamRoundTrip(ext).rerankSkipOutOfDomain());
+        String json = xContentRoundTrip(ext);
         assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"rerank\"}"), json);
-        assertEquals(ext, parse(json.substring(json.indexOf(':') + 1, json.length() - 1)));
         assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}")), "it counts in equals");
         assertTrue(
             error("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"always\"}}").contains(
