@@ -16,9 +16,12 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # runtime imports this module: no import cycle at run time
+    from inference_server.runtime.domain import DomainBank
 
 ARTIFACT_MATRIX = "matrix.npy"
 ARTIFACT_CONCEPTS = "concepts.jsonl"
@@ -60,7 +63,7 @@ class ConceptHead:
         # the artifact dir it was loaded from, and its domain bank when it ships one that fits the encoder
         # (set by the loader: the check compares the encoder's query embeddings with the bank)
         self.directory: Path | None = None
-        self.domain: Any = None
+        self.domain: DomainBank | None = None
         self._ort: Any = None
         self._ort_lock = threading.Lock()
 

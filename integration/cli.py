@@ -80,9 +80,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     filter_query = json.loads(args.filter) if args.filter else None
-    rerank: bool | dict = args.rerank or args.rerank_anyway
-    if args.rerank_anyway:
-        rerank = {"out_of_domain": "rerank"}
+    rerank: bool | dict = {"out_of_domain": "rerank"} if args.rerank_anyway else args.rerank
     response = run_search(client, args.index, args.text, mode=args.mode, size=args.size, rerank=rerank,
                           explain=args.explain, filter_query=filter_query)
     print(json.dumps(response, indent=2) if args.json else format_results(response))

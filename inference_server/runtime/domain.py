@@ -95,8 +95,12 @@ class DomainBank:
     def dimension(self) -> int:
         return int(self.bank.shape[1])
 
+    def similarities(self, query_embeddings: np.ndarray) -> np.ndarray:
+        """The score of each query row (one query: a 1-d vector gives one score)."""
+        return knn_similarity(normalise(query_embeddings), self.bank, self.k)
+
     def check(self, query_embedding: np.ndarray) -> DomainVerdict:
-        sim = float(knn_similarity(normalise(query_embedding), self.bank, self.k)[0])
+        sim = float(self.similarities(query_embedding)[0])
         return DomainVerdict(similarity=sim, threshold=self.threshold, in_domain=sim >= self.threshold)
 
     @classmethod

@@ -59,7 +59,7 @@ def query_embedder(enc: EncoderRuntime) -> Callable[[list[str]], Any]:
     memo = _QUERY_MEMO.setdefault(enc, {})
 
     def embed(texts: list[str]) -> Any:
-        key = hash(tuple(texts))
+        key = tuple(texts)
         if key not in memo:
             memo[key] = enc.embed(texts, query=True)
         return memo[key]

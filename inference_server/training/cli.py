@@ -123,9 +123,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         elif args.choose_weights:
             from inference_server.training.concepts_pipeline import choose_concept_weight, dev_runs
 
-            cfg = head.manifest.get("recipe", {}).get("config", {})
-            runs, dev_qrels, doc_ids = dev_runs(args.dataset, head, int(cfg.get("top_k", 32)),
-                                                float(cfg.get("dev_fraction", 0.15)), 13, enc, args.cache_dir)
+            from inference_server.training.concept_head import ConceptTrainConfig
+
+            cc = ConceptTrainConfig.from_manifest(head.manifest)
+            runs, dev_qrels, doc_ids = dev_runs(args.dataset, head, cc.top_k, cc.dev_fraction, cc.dev_seed, enc,
+                                                args.cache_dir)
             weights, dev_ndcg = choose_concept_weight(runs, dev_qrels, doc_ids)
             out["weights_chosen_on"] = {"dev_queries": len(dev_qrels), "dev_ndcg@10": dev_ndcg,
                                         "rule": "bm25 = dense, concept weight in 0..0.5 step 0.05"}

@@ -34,7 +34,7 @@ import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,12 @@ class ConceptTrainConfig:
     seed: int = 13
     dev_seed: int = 13  # the held-out split stays fixed when --seed changes
     threads: int = 2
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> ConceptTrainConfig:
+        """The config a trained head's manifest records (keys this version does not know are dropped)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
 
     @classmethod
     def tiny(cls) -> ConceptTrainConfig:

@@ -87,9 +87,10 @@ def add_domain_bank(model_dir: str | Path, dataset: str | Path, *, k: int = DEFA
         rc = RerankerTrainConfig.from_manifest(manifest)
         split = (rc.dev_fraction, rc.dev_seed, rc.limit_queries, rc.limit_docs)
     elif manifest.get("kind") == "trained" and "recipe" in manifest:
-        cc = manifest["recipe"].get("config", {})
-        split = (float(cc.get("dev_fraction", 0.15)), int(cc.get("dev_seed", 13)), cc.get("limit_queries"),
-                 cc.get("limit_docs"))
+        from inference_server.training.concept_head import ConceptTrainConfig
+
+        cc = ConceptTrainConfig.from_manifest(manifest)
+        split = (cc.dev_fraction, cc.dev_seed, cc.limit_queries, cc.limit_docs)
     else:
         raise ValueError(f"{model_dir}: not a trained reranker or concept head (manifest role "
                          f"{manifest.get('role')!r}, kind {manifest.get('kind')!r}; zero-shot packs have no "

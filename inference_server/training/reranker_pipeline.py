@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.runtime.domain import DomainBank, knn_similarity, normalise
+from inference_server.runtime.domain import DomainBank
 from inference_server.training.concept_head import train_dev_queries
 from inference_server.training.data import BeirDataset, load_beir
 from inference_server.training.domain_bank import build_for_run
@@ -85,7 +85,7 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
         if bank is not None:
             from inference_server.training.concepts_pipeline import QueryEmbeddings
 
-            sims = knn_similarity(normalise(QueryEmbeddings(ds, cache)(qids)), bank.bank, bank.k)
+            sims = bank.similarities(QueryEmbeddings(ds, cache)(qids))
             inside = {q for q, s in zip(qids, sims) if s >= bank.threshold}
             gated = {q: (blended[q] if q in inside else first[q]) for q in qids}
             row["in_domain_share"] = round(len(inside) / max(1, len(qids)), 4)

@@ -164,11 +164,14 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         FusionSettings effective = settings.with(ext.technique(), ext.weights(), ext.rankConstant());
         QueryEncoding.Domain conceptDomain = plan.encoding() == null ? null : plan.encoding().conceptDomain();
         boolean conceptsDropped = false;
-        if (plan.mode().isHybrid() && dropConceptsOutOfDomain && conceptDomain != null && conceptDomain.inDomain() == false) {
+        if (plan.mode().isHybrid()
+            && dropConceptsOutOfDomain
+            && conceptDomain != null
+            && conceptDomain.inDomain() == false
+            && effective.weights().getOrDefault(Branch.CONCEPTS, 0.0) > 0) {
             FusionSettings without = effective.with(null, Map.of(Branch.CONCEPTS, 0.0), null);
             // only when something is left to fuse (a request may weigh the concept branch alone)
-            if (without.weights().values().stream().mapToDouble(Double::doubleValue).sum() > 0
-                && effective.weights().getOrDefault(Branch.CONCEPTS, 0.0) > 0) {
+            if (without.weights().values().stream().mapToDouble(Double::doubleValue).sum() > 0) {
                 effective = without;
                 conceptsDropped = true;
             }

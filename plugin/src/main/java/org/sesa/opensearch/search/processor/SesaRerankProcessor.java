@@ -16,6 +16,7 @@ import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.util.Texts;
 
 import java.util.ArrayList;
@@ -309,10 +310,10 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         if (itemErrors > 0) {
             rerank.put("item_errors", itemErrors);
         }
-        rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
+        rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
         if (r.hasDomain()) {
-            rerank.put("domain", domain(r));
+            rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         }
         info.put("rerank", rerank);
         info.put("degraded", plan.degradedReason() != null); // e.g. a hybrid search that fell back to BM25
@@ -326,19 +327,16 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
 
     /** The server skipped an out-of-domain query (as asked): the fused order stands; not a degradation. */
     private SearchResponse outOfDomain(SesaSearchPlan plan, SearchResponse response, RerankResponse r, long tookMillis, int n, double w) {
-        List<Ranked> ranked = new ArrayList<>(plan.ranking().size());
-        for (Candidate c : plan.ranking()) {
-            ranked.add(new Ranked(c, (float) c.fused(), null));
-        }
+        List<Ranked> ranked = fusedOrder(plan);
         Map<String, Object> info = info(plan);
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", false);
         rerank.put("skipped", "out_of_domain");
         rerank.put("top_n", n);
         rerank.put("weight", w);
-        rerank.put("model", r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null);
+        rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
-        rerank.put("domain", domain(r));
+        rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         info.put("rerank", rerank);
         info.put("degraded", plan.degradedReason() != null);
         return SesaResponses.withHits(
@@ -349,13 +347,18 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         );
     }
 
-    private static Map<String, Object> domain(RerankResponse r) {
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("in_domain", r.getDomain().getInDomain());
-        d.put("similarity", (double) r.getDomain().getSimilarity());
-        d.put("threshold", (double) r.getDomain().getThreshold());
-        d.put("reference", r.getDomain().getReference());
-        return d;
+    /** Every hit of the fused ranking with its fused score, no rerank score. */
+    private static List<Ranked> fusedOrder(SesaSearchPlan plan) {
+        List<Ranked> ranked = new ArrayList<>(plan.ranking().size());
+        for (Candidate c : plan.ranking()) {
+            ranked.add(new Ranked(c, (float) c.fused(), null));
+        }
+        return ranked;
+    }
+
+    /** {@code id@version} of the model that answered, or null when the server did not say. */
+    private static String modelRef(RerankResponse r) {
+        return r.hasModel() && r.getModel().getId().isEmpty() == false ? r.getModel().getId() + "@" + r.getModel().getVersion() : null;
     }
 
     /** strict: fail the search; otherwise the fused order, marked degraded. */
@@ -368,10 +371,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         }
         respond(listener, () -> {
             String reason = (plan.degradedReason() == null ? "" : plan.degradedReason() + "; ") + "rerank failed: " + e.getMessage();
-            List<Ranked> ranked = new ArrayList<>();
-            for (Candidate c : plan.ranking()) {
-                ranked.add(new Ranked(c, (float) c.fused(), null));
-            }
+            List<Ranked> ranked = fusedOrder(plan);
             Map<String, Object> info = info(plan);
             Map<String, Object> rerank = new LinkedHashMap<>();
             rerank.put("applied", false);

@@ -30,8 +30,13 @@ public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String d
     /** One concept of the query. */
     public record QueryConcept(String key, String label, float weight) {}
 
-    /** A server's domain check of the query (see {@code DomainCheck} in the contract). */
+    /** A server's domain check of a query (see {@code DomainCheck} in the contract); the rerank step reports it too. */
     public record Domain(boolean inDomain, double similarity, double threshold, String reference) {
+
+        /** The contract's message (from Encode's {@code concept_domain} or Rerank's {@code domain}). */
+        public static Domain of(DomainCheck d) {
+            return new Domain(d.getInDomain(), d.getSimilarity(), d.getThreshold(), d.getReference());
+        }
 
         /** The check as the response's {@code ext.sesa} reports it. */
         public Map<String, Object> toMap() {
@@ -92,11 +97,7 @@ public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String d
             }
         }
         concepts.sort((a, b) -> Float.compare(b.weight(), a.weight()));
-        Domain domain = null;
-        if (e.hasConceptDomain()) {
-            DomainCheck d = e.getConceptDomain();
-            domain = new Domain(d.getInDomain(), d.getSimilarity(), d.getThreshold(), d.getReference());
-        }
+        Domain domain = e.hasConceptDomain() ? Domain.of(e.getConceptDomain()) : null;
         return new QueryEncoding(dense, concepts, ref(response.getDenseModel()), ref(response.getConceptModel()), domain);
     }
 
