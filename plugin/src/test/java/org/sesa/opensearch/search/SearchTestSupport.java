@@ -103,7 +103,7 @@ public final class SearchTestSupport {
     }
 
     /** A BranchSearcher that records requests and answers with a scripted function. */
-    public static final class RecordingSearcher implements org.sesa.opensearch.search.processor.BranchSearcher {
+    public static final class RecordingSearcher implements org.sesa.opensearch.search.executors.BranchSearcher {
         public final List<MultiSearchRequest> requests = new ArrayList<>();
         public java.util.function.Function<MultiSearchRequest, MultiSearchResponse> answer = r -> {
             Object[] empty = new Object[r.requests().size()];

@@ -5,7 +5,11 @@ import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.executors.BranchSearcher;
+import org.sesa.opensearch.search.executors.HybridSearchExecutor;
+import org.sesa.opensearch.search.query.BranchQueryFactory;
 import org.sesa.opensearch.util.SesaConventions;
+import org.sesa.opensearch.util.SesaFieldNames;
 
 import java.util.List;
 import java.util.Map;
@@ -48,7 +52,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
 
     /**
      * @param client   supplier, because pipeline factories may be built before the plugin's components
-     * @param searcher runs the side branches (the node client's msearch)
+     * @param searcher runs the side branches and the page backfill ({@code ParallelBranchSearcher} on a node)
      * @param registry the node's registry, to parse knn and rank_feature queries
      */
     public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
@@ -69,22 +73,9 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         int cacheSize = readRange(tag, config, CACHE_SIZE, DEFAULT_CACHE_SIZE, 0, MAX_CACHE_SIZE);
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
-        return new SesaQueryProcessor(
-            tag,
-            description,
-            ignoreFailure,
-            textFields,
-            prefix,
-            window,
-            knnK,
-            topK,
-            cacheSize,
-            timeout,
-            strict,
-            client.get(),
-            searcher,
-            registry
-        );
+        BranchQueryFactory queries = new BranchQueryFactory(textFields, SesaFieldNames.forPrefix(prefix), knnK, registry);
+        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher);
+        return new SesaQueryProcessor(tag, description, ignoreFailure, executor);
     }
 
     private static List<String> readTextFields(String tag, Map<String, Object> config) {

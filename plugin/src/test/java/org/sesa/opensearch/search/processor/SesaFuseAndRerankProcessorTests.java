@@ -2,7 +2,6 @@ package org.sesa.opensearch.search.processor;
 
 import io.grpc.Status;
 
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.opensearch.ExceptionsHelper;
@@ -29,9 +28,8 @@ import org.sesa.inference.v1.Concept;
 import org.sesa.inference.v1.DomainCheck;
 import org.sesa.inference.v1.Embedding;
 import org.sesa.opensearch.FakeInference;
-import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.SearchTestSupport;
-import org.sesa.opensearch.search.SearchTestSupport.RecordingSearcher;
+import org.sesa.opensearch.search.SesaQueryTestCase;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaResponseExt;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
@@ -60,21 +58,16 @@ import static org.sesa.opensearch.search.SearchTestSupport.response;
  * sesa_rerank. Windows: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]; min_max with the
  * default weights gives a .6, c .4, b .2, d 0.
  */
-class SesaFuseAndRerankProcessorTests {
+class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
     static final String A = "{\"title\":\"A python\",\"text\":\"python sql\",\"sesa_concepts\":{\"c_py\":0.5,\"c_sql\":0.4,\"other\":0.9}}";
     static final String B = "{\"title\":\"B\",\"text\":\"sql\",\"sesa_concepts\":{\"c_sql\":0.9,\"c_etl\":0.1}}";
     static final String C = "{\"title\":\"C\",\"text\":\"python python\",\"sesa_concepts\":{\"c_py\":0.2}}";
     static final String D = "{\"title\":\"D\",\"text\":\"nothing\"}";
 
-    private FakeInference service;
-    private FakeInference.InProcess server;
-    private InferenceClient client;
-    private RecordingSearcher searcher;
-
+    /** The fake server's answers and the branch windows these tests fuse. */
     @BeforeEach
-    void setUp() throws Exception {
-        service = new FakeInference();
+    void scriptTheServerAndTheBranches() {
         service.embedder = text -> Embedding.newBuilder()
             .addDense(1f)
             .addDense(0f)
@@ -84,16 +77,7 @@ class SesaFuseAndRerankProcessorTests {
             .build();
         // "python" counts, and C gets a bonus, so rerank turns [a, c, b] into [c, a, b]
         service.rerankScorer = (q, p) -> FakeInference.occurrences("python", p) + (p.startsWith("C") ? 1 : 0);
-        server = new FakeInference.InProcess(service);
-        client = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).maxRetries(() -> 0).build();
-        searcher = new RecordingSearcher();
         searcher.answer = this::sideBranches;
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        client.close();
-        server.close();
     }
 
     static final Map<String, String> SOURCES = Map.of("a", A, "b", B, "c", C, "d", D);

@@ -1,4 +1,4 @@
-package org.sesa.opensearch.processor;
+package org.sesa.opensearch.ingest;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

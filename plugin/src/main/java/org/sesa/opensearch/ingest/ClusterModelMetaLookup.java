@@ -1,4 +1,4 @@
-package org.sesa.opensearch.processor;
+package org.sesa.opensearch.ingest;
 
 import org.opensearch.cluster.ClusterState;
 import org.opensearch.cluster.metadata.IndexAbstraction;

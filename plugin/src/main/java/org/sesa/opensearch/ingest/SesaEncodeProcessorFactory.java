@@ -1,4 +1,4 @@
-package org.sesa.opensearch.processor;
+package org.sesa.opensearch.ingest;
 
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.ConfigurationUtils;

@@ -1,4 +1,4 @@
-package org.sesa.opensearch.processor;
+package org.sesa.opensearch.ingest;
 
 /**
  * Which models an index expects for a target prefix (from its mapping {@code _meta}), so that vectors of

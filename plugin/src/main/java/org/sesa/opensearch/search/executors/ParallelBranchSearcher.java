@@ -1,4 +1,4 @@
-package org.sesa.opensearch.search.processor;
+package org.sesa.opensearch.search.executors;
 
 import org.opensearch.action.search.MultiSearchRequest;
 import org.opensearch.action.search.MultiSearchResponse;

@@ -1,0 +1,369 @@
+package org.sesa.opensearch.search.executors;
+
+import org.opensearch.ExceptionsHelper;
+import org.opensearch.action.search.MultiSearchResponse;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.core.action.ActionListener;
+import org.opensearch.core.rest.RestStatus;
+import org.opensearch.index.query.MatchNoneQueryBuilder;
+import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.search.SearchExtBuilder;
+import org.opensearch.search.builder.SearchSourceBuilder;
+import org.opensearch.search.fetch.subphase.FetchSourceContext;
+import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.sesa.inference.v1.EncodeOptions;
+import org.sesa.inference.v1.EncodeRequest;
+import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.inference.v1.TextKind;
+import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.DocKey;
+import org.sesa.opensearch.search.HitBackfill;
+import org.sesa.opensearch.search.PendingResult;
+import org.sesa.opensearch.search.QueryEncodingException;
+import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.query.BranchQueryFactory;
+import org.sesa.opensearch.search.query.QueryEncoding;
+import org.sesa.opensearch.search.query.QueryEncodingCache;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Runs a SESA search's branches for {@code sesa_query}: the one place that orders Encode, the branch searches and
+ * the backfill of their hits. For one request that carries {@code ext.sesa}:
+ *
+ * <ol>
+ *   <li>Encodes the query text once (TEXT_KIND_QUERY) through the {@link InferenceClient}, the one gateway to the
+ *       inference server, or takes the encoding from an LRU cache; bm25 mode makes no call at all.</li>
+ *   <li>Builds the branch queries ({@link BranchQueryFactory}); the user's {@code query} filters every branch.</li>
+ *   <li>Rewrites the request into the mode's first branch with {@code from: 0, size: window}, and starts the other
+ *       branches (hybrid) at once as one msearch through the {@link BranchSearcher}, so they run alongside the main
+ *       search. The branches fetch ids and scores only, named by {@code _seq_no} ({@link DocKey},
+ *       {@link BranchRequests}); the few of their hits that reach the page or the rerank head get their source and
+ *       fields from one search afterwards ({@link ShardHitBackfill}), with the {@code _source} widened to what the
+ *       response processors read ({@link SourceWidening}).</li>
+ *   <li>Leaves a {@link SesaSearchPlan} in the pipeline context for {@code sesa_fuse} and {@code sesa_rerank}.</li>
+ * </ol>
+ *
+ * A hybrid search whose query encoding is not cached does not wait for it: the BM25 branch needs no vector, so
+ * the request goes on at once as the BM25 search while the {@code Encode} call is in flight, and the dense and
+ * concept branches start when the encoding arrives. Hybrid latency is then about max(BM25, Encode) plus the
+ * side branches, not their sum. If the encoding fails because the server is down, slow or overloaded, the
+ * search degrades to its BM25 branch, marked {@code degraded} with the reason; with {@code strict} (the
+ * processor's setting or {@code ext.sesa.strict}) it fails with the server's status instead. A query the server
+ * rejects (INVALID_ARGUMENT) always fails. Single-branch dense and concept searches fail when Encode fails.
+ *
+ * Asynchronous only: the thread that runs the pipeline never waits for the inference server. One executor per
+ * {@code sesa_query} processor, so one encoding cache per pipeline and node.
+ */
+public final class HybridSearchExecutor {
+
+    private final String type;
+    private final BranchQueryFactory queries;
+    private final int windowSize;
+    private final int topKConcepts;
+    private final TimeValue timeout;
+    private final boolean strict;
+    private final InferenceClient client;
+    private final BranchSearcher searcher;
+    private final QueryEncodingCache cache;
+
+    /**
+     * @param type         the processor's name, which its error messages start with
+     * @param queries      builds the branch queries (text fields, target prefix, k-NN {@code k})
+     * @param windowSize   hits each branch retrieves (at least {@code from + size})
+     * @param topKConcepts query concepts asked from Encode (0: the server's default)
+     * @param cacheSize    capacity of the query-encoding cache (0: off)
+     * @param timeout      deadline of the Encode call; null: the client's default
+     * @param strict       whether a hybrid search whose query cannot be encoded fails instead of degrading to BM25
+     * @param searcher     runs the side branches and the backfill
+     */
+    public HybridSearchExecutor(
+        String type,
+        BranchQueryFactory queries,
+        int windowSize,
+        int topKConcepts,
+        int cacheSize,
+        TimeValue timeout,
+        boolean strict,
+        InferenceClient client,
+        BranchSearcher searcher
+    ) {
+        this.type = Objects.requireNonNull(type);
+        this.queries = Objects.requireNonNull(queries);
+        this.windowSize = windowSize;
+        this.topKConcepts = topKConcepts;
+        this.timeout = timeout;
+        this.strict = strict;
+        this.client = Objects.requireNonNull(client);
+        this.searcher = Objects.requireNonNull(searcher);
+        this.cache = new QueryEncodingCache(cacheSize);
+    }
+
+    public BranchQueryFactory queries() {
+        return queries;
+    }
+
+    public int windowSize() {
+        return windowSize;
+    }
+
+    public int topKConcepts() {
+        return topKConcepts;
+    }
+
+    public TimeValue timeout() {
+        return timeout;
+    }
+
+    public boolean strict() {
+        return strict;
+    }
+
+    public QueryEncodingCache cache() {
+        return cache;
+    }
+
+    /** One request on its way through the executor, and when it arrived ({@link System#nanoTime}). */
+    private record Call(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext, long start) {}
+
+    /**
+     * Turns {@code request}, which carries {@code ext} and passed validation, into the main branch's search and
+     * answers {@code listener} with it; the side branches' outcome reaches {@code sesa_fuse} through the plan.
+     * Failures go to the listener, never to the caller.
+     */
+    public void execute(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext, ActionListener<SearchRequest> listener) {
+        Call call = new Call(request, context, ext, System.nanoTime());
+        if (ext.mode().needsEncoding() == false) {
+            complete(call, null, false, -1, listener);
+            return;
+        }
+        QueryEncoding cached = cache.get(ext.queryText());
+        if (cached != null) {
+            complete(call, cached, true, -1, listener);
+            return;
+        }
+        EncodeRequest encode = EncodeRequest.newBuilder()
+            .addTexts(ext.queryText())
+            .setOptions(EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts))
+            .build();
+        if (ext.mode().isHybrid()) {
+            startBm25WhileEncoding(call, encode, listener);
+            return;
+        }
+        client.encode(encode, timeout, new ActionListener<>() {
+            @Override
+            public void onResponse(EncodeResponse response) {
+                QueryEncoding encoding;
+                try {
+                    encoding = QueryEncoding.from(response, type);
+                } catch (Exception e) {
+                    listener.onFailure(e);
+                    return;
+                }
+                cache.put(ext.queryText(), encoding);
+                complete(call, encoding, false, System.nanoTime() - call.start(), listener);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                listener.onFailure(e);
+            }
+        });
+    }
+
+    /**
+     * Hybrid without a cached encoding: the request continues at once as the BM25 branch; the side branches start
+     * from the Encode callback, or the search degrades to BM25 (see the class comment).
+     */
+    private void startBm25WhileEncoding(Call call, EncodeRequest encode, ActionListener<SearchRequest> listener) {
+        SearchRequest request = call.request();
+        SesaSearchExt ext = call.ext();
+        long start = call.start();
+        SearchRequest template = new SearchRequest(request); // the side branches copy indices, routing, preference
+        SearchSourceBuilder userSource = request.source();
+        PendingResult<MultiSearchResponse> sides = new PendingResult<>();
+        SearchRequest rewritten;
+        try {
+            rewritten = rewrite(call, null, false, sides);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        SesaSearchPlan plan = SesaSearchPlan.from(call.context());
+        boolean failHard = ext.strict() != null ? ext.strict() : strict;
+        client.encode(encode, timeout, new ActionListener<>() {
+            @Override
+            public void onResponse(EncodeResponse response) {
+                plan.encodeTook(System.nanoTime() - start);
+                QueryEncoding encoding;
+                try {
+                    encoding = QueryEncoding.from(response, type);
+                } catch (Exception e) {
+                    sides.onFailure(new QueryEncodingException(e.getMessage(), ExceptionsHelper.status(e), e));
+                    return;
+                }
+                try {
+                    cache.put(ext.queryText(), encoding);
+                    Map<Branch, QueryBuilder> sideQueries = queries.build(ext, encoding, userSource.query());
+                    sideQueries.remove(Branch.BM25);
+                    startSideBranches(template, userSource, ext, encoding, sideQueries, plan, sides);
+                } catch (Exception e) {
+                    sides.onFailure(e);
+                }
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                plan.encodeTook(System.nanoTime() - start);
+                RestStatus status = ExceptionsHelper.status(e);
+                boolean unavailable = status.getStatus() >= 500 || status == RestStatus.TOO_MANY_REQUESTS;
+                if (unavailable && failHard == false) {
+                    plan.degrade("query encoding failed, BM25 only: " + e.getMessage());
+                    plan.sideBranchesStarted(null, Map.of(), List.of());
+                    sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+                } else {
+                    String why = unavailable ? " and strict is set" : "";
+                    sides.onFailure(new QueryEncodingException("[" + type + "] the query encoding failed" + why + ": " + e.getMessage(), status, e));
+                }
+            }
+        });
+        listener.onResponse(rewritten);
+    }
+
+    /** Starts the side branches of a deferred hybrid search as one msearch; completes {@code sides}. */
+    private void startSideBranches(
+        SearchRequest template,
+        SearchSourceBuilder userSource,
+        SesaSearchExt ext,
+        QueryEncoding encoding,
+        Map<Branch, QueryBuilder> sideQueries,
+        SesaSearchPlan plan,
+        PendingResult<MultiSearchResponse> sides
+    ) {
+        BranchRequests.SideSearch side = BranchRequests.sideSearch(
+            template,
+            userSource,
+            ext.mode(),
+            sideQueries,
+            plan.window(),
+            BranchRequests.otherExts(userSource)
+        );
+        plan.sideBranchesStarted(encoding, sideQueries, side.branches());
+        if (side.branches().isEmpty()) {
+            sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+            return;
+        }
+        AtomicLong clock = new AtomicLong(-1);
+        plan.sideBranchesClock(clock);
+        searcher.multiSearch(side.msearch(), timed(clock, sides));
+    }
+
+    /** Writes how long the side branches' msearch took into {@code clock}, then passes its answer on. */
+    private static ActionListener<MultiSearchResponse> timed(AtomicLong clock, PendingResult<MultiSearchResponse> target) {
+        long started = System.nanoTime();
+        return new ActionListener<>() {
+            @Override
+            public void onResponse(MultiSearchResponse r) {
+                clock.set(System.nanoTime() - started);
+                target.onResponse(r);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                clock.set(System.nanoTime() - started);
+                target.onFailure(e);
+            }
+        };
+    }
+
+    /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
+    private void complete(Call call, QueryEncoding encoding, boolean cached, long encodeNanos, ActionListener<SearchRequest> listener) {
+        SearchRequest rewritten;
+        try {
+            rewritten = rewrite(call, encoding, cached, null);
+            SesaSearchPlan.from(call.context()).encodeTook(encodeNanos);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        listener.onResponse(rewritten);
+    }
+
+    /**
+     * Rewrites the call's request into the mode's main branch, starts the side branches unless the encoding is still
+     * in flight ({@code deferredSides} non-null: its callback starts them), and leaves the plan in the call's context.
+     */
+    private SearchRequest rewrite(Call call, QueryEncoding encoding, boolean cached, PendingResult<MultiSearchResponse> deferredSides) {
+        SearchRequest request = call.request();
+        SesaSearchExt ext = call.ext();
+        SearchSourceBuilder source = request.source();
+        int from = Math.max(0, source.from());
+        int size = source.size() < 0 ? 10 : source.size();
+        int window = Math.max(windowSize, from + size);
+        Map<Branch, QueryBuilder> branchQueries = queries.build(ext, encoding, source.query());
+
+        // _source: keep what the user asked for, but fetch what explanations and rerank read.
+        FetchSourceContext userSource = source.fetchSource();
+        FetchSourceContext fetch = SourceWidening.widen(userSource, SourceWidening.neededFields(ext, queries.names(), queries.textFields()));
+        boolean augmented = fetch != userSource;
+
+        List<SearchExtBuilder> otherExts = BranchRequests.otherExts(source);
+        SearchRequest template = new SearchRequest(request); // before the rewrite: indices, routing, preference
+
+        // The other branches: one msearch, started now so it runs alongside the main search; or, when the
+        // encoding is still in flight (deferredSides), started by its callback.
+        List<Branch> others = List.of();
+        AtomicLong sideClock = new AtomicLong(-1);
+        PendingResult<MultiSearchResponse> otherResults = deferredSides;
+        if (deferredSides == null) {
+            BranchRequests.SideSearch side = BranchRequests.sideSearch(template, source, ext.mode(), branchQueries, window, otherExts);
+            others = side.branches();
+            if (others.isEmpty() == false) {
+                otherResults = new PendingResult<>();
+                try {
+                    searcher.multiSearch(side.msearch(), timed(sideClock, otherResults));
+                } catch (Exception e) {
+                    otherResults.onFailure(e);
+                }
+            }
+        }
+
+        Branch main = ext.mode().branches().get(0);
+        SearchSourceBuilder mainSource = source.shallowCopy();
+        mainSource.query(branchQueries.getOrDefault(main, new MatchNoneQueryBuilder()));
+        mainSource.from(0);
+        mainSource.size(window);
+        mainSource.ext(otherExts);
+        if (ext.mode().isHybrid() && source.trackTotalHitsUpTo() == null) {
+            // hybrid reports the fused candidate count as its total: counting every BM25 match would be
+            // CPU spent for nothing, next to the Encode call it overlaps with
+            mainSource.trackTotalHits(false);
+        }
+        // The main branch's window is lean too (names from doc values, nothing stored loaded) unless the user asks
+        // for highlights or fields; the page's hits (or the rerank head) are fetched afterwards. Either way its
+        // hits carry _seq_no, the key the lean side branches' hits are matched by (see DocKey).
+        boolean leanMain = BranchRequests.fetchesOnlySource(source);
+        if (leanMain) {
+            BranchRequests.lean(mainSource);
+        } else if (augmented) {
+            mainSource.fetchSource(fetch);
+        }
+        mainSource.seqNoAndPrimaryTerm(true);
+        request.source(mainSource);
+
+        SesaSearchPlan plan = new SesaSearchPlan(
+            ext, queries.names(), encoding, cached, branchQueries, from, size, window, userSource, augmented, others, otherResults, call.start()
+        );
+        plan.sideBranchesClock(sideClock);
+        HitBackfill backfill = new ShardHitBackfill(searcher, template, source, fetch, otherExts);
+        plan.backfill(backfill, leanMain, Boolean.TRUE.equals(source.seqNoAndPrimaryTerm()));
+        call.context().setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);
+        return request;
+    }
+}

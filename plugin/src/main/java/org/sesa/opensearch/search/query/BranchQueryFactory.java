@@ -1,0 +1,78 @@
+package org.sesa.opensearch.search.query;
+
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.index.query.QueryBuilder;
+import org.sesa.opensearch.search.Branch;
+import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.util.SesaFieldNames;
+
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The branch queries of one search: the {@code sesa_query} settings that shape them (text fields, target prefix,
+ * k-NN {@code k}) applied to the request's query text, its encoding and the user's {@code query}. {@link BranchQueries}
+ * writes each query's JSON; this class picks the mode's branches and parses them with the node's registry.
+ */
+public final class BranchQueryFactory {
+
+    private final List<String> textFields;
+    private final SesaFieldNames names;
+    private final int knnK;
+    private final NamedXContentRegistry registry;
+
+    /**
+     * @param textFields fields of the BM25 {@code multi_match} ({@code field^boost} allowed)
+     * @param names      the target prefix's field names ({@code <prefix>_dense}, {@code <prefix>_concepts})
+     * @param knnK       {@code k} of the k-NN query
+     * @param registry   the node's registry, to parse knn and rank_feature queries
+     */
+    public BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry) {
+        this.textFields = List.copyOf(textFields);
+        this.names = Objects.requireNonNull(names);
+        this.knnK = knnK;
+        this.registry = Objects.requireNonNull(registry);
+    }
+
+    public List<String> textFields() {
+        return textFields;
+    }
+
+    public SesaFieldNames names() {
+        return names;
+    }
+
+    public int knnK() {
+        return knnK;
+    }
+
+    /** The branch queries of the mode; a branch the query cannot fill (no vector, no concepts) is left out. */
+    public Map<Branch, QueryBuilder> build(SesaSearchExt ext, QueryEncoding encoding, QueryBuilder userQuery) {
+        Map<String, Object> filter = BranchQueries.toMap(userQuery);
+        Map<Branch, QueryBuilder> out = new EnumMap<>(Branch.class);
+        for (Map.Entry<Branch, Map<String, Object>> e : json(ext, encoding, filter).entrySet()) {
+            out.put(e.getKey(), BranchQueries.parse(e.getValue(), registry));
+        }
+        return out;
+    }
+
+    /** The branch queries as JSON (what {@link #build} parses). */
+    public Map<Branch, Map<String, Object>> json(SesaSearchExt ext, QueryEncoding encoding, Map<String, Object> filter) {
+        Map<Branch, Map<String, Object>> out = new EnumMap<>(Branch.class);
+        for (Branch b : ext.mode().branches()) {
+            Map<String, Object> json = switch (b) {
+                case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
+                case DENSE -> encoding == null || encoding.dense().length == 0
+                    ? null
+                    : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
+                case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
+            };
+            if (json != null) {
+                out.put(b, json);
+            }
+        }
+        return out;
+    }
+}
