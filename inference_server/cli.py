@@ -1,4 +1,5 @@
-"""``sesa-server``: serve, export, concepts build, config show, info.
+"""``sesa-server``: serve, config show, info; plus the model-building commands (export, concepts build, train)
+that ``model_building.cli`` registers.
 
 Every failure an operator can fix (bad config, missing model, port in use) ends in one line
 on stderr and exit code 2; tracebacks are for bugs only.
@@ -19,7 +20,7 @@ from inference_server import __version__
 log = logging.getLogger("inference_server.cli")
 
 
-def _config_from_args(args: argparse.Namespace) -> Any:
+def config_from_args(args: argparse.Namespace) -> Any:
     from inference_server.config import load_config
 
     overrides = {
@@ -42,66 +43,31 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     return load_config(getattr(args, "config", None), overrides)
 
 
+def add_config_arguments(sp: argparse.ArgumentParser) -> None:
+    """The config flags shared by every command that loads models (serve here, build commands in model_building)."""
+    sp.add_argument("--config", help="YAML config file (default: $SESA_SERVER_CONFIG)")
+    sp.add_argument("--encoder", help="encoder: HF model dir or .onnx file (default: built-in all-MiniLM-L6-v2)")
+    sp.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    sp.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"])
+    sp.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = cores)")
+    sp.add_argument("--cache-dir", help="ONNX export cache (default $SESA_HOME/models)")
+    sp.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from inference_server.metrics import setup_logging
     from inference_server.server import serve
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
     setup_logging(cfg.logging.level, cfg.logging.format)
     serve(cfg, ready_file=args.ready_file)
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from inference_server.export import export_all
-    from inference_server.metrics import setup_logging
-
-    setup_logging(args.log_level or "INFO")
-    done = export_all(args.encoder, args.reranker, args.cache_dir, force=args.force,
-                      progress=lambda s: log.info("export %s", s))
-    for m in done:
-        print(json.dumps({"role": m.role, "onnx": str(m.onnx_path), "base_model": m.model_id, "version": m.version,
-                          "sha256": m.manifest.get("onnx_sha256"), "licence": m.manifest.get("licence")}))
-    if args.parity:
-        from inference_server.parity import parity_report
-
-        for m in done:
-            if m.manifest.get("source_sha256"):
-                print(json.dumps(parity_report(m)))
-    return 0
-
-
-def cmd_concepts_build(args: argparse.Namespace) -> int:
-    from inference_server.concepts import (
-        BUILTIN_PACKS, builtin_artifact_dir, build_concept_space, load_vocabulary,
-    )
-    from inference_server.metrics import setup_logging
-    from inference_server.progress import progress
-    from inference_server.runtime.loader import load_encoder
-
-    cfg = _config_from_args(args)
-    setup_logging(args.log_level or "INFO")
-    entries, meta, name = load_vocabulary(args.vocab, limit=args.limit, key_prefix=args.key_prefix or "")
-    enc = load_encoder(cfg, with_concepts=False)
-    out = Path(args.out) if args.out else None
-    if out is None:
-        if args.vocab not in BUILTIN_PACKS:
-            raise SystemExit("sesa-server: error: --out is required for a vocabulary file")
-        out = builtin_artifact_dir(args.vocab, enc.meta.version, args.limit)
-    log.info("embedding %d concepts of %s with %s", len(entries), args.vocab, enc.meta.model_id)
-    path = build_concept_space(entries, out, enc, name=args.name or name, version=args.version, meta=meta,
-                               progress=progress(len(entries), f"concepts {name}"))
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    print(json.dumps({"out": str(path), "name": manifest["name"], "version": manifest["version"],
-                      "size": manifest["size"], "dimension": manifest["dimension"],
-                      "matrix_sha256": manifest["matrix_sha256"], "seconds": manifest["build_seconds"]}))
     return 0
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     from inference_server.config import dump_yaml
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
     if args.format == "json":
         print(json.dumps(cfg.redacted(), indent=2))
     else:
@@ -148,17 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add_config(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--config", help="YAML config file (default: $SESA_SERVER_CONFIG)")
-        sp.add_argument("--encoder", help="encoder: HF model dir or .onnx file (default: built-in all-MiniLM-L6-v2)")
-        sp.add_argument("--device", choices=["auto", "cpu", "cuda"])
-        sp.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"])
-        sp.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = cores)")
-        sp.add_argument("--cache-dir", help="ONNX export cache (default $SESA_HOME/models)")
-        sp.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
     s = sub.add_parser("serve", help="run the gRPC server")
-    add_config(s)
+    add_config_arguments(s)
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--metrics-port", type=int)
@@ -170,28 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-format", choices=["text", "json"])
     s.add_argument("--ready-file", help="write '<grpc port>\\n<metrics port>' here once serving (for scripts)")
     s.set_defaults(func=cmd_serve)
-
-    e = sub.add_parser("export", help="export encoder (and reranker) to ONNX into the cache")
-    e.add_argument("--encoder", help="HF model dir (default: built-in all-MiniLM-L6-v2)")
-    e.add_argument("--reranker", help="HF sequence-classification model dir")
-    e.add_argument("--cache-dir")
-    e.add_argument("--force", action="store_true", help="re-export even when cached")
-    e.add_argument("--parity", action="store_true", help="compare ONNX Runtime with PyTorch after export")
-    e.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    e.set_defaults(func=cmd_export)
-
-    c = sub.add_parser("concepts", help="concept spaces")
-    csub = c.add_subparsers(dest="concepts_command", required=True)
-    cb = csub.add_parser("build", help="embed a vocabulary into a concept-space artifact")
-    add_config(cb)
-    cb.add_argument("--vocab", required=True,
-                    help="JSONL vocabulary file or a built-in pack (esco-skills, wordnet-nouns)")
-    cb.add_argument("--out", help="artifact dir (default for a built-in pack: the cache the server reads)")
-    cb.add_argument("--limit", type=int, help="only the first N concepts (tests, CI)")
-    cb.add_argument("--name", help="concept space name (default: pack name or file stem)")
-    cb.add_argument("--version", help="artifact version (default: source version + content hash)")
-    cb.add_argument("--key-prefix", help="prefix for keys derived from ids")
-    cb.set_defaults(func=cmd_concepts_build)
 
     cf = sub.add_parser("config", help="configuration")
     cfsub = cf.add_subparsers(dest="config_command", required=True)
@@ -210,16 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--timeout", type=float, default=10.0)
     i.set_defaults(func=cmd_info)
 
-    from inference_server.training.cli import register as register_training
+    # Model building (export, concepts build, train) lives beside the server; its commands are registered here
+    # so operators have one command, and it imports nothing heavy until one of them runs.
+    from model_building.cli import register as register_model_building
 
-    register_training(sub)  # sesa-server train concepts | reranker
+    register_model_building(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from inference_server.concepts import VocabularyError
     from inference_server.config import ConfigError
-    from inference_server.export import ModelResolutionError
+    from inference_server.model_store import ModelResolutionError
     from inference_server.runtime.backend import BackendError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -227,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, ModelResolutionError, VocabularyError, BackendError, FileNotFoundError) as e:
+    except (ConfigError, ModelResolutionError, BackendError, FileNotFoundError) as e:
         print(f"sesa-server: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cluster.errors import SesaError
+from .cluster.errors import USER_ERRORS
 
 
 def _reranker_args(choice: str | None) -> tuple[str, ...]:
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except SesaError as exc:
+    except USER_ERRORS as exc:
         print(f"sesa: error: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - turn client errors into one line, keep real bugs loud

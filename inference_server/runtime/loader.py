@@ -8,10 +8,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from inference_server.concepts import resolve_concept_space
 from inference_server.config import ServerConfig
-from inference_server.export import ExportedModel, ModelResolutionError, derive_precision, resolve_model
+from inference_server.model_store import ExportedModel, ModelResolutionError, derive_precision, resolve_model
 from inference_server.runtime.backend import DeviceChoice, OrtBackend, choose_device
+from inference_server.runtime.concept_space import resolve_concept_space
 from inference_server.runtime.domain import DomainBankError, load_domain_bank
 from inference_server.runtime.encoder import EncoderRuntime, ModelMeta
 from inference_server.runtime.reranker import RerankerRuntime

@@ -11,28 +11,28 @@ import json
 import os
 from pathlib import Path
 
-from ..cluster.errors import SesaError
+from ..cluster.errors import USER_ERRORS
 from .common import write_report
 from .search import WARMUP
 
 
 def _default_dataset() -> str:
-    from ..datasets import shared_data_dir
+    from ..cluster.paths import shared_data_dir
 
     return str(shared_data_dir() / "scifact")
 
 
 def _server(args: argparse.Namespace) -> dict:
     if args.compare:
-        from inference_server.bench_compare import run_compare
         from inference_server.config import load_config
+        from integration.bench.compare import run_compare
 
         report = run_compare(args.dataset or _default_dataset(), rounds=args.rounds,
                              config=load_config(args.server_config))
         write_report(report, report["markdown"], args.out / "server-compare" if args.out else None)
         print(report["markdown"])
         return report
-    from inference_server.benchmark import run_server_benchmark
+    from integration.bench.server import run_server_benchmark
 
     report = run_server_benchmark(config_path=args.server_config, duration_s=args.duration, rounds=args.rounds)
     write_report(report, report["markdown"], args.out / "server" if args.out else None)
@@ -107,7 +107,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"== sesa bench {name}", flush=True)
         try:
             results[name] = BENCHMARKS[name](args)
-        except SesaError:
+        except USER_ERRORS:
             raise
         except Exception as exc:
             if args.which != "all":

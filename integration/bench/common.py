@@ -23,7 +23,7 @@ def latency_stats(seconds: list[float]) -> dict[str, float]:
 
 
 def hardware() -> dict[str, Any]:
-    from inference_server.benchmark import detect_hardware
+    from integration.bench.server import detect_hardware
 
     return detect_hardware()
 

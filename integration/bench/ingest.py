@@ -11,8 +11,9 @@ import itertools
 import time
 from typing import Any
 
+from ir.beir import Dataset
+
 from .. import schemas
-from ..datasets import Dataset
 from .common import Stopwatch, hardware
 
 DEFAULT_BATCH_SIZES = (1, 16, 64)

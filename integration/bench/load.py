@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ir.beir import Dataset
+
 from .. import schemas
-from ..datasets import Dataset
 from ..ingest import failure_reason
 from .common import hardware, latency_stats
 

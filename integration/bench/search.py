@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ir.beir import Dataset
+
 from .. import schemas
-from ..datasets import Dataset
 from ..search import run_search
 from .common import Stopwatch, hardware, latency_stats
 

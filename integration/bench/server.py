@@ -12,7 +12,7 @@ and reports the ratios (served / offline best, batched / unbatched) as a dict an
 Clients run in this process (grpc.aio), so on a small machine they share the CPU with the
 server, as a co-located caller would. A GPU is detected and recorded when present.
 
-``python -m inference_server.benchmark [--config FILE] [--duration 3] [--rounds 3] [--json out.json]``
+``python -m integration.bench.server [--config FILE] [--duration 3] [--rounds 3] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ def default_texts(n: int = 2000) -> list[str]:
     try:
         with open(paths.esco_data_dir() / "occupations.csv", encoding="utf-8", newline="") as f:
             rows = [r["description"] for r in csv.DictReader(f)]
-        from inference_server.concepts import _split_esco_text
+        from model_building.concept_packs.esco import split_esco_text as split_esco_text
 
         out = []
         for text in rows:
-            _, desc = _split_esco_text(text)
+            _, desc = split_esco_text(text)
             sent = " ".join(desc[:40]).split(". ")[0]
             if len(sent.split()) >= 5:
                 out.append(sent)

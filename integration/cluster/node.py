@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
 from .assembly import check_traversable, make_tree_owned_by
 from .errors import SesaError
 from .paths import StatePaths

@@ -73,3 +73,10 @@ class StatePaths:
 
 def state_paths() -> StatePaths:
     return StatePaths(default_home())
+
+
+def shared_data_dir() -> Path:
+    """SESA_DATA_DIR, else the `shared/data` folder beside the checkout (where the evaluation sets live)."""
+    from .. import schemas
+
+    return Path(os.environ.get("SESA_DATA_DIR") or schemas.repo_root().parent / "shared" / "data")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cluster.errors import SesaError
+from ..cluster.errors import USER_ERRORS, SesaError
 from . import modes as modes_mod
 
 
@@ -131,9 +131,11 @@ def evaluate_dataset(
     log=print,
     fusion_weights: dict[str, float] | None = None,
 ) -> EvalOutcome:
+    from ir import metrics
+    from ir.beir import Dataset
+
     from .. import ingest as ingest_mod
-    from ..datasets import Dataset
-    from . import environment, metrics, runner, significance
+    from . import environment, runner, significance
     from . import report as report_mod
 
     permutations = significance.DEFAULT_PERMUTATIONS if permutations is None else permutations
@@ -221,7 +223,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001
         raise SesaError(f"OpenSearch at {url} is not reachable ({type(exc).__name__}): start it with `sesa up` "
                         "or pass --cluster URL") from None
-    from ..datasets import Dataset
+    from ir.beir import Dataset
 
     ds = Dataset(args.dataset)
     out_dir = args.out or Path("eval-results") / f"{ds.name}-{args.split}"
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except SesaError as exc:
+    except USER_ERRORS as exc:
         print(f"sesa: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .metrics import LABELS, METRICS, PRIMARY, Evaluation
+from ir.metrics import LABELS, METRICS, PRIMARY, Evaluation
+
 from .modes import BASELINE
 from .runner import ModeRun
 from .significance import DEFAULT_PERMUTATIONS, DEFAULT_SEED, randomization_test

@@ -46,7 +46,7 @@ def grid(step: float, max_weight: float) -> list[float]:
 
 def dev_queries(dataset, split: str, fraction: float, seed: int) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """The held-out queries of ``split`` (texts, judgements), as `sesa-server train concepts` split them."""
-    from inference_server.training.concept_head import split_dev
+    from model_building.training.concept_head_training import split_dev
 
     if split not in dataset.splits():
         raise SesaError(f"{dataset.path} has no qrels/{split}.tsv: tuning needs judged training queries "
@@ -62,8 +62,10 @@ def dev_queries(dataset, split: str, fraction: float, seed: int) -> tuple[dict[s
 
 def tune(client, dataset_dir: str | Path, index: str, *, split: str = "train", fraction: float = DEV_FRACTION,
          seed: int = DEV_SEED, step: float = 0.05, max_weight: float = 0.5, progress: bool = True) -> dict[str, Any]:
-    from ..datasets import Dataset
-    from . import metrics, runner
+    from ir import metrics
+    from ir.beir import Dataset
+
+    from . import runner
 
     ds = Dataset(dataset_dir)
     queries, qrels = dev_queries(ds, split, fraction, seed)

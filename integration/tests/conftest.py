@@ -48,7 +48,7 @@ def _server_args(paths) -> tuple[str, ...]:
         return ()
     if choice != "tiny":
         return ("--reranker", choice)
-    from inference_server.testing import make_tiny_bert
+    from tests.support.inference import make_tiny_bert
 
     target = paths.home / "test-models" / "tiny-reranker"
     if not (target / "config.json").is_file():

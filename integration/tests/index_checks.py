@@ -20,7 +20,8 @@ ENCODE_BATCH = 16
 
 def require_dataset(name: str):
     """The shared dataset ``name``, or a skip (a failure under SESA_REQUIRE_E2E) that says where it looked."""
-    from integration.datasets import Dataset, shared_data_dir
+    from integration.cluster.paths import shared_data_dir
+    from ir.beir import Dataset
 
     path = shared_data_dir() / name
     if not (path / "corpus.jsonl").is_file() and not (path / "corpus.jsonl.gz").is_file():

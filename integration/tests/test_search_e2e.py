@@ -1,7 +1,7 @@
 """The `sesa-search` pipeline on the real stack: `sesa_query` (Encode through our plugin) -> `sesa_fuse` ->
 `sesa_rerank`, on a small corpus indexed through the real `sesa-ingest` pipeline.
 
-What is checked: each mode alone returns what it should; the fused scores equal integration/fusion.py applied
+What is checked: each mode alone returns what it should; the fused scores equal ir/fusion.py applied
 to the raw branch scores the hits carry; a filter in `query` restricts every branch; explanations list the
 concepts both the query and the document carry; rerank either reorders by the server's own Rerank scores (a
 server with a reranker) or degrades visibly (a server without one); a stopped server degrades rerank, and
@@ -18,7 +18,8 @@ import uuid
 
 import pytest
 
-from integration import fusion, schemas
+from integration import schemas
+from ir import fusion
 
 pytestmark = pytest.mark.e2e
 

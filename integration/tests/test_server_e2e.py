@@ -45,7 +45,7 @@ def artifacts(tmp_path_factory):
     _run(["concepts", "build", "--vocab", "esco-skills", "--limit", "200", "--out", str(space)])
     reranker = None
     if HAS_TORCH:
-        from inference_server.testing import make_tiny_bert
+        from tests.support.inference import make_tiny_bert
 
         rr_dir = make_tiny_bert(root / "tiny-reranker", classification=True, seed=3)
         out = _run(["export", "--reranker", str(rr_dir), "--cache-dir", str(root / "cache")])

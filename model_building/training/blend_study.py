@@ -51,8 +51,8 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
     ``sets[name]`` holds ``first`` (query -> (doc indices, scores)), ``raw`` (query -> (indices, logits)
     over the first ``max(depths)``), ``qrels`` and ``doc_ids``.
     """
-    from inference_server.training.reranker import interpolate
-    from inference_server.training.retrieval import evaluate
+    from model_building.training.reranker import interpolate
+    from model_building.training.retrieval import evaluate
 
     def ndcg(name: str, run: dict) -> float:
         return evaluate(sets[name]["qrels"], run, sets[name]["doc_ids"])["ndcg@10"]
@@ -72,10 +72,10 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from inference_server.training.data import load_beir
-    from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-    from inference_server.training.reranker import RerankerTrainConfig, load_runtime, rerank_run
-    from inference_server.training.reranker_pipeline import dev_queries, hybrid_first_stage
+    from model_building.training.data import load_beir
+    from model_building.training.embeddings import EmbeddingCache, load_server_encoder
+    from model_building.training.reranker import RerankerTrainConfig, load_runtime, rerank_run
+    from model_building.training.reranker_pipeline import dev_queries, hybrid_first_stage
 
     p = argparse.ArgumentParser(prog="python -m inference_server.training.blend_study", description=__doc__.split("\n")[0])
     p.add_argument("--reranker", required=True, help="reranker dir (with the manifest of its training run)")

@@ -6,7 +6,7 @@
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
     sesa-server train domain   --model DIR --dataset DIR [--k 10] [--percentile 5]
 
-Also runnable without the server CLI: ``python -m inference_server.training.cli train ...``.
+Also runnable without the server CLI: ``python -m model_building.training.cli train ...``.
 Importing this module is cheap (no torch); the commands import what they need.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("inference_server.training")
+log = logging.getLogger("model_building.training")
 
 
 def _setup(args: argparse.Namespace) -> None:
@@ -34,8 +34,8 @@ def _command_line(argv: list[str] | None) -> str:
 
 
 def cmd_concepts(args: argparse.Namespace) -> int:
-    from inference_server.training.concept_head import ConceptTrainConfig
-    from inference_server.training.concepts_pipeline import train_concepts
+    from model_building.training.concept_head_training import ConceptTrainConfig
+    from model_building.training.concepts_pipeline import train_concepts
 
     _setup(args)
     cfg = ConceptTrainConfig.tiny() if args.tiny else ConceptTrainConfig()
@@ -56,8 +56,8 @@ def cmd_concepts(args: argparse.Namespace) -> int:
 
 
 def cmd_reranker(args: argparse.Namespace) -> int:
-    from inference_server.training.reranker import RerankerTrainConfig
-    from inference_server.training.reranker_pipeline import train_reranker
+    from model_building.training.reranker import RerankerTrainConfig
+    from model_building.training.reranker_pipeline import train_reranker
 
     _setup(args)
     cfg = RerankerTrainConfig.tiny() if args.tiny else RerankerTrainConfig()
@@ -84,7 +84,7 @@ def cmd_reranker(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from inference_server.training.report import concept_report
+    from model_building.training.report import concept_report
 
     _setup(args)
     rep = concept_report(args.concepts, args.dataset, cache_dir=args.cache_dir, seed=args.seed,
@@ -103,11 +103,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _setup(args)
     out: dict[str, Any] = {}
     if args.concepts:
-        from inference_server.concept_head import ConceptHead
-        from inference_server.concepts import builtin_artifact_dir
-        from inference_server.training.concepts_pipeline import EvalSet, evaluate_heads
-        from inference_server.training.data import load_beir
-        from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+        from inference_server.runtime.concept_head import ConceptHead
+        from inference_server.runtime.concept_space import builtin_artifact_dir
+        from model_building.training.concepts_pipeline import EvalSet, evaluate_heads
+        from model_building.training.data import load_beir
+        from model_building.training.embeddings import EmbeddingCache, load_server_encoder
 
         enc = load_server_encoder()
         cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
@@ -121,9 +121,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             b, d, c = (float(x) for x in args.weights.split(","))
             weights = {"bm25": b, "dense": d, "concepts": c}
         elif args.choose_weights:
-            from inference_server.training.concepts_pipeline import choose_concept_weight, dev_runs
-
-            from inference_server.training.concept_head import ConceptTrainConfig
+            from model_building.training.concept_head_training import ConceptTrainConfig
+            from model_building.training.concepts_pipeline import choose_concept_weight, dev_runs
 
             cc = ConceptTrainConfig.from_manifest(head.manifest)
             runs, dev_qrels, doc_ids = dev_runs(args.dataset, head, cc.top_k, cc.dev_fraction, cc.dev_seed, enc,
@@ -147,10 +146,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
     """Re-measure a reranker dir; with --update-manifest also re-choose its blend weight on the dev queries
     of its own training run and write both into its manifest (after a runtime change moved its scores)."""
-    from inference_server.training.data import load_beir
-    from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-    from inference_server.training.reranker import load_runtime
-    from inference_server.training.reranker_pipeline import evaluate_reranker, remeasure_reranker
+    from model_building.training.data import load_beir
+    from model_building.training.embeddings import EmbeddingCache, load_server_encoder
+    from model_building.training.reranker import load_runtime
+    from model_building.training.reranker_pipeline import evaluate_reranker, remeasure_reranker
 
     enc = load_server_encoder()
     cache = EmbeddingCache(enc, args.cache_dir, show_progress=not args.quiet)
@@ -171,7 +170,7 @@ def _evaluate_reranker(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_domain(args: argparse.Namespace) -> int:
     """Give a trained reranker or concept-head dir its domain bank (the training commands write one themselves)."""
-    from inference_server.training.domain_bank import add_domain_bank
+    from model_building.training.domain_bank import add_domain_bank
 
     _setup(args)
     try:
@@ -206,8 +205,8 @@ def _guarded(fn: Any) -> Any:
     """Operator-fixable errors (bad dataset folder, vocabulary) -> one line on stderr, exit 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from inference_server.concepts import VocabularyError
-        from inference_server.training.data import DatasetFormatError
+        from model_building.concept_packs.vocabulary import VocabularyError
+        from model_building.training.data import DatasetFormatError
 
         try:
             return fn(args)

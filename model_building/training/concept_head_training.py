@@ -141,7 +141,7 @@ class TrainingSet:
 def mine_hard_negatives(q_emb: np.ndarray, d_emb: np.ndarray, positives: list[frozenset[int]], pool: int,
                         bm25_lists: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Per query: the top ``pool`` dense (and BM25) results that are not positives."""
-    from inference_server.training.retrieval import top_k_rows
+    from model_building.training.retrieval import top_k_rows
 
     out = []
     for s in range(0, len(q_emb), 512):
@@ -163,7 +163,7 @@ def _dev_eval(w: Any, q_emb: np.ndarray, qids: list[str], d_emb_t: Any, qrels: d
     """nDCG@10 of the concept branch for held-out queries (exact search, inference top-k)."""
     import torch
 
-    from inference_server.training.retrieval import mean_ndcg
+    from model_building.training.retrieval import mean_ndcg
 
     with torch.no_grad():
         qv = sparse_top_k(concept_activations(w, torch.from_numpy(q_emb)), k)
@@ -314,14 +314,14 @@ def label_agreement(w: np.ndarray, anchor: np.ndarray, emb: np.ndarray, k: int =
 def write_trained_artifact(out_dir: str | Path, w: np.ndarray, entries: list, encoder_meta: Any, *,
                            name: str, passage_max_tokens: int, extra: dict[str, Any]) -> Path:
     """Write matrix.npy (float16) + concepts.jsonl + manifest.json in the layout ConceptHead.load reads."""
-    from inference_server.concept_head import ARTIFACT_CONCEPTS, ARTIFACT_MANIFEST, ARTIFACT_MATRIX
-    from inference_server.concepts import _sha_rows
     from inference_server.paths import publish_dir
+    from inference_server.runtime.concept_head import ARTIFACT_CONCEPTS, ARTIFACT_MANIFEST, ARTIFACT_MATRIX
+    from model_building.concept_packs.build import rows_sha256 as rows_sha256
 
     out = Path(out_dir).expanduser()
     m16 = np.ascontiguousarray(w.astype(np.float16))
     matrix_sha = hashlib.sha256(m16.tobytes()).hexdigest()
-    rows_sha = _sha_rows(entries)
+    rows_sha = rows_sha256(entries)
     version = f"{extra.get('version_prefix', 'trained')}-{hashlib.sha256((matrix_sha + rows_sha).encode()).hexdigest()[:10]}"
     extra = {k: v for k, v in extra.items() if k != "version_prefix"}
     manifest = {

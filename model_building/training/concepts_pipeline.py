@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_server.training.concept_head import (
+from model_building.training.concept_head_training import (
     ConceptTrainConfig,
     TrainingSet,
     config_dict,
@@ -28,21 +28,21 @@ from inference_server.training.concept_head import (
     truthfulness,
     write_trained_artifact,
 )
-from inference_server.training.data import BeirDataset, load_beir, self_supervised_pairs, training_pairs
-from inference_server.training.domain_bank import build_for_run
-from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+from model_building.training.data import BeirDataset, load_beir, self_supervised_pairs, training_pairs
+from model_building.training.domain_bank import build_for_run
+from model_building.training.embeddings import EmbeddingCache, load_server_encoder
 
 log = logging.getLogger(__name__)
 
 
 def zero_shot_rows(entries: list, vocab: str, encoder: Any, cache: EmbeddingCache) -> np.ndarray:
     """The zero-shot head rows: the server's cached built-in artifact when it matches, else embed."""
-    from inference_server.concepts import BUILTIN_PACKS, builtin_artifact_dir
+    from inference_server.runtime.concept_space import BUILTIN_PACKS, builtin_artifact_dir
 
     if vocab in BUILTIN_PACKS:
         d = builtin_artifact_dir(vocab, encoder.meta.version)
         if (d / "manifest.json").is_file():
-            from inference_server.concept_head import ConceptHead
+            from inference_server.runtime.concept_head import ConceptHead
 
             head = ConceptHead.load(d)
             keys = [e.key for e in entries]
@@ -97,8 +97,8 @@ class EvalSet:
     """One dataset ready for evaluation: embeddings, BM25 and dense runs (computed once)."""
 
     def __init__(self, ds: BeirDataset, cache: EmbeddingCache, split: str, k: int = 100):
-        from inference_server.training.bm25 import BM25
-        from inference_server.training.retrieval import bm25_run, dense_run
+        from model_building.training.bm25 import BM25
+        from model_building.training.retrieval import bm25_run, dense_run
 
         self.ds = ds
         self.qrels = ds.split(split)
@@ -111,14 +111,14 @@ class EvalSet:
                      "dense": dense_run(self.qids, self.q_emb, self.d_emb, k)}
 
     def concept_run(self, head: Any, top_k: int, k: int = 100):
-        from inference_server.training.retrieval import concept_vectors, sparse_run
+        from model_building.training.retrieval import concept_vectors, sparse_run
 
         dv = concept_vectors(head, self.d_emb, top_k)
         qv = concept_vectors(head, self.q_emb, top_k)
         return sparse_run(self.qids, qv, dv, k), dv, qv
 
     def ndcg(self, run) -> float:
-        from inference_server.training.retrieval import evaluate
+        from model_building.training.retrieval import evaluate
 
         return evaluate(self.qrels, run, self.ds.doc_ids)["ndcg@10"]
 
@@ -129,7 +129,7 @@ def choose_concept_weight(runs: dict[str, Any], qrels: dict, doc_ids: list[str],
     ``w`` (the rest split evenly), ``w`` chosen on held-out train queries, ties to the smaller ``w``.
     Why: a 3-weight grid on ~120 dev queries overfits (it dropped the dense branch and lost on test);
     one parameter, starting from the plain BM25 + dense hybrid at w = 0, cannot stray as far."""
-    from inference_server.training.retrieval import fuse_min_max, mean_ndcg
+    from model_building.training.retrieval import fuse_min_max, mean_ndcg
 
     names = ["bm25", "dense", "concepts"]
     best: tuple[float, float] = (-1.0, 0.0)
@@ -146,8 +146,8 @@ def choose_concept_weight(runs: dict[str, Any], qrels: dict, doc_ids: list[str],
 def dev_runs(dataset: str | Path, head: Any, top_k: int = 32, dev_fraction: float = 0.15, dev_seed: int = 13,
              encoder: Any = None, cache_dir: str | Path | None = None) -> tuple[dict[str, Any], dict, list[str]]:
     """BM25, dense and concept runs of the held-out train queries (the split ``train concepts`` made)."""
-    from inference_server.training.bm25 import BM25
-    from inference_server.training.retrieval import bm25_run, concept_vectors, dense_run, sparse_run
+    from model_building.training.bm25 import BM25
+    from model_building.training.retrieval import bm25_run, concept_vectors, dense_run, sparse_run
 
     encoder = encoder or load_server_encoder()
     cache = EmbeddingCache(encoder, cache_dir, show_progress=False)
@@ -163,7 +163,7 @@ def dev_runs(dataset: str | Path, head: Any, top_k: int = 32, dev_fraction: floa
 
 def choose_fusion_weights(runs: dict[str, Any], qrels: dict, doc_ids: list[str], step: float = 0.1) -> tuple[dict, float]:
     """Grid search of min-max weights (bm25, dense, concepts) on the simplex; best mean nDCG@10."""
-    from inference_server.training.retrieval import fuse_min_max, mean_ndcg
+    from model_building.training.retrieval import fuse_min_max, mean_ndcg
 
     names = ["bm25", "dense", "concepts"]
     grid = [round(i * step, 3) for i in range(round(1 / step) + 1)]
@@ -181,7 +181,7 @@ def choose_fusion_weights(runs: dict[str, Any], qrels: dict, doc_ids: list[str],
 
 def evaluate_heads(evalsets: dict[str, EvalSet], heads: dict[str, Any], top_k: int,
                    fusion_weights: dict[str, float] | None) -> dict[str, Any]:
-    from inference_server.training.retrieval import fuse_min_max
+    from model_building.training.retrieval import fuse_min_max
 
     out: dict[str, Any] = {}
     for name, es in evalsets.items():
@@ -207,9 +207,9 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     """The whole recipe; returns the manifest (metrics included) and writes the artifact."""
     import torch
 
-    from inference_server.concept_head import ConceptHead
-    from inference_server.concepts import load_vocabulary
-    from inference_server.training.bm25 import BM25
+    from inference_server.runtime.concept_head import ConceptHead
+    from model_building.concept_packs.build import load_vocabulary
+    from model_building.training.bm25 import BM25
 
     cfg = cfg or ConceptTrainConfig()
     t_all = time.perf_counter()
@@ -239,7 +239,7 @@ def train_concepts(dataset: str | Path, vocab: str = "esco-skills", out: str | P
     tmp_head = ConceptHead(w.astype(np.float16).astype(np.float32), [e.key for e in entries],
                            [e.label for e in entries], name="tmp", use_ort=False)
     if dev_q:
-        from inference_server.training.retrieval import bm25_run, concept_vectors, dense_run, sparse_run
+        from model_building.training.retrieval import bm25_run, concept_vectors, dense_run, sparse_run
 
         dq = qe(dev_q)
         runs = {"bm25": bm25_run(bm25, dev_q, ds.queries), "dense": dense_run(dev_q, dq, d_emb),

@@ -50,7 +50,7 @@ def build_for_run(model_dir: str | Path, ds: Any, cache: Any, train_q: Sequence[
                   encoder_id: str, k: int = DEFAULT_K, percentile: float = DEFAULT_PERCENTILE) -> dict[str, Any]:
     """Write a run's train and dev query texts as the model's bank and return its spec; the threshold these
     give with the training tools' (fp32) embeddings is recorded for reference (servers recompute it)."""
-    from inference_server.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.concepts_pipeline import QueryEmbeddings
 
     qe = QueryEmbeddings(ds, cache)
     _, threshold, dev_sims = calibrate(qe(list(train_q)), qe(list(dev_q)), k, percentile)
@@ -73,21 +73,21 @@ def add_domain_bank(model_dir: str | Path, dataset: str | Path, *, k: int = DEFA
                     show_progress: bool = True) -> dict[str, Any]:
     """Give an already trained reranker or concept-head dir its bank, from the same train/dev split its
     training run used (read from its manifest's recipe)."""
-    from inference_server.training.concept_head import train_dev_queries
-    from inference_server.training.data import load_beir
-    from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
+    from model_building.training.concept_head_training import train_dev_queries
+    from model_building.training.data import load_beir
+    from model_building.training.embeddings import EmbeddingCache, load_server_encoder
 
     manifest_path = Path(model_dir) / "manifest.json"
     if not manifest_path.is_file():
         raise ValueError(f"{model_dir}: no manifest.json (not a trained reranker or concept-space dir)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("role") == "reranker":
-        from inference_server.training.reranker import RerankerTrainConfig
+        from model_building.training.reranker import RerankerTrainConfig
 
         rc = RerankerTrainConfig.from_manifest(manifest)
         split = (rc.dev_fraction, rc.dev_seed, rc.limit_queries, rc.limit_docs)
     elif manifest.get("kind") == "trained" and "recipe" in manifest:
-        from inference_server.training.concept_head import ConceptTrainConfig
+        from model_building.training.concept_head_training import ConceptTrainConfig
 
         cc = ConceptTrainConfig.from_manifest(manifest)
         split = (cc.dev_fraction, cc.dev_seed, cc.limit_queries, cc.limit_docs)

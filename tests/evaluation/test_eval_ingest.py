@@ -8,7 +8,7 @@ from test_eval_datasets import write_dataset
 
 from integration import ingest as ingest_mod
 from integration.cluster.errors import SesaError
-from integration.datasets import Dataset
+from ir.beir import Dataset
 
 STATUS = "sesa_status"
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from integration.evaluation.metrics import METRICS, evaluate, relevant_qrels, run_from_rankings
+from ir.metrics import METRICS, evaluate, relevant_qrels, run_from_rankings
 
 
 def dcg(gains):

@@ -12,8 +12,8 @@ from test_eval_datasets import write_dataset
 
 from integration.evaluation import report as report_mod
 from integration.evaluation.cli import default_index, evaluate_dataset
-from integration.evaluation.metrics import Evaluation
 from integration.evaluation.runner import ModeRun
+from ir.metrics import Evaluation
 
 
 def assert_valid_png(path):

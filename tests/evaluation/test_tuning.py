@@ -8,9 +8,9 @@ import pytest
 from eval_fakes import FakeClient
 
 from integration.cluster.errors import SesaError
-from integration.datasets import Dataset
 from integration.evaluation import tuning
-from inference_server.training.concept_head import ConceptTrainConfig, split_dev
+from ir.beir import Dataset
+from model_building.training.concept_head_training import ConceptTrainConfig, split_dev
 
 
 def test_the_held_out_split_is_the_one_training_keeps():

@@ -11,7 +11,7 @@ import pytest
 
 from inference_server.config import load_config
 from inference_server.contract import inference_pb2_grpc as pb2_grpc
-from inference_server.testing import ServerThread, fake_runtimes
+from tests.support.inference import ServerThread, fake_runtimes
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -54,8 +54,8 @@ def tiny_models_session(tmp_path_factory):
     """A tiny random BERT encoder and cross-encoder, exported to ONNX in a temp cache."""
     if not HAS_TORCH:
         pytest.skip("torch/transformers not installed (pip install '.[train]'): cannot build tiny models")
-    from inference_server.export import export_hf_dir
-    from inference_server.testing import make_tiny_bert
+    from model_building.export import export_hf_dir
+    from tests.support.inference import make_tiny_bert
 
     root = tmp_path_factory.mktemp("tiny")
     enc_dir = make_tiny_bert(root / "tiny-encoder", classification=False, seed=1)

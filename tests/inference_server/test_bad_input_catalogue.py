@@ -478,7 +478,7 @@ def test_catalogue_has_at_least_100_unique_entries():
 
 @pytest.fixture(scope="module")
 def catalogue_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.testing import ServerThread, build_tiny_concept_space, tiny_server_settings
+    from tests.support.inference import ServerThread, build_tiny_concept_space, tiny_server_settings
 
     space = build_tiny_concept_space(tmp_path_factory.mktemp("bad-input-vocab"), tiny_models)
     cfg = cfg_factory_module(**tiny_server_settings(tiny_models, space, **{"metrics.enabled": False, "auth.token": TOKEN}))

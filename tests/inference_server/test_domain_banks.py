@@ -5,7 +5,6 @@ real encoder."""
 from __future__ import annotations
 
 import json
-import logging
 
 import grpc
 import numpy as np
@@ -23,8 +22,8 @@ from inference_server.runtime.domain import (
     read_queries,
 )
 from inference_server.runtime.encoder import EncodeItem
-from inference_server.testing import ServerThread, fake_runtimes
-from inference_server.training.domain_bank import write_domain_bank
+from model_building.training.domain_bank import write_domain_bank
+from tests.support.inference import ServerThread, fake_runtimes
 
 # a toy embedder: one-hot rows by the first word, so similarities are exact
 WORDS = ["alpha", "beta", "gamma", "delta"]
@@ -201,7 +200,7 @@ def test_the_loader_attaches_the_bank_and_refuses_a_damaged_one(cfg_factory, tmp
     import shutil
 
     from inference_server import paths
-    from inference_server.export import ModelResolutionError
+    from inference_server.model_store import ModelResolutionError
     from inference_server.runtime.loader import load_runtimes
 
     shipped = paths.shipped_reranker_dir()
@@ -221,7 +220,7 @@ def test_the_trained_concept_head_ships_a_bank_the_loader_attaches(cfg_factory, 
     import shutil
     from pathlib import Path
 
-    from inference_server.export import ModelResolutionError
+    from inference_server.model_store import ModelResolutionError
     from inference_server.runtime.loader import load_encoder
 
     trained = Path(__file__).resolve().parents[2] / "models" / "esco-skills-sesa-scifact"

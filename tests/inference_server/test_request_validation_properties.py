@@ -29,8 +29,8 @@ from inference_server.service import (
     rerank_options,
     validate_texts,
 )
-from inference_server.testing import ServerThread, builtin_tokenizer, fake_runtimes
 from inference_server.tokenization import TextTokenizer
+from tests.support.inference import ServerThread, builtin_tokenizer, fake_runtimes
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

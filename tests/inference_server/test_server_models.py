@@ -13,7 +13,8 @@ pytest.importorskip("transformers", reason="transformers not installed (pip inst
 
 from inference_server.contract import inference_pb2 as pb  # noqa: E402
 from inference_server.contract import inference_pb2_grpc as pbg  # noqa: E402
-from inference_server.export import ModelResolutionError, derive_precision, export_hf_dir, resolve_model  # noqa: E402
+from inference_server.model_store import ModelResolutionError, derive_precision, resolve_model
+from model_building.export import export_hf_dir
 
 
 def test_export_manifest_and_cache_hit(tiny_models):
@@ -32,7 +33,7 @@ def test_export_manifest_and_cache_hit(tiny_models):
 
 
 def test_parity_with_pytorch(tiny_models):
-    from inference_server.parity import parity_report
+    from model_building.parity import parity_report
 
     for role in ("encoder", "reranker"):
         rep = parity_report(tiny_models[role], source_dir=tiny_models[f"{role}_dir"])
@@ -67,9 +68,7 @@ def test_int8_results_depend_on_the_text_alone(tiny_models):
     """Dynamic int8 takes one activation scale per call: the backend runs each sequence unpadded on its own,
     so a text gets the same vector (bit for bit) whatever it is batched with; fp32 batches as usual."""
     from inference_server.runtime.backend import DeviceChoice, OrtBackend
-    from inference_server.tokenization import pad_batch
-
-    from inference_server.tokenization import TextTokenizer
+    from inference_server.tokenization import TextTokenizer, pad_batch
 
     tok = TextTokenizer(tiny_models["encoder"].tokenizer_path, tiny_models["encoder"].max_sequence_length)
     texts = ["vaccines", "a much longer text about vaccines and the immune response of older adults", "x y"]
@@ -91,7 +90,7 @@ def test_int8_results_depend_on_the_text_alone(tiny_models):
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
-    from inference_server.testing import ServerThread, build_tiny_concept_space, tiny_server_settings
+    from tests.support.inference import ServerThread, build_tiny_concept_space, tiny_server_settings
 
     out = build_tiny_concept_space(tmp_path_factory.mktemp("vocab"), tiny_models)
     cfg = cfg_factory_module(**tiny_server_settings(tiny_models, out, **{"rerank.max_tokens": 64}))
@@ -136,8 +135,8 @@ def test_chunk_scores_are_max_pooled(tiny_server):
 @pytest.mark.slow
 def test_minilm_parity_and_semantics(cfg_factory):
     """The real built-in encoder: ONNX vs PyTorch, and a sanity check of its semantics."""
-    from inference_server.export import export_builtin_encoder
-    from inference_server.parity import parity_report
+    from model_building.export import export_builtin_encoder
+    from model_building.parity import parity_report
 
     m = export_builtin_encoder()
     rep = parity_report(m)

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inference_server.contract import inference_pb2 as pb
 from inference_server.contract import inference_pb2_grpc as pbg
-from inference_server.testing import ServerThread, fake_runtimes
+from tests.support.inference import ServerThread, fake_runtimes
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from inference_server.testing import builtin_tokenizer
 from inference_server.tokenization import TextTokenizer, pad_batch
+from tests.support.inference import builtin_tokenizer
 
 
 def tok() -> TextTokenizer:

@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 
 from inference_server import paths
-from inference_server.concept_head import ConceptHead
-from inference_server.concepts import (
-    BUILTIN_PACKS,
+from inference_server.runtime.concept_head import ConceptHead
+from inference_server.runtime.concept_space import BUILTIN_PACKS, builtin_artifact_dir, resolve_concept_space
+from model_building.concept_packs.build import load_vocabulary
+from model_building.concept_packs.vocabulary import VocabularyError
+from model_building.concept_packs.wordnet import (
     WORDNET_LICENCE,
     WORDNET_PACK_SIZE,
-    VocabularyError,
-    builtin_artifact_dir,
-    load_vocabulary,
     parse_wordnet_data_line,
     read_wordnet_data,
     read_wordnet_sense_counts,
-    resolve_concept_space,
     select_wordnet_synsets,
     wordnet_nouns_vocab,
 )

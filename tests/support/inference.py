@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from inference_server import paths
-from inference_server.concept_head import ConceptHead
 from inference_server.config import ServerConfig
 from inference_server.runtime.backend import DeviceChoice, ModelBackend
+from inference_server.runtime.concept_head import ConceptHead
 from inference_server.runtime.encoder import EncoderRuntime, ModelMeta
 from inference_server.runtime.loader import Runtimes
 from inference_server.runtime.reranker import RerankerRuntime

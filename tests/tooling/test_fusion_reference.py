@@ -1,4 +1,4 @@
-"""integration/fusion.py, the Python reference of the sesa_fuse rules, on hand-computed cases.
+"""ir/fusion.py, the Python reference of the sesa_fuse rules, on hand-computed cases.
 
 The same cases (same numbers) are in the plugin's ScoreFusionTests, so the two implementations agree."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration import fusion
+from ir import fusion
 
 
 def test_min_max_is_plain_min_max_for_a_wide_spread():

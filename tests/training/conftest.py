@@ -92,7 +92,7 @@ def synthetic_vocab(tmp_path_factory) -> Path:
 def fake_encoder():
     """An EncoderRuntime with the real MiniLM tokenizer and a deterministic bag-of-tokens model."""
     from inference_server.config import load_config
-    from inference_server.testing import fake_runtimes
+    from tests.support.inference import fake_runtimes
 
     cfg = load_config(overrides={"models.concept_space": "none"}, environ={})
     enc = fake_runtimes(cfg, dim=32, with_reranker=False, with_concepts=False).encoder

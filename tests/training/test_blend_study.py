@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_server.training.blend_study import FORMS, logit_stats, study
-from inference_server.training.reranker import blend_scores as combine
-from inference_server.training.reranker import interpolate
+from model_building.training.blend_study import FORMS, logit_stats, study
+from model_building.training.reranker import blend_scores as combine
+from model_building.training.reranker import interpolate
 
 
 def test_each_form_reduces_to_one_side_at_its_end_weights():
@@ -22,7 +22,7 @@ def test_each_form_reduces_to_one_side_at_its_end_weights():
     assert np.allclose(combine("rrf", 0.5, ce, first)[1], 0.5 / 61 + 0.5 / 62)
     with pytest.raises(ValueError, match="unknown blend form"):
         combine("mean", 0.5, ce, first)
-    from inference_server.training.reranker import BLEND_FORMS
+    from model_building.training.reranker import BLEND_FORMS
 
     assert set(FORMS) == set(BLEND_FORMS)  # the study tries every form the blend knows
 

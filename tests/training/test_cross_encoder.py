@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from inference_server import segment_cross_encoder as sce
-from inference_server.training.reranker import (
+from model_building import segment_cross_encoder as sce
+from model_building.training.reranker import (
     Group,
     RerankerTrainConfig,
     SelfSupervisedSource,
@@ -22,13 +22,13 @@ from inference_server.training.reranker import (
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
-    from inference_server.testing import make_tiny_bert
+    from tests.support.inference import make_tiny_bert
 
     return make_tiny_bert(tmp_path_factory.mktemp("bert"), classification=False, layers=2)
 
 
 def _pair_feats(base, queries, passages, max_tokens=64):
-    from inference_server.training.reranker import PairEncoder
+    from model_building.training.reranker import PairEncoder
 
     return PairEncoder(base / "tokenizer.json", max_tokens)(queries, passages)
 
@@ -87,8 +87,8 @@ def test_load_refuses_an_unknown_architecture(tiny_bert, tmp_path):
 def test_onnx_export_of_a_segment_cross_encoder_matches_torch_and_serves(tiny_bert, tmp_path):
     import shutil
 
-    from inference_server.export import export_hf_dir
-    from inference_server.training.reranker import load_runtime, rerank_scores
+    from model_building.export import export_hf_dir
+    from model_building.training.reranker import load_runtime, rerank_scores
 
     m = sce.from_encoder(tiny_bert, scale=5.0)
     with torch.no_grad():
@@ -136,7 +136,7 @@ def test_self_supervised_groups_put_the_positive_first_and_draw_negatives_from_t
 
 
 def test_title_source_skips_held_out_documents_and_short_titles(synthetic_beir):
-    from inference_server.training.data import load_beir
+    from model_building.training.data import load_beir
 
     ds = load_beir(synthetic_beir)
     emb = np.random.default_rng(0).normal(size=(len(ds.doc_ids), 8)).astype(np.float32)
@@ -162,7 +162,7 @@ def test_epoch_groups_resample_negatives_per_epoch_and_are_deterministic():
 
 
 def test_ict_source_pairs_a_sentence_with_the_rest_of_its_document(synthetic_beir):
-    from inference_server.training.data import load_beir, sentences
+    from model_building.training.data import load_beir, sentences
 
     ds = load_beir(synthetic_beir)
     emb = np.random.default_rng(0).normal(size=(len(ds.doc_ids), 8)).astype(np.float32)
@@ -192,9 +192,9 @@ def test_ict_source_skips_documents_with_fewer_than_three_sentences():
 
 
 def test_held_out_documents_never_feed_self_supervised_groups(synthetic_beir, fake_encoder, tmp_path):
-    from inference_server.training.data import load_beir
-    from inference_server.training.embeddings import EmbeddingCache
-    from inference_server.training.reranker_pipeline import self_supervised_sources
+    from model_building.training.data import load_beir
+    from model_building.training.embeddings import EmbeddingCache
+    from model_building.training.reranker_pipeline import self_supervised_sources
 
     ds = load_beir(synthetic_beir)
     cache = EmbeddingCache(fake_encoder, tmp_path / "c", show_progress=False)
@@ -223,7 +223,7 @@ def test_config_rejects_an_unknown_architecture_and_tiny_groups():
 
 
 def test_freezing_keeps_the_lowest_layers_and_embeddings_fixed(tiny_bert):
-    from inference_server.training.reranker import _freeze
+    from model_building.training.reranker import _freeze
 
     m = sce.from_encoder(tiny_bert)
     total = sum(p.numel() for p in m.parameters())

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from inference_server.training.concept_head import (
+from model_building.training.concept_head_training import (
     anchor_regulariser,
     concept_activations,
     l1_regulariser,
@@ -19,7 +19,7 @@ from inference_server.training.concept_head import (
     split_dev,
     truthfulness,
 )
-from inference_server.training.reranker import listwise_loss, pointwise_bce
+from model_building.training.reranker import listwise_loss, pointwise_bce
 
 
 def test_sparse_top_k_keeps_the_k_largest_and_routes_gradients_only_there():
@@ -115,7 +115,7 @@ def test_dev_split_is_deterministic_and_disjoint():
 
 
 def test_train_head_is_deterministic_and_moves_rows_towards_the_task():
-    from inference_server.training.concept_head import ConceptTrainConfig, TrainingSet, train_head
+    from model_building.training.concept_head_training import ConceptTrainConfig, TrainingSet, train_head
 
     rng = np.random.default_rng(0)
     anchor = rng.normal(size=(12, 6)).astype(np.float32)

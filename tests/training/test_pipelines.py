@@ -19,10 +19,10 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch/transformers not i
 
 @needs_torch
 def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, synthetic_vocab, fake_encoder, tmp_path):
-    from inference_server.concept_head import ConceptHead
+    from inference_server.runtime.concept_head import ConceptHead
     from inference_server.runtime.domain import DomainBank
-    from inference_server.training.concept_head import ConceptTrainConfig
-    from inference_server.training.concepts_pipeline import train_concepts
+    from model_building.training.concept_head_training import ConceptTrainConfig
+    from model_building.training.concepts_pipeline import train_concepts
 
     cfg = ConceptTrainConfig(epochs=2, batch_size=8, n_title=8, n_ict=8, hard_pool=5, dev_fraction=0.25,
                              top_k=8, train_top_k=8, lr=1e-2)
@@ -53,9 +53,9 @@ def test_concept_training_pipeline_writes_a_servable_artifact(synthetic_beir, sy
 
 @needs_torch
 def test_concept_report_explains_with_shared_concepts(synthetic_beir, synthetic_vocab, fake_encoder, tmp_path):
-    from inference_server.training.concept_head import ConceptTrainConfig
-    from inference_server.training.concepts_pipeline import train_concepts
-    from inference_server.training.report import concept_report
+    from model_building.training.concept_head_training import ConceptTrainConfig
+    from model_building.training.concepts_pipeline import train_concepts
+    from model_building.training.report import concept_report
 
     cfg = ConceptTrainConfig(epochs=1, batch_size=8, n_title=4, n_ict=4, hard_pool=4, dev_fraction=0.0, top_k=8)
     train_concepts(synthetic_beir, str(synthetic_vocab), tmp_path / "h", cfg, encoder=fake_encoder,
@@ -73,7 +73,7 @@ def test_concept_report_explains_with_shared_concepts(synthetic_beir, synthetic_
 def test_cli_registers_train_commands():
     import argparse
 
-    from inference_server.training.cli import register
+    from model_building.training.cli import register
 
     p = argparse.ArgumentParser()
     register(p.add_subparsers(dest="command"))
@@ -88,7 +88,7 @@ def test_cli_registers_train_commands():
 
 
 def test_cli_domain_refuses_a_dir_that_is_not_a_trained_model(tmp_path, capsys):
-    from inference_server.training.cli import main
+    from model_building.training.cli import main
 
     assert main(["train", "domain", "--model", str(tmp_path), "--dataset", str(tmp_path), "--quiet"]) == 2
     assert "no manifest.json" in capsys.readouterr().err
@@ -98,7 +98,7 @@ def test_cli_domain_refuses_a_dir_that_is_not_a_trained_model(tmp_path, capsys):
 
 
 def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
-    from inference_server.training.cli import main
+    from model_building.training.cli import main
 
     assert main(["train", "concepts", "--dataset", str(tmp_path), "--tiny", "--quiet"]) == 2
     assert "not a BEIR folder" in capsys.readouterr().err
@@ -107,9 +107,9 @@ def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
 @pytest.mark.slow
 @needs_torch
 def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder, tmp_path):
-    from inference_server.testing import make_tiny_bert
-    from inference_server.training.reranker import RerankerTrainConfig, load_runtime, rerank_scores
-    from inference_server.training.reranker_pipeline import remeasure_reranker, train_reranker
+    from model_building.training.reranker import RerankerTrainConfig, load_runtime, rerank_scores
+    from model_building.training.reranker_pipeline import remeasure_reranker, train_reranker
+    from tests.support.inference import make_tiny_bert
 
     base = make_tiny_bert(tmp_path / "bert", classification=False)
     cfg = RerankerTrainConfig.tiny()
@@ -151,9 +151,9 @@ def test_reranker_pipeline_with_a_tiny_random_bert(synthetic_beir, fake_encoder,
 
 def test_training_cycles_continue_the_previous_cycle_with_the_next_seed(synthetic_beir, tmp_path, monkeypatch):
     """Cycle k starts from cycle k-1's output dir, trains with seed + k and draws its own negatives."""
-    from inference_server.training import reranker_pipeline as rp
-    from inference_server.training.data import load_beir
-    from inference_server.training.reranker import RerankerTrainConfig
+    from model_building.training import reranker_pipeline as rp
+    from model_building.training.data import load_beir
+    from model_building.training.reranker import RerankerTrainConfig
 
     ds = load_beir(synthetic_beir)
     train_q = sorted(ds.split("train"))
@@ -185,7 +185,7 @@ def test_training_cycles_continue_the_previous_cycle_with_the_next_seed(syntheti
 @needs_torch
 def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
     d = shared_data
-    from inference_server.training.cli import main
+    from model_building.training.cli import main
 
     out = tmp_path / "tiny-head"
     assert main(["train", "concepts", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
@@ -199,7 +199,7 @@ def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
 @needs_torch
 def test_train_reranker_tiny_on_scifact(tmp_path, shared_data):
     d = shared_data
-    from inference_server.training.cli import main
+    from model_building.training.cli import main
 
     out = tmp_path / "tiny-rr"
     assert main(["train", "reranker", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
@@ -212,7 +212,7 @@ def test_train_reranker_tiny_on_scifact(tmp_path, shared_data):
 def test_choose_concept_weight_keeps_bm25_equal_to_dense_and_prefers_the_smaller_weight():
     import numpy as np
 
-    from inference_server.training.concepts_pipeline import choose_concept_weight
+    from model_building.training.concepts_pipeline import choose_concept_weight
 
     docs = ["d1", "d2", "d3"]
     qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}

@@ -7,21 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from inference_server.training.bm25 import BM25, analyze, stem
-from inference_server.training.data import (
+from model_building.training.bm25 import BM25, analyze, stem
+from model_building.training.data import (
     load_beir,
     restrict_docs,
     self_supervised_pairs,
     sentences,
     training_pairs,
 )
-from inference_server.training.retrieval import (
-    evaluate,
-    fuse_min_max,
-    mean_ndcg,
-    min_max_window,
-    top_k_rows,
-)
+from model_building.training.retrieval import evaluate, fuse_min_max, mean_ndcg, min_max_window, top_k_rows
 
 
 def test_analyzer_lowercases_drops_stop_words_and_stems_plurals():
@@ -42,7 +36,7 @@ def test_bm25_ranks_by_term_rarity_and_saturates_tf():
 
 
 def test_min_max_matches_the_project_reference():
-    from integration.fusion import min_max
+    from ir.fusion import min_max
 
     for s in ([3.0, 2.0, 1.0], [5.0], [2.0, 2.0], [10.0, 9.99, 9.0]):
         assert min_max_window(np.array(s)).tolist() == pytest.approx(min_max(s))
@@ -90,7 +84,7 @@ def test_load_beir_pairs_and_refusal_of_test(synthetic_beir):
 
 
 def test_load_beir_rejects_a_non_beir_folder(tmp_path):
-    from inference_server.training.data import DatasetFormatError
+    from model_building.training.data import DatasetFormatError
 
     with pytest.raises(DatasetFormatError):
         load_beir(tmp_path)
