@@ -92,6 +92,19 @@ def fuse(windows: Mapping[str, Sequence[tuple[Hashable, float]]], technique: str
         raise ValueError(f"unknown branches {sorted(unknown)}: expected {BRANCHES}")
     order = [b for b in BRANCHES if b in windows]
     w = normalized_weights(order, DEFAULT_WEIGHTS if weights is None else weights)
+    fused = combine({b: windows[b] for b in order}, w, technique, rank_constant, min_range)
+    for doc in fused:  # every hit names all branches, None where a branch did not return it
+        doc.raw = {x: doc.raw.get(x) for x in BRANCHES}
+        doc.ranks = {x: doc.ranks.get(x) for x in BRANCHES}
+    return fused
+
+
+def combine(windows: Mapping[str, Sequence[tuple[Hashable, float]]], weights: Mapping[str, float],
+            technique: str = "min_max", rank_constant: int = DEFAULT_RANK_CONSTANT,
+            min_range: float = DEFAULT_MIN_RANGE) -> list[Fused]:
+    """The fusion rule itself, for windows of any names (``fuse`` checks the plugin's branch names and weights
+    first; the offline tools call this with their own runs). ``weights`` must already sum to 1."""
+    order = list(windows)
     docs: dict[Hashable, Fused] = {}
     for b in order:
         window = list(windows[b])
@@ -102,12 +115,12 @@ def fuse(windows: Mapping[str, Sequence[tuple[Hashable, float]]], technique: str
                 rank = r + 1  # competition ranking: equal scores share a rank (1, 2, 2, 4)
             doc = docs.get(key)
             if doc is None:
-                doc = docs[key] = Fused(key, 0.0, {x: None for x in BRANCHES}, {x: None for x in BRANCHES})
+                doc = docs[key] = Fused(key, 0.0, {x: None for x in order}, {x: None for x in order})
             if doc.ranks[b] is not None:
                 continue  # a duplicate in one window keeps its better rank
             doc.raw[b] = score
             doc.ranks[b] = rank
-            doc.fused += w[b] * norm[r] if norm is not None else w[b] / (rank_constant + rank)
+            doc.fused += weights[b] * norm[r] if norm is not None else weights[b] / (rank_constant + rank)
     return sorted(docs.values(), key=lambda d: (-d.fused, d.best_rank, d.key))
 
 

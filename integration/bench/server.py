@@ -23,7 +23,6 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ import yaml
 
 from inference_server import __version__, paths
 from inference_server.config import ServerConfig, load_config
+
+from ..cluster.server_process import ServerNotReady, SpawnedServer, server_env
 
 
 def default_texts(n: int = 2000) -> list[str]:
@@ -134,35 +135,24 @@ class ServerProcess:
         self._cfg_file = self._dir / "server.yaml"
         self._cfg_file.write_text(yaml.safe_dump(data), encoding="utf-8")
         self._ready = self._dir / "ready"
-        self._log = open(log_path, "ab")
-        self.proc: subprocess.Popen | None = None
+        self._log = log_path
+        self.server: SpawnedServer | None = None
         self.port = 0
 
     def __enter__(self) -> "ServerProcess":
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inference_server.cli", "serve", "--config", str(self._cfg_file),
-             "--ready-file", str(self._ready)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-        )
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self._ready.is_file() and self._ready.read_text().strip():
-                self.port = int(self._ready.read_text().split()[0])
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"benchmark server exited with {self.proc.returncode}; see {self._log.name}")
-            time.sleep(0.2)
-        raise RuntimeError("benchmark server did not start in 600 s")
+        self.server = SpawnedServer(["--config", str(self._cfg_file)], self._log, server_env(),
+                                    ready_file=self._ready, append_log=True, new_session=False)
+        try:
+            self.port = self.server.wait_ready(600)[0]
+        except ServerNotReady as exc:
+            if exc.returncode is None:
+                raise RuntimeError("benchmark server did not start in 600 s") from None
+            raise RuntimeError(f"benchmark server exited with {exc.returncode}; see {self._log}") from None
+        return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+        if self.server is not None:
+            self.server.stop()
         import shutil
 
         shutil.rmtree(self._dir, ignore_errors=True)

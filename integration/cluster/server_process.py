@@ -1,4 +1,10 @@
-"""Run the inference server (`sesa-server serve`) next to the embedded node, as a background process."""
+"""Run the inference server (`sesa-server serve`) next to the embedded node, as a background process.
+
+Also the one launcher of `sesa-server serve` children: :func:`server_env` (the environment they get),
+:class:`SpawnedServer` (spawn with a log file, wait for the ``--ready-file``, stop) and :func:`terminate`
+(SIGTERM, wait, SIGKILL). The end-to-end tests (integration/tests/inference_servers.py) and the server
+benchmark (integration/bench/server.py) start their servers through them too.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,106 @@ from .errors import SesaError
 from .node import pid_alive, pid_runs, port_in_use
 from .paths import StatePaths
 
+SERVER_CLI = [sys.executable, "-m", "inference_server.cli"]
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def server_env(extra: dict[str, str] | None = None, *, defaults: dict[str, str] | None = None,
+               isolated: bool = False, force_offline: bool = True) -> dict[str, str]:
+    """The environment a server child gets: this process's, with the model hubs offline (:data:`OFFLINE`;
+    with ``force_offline=False`` only where the environment does not say otherwise), ``defaults`` where the
+    environment has no value, and ``extra`` over all. ``isolated`` drops every SESA_SERVER_* setting first,
+    so a developer's shell cannot change what a test starts."""
+    env = dict(os.environ)
+    if isolated:
+        for k in list(env):
+            if k.startswith("SESA_SERVER_"):
+                env.pop(k)
+    if force_offline:
+        env.update(OFFLINE)
+    for k, v in {**OFFLINE, **(defaults or {})}.items():
+        env.setdefault(k, v)
+    env.update(extra or {})
+    return env
+
+
+def terminate(pid: int, timeout_s: float = 30, *, group: bool = False) -> None:
+    """SIGTERM, up to ``timeout_s`` for the process to exit, then SIGKILL; to its whole process group with
+    ``group``."""
+    def send(sig: int) -> None:
+        if group:
+            os.killpg(os.getpgid(pid), sig)
+        else:
+            os.kill(pid, sig)
+
+    send(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        send(signal.SIGKILL)
+
+
+class ServerNotReady(Exception):
+    """The server exited (``returncode``) or did not write its ready file in time (``returncode`` None)."""
+
+    def __init__(self, returncode: int | None):
+        super().__init__(f"server exited {returncode}" if returncode is not None else "server did not start")
+        self.returncode = returncode
+
+
+class SpawnedServer:
+    """``sesa-server serve ARGS`` as a child process, its output in ``log`` (appended to with
+    ``append_log``), in a session of its own unless ``new_session`` is False. With ``ready_file`` the server
+    gets ``--ready-file`` and :meth:`wait_ready` returns the ports it writes there."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str], *, ready_file: Path | None = None,
+                 executable: list[str] | None = None, append_log: bool = False, new_session: bool = True):
+        self.log = log
+        self.ready = ready_file
+        cmd = [*(executable or SERVER_CLI), "serve", *args]
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+            cmd += ["--ready-file", str(ready_file)]
+        self.started = time.monotonic()
+        with open(log, "ab" if append_log else "wb") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=new_session)
+        self.pid = self.proc.pid
+        self.start_seconds = 0.0
+
+    def wait_ready(self, timeout_s: float) -> tuple[int, ...]:
+        """The ports in the ready file ("<grpc port> <metrics port>") once the server wrote it (models loaded,
+        port bound); :class:`ServerNotReady` if it exits first, or, stopped, after ``timeout_s`` from the
+        start."""
+        assert self.ready is not None, "wait_ready needs a ready_file"
+        deadline = self.started + timeout_s
+        while time.monotonic() < deadline:
+            if self.ready.is_file() and self.ready.read_text().strip():
+                ports = tuple(int(p) for p in self.ready.read_text().split())
+                self.start_seconds = time.monotonic() - self.started
+                return ports
+            if self.proc.poll() is not None:
+                raise ServerNotReady(self.proc.returncode)
+            time.sleep(0.2)
+        self.stop()
+        raise ServerNotReady(None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no graceful shutdown, no goodbye to the clients."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """:func:`terminate` (the process alone, not its group), then reap it."""
+        if self.proc.poll() is None:
+            terminate(self.pid, timeout_s)
+            self.proc.wait(30)
+
 
 @dataclass
 class ServerState:
@@ -31,7 +137,7 @@ def server_executable() -> list[str]:
     found = shutil.which("sesa-server")
     if found:
         return [found]
-    return [sys.executable, "-m", "inference_server.cli"]
+    return list(SERVER_CLI)
 
 
 def health(address: str, timeout_s: float = 2.0) -> tuple[str, str]:
@@ -84,22 +190,18 @@ def start(paths: StatePaths, host: str, port: int, config: Path | None, timeout_
             f"port {port} is already in use (health: {status}): stop that process or use --server-port N"
         )
     paths.server.mkdir(parents=True, exist_ok=True)
-    cmd = [*server_executable(), "serve", "--host", host, "--port", str(port), *extra_args]
+    args = ["--host", host, "--port", str(port), *extra_args]
     if config is not None:
-        cmd += ["--config", str(config)]
-    env = dict(os.environ)
-    env.setdefault("SESA_HOME", str(paths.home))
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+        args += ["--config", str(config)]
+    defaults = {"SESA_HOME": str(paths.home)}
     if config is None:
         # The embedded server shares its cores with the OpenSearch node: spinning ORT workers would keep
         # burning CPU after each Encode, just when the node runs the searches that follow it (hybrid p50
         # 1.4-1.7x -> see README "Benchmarks"). A config file or the environment may still say otherwise.
-        env.setdefault("SESA_SERVER_RUNTIME__ALLOW_SPINNING", "false")
-    log = open(paths.server_log, "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
-    state = ServerState(proc.pid, address, str(paths.server_log))
+        defaults["SESA_SERVER_RUNTIME__ALLOW_SPINNING"] = "false"
+    child = SpawnedServer(args, paths.server_log, server_env(defaults=defaults, force_offline=False),
+                          executable=server_executable(), append_log=True)
+    state = ServerState(child.pid, address, str(paths.server_log))
     paths.server_state.write_text(json.dumps(asdict(state)))
     print(f"starting the inference server on {address} (log: {paths.server_log}) ...", flush=True)
     _wait_serving(state, timeout_s)
@@ -134,11 +236,6 @@ def stop(paths: StatePaths, timeout_s: float = 30) -> bool:
     if not state or not pid_runs(state.pid, "serve"):
         paths.server_state.unlink(missing_ok=True)
         return False
-    os.killpg(os.getpgid(state.pid), signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and pid_alive(state.pid):
-        time.sleep(0.2)
-    if pid_alive(state.pid):
-        os.killpg(os.getpgid(state.pid), signal.SIGKILL)
+    terminate(state.pid, timeout_s, group=True)
     paths.server_state.unlink(missing_ok=True)
     return True

@@ -15,10 +15,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from ir.splits import DEV_FRACTION, DEV_SEED, split_dev
+
 from ..cluster.errors import SesaError
 
-DEV_FRACTION = 0.15  # = ConceptTrainConfig.dev_fraction / dev_seed: the queries training held out
-DEV_SEED = 13
 
 
 def concept_weights(w: float) -> dict[str, float]:
@@ -46,8 +46,6 @@ def grid(step: float, max_weight: float) -> list[float]:
 
 def dev_queries(dataset, split: str, fraction: float, seed: int) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """The held-out queries of ``split`` (texts, judgements), as `sesa-server train concepts` split them."""
-    from model_building.training.concept_head_training import split_dev
-
     if split not in dataset.splits():
         raise SesaError(f"{dataset.path} has no qrels/{split}.tsv: tuning needs judged training queries "
                         f"(splits here: {', '.join(dataset.splits()) or 'none'})")

@@ -8,29 +8,22 @@ two-node cluster).
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "inference_server.cli"]
+from integration.cluster import server_process
+from integration.cluster.server_process import ServerNotReady, SpawnedServer
+
+CLI = server_process.SERVER_CLI
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any SESA_SERVER_* setting (so a developer's shell cannot change
     what a test starts), offline model hubs, plus ``extra``."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env.pop("SESA_SERVER_CONFIG", None)
-    for k in list(env):
-        if k.startswith("SESA_SERVER_"):
-            env.pop(k)
-    env.update(extra or {})
-    return env
+    return server_process.server_env(extra, isolated=True)
 
 
 def make_certs(d: Path, ca_name: str = "sesa-test-ca") -> dict[str, Path]:
@@ -55,59 +48,27 @@ def make_certs(d: Path, ca_name: str = "sesa-test-ca") -> dict[str, Path]:
     return {n: d / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
-class ServerProcess:
+class ServerProcess(SpawnedServer):
     """``sesa-server serve`` on 127.0.0.1; returns once the server wrote its ready file (models loaded,
     port bound). ``port=0`` lets the server pick a free port; ``pid_file`` gets the pid at once, so a later
     run can find a server an interrupted one left behind (its command line names its ready file)."""
 
     def __init__(self, args: list[str], log: Path, env: dict[str, str], port: int = 0, timeout_s: float = 300,
                  pid_file: Path | None = None):
-        self.ready = log.with_suffix(".ready")
-        self.ready.unlink(missing_ok=True)
-        self.log = log
-        started = time.monotonic()
-        with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(CLI + ["serve", "--host", "127.0.0.1", "--port", str(port),
-                                                "--ready-file", str(self.ready), *args],
-                                         stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pid = self.proc.pid
+        super().__init__(["--host", "127.0.0.1", "--port", str(port), *args], log, env,
+                         ready_file=log.with_suffix(".ready"))
         if pid_file is not None:
             pid_file.write_text(str(self.pid))
-        deadline = started + timeout_s
-        while time.monotonic() < deadline:
-            if self.ready.is_file() and self.ready.read_text().strip():
-                ports = self.ready.read_text().split()
-                self.port, self.metrics_port = int(ports[0]), int(ports[1])
-                self.start_seconds = time.monotonic() - started
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"server did not start: {log.read_text()[-3000:]}")
+        try:
+            self.port, self.metrics_port = self.wait_ready(timeout_s)[:2]
+        except ServerNotReady as exc:
+            if exc.returncode is None:
+                raise AssertionError(f"server did not start: {log.read_text()[-3000:]}") from None
+            raise AssertionError(f"server exited {exc.returncode}: {log.read_text()[-3000:]}") from None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no graceful shutdown, no goodbye to the clients."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
 
 
 def metric_value(metrics_port: int, name: str, labels: dict[str, str]) -> float:

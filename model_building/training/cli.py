@@ -206,11 +206,11 @@ def _guarded(fn: Any) -> Any:
 
     def run(args: argparse.Namespace) -> int:
         from model_building.concept_packs.vocabulary import VocabularyError
-        from model_building.training.data import DatasetFormatError
+        from ir.beir import DatasetError
 
         try:
             return fn(args)
-        except (DatasetFormatError, VocabularyError, FileNotFoundError) as e:
+        except (DatasetError, VocabularyError, FileNotFoundError) as e:
             print(f"sesa-server: error: {e}", file=sys.stderr)
             return 2
 

@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import math
-import random
 import shutil
 import tempfile
 import time
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ir.splits import DEV_FRACTION, DEV_SEED
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,11 @@ class ConceptTrainConfig:
     n_title: int = 4000
     n_ict: int = 4000
     supervised_repeat: int = 3
-    dev_fraction: float = 0.15
+    dev_fraction: float = DEV_FRACTION
     limit_docs: int | None = None
     limit_queries: int | None = None
     seed: int = 13
-    dev_seed: int = 13  # the held-out split stays fixed when --seed changes
+    dev_seed: int = DEV_SEED  # the held-out split stays fixed when --seed changes
     threads: int = 2
 
     @classmethod
@@ -365,24 +366,3 @@ def write_trained_artifact(out_dir: str | Path, w: np.ndarray, entries: list, en
 
 def config_dict(cfg: ConceptTrainConfig) -> dict[str, Any]:
     return asdict(cfg)
-
-
-def train_dev_queries(ds: Any, dev_fraction: float, dev_seed: int,
-                      limit_queries: int | None = None) -> tuple[list[str], list[str]]:
-    """(train, dev) query ids of a training run on ``ds``'s train split: the one rule every trained model
-    (concept head, reranker, their domain banks) and every later re-measurement uses."""
-    train_all = sorted(q for q in ds.split("train") if q in ds.queries)
-    if limit_queries is not None:
-        random.Random(dev_seed).shuffle(train_all)
-        train_all = sorted(train_all[:limit_queries])
-    return split_dev(train_all, dev_fraction, dev_seed)
-
-
-def split_dev(qids: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(train, dev) query ids; deterministic."""
-    q = sorted(qids)
-    random.Random(seed).shuffle(q)
-    n_dev = round(len(q) * fraction) if fraction > 0 else 0
-    if fraction > 0 and len(q) >= 2:
-        n_dev = max(1, n_dev)
-    return sorted(q[n_dev:]), sorted(q[:n_dev])

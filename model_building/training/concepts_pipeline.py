@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from ir.splits import train_dev_queries
 from model_building.training.concept_head_training import (
     ConceptTrainConfig,
     TrainingSet,
     config_dict,
     label_agreement,
     mine_hard_negatives,
-    train_dev_queries,
     train_head,
     truthfulness,
     write_trained_artifact,

@@ -17,17 +17,13 @@ Only training splits may feed training: :func:`training_pairs` refuses ``test``.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class DatasetFormatError(ValueError):
-    """A dataset folder is missing a file or holds a malformed line."""
+from ir.beir import Dataset, DatasetError
 
 
 @dataclass
@@ -46,7 +42,7 @@ class BeirDataset:
 
     def split(self, name: str) -> dict[str, dict[str, int]]:
         if name not in self.qrels:
-            raise DatasetFormatError(f"{self.path}: no qrels/{name}.tsv (have {sorted(self.qrels)})")
+            raise DatasetError(f"{self.path}: no qrels/{name}.tsv (have {sorted(self.qrels)})")
         return self.qrels[name]
 
     @property
@@ -66,49 +62,19 @@ class BeirDataset:
         return h.hexdigest()
 
 
-def _open(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
-def _jsonl(path: Path) -> list[dict]:
-    rows = []
-    with _open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as e:
-                raise DatasetFormatError(f"{path}:{n}: not JSON ({e})") from None
-    return rows
-
-
 def load_beir(path: str | Path, limit_docs: int | None = None) -> BeirDataset:
-    p = Path(path).expanduser()
-    corpus = next((p / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (p / n).is_file()), None)
-    if corpus is None or not (p / "queries.jsonl").is_file():
-        raise DatasetFormatError(f"{p} is not a BEIR folder (needs corpus.jsonl[.gz] and queries.jsonl)")
+    """A BEIR folder in memory, read by the project's one BEIR parser (:class:`ir.beir.Dataset`, which validates
+    every line): titles and bodies with whitespace folded, queries, and every qrels split."""
+    src = Dataset(path)
+    if src.queries_path is None:
+        raise DatasetError(f"{src.path} is not a BEIR folder (needs corpus.jsonl[.gz] and queries.jsonl)")
     ids, titles, bodies = [], [], []
-    for row in _jsonl(corpus):
-        ids.append(str(row["_id"]))
-        titles.append(" ".join(str(row.get("title") or "").split()))
-        bodies.append(" ".join(str(row.get("text") or "").split()))
-    queries = {str(r["_id"]): str(r.get("text") or "") for r in _jsonl(p / "queries.jsonl")}
-    qrels: dict[str, dict[str, dict[str, int]]] = {}
-    qdir = p / "qrels"
-    if qdir.is_dir():
-        for f in sorted(qdir.glob("*.tsv")):
-            split: dict[str, dict[str, int]] = {}
-            with open(f, encoding="utf-8") as fh:
-                for n, line in enumerate(fh, 1):
-                    parts = line.rstrip("\n").split("\t")
-                    if n == 1 and not parts[-1].lstrip("-").isdigit():
-                        continue  # header
-                    if len(parts) < 3:
-                        continue
-                    split.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-            qrels[f.stem] = split
-    ds = BeirDataset(p.name, p, ids, titles, bodies, queries, qrels)
+    for doc in src.iter_corpus():
+        ids.append(doc.id)
+        titles.append(" ".join(doc.title.split()))
+        bodies.append(" ".join(doc.text.split()))
+    qrels = {split: src.qrels(split) for split in src.splits()}
+    ds = BeirDataset(src.path.name, src.path, ids, titles, bodies, dict(src.queries), qrels)
     if limit_docs is not None:
         ds = restrict_docs(ds, limit_docs)
     return ds

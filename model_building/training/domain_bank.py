@@ -73,7 +73,7 @@ def add_domain_bank(model_dir: str | Path, dataset: str | Path, *, k: int = DEFA
                     show_progress: bool = True) -> dict[str, Any]:
     """Give an already trained reranker or concept-head dir its bank, from the same train/dev split its
     training run used (read from its manifest's recipe)."""
-    from model_building.training.concept_head_training import train_dev_queries
+    from ir.splits import train_dev_queries
     from model_building.training.data import load_beir
     from model_building.training.embeddings import EmbeddingCache, load_server_encoder
 

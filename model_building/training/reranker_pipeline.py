@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from inference_server.runtime.domain import DomainBank
-from model_building.training.concept_head_training import train_dev_queries
+from ir.splits import train_dev_queries
 from model_building.training.data import BeirDataset, load_beir
 from model_building.training.domain_bank import build_for_run
 from model_building.training.embeddings import EmbeddingCache, cache_root, load_server_encoder

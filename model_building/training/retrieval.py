@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ir import metrics as ir_metrics
+from ir.fusion import DEFAULT_MIN_RANGE, combine, min_max
+
 Run = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
@@ -79,81 +82,51 @@ def bm25_run(bm25, qids: Sequence[str], queries: Mapping[str, str], k: int = 100
     return {q: bm25.search(queries[q], k) for q in qids}
 
 
-def min_max_window(scores: np.ndarray, min_range: float = 0.05) -> np.ndarray:
-    """The project's min-max rule (ir/fusion.py): range floored at 5% of the top score."""
-    if len(scores) == 0:
-        return scores
-    hi, lo = float(scores.max()), float(scores.min())
-    rng = max(hi - lo, min_range * abs(hi))
-    if rng <= 0:
-        return np.ones_like(scores)
-    return np.clip(1.0 - (hi - scores) / rng, 0.0, 1.0)
+def min_max_window(scores: np.ndarray, min_range: float = DEFAULT_MIN_RANGE) -> np.ndarray:
+    """The project's min-max rule (:func:`ir.fusion.min_max`) on an array."""
+    return np.asarray(min_max([float(x) for x in scores], min_range), dtype=np.float64).reshape(np.shape(scores))
 
 
 def fuse_min_max(runs: Sequence[Run], weights: Sequence[float], window: int = 100, k: int = 100) -> Run:
+    """Min-max fusion of runs by the project's one rule (:func:`ir.fusion.combine`, the reference of the plugin's
+    ``sesa_fuse``): each run's top ``window`` normalised, weighted mean, ties to the better rank then the lower
+    document index. A run of weight 0 is left out."""
     total = float(sum(weights))
     if total <= 0:
         raise ValueError("fusion weights are all 0")
     out: Run = {}
     qids = set().union(*[r.keys() for r in runs])
     for q in qids:
-        acc: dict[int, float] = {}
-        for r, w in zip(runs, weights):
+        windows, shares = {}, {}
+        for n, (r, w) in enumerate(zip(runs, weights)):
             if w == 0 or q not in r:
                 continue
             idx, s = r[q]
-            idx, s = idx[:window], s[:window]
-            for d, v in zip(idx.tolist(), min_max_window(np.asarray(s, np.float64)).tolist()):
-                acc[d] = acc.get(d, 0.0) + w * v / total
-        if not acc:
-            out[q] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-            continue
-        items = sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        out[q] = (np.array([d for d, _ in items], np.int64), np.array([v for _, v in items], np.float32))
+            windows[f"run{n}"] = list(zip(idx[:window].tolist(), np.asarray(s[:window], np.float64).tolist()))
+            shares[f"run{n}"] = w / total
+        fused = combine(windows, shares)[:k]
+        out[q] = (np.array([d.key for d in fused], np.int64), np.array([d.fused for d in fused], np.float32))
     return out
 
 
-def to_ranx_run(run: Run, doc_ids: Sequence[str]) -> dict[str, dict[str, float]]:
-    out = {}
-    for q, (idx, s) in run.items():
-        n = len(idx)
-        # ranx sorts by score; add a tiny rank-based tie-breaker so our order is kept
-        out[q] = {doc_ids[int(d)]: float(v) + (n - i) * 1e-9 for i, (d, v) in enumerate(zip(idx, s))}
-        if not out[q]:
-            out[q] = {"__none__": 0.0}
-    return out
+def rankings(run: Run, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+    """A run as ``{qid: [doc id, best first]}``, what :func:`ir.metrics.evaluate` scores."""
+    return {q: [doc_ids[int(d)] for d in idx] for q, (idx, _) in run.items()}
 
 
 def evaluate(qrels: Mapping[str, Mapping[str, int]], run: Run, doc_ids: Sequence[str],
              metrics: Sequence[str] = ("ndcg@10",)) -> dict[str, float]:
-    """ranx metrics over the judged queries of ``qrels`` (queries missing from the run score 0)."""
-    from ranx import Qrels
-    from ranx import Run as RanxRun
-    from ranx import evaluate as rx_evaluate
-
-    qr = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
-    rr = to_ranx_run({q: run[q] for q in qr if q in run}, doc_ids)
-    for q in qr:
-        rr.setdefault(q, {"__none__": 0.0})
-    res = rx_evaluate(Qrels(qr), RanxRun(rr), list(metrics), make_comparable=True)
-    if isinstance(res, float):
-        res = {metrics[0]: res}
-    return {m: round(float(v), 4) for m, v in res.items()}
+    """The project's evaluator (:func:`ir.metrics.evaluate`, ranx) over the judged queries of ``qrels``
+    (queries missing from the run score 0), means rounded to 4 places."""
+    res = ir_metrics.evaluate(qrels, rankings(run, doc_ids), tuple(metrics))
+    return {m: round(float(v), 4) for m, v in res.mean.items()}
 
 
 def per_query_ndcg(qrels: Mapping[str, Mapping[str, int]], run: Run, doc_ids: Sequence[str], k: int = 10) -> dict[str, float]:
-    """nDCG@k per query (exponential-free ranx definition: gain = grade), for model selection."""
-    out = {}
-    for q, docs in qrels.items():
-        rel = {d: g for d, g in docs.items() if g > 0}
-        if not rel:
-            continue
-        idx = run.get(q, (np.zeros(0, np.int64), None))[0][:k]
-        dcg = sum(rel.get(doc_ids[int(d)], 0) / np.log2(i + 2) for i, d in enumerate(idx))
-        ideal = sorted(rel.values(), reverse=True)[:k]
-        idcg = sum(g / np.log2(i + 2) for i, g in enumerate(ideal))
-        out[q] = dcg / idcg if idcg > 0 else 0.0
-    return out
+    """nDCG@k per judged query, for model selection (empty when nothing is judged relevant)."""
+    if not ir_metrics.relevant_qrels(qrels):
+        return {}
+    return ir_metrics.evaluate(qrels, rankings(run, doc_ids), (f"ndcg@{k}",)).per_query[f"ndcg@{k}"]
 
 
 def mean_ndcg(qrels: Mapping[str, Mapping[str, int]], run: Run, doc_ids: Sequence[str], k: int = 10) -> float:

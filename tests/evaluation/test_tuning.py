@@ -10,7 +10,8 @@ from eval_fakes import FakeClient
 from integration.cluster.errors import SesaError
 from integration.evaluation import tuning
 from ir.beir import Dataset
-from model_building.training.concept_head_training import ConceptTrainConfig, split_dev
+from ir.splits import split_dev
+from model_building.training.concept_head_training import ConceptTrainConfig
 
 
 def test_the_held_out_split_is_the_one_training_keeps():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -110,3 +112,74 @@ def test_status_reports_down_without_crashing(tmp_path, monkeypatch):
     result = stack.status(StatePaths(tmp_path), server_address=f"127.0.0.1:{port}")
     assert result["node"] == {"status": "down"}
     assert result["inference_server"]["health"] == "UNREACHABLE"
+
+
+FAKE_SERVER = """
+import signal, sys, time
+args = sys.argv[1:]
+assert args[0] == "serve"
+if "--ignore-term" in args:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("fake server", *args, flush=True)
+if "--exit" in args:
+    sys.exit(3)
+if "--ready" in args:
+    open(args[args.index("--ready-file") + 1], "w").write("4321\\n0\\n")
+time.sleep(60)
+"""
+
+
+def _fake_server(tmp_path: Path, *args: str, ready: bool = True):
+    from integration.cluster.server_process import SpawnedServer
+
+    script = tmp_path / "fake_server.py"
+    script.write_text(FAKE_SERVER)
+    return SpawnedServer(list(args), tmp_path / "server.log", dict(os.environ),
+                         ready_file=tmp_path / "server.ready" if ready else None,
+                         executable=[sys.executable, str(script)])
+
+
+def test_server_env_is_offline_and_drops_stray_server_settings_when_isolated(monkeypatch):
+    from integration.cluster.server_process import server_env
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("SESA_SERVER_TOKEN", "from-the-shell")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("SESA_HOME", raising=False)
+    env = server_env({"SESA_SERVER_PORT": "1"}, isolated=True)
+    assert env["HF_HUB_OFFLINE"] == env["TRANSFORMERS_OFFLINE"] == "1"
+    assert "SESA_SERVER_TOKEN" not in env and env["SESA_SERVER_PORT"] == "1"
+    daemon = server_env(defaults={"SESA_HOME": "/h", "SESA_SERVER_TOKEN": "default"}, force_offline=False)
+    assert daemon["HF_HUB_OFFLINE"] == "0" and daemon["TRANSFORMERS_OFFLINE"] == "1"  # the shell's say wins
+    assert daemon["SESA_HOME"] == "/h" and daemon["SESA_SERVER_TOKEN"] == "from-the-shell"
+
+
+def test_spawned_server_reports_the_ports_of_its_ready_file_and_stops(tmp_path):
+    srv = _fake_server(tmp_path, "--ready")
+    assert srv.wait_ready(30) == (4321, 0) and srv.alive()
+    assert "fake server serve --ready --ready-file" in srv.log.read_text()
+    srv.stop()
+    assert not srv.alive() and srv.proc.returncode == -15
+
+
+def test_spawned_server_that_exits_or_never_gets_ready_is_not_ready(tmp_path):
+    from integration.cluster.server_process import ServerNotReady
+
+    with pytest.raises(ServerNotReady) as err:
+        _fake_server(tmp_path, "--exit").wait_ready(30)
+    assert err.value.returncode == 3
+    srv = _fake_server(tmp_path)
+    with pytest.raises(ServerNotReady) as err:
+        srv.wait_ready(0.5)
+    assert err.value.returncode is None and not srv.alive()  # stopped after the timeout
+
+
+def test_terminate_kills_what_ignores_sigterm(tmp_path):
+    from integration.cluster.server_process import terminate
+
+    srv = _fake_server(tmp_path, "--ignore-term", ready=False)
+    deadline = time.monotonic() + 30
+    while "fake server" not in srv.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    terminate(srv.pid, 0.5, group=True)
+    assert srv.proc.wait(10) == -9

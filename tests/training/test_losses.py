@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from ir.splits import split_dev
 from model_building.training.concept_head_training import (
     anchor_regulariser,
     concept_activations,
@@ -16,7 +17,6 @@ from model_building.training.concept_head_training import (
     mine_hard_negatives,
     ranking_loss,
     sparse_top_k,
-    split_dev,
     truthfulness,
 )
 from model_building.training.reranker import listwise_loss, pointwise_bce

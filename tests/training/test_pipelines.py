@@ -101,7 +101,7 @@ def test_cli_reports_a_bad_dataset_in_one_line(tmp_path, capsys):
     from model_building.training.cli import main
 
     assert main(["train", "concepts", "--dataset", str(tmp_path), "--tiny", "--quiet"]) == 2
-    assert "not a BEIR folder" in capsys.readouterr().err
+    assert "not a BEIR dataset folder" in capsys.readouterr().err  # the one BEIR parser (ir.beir) says why
 
 
 @pytest.mark.slow

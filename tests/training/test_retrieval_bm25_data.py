@@ -84,13 +84,13 @@ def test_load_beir_pairs_and_refusal_of_test(synthetic_beir):
 
 
 def test_load_beir_rejects_a_non_beir_folder(tmp_path):
-    from model_building.training.data import DatasetFormatError
+    from ir.beir import DatasetError
 
-    with pytest.raises(DatasetFormatError):
+    with pytest.raises(DatasetError):
         load_beir(tmp_path)
     (tmp_path / "corpus.jsonl").write_text("{bad\n")
     (tmp_path / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "x"}) + "\n")
-    with pytest.raises(DatasetFormatError, match="corpus.jsonl:1"):
+    with pytest.raises(DatasetError, match="corpus.jsonl:1"):
         load_beir(tmp_path)
 
 
