@@ -17,6 +17,7 @@ the model window are truncated to ``query_max_tokens`` / ``passage_max_tokens`` 
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -341,3 +342,38 @@ def load_config(
 
 def dump_yaml(cfg: ServerConfig) -> str:
     return yaml.safe_dump(cfg.redacted(), sort_keys=False)
+
+
+# --- command-line flags shared by every command that loads models -----------------------------------
+
+
+def add_config_arguments(sp: argparse.ArgumentParser) -> None:
+    """The config flags shared by every command that loads models (serve here, build commands in model_building)."""
+    sp.add_argument("--config", help="YAML config file (default: $SESA_SERVER_CONFIG)")
+    sp.add_argument("--encoder", help="encoder: HF model dir or .onnx file (default: built-in all-MiniLM-L6-v2)")
+    sp.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    sp.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"])
+    sp.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = cores)")
+    sp.add_argument("--cache-dir", help="ONNX export cache (default $SESA_HOME/models)")
+    sp.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    overrides = {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "metrics.port": getattr(args, "metrics_port", None),
+        "metrics.enabled": False if getattr(args, "no_metrics", False) else None,
+        "models.encoder": getattr(args, "encoder", None),
+        "models.reranker": getattr(args, "reranker", None),
+        "models.concept_space": getattr(args, "concept_space", None),
+        "models.cache_dir": getattr(args, "cache_dir", None),
+        "runtime.device": getattr(args, "device", None),
+        "runtime.precision": getattr(args, "precision", None),
+        "runtime.intra_op_threads": getattr(args, "threads", None),
+        "batching.max_batch_size": getattr(args, "max_batch_size", None),
+        "batching.max_wait_ms": getattr(args, "max_wait_ms", None),
+        "logging.level": getattr(args, "log_level", None),
+        "logging.format": getattr(args, "log_format", None),
+    }
+    return load_config(getattr(args, "config", None), overrides)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from inference_server.cli import add_config_arguments, config_from_args
+from inference_server.config import add_config_arguments, config_from_args
 
 log = logging.getLogger("model_building.cli")
 

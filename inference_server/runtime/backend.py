@@ -50,7 +50,7 @@ class DeviceChoice:
     precision: str
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -61,7 +61,7 @@ def _cpu_name() -> str:
     return platform.processor() or "cpu"
 
 
-def _gpu_name(device_id: int) -> str | None:
+def gpu_name(device_id: int) -> str | None:
     exe = shutil.which("nvidia-smi")
     if not exe:
         return None
@@ -102,7 +102,7 @@ def choose_device(device: str = "auto", precision: str = "auto", threads: int = 
 
     available = ort.get_available_providers()
     has_cuda_ep = "CUDAExecutionProvider" in available
-    gpu = _gpu_name(cuda_device_id) if has_cuda_ep else None
+    gpu = gpu_name(cuda_device_id) if has_cuda_ep else None
     if device == "cuda" and not has_cuda_ep:
         raise BackendError(
             "runtime.device=cuda but onnxruntime has no CUDAExecutionProvider: "
@@ -118,7 +118,7 @@ def choose_device(device: str = "auto", precision: str = "auto", threads: int = 
     if prec == "fp16":
         raise BackendError("runtime.precision=fp16 needs a CUDA device; use fp32 or int8 on CPU")
     n = threads or cpu_cores()
-    return DeviceChoice("cpu", f"cpu ({_cpu_name()}, {n} threads)", ["CPUExecutionProvider"], prec)
+    return DeviceChoice("cpu", f"cpu ({cpu_name()}, {n} threads)", ["CPUExecutionProvider"], prec)
 
 
 class OrtBackend(ModelBackend):

@@ -66,11 +66,11 @@ def default_texts(n: int = 2000) -> list[str]:
 def detect_hardware() -> dict[str, Any]:
     import onnxruntime as ort
 
-    from inference_server.runtime.backend import _cpu_name, _gpu_name, cpu_cores
+    from inference_server.runtime.backend import cpu_name, gpu_name, cpu_cores
 
-    gpu = _gpu_name(0)
+    gpu = gpu_name(0)
     return {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": cpu_cores(),
         "gpu": gpu,
         "onnxruntime": ort.__version__,

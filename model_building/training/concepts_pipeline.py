@@ -30,7 +30,7 @@ from model_building.training.concept_head_training import (
 )
 from model_building.training.data import BeirDataset, load_beir, self_supervised_pairs, training_pairs
 from model_building.training.domain_bank import build_for_run
-from model_building.training.embeddings import EmbeddingCache, load_server_encoder
+from model_building.training.embeddings import EmbeddingCache, load_server_encoder, QueryEmbeddings
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,6 @@ def zero_shot_rows(entries: list, vocab: str, encoder: Any, cache: EmbeddingCach
                 return np.ascontiguousarray(head.matrix[: len(keys)], dtype=np.float32)
     m = cache.embed([e.embedding_text() for e in entries], query=False, desc=f"concepts {vocab}")
     return (m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-class QueryEmbeddings:
-    """All queries of a dataset embedded once (sorted ids), looked up by id."""
-
-    def __init__(self, ds: BeirDataset, cache: EmbeddingCache):
-        self.qids = sorted(ds.queries)
-        self.index = {q: i for i, q in enumerate(self.qids)}
-        self.emb = cache.embed([ds.queries[q] for q in self.qids], query=True, desc=f"{ds.name} queries")
-
-    def __call__(self, qids: Sequence[str]) -> np.ndarray:
-        return self.emb[[self.index[q] for q in qids]]
 
 
 def build_training_set(ds: BeirDataset, train_qids: list[str], d_emb: np.ndarray, qe: QueryEmbeddings,

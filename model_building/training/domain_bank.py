@@ -50,7 +50,7 @@ def build_for_run(model_dir: str | Path, ds: Any, cache: Any, train_q: Sequence[
                   encoder_id: str, k: int = DEFAULT_K, percentile: float = DEFAULT_PERCENTILE) -> dict[str, Any]:
     """Write a run's train and dev query texts as the model's bank and return its spec; the threshold these
     give with the training tools' (fp32) embeddings is recorded for reference (servers recompute it)."""
-    from model_building.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.embeddings import QueryEmbeddings
 
     qe = QueryEmbeddings(ds, cache)
     _, threshold, dev_sims = calibrate(qe(list(train_q)), qe(list(dev_q)), k, percentile)

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,15 @@ class EmbeddingCache:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600
         os.replace(tmp, p)
         return arr
+
+
+class QueryEmbeddings:
+    """All queries of a dataset embedded once (sorted ids), looked up by id."""
+
+    def __init__(self, ds: Any, cache: EmbeddingCache):
+        self.qids = sorted(ds.queries)
+        self.index = {q: i for i, q in enumerate(self.qids)}
+        self.emb = cache.embed([ds.queries[q] for q in self.qids], query=True, desc=f"{ds.name} queries")
+
+    def __call__(self, qids: Sequence[str]) -> np.ndarray:
+        return self.emb[[self.index[q] for q in qids]]

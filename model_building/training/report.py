@@ -19,7 +19,7 @@ def concept_report(artifact: str | Path, dataset: str | Path, *, cache_dir: str 
     table are drawn with ``seed`` from the whole corpus.
     """
     from inference_server.runtime.concept_head import ConceptHead
-    from model_building.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.embeddings import QueryEmbeddings
     from model_building.training.data import load_beir
     from model_building.training.embeddings import EmbeddingCache, load_server_encoder
     from model_building.training.explain import (

@@ -548,51 +548,25 @@ def rerank_run(rt: Any, first: dict, queries: dict[str, str], doc_texts: list[st
     return out, raw
 
 
-BLEND_FORMS = ("minmax", "z", "raw", "rrf")
-
-
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    r = np.empty(len(x))
-    r[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
-    return r
-
-
-def blend_scores(form: str, a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """One query's blended scores (``ce`` and ``first`` aligned, first-stage order).
-
-    ``minmax`` is what ``sesa_rerank.rerank_weight`` serves; the others are for ``blend_study``:
-    ``z`` blends z-scores, ``raw`` adds ``a`` times the logit to min-max(first) (a query whose logits
-    hardly differ moves little), ``rrf`` blends reciprocal ranks (constant 60).
-    """
+def blend_minmax(a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """What ``sesa_rerank.rerank_weight`` serves: ``a * minmax(ce) + (1 - a) * minmax(first)`` (``ce`` and ``first``
+    aligned, first-stage order; the Java ``SesaRerankProcessor`` is the serving implementation)."""
     from model_building.training.retrieval import min_max_window
 
     ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
-    if form == "minmax":
-        return a * min_max_window(ce, 0.0) + (1 - a) * min_max_window(first, 0.0)
-    if form == "z":
-        return a * _z(ce) + (1 - a) * _z(first)
-    if form == "raw":
-        return min_max_window(first, 0.0) + a * ce
-    if form == "rrf":
-        return a / (60 + _ranks(ce)) + (1 - a) / (60 + _ranks(first))
-    raise ValueError(f"unknown blend form {form!r}; one of {sorted(BLEND_FORMS)}")
+    return a * min_max_window(ce, 0.0) + (1 - a) * min_max_window(first, 0.0)
 
 
-def interpolate(first: dict, raw: dict, alpha: float, depth: int, form: str = "minmax") -> dict:
-    """The top ``depth`` of each query reordered by :func:`blend_scores` (by default
-    alpha * minmax(CE) + (1 - alpha) * minmax(first-stage)); ``raw`` may hold scores of a deeper top."""
+def interpolate(first: dict, raw: dict, alpha: float, depth: int, blend=blend_minmax) -> dict:
+    """The top ``depth`` of each query reordered by ``blend(alpha, ce, first)`` (by default the served
+    :func:`blend_minmax`); ``raw`` may hold scores of a deeper top."""
     out = {}
     for q, (idx, s) in first.items():
         idx, s = np.asarray(idx[:depth]), np.asarray(s[:depth], dtype=np.float64)
         if not len(idx):
             out[q] = (idx, s)
             continue
-        f = blend_scores(form, alpha, np.asarray(raw[q][1][:depth]), s)
+        f = blend(alpha, np.asarray(raw[q][1][:depth]), s)
         order = np.argsort(-f, kind="stable")
         out[q] = (idx[order], f[order])
     return out

@@ -40,7 +40,7 @@ ALPHAS = [round(a * 0.1, 1) for a in range(11)]
 
 def _prepared(ds: BeirDataset, cache: EmbeddingCache, qids: Sequence[str]) -> tuple[Any, np.ndarray, np.ndarray]:
     from model_building.training.bm25 import BM25
-    from model_building.training.concepts_pipeline import QueryEmbeddings
+    from model_building.training.embeddings import QueryEmbeddings
 
     d_emb = cache.embed(ds.doc_texts, query=False, desc=f"{ds.name} docs")
     qe = QueryEmbeddings(ds, cache)
@@ -83,7 +83,7 @@ def evaluate_reranker(rt: Any, ds: BeirDataset, cache: EmbeddingCache, split: st
         row[f"interpolated_alpha{alpha}"] = evaluate(qrels, blended, ds.doc_ids)["ndcg@10"]
         bank = _domain_bank_of(rt, cache)
         if bank is not None:
-            from model_building.training.concepts_pipeline import QueryEmbeddings
+            from model_building.training.embeddings import QueryEmbeddings
 
             sims = bank.similarities(QueryEmbeddings(ds, cache)(qids))
             inside = {q for q, s in zip(qids, sims) if s >= bank.threshold}

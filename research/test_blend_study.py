@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_building.training.blend_study import FORMS, logit_stats, study
-from model_building.training.reranker import blend_scores as combine
+from research.blend_study import BLEND_FORMS, FORMS, logit_stats, study
+from research.blend_study import blend_scores as combine
 from model_building.training.reranker import interpolate
 
 
@@ -22,8 +22,6 @@ def test_each_form_reduces_to_one_side_at_its_end_weights():
     assert np.allclose(combine("rrf", 0.5, ce, first)[1], 0.5 / 61 + 0.5 / 62)
     with pytest.raises(ValueError, match="unknown blend form"):
         combine("mean", 0.5, ce, first)
-    from model_building.training.reranker import BLEND_FORMS
-
     assert set(FORMS) == set(BLEND_FORMS)  # the study tries every form the blend knows
 
 
@@ -49,7 +47,7 @@ def test_weights_come_from_dev_and_the_other_sets_only_report():
     # dev rewards trusting the CE, so the largest winning weight is chosen, whatever "bad" would prefer
     assert mm["weight"] == 1.0 and mm["dev"] == 1.0
     assert mm["delta_ndcg@10"]["good"] > 0 > mm["delta_ndcg@10"]["bad"]
-    run = interpolate(sets["good"]["first"], sets["good"]["raw"], 1.0, 12, "minmax")
+    run = interpolate(sets["good"]["first"], sets["good"]["raw"], 1.0, 12)
     assert all(run[q][0][0] == sets["good"]["first"][q][0][2] for q in run)
 
 

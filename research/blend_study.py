@@ -12,7 +12,7 @@ Forms (``ce`` = cross-encoder logits over the top ``depth``, ``f`` = first-stage
   moves little;
 * ``rrf``:    ``a / (60 + rank(ce)) + (1 - a) / (60 + rank(f))``.
 
-Run: ``python -m inference_server.training.blend_study --reranker models/sesa-reranker-minilm-l6-scifact
+Run: ``python -m research.blend_study --reranker models/sesa-reranker-minilm-l6-scifact
 --dataset ../shared/data/scifact --eval ../shared/data/cranfield --eval ../shared/data/adi``
 (about 12 minutes on 2 cores: the reranker scores every query once).
 """
@@ -23,12 +23,50 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# the weights each form is tried with on dev (the forms themselves: reranker.blend_scores)
+from model_building.training.reranker import blend_minmax
+
+BLEND_FORMS = ("minmax", "z", "raw", "rrf")
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x))
+    r[np.argsort(-x, kind="stable")] = np.arange(1, len(x) + 1)
+    return r
+
+
+def blend_scores(form: str, a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """One query's blended scores (``ce`` and ``first`` aligned, first-stage order).
+
+    ``minmax`` is what ``sesa_rerank.rerank_weight`` serves (``reranker.blend_minmax``); the others were
+    studied and not adopted: ``z`` blends z-scores, ``raw`` adds ``a`` times the logit to min-max(first) (a query whose logits
+    hardly differ moves little), ``rrf`` blends reciprocal ranks (constant 60).
+    """
+    from model_building.training.retrieval import min_max_window
+
+    ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
+    if form == "minmax":
+        return blend_minmax(a, ce, first)
+    if form == "z":
+        return a * _z(ce) + (1 - a) * _z(first)
+    if form == "raw":
+        return min_max_window(first, 0.0) + a * ce
+    if form == "rrf":
+        return a / (60 + _ranks(ce)) + (1 - a) / (60 + _ranks(first))
+    raise ValueError(f"unknown blend form {form!r}; one of {sorted(BLEND_FORMS)}")
+
+
+# the weights each form is tried with on dev (the forms: blend_scores above)
 FORMS: dict[str, list[float]] = {
     "minmax": [i / 10 for i in range(11)],
     "z": [i / 10 for i in range(11)],
@@ -62,9 +100,9 @@ def study(sets: dict[str, dict[str, Any]], dev: str, depths: Sequence[int]) -> l
     rows = []
     for form, grid in FORMS.items():
         for depth in depths:
-            on_dev = {a: ndcg(dev, interpolate(sets[dev]["first"], sets[dev]["raw"], a, depth, form)) for a in grid}
+            on_dev = {a: ndcg(dev, interpolate(sets[dev]["first"], sets[dev]["raw"], a, depth, partial(blend_scores, form))) for a in grid}
             best = max(grid, key=lambda a: (on_dev[a], a))
-            delta = {n: round(ndcg(n, interpolate(v["first"], v["raw"], best, depth, form)) - base[n], 4)
+            delta = {n: round(ndcg(n, interpolate(v["first"], v["raw"], best, depth, partial(blend_scores, form))) - base[n], 4)
                      for n, v in sets.items() if n != dev}
             rows.append({"form": form, "depth": depth, "weight": best, "dev": round(on_dev[best], 4),
                          "delta_ndcg@10": delta})
@@ -77,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from model_building.training.reranker import RerankerTrainConfig, load_runtime, rerank_run
     from model_building.training.reranker_pipeline import dev_queries, hybrid_first_stage
 
-    p = argparse.ArgumentParser(prog="python -m inference_server.training.blend_study", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m research.blend_study", description=__doc__.split("\n")[0])
     p.add_argument("--reranker", required=True, help="reranker dir (with the manifest of its training run)")
     p.add_argument("--dataset", required=True, help="its training dataset (dev queries from its train split)")
     p.add_argument("--eval", action="append", default=[], metavar="DIR", help="test collections (repeat)")
