@@ -2,7 +2,6 @@
 
 Also registers `sesa ingest` (integration/ingest.py), so integration/cli.py needs one line:
 `from .evaluation.cli import register as _register_eval; _register_eval(sub)`.
-Standalone: `python -m integration.evaluation.cli eval DATASET_DIR ...`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cluster.errors import USER_ERRORS, SesaError
+from ..cluster.errors import SesaError
 from . import modes as modes_mod
 
 
@@ -269,22 +268,3 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="nDCG@10 / Recall@100 / MRR@10 of the search modes on a BEIR dataset")
     add_eval_arguments(p)
     p.set_defaults(func=_cmd_eval)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sesa", description="ingest and evaluate BEIR datasets")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except USER_ERRORS as exc:
-        print(f"sesa: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("sesa: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
