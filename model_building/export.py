@@ -65,44 +65,33 @@ def _require_torch() -> tuple[Any, Any]:
     return torch, transformers
 
 
-class _EncoderWrapper:  # built lazily so importing this module does not import torch
-    @staticmethod
-    def build(model: Any) -> Any:
-        import torch
-
-        class EncoderForExport(torch.nn.Module):
-            """Keyword-argument forward: token states + mean-pooled, L2-normalised embedding."""
-
-            def __init__(self, m: Any):
-                super().__init__()
-                self.m = m
-
-            def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
-                h = self.m(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(h.dtype)
-                pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return h, torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-
-        return EncoderForExport(model).eval()
-
-
-def _reranker_wrapper(model: Any) -> Any:
+def _export_wrapper(model: Any, role: str) -> Any:
+    """The model behind a keyword-argument forward (positional arguments collide with ``use_cache`` in
+    transformers 5), in eval mode. Encoder: token states + mean-pooled, L2-normalised embedding; reranker: the
+    classification logits ([batch, 1]). Built lazily so importing this module does not import torch."""
     import torch
 
-    class RerankerForExport(torch.nn.Module):
-        """Keyword-argument forward returning the classification logits ([batch, 1])."""
+    def encoder_outputs(m: Any, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        h = m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(h.dtype)
+        pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return h, torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
+    def reranker_outputs(m: Any, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        out = m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return out if isinstance(out, torch.Tensor) else out.logits
+
+    outputs = encoder_outputs if role == "encoder" else reranker_outputs
+
+    class ForExport(torch.nn.Module):
         def __init__(self, m: Any):
             super().__init__()
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
-            out = self.m(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            return out if isinstance(out, torch.Tensor) else out.logits
+            return outputs(self.m, input_ids, attention_mask, token_type_ids)
 
-    return RerankerForExport(model).eval()
+    return ForExport(model).eval()
 
 
 def _load_hf(model_dir: Path, role: str) -> Any:
@@ -128,7 +117,7 @@ def _load_eager(loader: Callable[..., Any], model_dir: Path) -> Any:
 def torch_wrapper(model_dir: Path, role: str) -> Any:
     """The exact torch module we export (used by the parity test)."""
     model = _load_hf(model_dir, role)
-    return _EncoderWrapper.build(model) if role == "encoder" else _reranker_wrapper(model)
+    return _export_wrapper(model, role)
 
 
 def _export(model_dir: Path, role: str, out: Path) -> dict[str, Any]:

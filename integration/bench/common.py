@@ -28,6 +28,11 @@ def hardware() -> dict[str, Any]:
     return detect_hardware()
 
 
+def provenance(started: float) -> dict[str, Any]:
+    """What every report ends with: the machine that measured it and when the run started (UTC)."""
+    return {"hardware": hardware(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
+
+
 def write_report(report: dict[str, Any], markdown: str, out: Path | None) -> None:
     if out is None:
         return

@@ -14,7 +14,7 @@ from typing import Any
 from ir.beir import Dataset
 
 from .. import schemas
-from .common import Stopwatch, hardware
+from .common import Stopwatch, provenance
 
 DEFAULT_BATCH_SIZES = (1, 16, 64)
 
@@ -87,8 +87,7 @@ def run_ingest_benchmark(client, server_address: str, dataset: str, limit: int =
             "inference_s_estimate": round(inference_s, 2),
             "opensearch_and_transport_share": round(max(0.0, 1 - inference_s / total_s), 3),
         },
-        "hardware": hardware(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        **provenance(started),
     }
 
 

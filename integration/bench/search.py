@@ -19,7 +19,7 @@ from ir.beir import Dataset
 
 from .. import schemas
 from ..search import run_search
-from .common import Stopwatch, hardware, latency_stats
+from .common import Stopwatch, provenance, latency_stats
 
 WARMUP = 150  # unmeasured queries per configuration before the measurement
 
@@ -183,8 +183,7 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
         # the plugin's own account (ext.sesa.timing): median ms of its Encode call and of the side branches
         "plugin_timing_p50_ms": {name: {k: round(float(np.median(v)), 2) for k, v in t.items()}
                                  for name, t in timing.items() if t},
-        "hardware": hardware(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        **provenance(started),
     }
 
 

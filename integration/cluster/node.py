@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .assembly import check_traversable, make_tree_owned_by
 from .errors import SesaError
@@ -108,21 +109,29 @@ def as_node_user(cmd: list[str], env: dict[str, str], user: str) -> tuple[list[s
     return cmd, dict(os.environ, **env)
 
 
-def read_state(paths: StatePaths) -> NodeState | None:
-    if not paths.node_state.is_file():
+def load_state(state_file: Path, kind: type) -> Any:
+    """The process record `up` wrote (a JSON object of ``kind``'s fields), or None when missing or unreadable."""
+    if not state_file.is_file():
         return None
     try:
-        return NodeState(**json.loads(paths.node_state.read_text()))
+        return kind(**json.loads(state_file.read_text()))
     except (ValueError, TypeError):
         return None
 
 
+def live_state(state_file: Path, kind: type, marker: str) -> Any:
+    """The record of a process `up` started, if that pid still runs a command line holding ``marker``."""
+    state = load_state(state_file, kind)
+    return state if state and pid_runs(state.pid, marker) else None
+
+
+def read_state(paths: StatePaths) -> NodeState | None:
+    return load_state(paths.node_state, NodeState)
+
+
 def running_node(paths: StatePaths) -> NodeState | None:
     """The node that `up` started, if its process is still alive."""
-    state = read_state(paths)
-    if state and pid_runs(state.pid, "org.opensearch.bootstrap"):
-        return state
-    return None
+    return live_state(paths.node_state, NodeState, "org.opensearch.bootstrap")
 
 
 def _render_yaml(home: Path, config: NodeConfig, paths: StatePaths) -> str:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import SesaError
-from .node import pid_alive, pid_runs, port_in_use
+from .node import live_state, load_state, pid_alive, pid_runs, port_in_use
 from .paths import StatePaths
 
 SERVER_CLI = [sys.executable, "-m", "inference_server.cli"]
@@ -155,19 +155,12 @@ def health(address: str, timeout_s: float = 2.0) -> tuple[str, str]:
 
 
 def read_state(paths: StatePaths) -> ServerState | None:
-    if not paths.server_state.is_file():
-        return None
-    try:
-        return ServerState(**json.loads(paths.server_state.read_text()))
-    except (ValueError, TypeError):
-        return None
+    return load_state(paths.server_state, ServerState)
 
 
 def running_server(paths: StatePaths) -> ServerState | None:
-    state = read_state(paths)
-    if state and pid_runs(state.pid, "serve"):
-        return state
-    return None
+    """The server that `up` started, if its process is still alive."""
+    return live_state(paths.server_state, ServerState, "serve")
 
 
 def start(paths: StatePaths, host: str, port: int, config: Path | None, timeout_s: float = 1800,

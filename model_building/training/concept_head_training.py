@@ -33,11 +33,13 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from model_building.training.recipe import RecipeConfig
 
 from ir.splits import DEV_FRACTION, DEV_SEED
 
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ConceptTrainConfig:
+class ConceptTrainConfig(RecipeConfig):
     vocab: str = "esco-skills"
     vocab_limit: int | None = None
     top_k: int = 32  # inference top-k (the server's concepts.default_top_k)
@@ -67,12 +69,6 @@ class ConceptTrainConfig:
     seed: int = 13
     dev_seed: int = DEV_SEED  # the held-out split stays fixed when --seed changes
     threads: int = 2
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> ConceptTrainConfig:
-        """The config a trained head's manifest records (keys this version does not know are dropped)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
 
     @classmethod
     def tiny(cls) -> ConceptTrainConfig:

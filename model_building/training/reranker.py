@@ -42,17 +42,19 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from model_building.training.recipe import RecipeConfig
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class RerankerTrainConfig:
+class RerankerTrainConfig(RecipeConfig):
     architecture: str = "segment-cosine"  # | "classifier"
     initial_scale: float = 20.0  # segment-cosine: the cosine's starting temperature
     freeze_layers: int = 2  # embeddings + this many lowest layers stay frozen
@@ -91,12 +93,6 @@ class RerankerTrainConfig:
             raise ValueError("freeze_layers must be >= 0")
         if self.cycles < 1:
             raise ValueError("cycles must be at least 1")
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> RerankerTrainConfig:
-        """The config a trained reranker's manifest records (keys this version does not know are dropped)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in manifest.get("recipe", {}).get("config", {}).items() if k in known})
 
     @classmethod
     def tiny(cls) -> RerankerTrainConfig:

@@ -53,6 +53,17 @@ async def _wait_started(rec: Recorder) -> None:
         await asyncio.sleep(0.001)
 
 
+async def _busy_batcher(**kw) -> tuple[Recorder, DynamicBatcher, asyncio.Future]:
+    """A batcher whose worker is held inside a pass over one text ("busy") until ``rec.gate`` is set, so
+    what the test submits next queues up."""
+    rec = Recorder()
+    rec.gate.clear()
+    b = await _batcher(rec, **kw)
+    busy = asyncio.ensure_future(b.submit(["busy"], [3]))
+    await _wait_started(rec)
+    return rec, b, busy
+
+
 def test_results_keep_request_order_and_lengths_are_split():
     async def main():
         rec = Recorder()
@@ -153,11 +164,7 @@ def test_idle_worker_waits_max_wait_for_a_fuller_pass():
 
 def test_queue_full_is_rejected_and_slots_come_back():
     async def main():
-        rec = Recorder()
-        rec.gate.clear()
-        b = await _batcher(rec, max_queue_size=5, max_batch_size=1)
-        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
-        await _wait_started(rec)
+        rec, b, busy = await _busy_batcher(max_queue_size=5, max_batch_size=1)
         queued = asyncio.ensure_future(b.submit(list("abcd"), [3] * 4))
         await asyncio.sleep(0)
         with pytest.raises(QueueFullError):
@@ -181,11 +188,7 @@ def test_queue_full_is_rejected_and_slots_come_back():
 
 def test_cancelled_request_is_dropped_and_others_are_served():
     async def main():
-        rec = Recorder()
-        rec.gate.clear()
-        b = await _batcher(rec, max_batch_size=64)
-        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
-        await _wait_started(rec)
+        rec, b, busy = await _busy_batcher(max_batch_size=64)
         doomed = asyncio.ensure_future(b.submit([f"d{i}" for i in range(50)], [3] * 50))
         keeper = asyncio.ensure_future(b.submit(["k"], [3]))
         await asyncio.sleep(0.01)
@@ -205,11 +208,7 @@ def test_cancelled_request_is_dropped_and_others_are_served():
 
 def test_deadline_passed_in_queue_fails_without_compute():
     async def main():
-        rec = Recorder()
-        rec.gate.clear()
-        b = await _batcher(rec)
-        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
-        await _wait_started(rec)
+        rec, b, busy = await _busy_batcher()
         late = asyncio.ensure_future(b.submit(["late"], [3], timeout=0.02))
         fine = asyncio.ensure_future(b.submit(["fine"], [3], timeout=10))
         await asyncio.sleep(0.05)
@@ -249,11 +248,7 @@ def test_failed_pass_fails_only_its_requests():
 
 def test_stop_fails_pending_requests():
     async def main():
-        rec = Recorder()
-        rec.gate.clear()
-        b = await _batcher(rec)
-        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
-        await _wait_started(rec)
+        rec, b, busy = await _busy_batcher()
         pending = asyncio.ensure_future(b.submit(["p"], [3]))
         await asyncio.sleep(0.01)
         await b.stop()
@@ -269,11 +264,7 @@ def test_stop_fails_pending_requests():
 
 def test_oldest_sequence_goes_first_no_starvation():
     async def main():
-        rec = Recorder()
-        rec.gate.clear()
-        b = await _batcher(rec, max_batch_size=2)
-        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
-        await _wait_started(rec)
+        rec, b, busy = await _busy_batcher(max_batch_size=2)
         long_ = asyncio.ensure_future(b.submit(["L"], [50]))
         await asyncio.sleep(0)
         shorts = asyncio.ensure_future(b.submit([f"s{i}" for i in range(4)], [3] * 4))

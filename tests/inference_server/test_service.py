@@ -181,11 +181,17 @@ def test_bearer_token_auth(cfg_factory):
         assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == 1
 
 
-def test_queue_full_is_resource_exhausted(cfg_factory):
-    cfg = cfg_factory(**{"batching.max_queue_size": 4, "limits.max_texts_per_call": 4, "batching.max_batch_size": 1})
+def _gated_runtimes(cfg_factory, settings: dict):
+    """Fake runtimes whose encoder holds every pass until ``gate`` is set (so requests queue up behind it)."""
+    cfg = cfg_factory(**settings)
     rt = fake_runtimes(cfg)
     gate = threading.Event()
     rt.encoder.backend.gate = gate
+    return cfg, rt, gate
+
+
+def test_queue_full_is_resource_exhausted(cfg_factory):
+    cfg, rt, gate = _gated_runtimes(cfg_factory, {"batching.max_queue_size": 4, "limits.max_texts_per_call": 4, "batching.max_batch_size": 1})
     with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
         s = pbg.InferenceStub(ch)
         first = s.Encode.future(pb.EncodeRequest(texts=["a", "b", "c", "d"]), timeout=10)
@@ -198,10 +204,7 @@ def test_queue_full_is_resource_exhausted(cfg_factory):
 
 
 def test_client_cancel_mid_batch_keeps_server_serving(cfg_factory):
-    cfg = cfg_factory(**{"batching.max_batch_size": 4})
-    rt = fake_runtimes(cfg)
-    gate = threading.Event()
-    rt.encoder.backend.gate = gate
+    cfg, rt, gate = _gated_runtimes(cfg_factory, {"batching.max_batch_size": 4})
     with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
         s = pbg.InferenceStub(ch)
         big = s.Encode.future(pb.EncodeRequest(texts=[f"doomed {i}" for i in range(200)]), timeout=30)
@@ -217,10 +220,7 @@ def test_client_cancel_mid_batch_keeps_server_serving(cfg_factory):
 
 
 def test_deadline_exceeded_while_queued(cfg_factory):
-    cfg = cfg_factory(**{"batching.max_batch_size": 1})
-    rt = fake_runtimes(cfg)
-    gate = threading.Event()
-    rt.encoder.backend.gate = gate
+    cfg, rt, gate = _gated_runtimes(cfg_factory, {"batching.max_batch_size": 1})
     with ServerThread(cfg, rt) as st, grpc.insecure_channel(st.address) as ch:
         s = pbg.InferenceStub(ch)
         busy = s.Encode.future(pb.EncodeRequest(texts=["busy"]), timeout=30)

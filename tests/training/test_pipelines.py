@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,16 +182,20 @@ def test_training_cycles_continue_the_previous_cycle_with_the_next_seed(syntheti
     assert len(calls) == 1 and last == calls[0]["out"] and "cycles" not in stats and stats["steps"] == 4
 
 
+def _train_tiny(what: str, tmp_path, shared_data) -> tuple[Path, dict]:
+    """``sesa-server train <what> --tiny`` on SciFact; the model dir and its manifest."""
+    from model_building.training.cli import main
+
+    out = tmp_path / f"tiny-{what}"
+    assert main(["train", what, "--dataset", str(shared_data / "scifact"), "--tiny", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    return out, json.loads((out / "manifest.json").read_text())
+
+
 @pytest.mark.slow
 @needs_torch
 def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
-    d = shared_data
-    from model_building.training.cli import main
-
-    out = tmp_path / "tiny-head"
-    assert main(["train", "concepts", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
-    m = json.loads((out / "manifest.json").read_text())
+    out, m = _train_tiny("concepts", tmp_path, shared_data)
     assert m["size"] == 300 and m["recipe"]["command"].startswith("sesa-server train concepts")
     assert m["metrics"]["ndcg@10"]["scifact-test"]["concepts_trained"] > 0
 
@@ -198,13 +203,7 @@ def test_train_concepts_tiny_on_scifact(tmp_path, shared_data):
 @pytest.mark.slow
 @needs_torch
 def test_train_reranker_tiny_on_scifact(tmp_path, shared_data):
-    d = shared_data
-    from model_building.training.cli import main
-
-    out = tmp_path / "tiny-rr"
-    assert main(["train", "reranker", "--dataset", str(d / "scifact"), "--tiny", "--out", str(out), "--quiet",
-                 "--cache-dir", str(tmp_path / "cache")]) == 0
-    m = json.loads((out / "manifest.json").read_text())
+    out, m = _train_tiny("reranker", tmp_path, shared_data)
     assert m["precision"] == "int8" and (out / "model.onnx").stat().st_size < 25 * 1024 * 1024
     assert "scifact-test" in m["metrics"]["ndcg@10"]
 
