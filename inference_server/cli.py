@@ -76,7 +76,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands of the serving path: their parser is built without model building, so `serve` imports only it.
+SERVING_COMMANDS = ("serve", "config", "info")
+
+
+def build_parser(with_model_building: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sesa-server", description="SESA inference server (gRPC)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Model building (export, concepts build, train) lives beside the server; its commands are registered here
     # so operators have one command, and it imports nothing heavy until one of them runs.
-    from model_building.cli import register as register_model_building
+    if with_model_building:
+        from model_building.cli import register as register_model_building
 
-    register_model_building(sub)
+        register_model_building(sub)
     return p
 
 
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(with_model_building=not (argv and argv[0] in SERVING_COMMANDS)).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, ModelResolutionError, BackendError, FileNotFoundError) as e:

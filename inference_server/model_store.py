@@ -152,12 +152,11 @@ def resolve_model(
     if spec is None:
         if role != "encoder":
             raise ModelResolutionError(f"no {role} configured")
-        if not auto_export:
-            d = paths.builtin_encoder_dir()
-            cached = load_cached_export(cache_entry_dir(d, role, paths.BUILTIN_ENCODER_ID, cache_dir), role)
-            if cached is None:
-                raise ModelResolutionError("built-in encoder is not exported yet: run `sesa-server export`")
+        cached = cached_hf_export(paths.builtin_encoder_dir(), role, cache_dir, base_model=paths.BUILTIN_ENCODER_ID)
+        if cached is not None:
             return cached
+        if not auto_export:
+            raise ModelResolutionError("built-in encoder is not exported yet: run `sesa-server export`")
         from model_building.export import export_builtin_encoder
 
         return export_builtin_encoder(cache_dir)
@@ -173,11 +172,28 @@ def resolve_model(
         return cached
     if (p / "model.onnx").is_file() and not (p / "config.json").is_file():
         return onnx_file_model(p / "model.onnx", role, tokenizer)
+    cached = cached_hf_export(p, role, cache_dir)
+    if cached is not None:
+        return cached
     if not auto_export:
         raise ModelResolutionError(f"{role} {p} is an HF dir that is not exported: run `sesa-server export --{role} {p}`")
     from model_building.export import export_hf_dir
 
     return export_hf_dir(p, role, cache_dir)
+
+
+def cached_hf_export(model_dir: str | Path, role: str, cache_dir: str | Path | None = None,
+                     base_model: str | None = None) -> ExportedModel | None:
+    """The cached export of an HF model dir's current weights, or None (exporting is model building's job).
+    The cache entry is named as ``model_building.export.export_hf_dir`` names it: base model + weights' sha."""
+    model_dir = Path(model_dir).expanduser().resolve()
+    if not (model_dir / "config.json").is_file():
+        return None
+    base = base_model or read_json(model_dir / "config.json").get("_name_or_path") or model_dir.name
+    try:
+        return load_cached_export(cache_entry_dir(model_dir, role, str(base), cache_dir), role)
+    except ModelResolutionError:  # no weights: the exporter says so
+        return None
 
 
 def derive_precision(model: ExportedModel, precision: str, cache_dir: str | Path | None = None) -> Path:

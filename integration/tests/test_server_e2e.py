@@ -173,3 +173,28 @@ def test_mutual_tls(artifacts):
             assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         srv.stop()
+
+
+def test_serve_imports_only_the_serving_path(artifacts):
+    """A real `sesa-server serve` with everything it loads already built imports neither torch, transformers,
+    sentence-transformers nor any model-building or tooling module (PYTHONPROFILEIMPORTTIME lists every import
+    the process made); its start-up time and resident memory are printed for the README."""
+    args = ["--concept-space", str(artifacts["space"]), "--metrics-port", "0"]
+    if artifacts["reranker"]:
+        args += ["--reranker", artifacts["reranker"]]
+    log = artifacts["root"] / "server-imports.log"
+    srv = Server(args, log, server_env({"PYTHONPROFILEIMPORTTIME": "1"}))
+    try:
+        status = Path(f"/proc/{srv.pid}/status").read_text()
+        rss_mb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+        started = srv.start_seconds
+    finally:
+        srv.stop()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in log.read_text().splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "inference_server.server" in imported and "onnxruntime" in imported  # the log really lists imports
+    forbidden = sorted(m for m in imported
+                       if m.split(".")[0] in ("torch", "transformers", "sentence_transformers", "model_building",
+                                              "integration", "research", "tests"))
+    assert not forbidden, f"serve imported {forbidden[:20]}"
+    print(f"\nsesa-server serve: ready in {started:.1f} s, RSS {rss_mb:.0f} MB")
