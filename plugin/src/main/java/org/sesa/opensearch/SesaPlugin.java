@@ -194,10 +194,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
                 PluginInfo.name() + "/" + PluginInfo.version()
             );
             channels.validate();
-            client = InferenceClient.builder()
-                .endpoints(config.endpoints())
-                .channelFactory(channels)
-                .threadContext(threadContext)
+            client = InferenceClient.builder(config.endpoints(), channels, threadContext)
                 .defaultTimeout(() -> timeout)
                 .maxRetries(() -> maxRetries)
                 .authToken(config.authToken())

@@ -46,78 +46,91 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A scriptable SESA inference server for tests. By default Encode answers every text with a dense vector
  * {@code [length, 1]}, one concept {@code k_<text>} and label {@code <text>}; texts equal to "bad" get an
- * ItemError. Queued failures are returned first, one per call. Rerank scores each passage with
- * {@link #rerankScorer} (default: how often the query occurs in it); its failures, hang and delay are
- * scripted separately from Encode's.
+ * ItemError. Rerank scores each passage with {@link #rerankScorer} (default: how often the query occurs in it).
+ * How each RPC answers (queued failures first, one per call; hang; delay) is scripted apart: {@link #encoding}
+ * and {@link #reranking}.
  */
 public final class FakeInference extends InferenceGrpc.InferenceImplBase {
 
     public static final ModelRef DENSE = ModelRef.newBuilder().setId("fake-dense").setVersion("1").build();
     public static final ModelRef CONCEPTS = ModelRef.newBuilder().setId("fake-concepts").setVersion("2").build();
 
-    public final List<EncodeRequest> requests = new CopyOnWriteArrayList<>();
     public final List<String> authorizations = new CopyOnWriteArrayList<>();
-    public final AtomicInteger calls = new AtomicInteger();
     /** When set, builds the Embedding of each Encode text (instead of the default one). */
     public volatile java.util.function.Function<String, Embedding> embedder;
-    public final List<RerankRequest> rerankRequests = new CopyOnWriteArrayList<>();
-    public final AtomicInteger rerankCalls = new AtomicInteger();
+    /** The Encode calls received, and how Encode answers: queued failures, hang or delay. */
+    public final Script<EncodeRequest> encoding = new Script<>();
     /** Score of (query, passage); NaN gives that passage an ItemError. */
     public volatile java.util.function.ToDoubleBiFunction<String, String> rerankScorer = FakeInference::occurrences;
-    private final Deque<Status> rerankFailures = new ArrayDeque<>();
-    private volatile boolean hangRerank;
-    private volatile long rerankDelayMillis;
     /** When set, Rerank reports this domain check; out of domain with skip_out_of_domain asked: no scores. */
     public volatile DomainCheck rerankDomain;
+    /** The Rerank calls received, and how Rerank answers, scripted apart from Encode's. */
+    public final Script<RerankRequest> reranking = new Script<>();
     public static final ModelRef RERANKER = ModelRef.newBuilder().setId("fake-reranker").setVersion("3").build();
-    private final Deque<Status> failures = new ArrayDeque<>();
-    private volatile boolean hang;
-    private volatile long delayMillis;
     private static final java.util.concurrent.ScheduledExecutorService DELAYER = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "fake-inference-delayer");
         t.setDaemon(true);
         return t;
     });
 
-    /** Answer every Encode call after this delay (from another thread). */
-    public FakeInference delay(long millis) {
-        this.delayMillis = millis;
-        return this;
-    }
+    /**
+     * One RPC of the fake: the requests it received and how it answers them: first the queued failures, one per call;
+     * else never (hang) or after a delay.
+     */
+    public static final class Script<Q> {
+        public final List<Q> requests = new CopyOnWriteArrayList<>();
+        public final AtomicInteger calls = new AtomicInteger();
+        private final Deque<Status> failures = new ArrayDeque<>();
+        private volatile boolean hang;
+        private volatile long delayMillis;
 
-    public synchronized FakeInference failNext(Status status, int times) {
-        for (int i = 0; i < times; i++) {
-            failures.add(status);
+        /** Never answer (to exercise deadlines). */
+        public Script<Q> hang() {
+            this.hang = true;
+            return this;
         }
-        return this;
-    }
 
-    /** Never answer (to exercise deadlines). */
-    public FakeInference hang() {
-        this.hang = true;
-        return this;
-    }
-
-    public synchronized FakeInference failNextRerank(Status status, int times) {
-        for (int i = 0; i < times; i++) {
-            rerankFailures.add(status);
+        /** Fail the next {@code times} calls with {@code status}. */
+        public synchronized Script<Q> failNext(Status status, int times) {
+            for (int i = 0; i < times; i++) {
+                failures.add(status);
+            }
+            return this;
         }
-        return this;
-    }
 
-    /** Never answer Rerank. */
-    public FakeInference hangRerank() {
-        this.hangRerank = true;
-        return this;
-    }
+        /** Answer every call after this delay (from another thread). */
+        public Script<Q> delay(long millis) {
+            this.delayMillis = millis;
+            return this;
+        }
 
-    public FakeInference delayRerank(long millis) {
-        this.rerankDelayMillis = millis;
-        return this;
-    }
+        private synchronized Status nextFailure() {
+            return failures.poll();
+        }
 
-    private synchronized Status nextRerankFailure() {
-        return rerankFailures.poll();
+        /** Records {@code request} and answers it as scripted; {@code response} runs only when the call is to succeed. */
+        <T> void answer(Q request, StreamObserver<T> observer, java.util.function.Function<Q, T> response) {
+            calls.incrementAndGet();
+            requests.add(request);
+            if (hang) {
+                return;
+            }
+            Status failure = nextFailure();
+            if (failure != null) {
+                observer.onError(failure.asRuntimeException());
+                return;
+            }
+            T value = response.apply(request);
+            Runnable send = () -> {
+                observer.onNext(value);
+                observer.onCompleted();
+            };
+            if (delayMillis > 0) {
+                DELAYER.schedule(send, delayMillis, TimeUnit.MILLISECONDS);
+            } else {
+                send.run();
+            }
+        }
     }
 
     public static double occurrences(String query, String passage) {
@@ -130,16 +143,10 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
 
     @Override
     public void rerank(RerankRequest request, StreamObserver<RerankResponse> observer) {
-        rerankCalls.incrementAndGet();
-        rerankRequests.add(request);
-        if (hangRerank) {
-            return;
-        }
-        Status failure = nextRerankFailure();
-        if (failure != null) {
-            observer.onError(failure.asRuntimeException());
-            return;
-        }
+        reranking.answer(request, observer, this::scores);
+    }
+
+    private RerankResponse scores(RerankRequest request) {
         RerankResponse.Builder b = RerankResponse.newBuilder().setModel(RERANKER);
         DomainCheck domain = rerankDomain;
         if (domain != null) {
@@ -154,34 +161,15 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
                 b.addScores(PassageScore.newBuilder().setScore((float) score).setChunks(1));
             }
         }
-        RerankResponse response = b.build();
-        if (rerankDelayMillis > 0) {
-            DELAYER.schedule(() -> {
-                observer.onNext(response);
-                observer.onCompleted();
-            }, rerankDelayMillis, TimeUnit.MILLISECONDS);
-            return;
-        }
-        observer.onNext(response);
-        observer.onCompleted();
-    }
-
-    private synchronized Status nextFailure() {
-        return failures.poll();
+        return b.build();
     }
 
     @Override
     public void encode(EncodeRequest request, StreamObserver<EncodeResponse> observer) {
-        calls.incrementAndGet();
-        requests.add(request);
-        if (hang) {
-            return;
-        }
-        Status failure = nextFailure();
-        if (failure != null) {
-            observer.onError(failure.asRuntimeException());
-            return;
-        }
+        encoding.answer(request, observer, this::embeddings);
+    }
+
+    private EncodeResponse embeddings(EncodeRequest request) {
         EncodeResponse.Builder b = EncodeResponse.newBuilder().setDenseModel(DENSE).setConceptModel(CONCEPTS);
         for (String text : request.getTextsList()) {
             if (embedder != null) {
@@ -204,16 +192,7 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
                     .setNumTokens(text.length())
             );
         }
-        EncodeResponse response = b.build();
-        if (delayMillis > 0) {
-            DELAYER.schedule(() -> {
-                observer.onNext(response);
-                observer.onCompleted();
-            }, delayMillis, TimeUnit.MILLISECONDS);
-            return;
-        }
-        observer.onNext(response);
-        observer.onCompleted();
+        return b.build();
     }
 
     @Override
@@ -277,11 +256,11 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     };
 
     public static InferenceClient.Builder client(List<Endpoint> endpoints, ChannelFactory channels) {
-        return InferenceClient.builder()
-            .endpoints(endpoints)
-            .channelFactory(channels)
-            .threadContext(new ThreadContext(Settings.EMPTY))
-            .defaultTimeout(() -> TimeValue.timeValueSeconds(5))
-            .maxRetries(() -> 3);
+        return client(endpoints, channels, new ThreadContext(Settings.EMPTY));
+    }
+
+    /** A client builder for tests: a 5s deadline and 3 retries unless the test says otherwise. */
+    public static InferenceClient.Builder client(List<Endpoint> endpoints, ChannelFactory channels, ThreadContext threadContext) {
+        return InferenceClient.builder(endpoints, channels, threadContext).defaultTimeout(() -> TimeValue.timeValueSeconds(5)).maxRetries(() -> 3);
     }
 }

@@ -11,51 +11,26 @@ import java.util.concurrent.TimeUnit;
 /**
  * What one endpoint said to a health check and an Info call. "unreachable" is a normal answer, not an
  * error: the info action must describe a broken setup instead of failing with it.
+ *
+ * @param health              SERVING, NOT_SERVING, SERVICE_UNKNOWN, UNKNOWN (no health service) or {@link #UNREACHABLE}
+ * @param reason              why the endpoint is unreachable, or null
+ * @param healthNote          a remark on the health answer (e.g. no health service), or null
+ * @param info                the Info answer, or null
+ * @param infoError           why the Info call failed, or null
+ * @param consecutiveFailures the client's count of calls that failed in a row on this endpoint
  */
-public final class EndpointReport implements ToXContentObject {
+public record EndpointReport(
+    String endpoint,
+    String health,
+    String reason,
+    String healthNote,
+    InfoResponse info,
+    String infoError,
+    long tookMillis,
+    int consecutiveFailures
+) implements ToXContentObject {
 
     public static final String UNREACHABLE = "unreachable";
-
-    private final String endpoint;
-    private final String health;
-    private final String reason;
-    private final String healthNote;
-    private final InfoResponse info;
-    private final String infoError;
-    private final long tookMillis;
-    private final int consecutiveFailures;
-
-    private EndpointReport(Builder b) {
-        this.endpoint = b.endpoint;
-        this.health = b.health;
-        this.reason = b.reason;
-        this.healthNote = b.healthNote;
-        this.info = b.info;
-        this.infoError = b.infoError;
-        this.tookMillis = b.tookMillis;
-        this.consecutiveFailures = b.consecutiveFailures;
-    }
-
-    public String endpoint() {
-        return endpoint;
-    }
-
-    /** SERVING, NOT_SERVING, SERVICE_UNKNOWN, UNKNOWN (no health service) or {@link #UNREACHABLE}. */
-    public String health() {
-        return health;
-    }
-
-    public String reason() {
-        return reason;
-    }
-
-    public InfoResponse info() {
-        return info;
-    }
-
-    public String infoError() {
-        return infoError;
-    }
 
     public boolean reachable() {
         return UNREACHABLE.equals(health) == false;
@@ -84,17 +59,7 @@ public final class EndpointReport implements ToXContentObject {
             builder.array("providers", info.getProvidersList().toArray(new String[0]));
             builder.startArray("models");
             for (ModelInfo m : info.getModelsList()) {
-                builder.startObject();
-                builder.field("role", m.getRole());
-                builder.field("id", m.getRef().getId());
-                builder.field("version", m.getRef().getVersion());
-                if (m.getDimension() > 0) {
-                    builder.field("dimension", m.getDimension());
-                }
-                builder.field("precision", m.getPrecision());
-                builder.field("max_sequence_length", m.getMaxSequenceLength());
-                builder.field("source", m.getSource());
-                builder.endObject();
+                model(builder, m);
             }
             builder.endArray();
             if (info.hasConceptSpace()) {
@@ -121,63 +86,65 @@ public final class EndpointReport implements ToXContentObject {
         return builder.endObject();
     }
 
+    private static void model(XContentBuilder builder, ModelInfo m) throws IOException {
+        builder.startObject();
+        builder.field("role", m.getRole());
+        builder.field("id", m.getRef().getId());
+        builder.field("version", m.getRef().getVersion());
+        if (m.getDimension() > 0) {
+            builder.field("dimension", m.getDimension());
+        }
+        builder.field("precision", m.getPrecision());
+        builder.field("max_sequence_length", m.getMaxSequenceLength());
+        builder.field("source", m.getSource());
+        builder.endObject();
+    }
+
     @Override
     public String toString() {
         return "EndpointReport[" + endpoint + " " + health + (reason == null ? "" : " (" + reason + ")") + "]";
     }
 
-    static final class Builder {
+    /**
+     * A probe of one endpoint under way: what the health check said so far; each way the probe can end makes the
+     * report, with the time taken since the probe started.
+     */
+    static final class Probe {
         private final String endpoint;
+        private final int consecutiveFailures;
+        private final long startNanos = System.nanoTime();
         private String health;
-        private String reason;
         private String healthNote;
-        private InfoResponse info;
-        private String infoError;
-        private long tookMillis;
-        private int consecutiveFailures;
 
-        Builder(String endpoint) {
+        Probe(String endpoint, int consecutiveFailures) {
             this.endpoint = endpoint;
+            this.consecutiveFailures = consecutiveFailures;
         }
 
-        Builder health(String health) {
-            this.health = health;
-            return this;
-        }
-
-        Builder healthNote(String note) {
+        /** The health check's answer, with a remark on it (or null). */
+        void health(String status, String note) {
+            this.health = status;
             this.healthNote = note;
-            return this;
         }
 
-        Builder unreachable(String reason) {
-            this.health = UNREACHABLE;
-            this.reason = reason;
-            return this;
+        /** The endpoint could not be reached (no channel, or the health check failed). */
+        EndpointReport unreachable(String why) {
+            return report(UNREACHABLE, why, null, null);
         }
 
-        Builder info(InfoResponse info) {
-            this.info = info;
-            return this;
+        /** Info answered (after the health check). */
+        EndpointReport answered(InfoResponse response) {
+            return report(health, null, response, null);
         }
 
-        Builder infoError(String error) {
-            this.infoError = error;
-            return this;
+        /** Info failed (after the health check). */
+        EndpointReport infoFailed(String error) {
+            return report(health, null, null, error);
         }
 
-        Builder consecutiveFailures(int n) {
-            this.consecutiveFailures = n;
-            return this;
-        }
-
-        Builder took(long startNanos) {
-            this.tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
-            return this;
-        }
-
-        EndpointReport build() {
-            return new EndpointReport(this);
+        private EndpointReport report(String status, String why, InfoResponse response, String error) {
+            long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos);
+            return new EndpointReport(endpoint, status, why, healthNote, response, error, took, consecutiveFailures);
         }
     }
 }

@@ -121,8 +121,13 @@ public final class InferenceClient implements Closeable {
         this.scheduler = s;
     }
 
-    public static Builder builder() {
-        return new Builder();
+    /**
+     * @param endpoints      servers in round-robin order (at least one)
+     * @param channelFactory makes one channel per endpoint
+     * @param threadContext  the node's thread context, restored for every callback
+     */
+    public static Builder builder(List<Endpoint> endpoints, ChannelFactory channelFactory, ThreadContext threadContext) {
+        return new Builder(endpoints, channelFactory, threadContext);
     }
 
     /** Dense + concept encoding; the request's texts come back in order. {@code timeout == null} uses the node setting. */
@@ -174,62 +179,45 @@ public final class InferenceClient implements Closeable {
     }
 
     private void probe(EndpointState ep, TimeValue timeout, java.util.function.Consumer<EndpointReport> done) {
-        long start = System.nanoTime();
-        EndpointReport.Builder report = new EndpointReport.Builder(ep.endpoint.toString());
-        report.consecutiveFailures(ep.consecutiveFailures);
+        EndpointReport.Probe report = new EndpointReport.Probe(ep.endpoint.toString(), ep.consecutiveFailures);
         Channel channel;
         try {
             channel = channel(ep);
         } catch (RuntimeException e) {
-            done.accept(report.unreachable("cannot create channel: " + e.getMessage()).took(start).build());
+            done.accept(report.unreachable("cannot create channel: " + e.getMessage()));
             return;
         }
         ep.reconnectIfFailed();
         Deadline deadline = Deadline.after(timeout.nanos(), TimeUnit.NANOSECONDS);
-        HealthGrpc.newStub(channel).withDeadline(deadline).check(HealthCheckRequest.newBuilder().setService("").build(), new StreamObserver<>() {
-            HealthCheckResponse response;
-
-            @Override
-            public void onNext(HealthCheckResponse value) {
-                response = value;
-            }
-
+        HealthGrpc.newStub(channel).withDeadline(deadline).check(HealthCheckRequest.newBuilder().setService("").build(), new UnaryObserver<>() {
             @Override
             public void onError(Throwable t) {
                 Status status = Status.fromThrowable(t);
                 if (status.getCode() == Status.Code.UNIMPLEMENTED) {
                     // Reachable, just without grpc.health.v1: still ask for Info.
-                    report.health("UNKNOWN");
-                    report.healthNote("server does not implement grpc.health.v1");
+                    report.health("UNKNOWN", "server does not implement grpc.health.v1");
                     fetchInfo();
                 } else {
-                    done.accept(report.unreachable(describe(status)).took(start).build());
+                    done.accept(report.unreachable(describe(status)));
                 }
             }
 
             @Override
-            public void onCompleted() {
-                report.health(response == null ? "UNKNOWN" : response.getStatus().name());
+            void completed(HealthCheckResponse response) {
+                report.health(response == null ? "UNKNOWN" : response.getStatus().name(), null);
                 fetchInfo();
             }
 
             private void fetchInfo() {
-                InferenceGrpc.newStub(channel).withDeadline(deadline).info(InfoRequest.getDefaultInstance(), new StreamObserver<>() {
-                    InfoResponse info;
-
-                    @Override
-                    public void onNext(InfoResponse value) {
-                        info = value;
-                    }
-
+                InferenceGrpc.newStub(channel).withDeadline(deadline).info(InfoRequest.getDefaultInstance(), new UnaryObserver<>() {
                     @Override
                     public void onError(Throwable t) {
-                        done.accept(report.infoError(describe(Status.fromThrowable(t))).took(start).build());
+                        done.accept(report.infoFailed(describe(Status.fromThrowable(t))));
                     }
 
                     @Override
-                    public void onCompleted() {
-                        done.accept(report.info(info).took(start).build());
+                    void completed(InfoResponse info) {
+                        done.accept(report.answered(info));
                     }
                 });
             }
@@ -256,6 +244,24 @@ public final class InferenceClient implements Closeable {
         return interceptors.isEmpty() ? ch : ClientInterceptors.intercept(ch, interceptors);
     }
 
+    /** The observer of a unary call: keeps its one message and hands it over when the call completes (null: none came). */
+    private abstract static class UnaryObserver<T> implements StreamObserver<T> {
+        private T message;
+
+        @Override
+        public final void onNext(T value) {
+            message = value;
+        }
+
+        @Override
+        public final void onCompleted() {
+            completed(message);
+        }
+
+        /** The call completed with {@code message} (null when the server sent none). */
+        abstract void completed(T message);
+    }
+
     @FunctionalInterface
     private interface Invoker<R> {
         void invoke(InferenceGrpc.InferenceStub stub, StreamObserver<R> observer);
@@ -263,12 +269,12 @@ public final class InferenceClient implements Closeable {
 
     /** One logical call: attempts on successive endpoints until success, a non-retryable error, or the deadline. */
     private final class RetryingCall<R> {
+        private final Invoker<R> invoker;
+        private final ActionListener<R> listener;
         private final String method;
         private final TimeValue timeout;
         private final Deadline deadline;
         private final int maxRetries;
-        private final Invoker<R> invoker;
-        private final ActionListener<R> listener;
         private int attempt; // 0-based
         private EndpointState lastFailed;
 
@@ -293,21 +299,14 @@ public final class InferenceClient implements Closeable {
             ep.attempts.incrementAndGet();
             ep.reconnectIfFailed();
             InferenceGrpc.InferenceStub stub = InferenceGrpc.newStub(channel).withDeadline(deadline);
-            invoker.invoke(stub, new StreamObserver<>() {
-                R value;
-
-                @Override
-                public void onNext(R v) {
-                    value = v;
-                }
-
+            invoker.invoke(stub, new UnaryObserver<>() {
                 @Override
                 public void onError(Throwable t) {
                     onAttemptFailed(ep, Status.fromThrowable(t));
                 }
 
                 @Override
-                public void onCompleted() {
+                void completed(R value) {
                     ep.markSuccess();
                     if (value == null) {
                         listener.onFailure(
@@ -566,39 +565,35 @@ public final class InferenceClient implements Closeable {
         }
     }
 
-    /** Construction parameters; the plugin fills them from node settings, tests from fakes. */
+    /**
+     * Construction parameters beyond the required ones of {@link #builder}, each with a default; the plugin fills
+     * them from node settings, tests from fakes.
+     */
     public static final class Builder {
-        private List<Endpoint> endpoints;
-        private ChannelFactory channelFactory;
-        private ThreadContext threadContext;
+        private final List<Endpoint> endpoints;
+        private final ChannelFactory channelFactory;
+        private final ThreadContext threadContext;
         private Supplier<TimeValue> defaultTimeout = () -> TimeValue.timeValueSeconds(10);
         private IntSupplier maxRetries = () -> 3;
         private String authToken;
         private ThreadFactory threadFactory;
         private int callbackThreads = 2;
 
-        public Builder endpoints(List<Endpoint> endpoints) {
+        private Builder(List<Endpoint> endpoints, ChannelFactory channelFactory, ThreadContext threadContext) {
             this.endpoints = endpoints;
-            return this;
-        }
-
-        public Builder channelFactory(ChannelFactory channelFactory) {
             this.channelFactory = channelFactory;
-            return this;
-        }
-
-        public Builder threadContext(ThreadContext threadContext) {
             this.threadContext = threadContext;
-            return this;
         }
 
+        /** Read at every call without its own timeout (a dynamic node setting). */
         public Builder defaultTimeout(Supplier<TimeValue> defaultTimeout) {
-            this.defaultTimeout = defaultTimeout;
+            this.defaultTimeout = Objects.requireNonNull(defaultTimeout, "defaultTimeout");
             return this;
         }
 
+        /** Read at every call (a dynamic node setting). */
         public Builder maxRetries(IntSupplier maxRetries) {
-            this.maxRetries = maxRetries;
+            this.maxRetries = Objects.requireNonNull(maxRetries, "maxRetries");
             return this;
         }
 

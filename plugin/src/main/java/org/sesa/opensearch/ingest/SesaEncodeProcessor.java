@@ -15,6 +15,7 @@ import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.ModelRef;
 import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.util.AsyncOnly;
 import org.sesa.opensearch.util.SesaConventions;
 import org.sesa.opensearch.util.SesaFieldNames;
 import org.sesa.opensearch.util.Texts;
@@ -44,8 +45,8 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
     private final String separator;
     private final TimeValue timeout; // null: node setting at call time
     private final boolean ignoreMissing;
-    private final int topKConcepts;
-    private final int topLabels;
+    /** What every Encode call of this processor asks for: passage encoding, with its concept and label counts. */
+    private final EncodeOptions options;
     private final boolean allowModelChange;
     private final InferenceClient client;
     private final ModelMetaLookup modelMeta;
@@ -71,8 +72,7 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
         this.separator = separator;
         this.timeout = timeout;
         this.ignoreMissing = ignoreMissing;
-        this.topKConcepts = topKConcepts;
-        this.topLabels = topLabels;
+        this.options = EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_PASSAGE).setTopKConcepts(topKConcepts).setTopLabels(topLabels).build();
         this.allowModelChange = allowModelChange;
         this.client = Objects.requireNonNull(client);
         this.modelMeta = Objects.requireNonNull(modelMeta);
@@ -90,10 +90,6 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
         return batchSize;
     }
 
-    public List<FieldMapping> getMappings() {
-        return mappings;
-    }
-
     public TimeValue getTimeout() {
         return timeout;
     }
@@ -102,10 +98,8 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
         return ignoreMissing;
     }
 
-    /** The synchronous path would block an ingest thread on the network; OpenSearch uses the async one. */
-    @Override
-    public IngestDocument execute(IngestDocument ingestDocument) {
-        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call execute(IngestDocument, BiConsumer)");
+    public List<FieldMapping> getMappings() {
+        return mappings;
     }
 
     @Override
@@ -114,6 +108,12 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
             IngestDocumentWrapper w = results.get(0);
             handler.accept(w.getException() == null ? w.getIngestDocument() : null, w.getException());
         });
+    }
+
+    /** The synchronous path would block an ingest thread on the network; OpenSearch uses the async one. */
+    @Override
+    public IngestDocument execute(IngestDocument ingestDocument) {
+        throw AsyncOnly.syncCall(TYPE, "execute(IngestDocument, BiConsumer)");
     }
 
     /**
@@ -155,12 +155,7 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
             handler.accept(batch.finish(null));
             return;
         }
-        EncodeRequest request = EncodeRequest.newBuilder()
-            .addAllTexts(batch.texts)
-            .setOptions(
-                EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_PASSAGE).setTopKConcepts(topKConcepts).setTopLabels(topLabels)
-            )
-            .build();
+        EncodeRequest request = EncodeRequest.newBuilder().addAllTexts(batch.texts).setOptions(options).build();
         client.encode(request, timeout, ActionListener.wrap(response -> handler.accept(batch.apply(response)), e -> {
             batch.failAllPending(e);
             handler.accept(batch.finish(null));

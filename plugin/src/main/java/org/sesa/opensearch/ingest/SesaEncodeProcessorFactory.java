@@ -24,18 +24,19 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
  */
 public final class SesaEncodeProcessorFactory implements Processor.Factory {
 
+    // each option's key, then its default and limit where it has them
     public static final String FIELD_MAP = "field_map";
     public static final String SEPARATOR = "separator";
     public static final String BATCH_SIZE = "batch_size";
+    public static final int DEFAULT_BATCH_SIZE = 32;
+    public static final int MAX_BATCH_SIZE = 1024;
     public static final String TIMEOUT = "timeout";
     public static final String IGNORE_MISSING = "ignore_missing";
     public static final String TOP_K_CONCEPTS = "top_k_concepts";
     public static final String TOP_LABELS = "top_labels";
-    public static final String ALLOW_MODEL_CHANGE = "allow_model_change";
-
-    public static final int DEFAULT_BATCH_SIZE = 32;
-    public static final int MAX_BATCH_SIZE = 1024;
+    /** The limit of both {@link #TOP_K_CONCEPTS} and {@link #TOP_LABELS}. */
     public static final int MAX_TOP_K = 1024;
+    public static final String ALLOW_MODEL_CHANGE = "allow_model_change";
 
     private final Supplier<InferenceClient> client;
     private final ModelMetaLookup modelMeta;

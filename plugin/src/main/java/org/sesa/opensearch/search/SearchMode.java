@@ -1,12 +1,13 @@
 package org.sesa.opensearch.search;
 
+import org.sesa.opensearch.util.KeyedEnum;
+
 import java.util.EnumSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 
 /** {@code ext.sesa.mode}: one branch alone, or all three fused. */
-public enum SearchMode {
+public enum SearchMode implements KeyedEnum {
     BM25(Branch.BM25),
     DENSE(Branch.DENSE),
     CONCEPTS(Branch.CONCEPTS),
@@ -36,16 +37,8 @@ public enum SearchMode {
         return EnumSet.copyOf(branches);
     }
 
-    public String key() {
-        return name().toLowerCase(Locale.ROOT);
-    }
-
+    /** @throws IllegalArgumentException naming {@code what} when {@code value} is not a mode's name */
     public static SearchMode fromKey(String value, String what) {
-        for (SearchMode m : values()) {
-            if (m.key().equals(value)) {
-                return m;
-            }
-        }
-        throw new IllegalArgumentException("[" + what + "] must be one of [bm25, dense, concepts, hybrid], got [" + value + "]");
+        return KeyedEnum.fromKey(values(), value, what);
     }
 }

@@ -105,8 +105,38 @@ public final class SesaSearchPlan {
         return ext.mode();
     }
 
+    /** The branch that travels in the original request: the mode's first. */
+    public Branch mainBranch() {
+        return ext.mode().branches().get(0);
+    }
+
     public SesaFieldNames names() {
         return names;
+    }
+
+    public int from() {
+        return from;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public int window() {
+        return window;
+    }
+
+    public long startNanos() {
+        return startNanos;
+    }
+
+    /** Null in bm25 mode (the query is not encoded) and when a degraded hybrid search could not encode it. */
+    public QueryEncoding encoding() {
+        return encoding;
+    }
+
+    public boolean encodingCached() {
+        return encodingCached;
     }
 
     /**
@@ -122,9 +152,26 @@ public final class SesaSearchPlan {
         this.otherBranches = List.copyOf(branches);
     }
 
+    public List<Branch> otherBranches() {
+        return otherBranches;
+    }
+
+    public Map<Branch, QueryBuilder> queries() {
+        return queries;
+    }
+
+    public PendingResult<MultiSearchResponse> otherResults() {
+        return otherResults;
+    }
+
     /** The search goes on with less than it asked for (e.g. BM25 only while the inference server is down). */
     public void degrade(String reason) {
         this.degradedReason = Objects.requireNonNull(reason);
+    }
+
+    /** Why this search is degraded before rerank, or null. */
+    public String degradedReason() {
+        return degradedReason;
     }
 
     /** How long the query's Encode call took (not set when the encoding came from the cache or was not needed). */
@@ -154,11 +201,6 @@ public final class SesaSearchPlan {
     /** Whether the hits carry {@code _seq_no} only because the branches are matched by it (removed from the page). */
     public boolean stripSeqNo() {
         return stripSeqNo;
-    }
-
-    /** Head candidates dropped because their document changed or vanished before it was fetched. */
-    public int vanished() {
-        return vanished.get();
     }
 
     /** Whether the main branch's hits are lean too (then every hit of the page is fetched afterwards). */
@@ -224,6 +266,11 @@ public final class SesaSearchPlan {
         });
     }
 
+    /** Head candidates dropped because their document changed or vanished before it was fetched. */
+    public int vanished() {
+        return vanished.get();
+    }
+
     /** {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen). */
     public Map<String, Object> timing() {
         Map<String, Object> t = new LinkedHashMap<>();
@@ -236,53 +283,6 @@ public final class SesaSearchPlan {
 
     private static Double millis(long nanos) {
         return nanos < 0 ? null : Math.round(nanos / 1e5) / 10.0;
-    }
-
-    /** Why this search is degraded before rerank, or null. */
-    public String degradedReason() {
-        return degradedReason;
-    }
-
-    /** Null in bm25 mode (the query is not encoded) and when a degraded hybrid search could not encode it. */
-    public QueryEncoding encoding() {
-        return encoding;
-    }
-
-    public boolean encodingCached() {
-        return encodingCached;
-    }
-
-    public Map<Branch, QueryBuilder> queries() {
-        return queries;
-    }
-
-    /** The branch that travels in the original request: the mode's first. */
-    public Branch mainBranch() {
-        return ext.mode().branches().get(0);
-    }
-
-    public int from() {
-        return from;
-    }
-
-    public int size() {
-        return size;
-    }
-
-    public int window() {
-        return window;
-    }
-
-    public List<Branch> otherBranches() {
-        return otherBranches;
-    }
-
-    public PendingResult<MultiSearchResponse> otherResults() {
-        return otherResults;
-    }
-
-    public long startNanos() {
-        return startNanos;
     }
 
     /**

@@ -87,8 +87,8 @@ class InferenceClientTests {
         for (int i = 0; i < 10; i++) {
             assertEquals(1, encode(c, "t" + i).getEmbeddingsCount());
         }
-        assertEquals(5, a.calls.get());
-        assertEquals(5, b.calls.get());
+        assertEquals(5, a.encoding.calls.get());
+        assertEquals(5, b.encoding.calls.get());
     }
 
     @Test
@@ -99,7 +99,7 @@ class InferenceClientTests {
         for (int i = 0; i < 10; i++) {
             assertEquals(1, encode(c, "t" + i).getEmbeddingsCount(), "every call succeeds via the live endpoint");
         }
-        assertEquals(10, live.calls.get());
+        assertEquals(10, live.encoding.calls.get());
         InferenceClient.EndpointStats deadStats = c.stats().get(0);
         assertEquals(dead, deadStats.endpoint());
         assertTrue(deadStats.attempts() <= 2, "dead endpoint is skipped after failing, attempts=" + deadStats.attempts());
@@ -145,7 +145,7 @@ class InferenceClientTests {
         FakeInference.InProcess server = new FakeInference.InProcess(new FakeInference());
         toClose.add(server);
         ThreadContext tc = new ThreadContext(Settings.EMPTY);
-        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).threadContext(tc).build();
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS, tc).build();
         toClose.add(c);
         CompletableFuture<String> seen = new CompletableFuture<>();
         try (ThreadContext.StoredContext ignored = tc.stashContext()) {

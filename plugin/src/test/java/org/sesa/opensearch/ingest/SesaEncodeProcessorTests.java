@@ -2,16 +2,15 @@ package org.sesa.opensearch.ingest;
 
 import io.grpc.Status;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.opensearch.ExceptionsHelper;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.rest.RestStatus;
 import org.opensearch.ingest.IngestDocument;
 import org.opensearch.ingest.IngestDocumentWrapper;
 import org.sesa.opensearch.FakeInference;
-import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.FakeInferenceFixture;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -30,24 +29,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SesaEncodeProcessorTests {
 
-    private FakeInference service;
-    private FakeInference.InProcess server;
-    private InferenceClient client;
+    @RegisterExtension
+    final FakeInferenceFixture fake = new FakeInferenceFixture(b -> b.authToken("s3cret"));
+    private final FakeInference service = fake.service;
     private Object expectedModels;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        service = new FakeInference();
-        server = new FakeInference.InProcess(service);
-        client = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).authToken("s3cret").build();
-        expectedModels = null;
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        client.close();
-        server.close();
-    }
 
     private SesaEncodeProcessor processor(Object... kv) throws Exception {
         Map<String, Object> cfg = new HashMap<>();
@@ -55,7 +40,7 @@ class SesaEncodeProcessorTests {
         for (int i = 0; i < kv.length; i += 2) {
             cfg.put((String) kv[i], kv[i + 1]);
         }
-        return new SesaEncodeProcessorFactory(() -> client, (index, prefix) -> expectedModels).create(Map.of(), "tag", null, cfg);
+        return new SesaEncodeProcessorFactory(fake::client, (index, prefix) -> expectedModels).create(Map.of(), "tag", null, cfg);
     }
 
     private static IngestDocument doc(String id, Object... kv) {
@@ -116,9 +101,9 @@ class SesaEncodeProcessorTests {
             docs.add(doc("d" + i, "title", "title " + i, "text", "text " + i));
         }
         IngestDocumentWrapper[] out = run(p, docs);
-        assertEquals(3, service.calls.get(), "ceil(10/4) Encode calls");
+        assertEquals(3, service.encoding.calls.get(), "ceil(10/4) Encode calls");
         List<String> sent = new ArrayList<>();
-        service.requests.forEach(r -> sent.addAll(r.getTextsList()));
+        service.encoding.requests.forEach(r -> sent.addAll(r.getTextsList()));
         sent.sort(null);
         List<String> expected = new ArrayList<>();
         for (int i = 0; i < 10; i++) {
@@ -127,7 +112,7 @@ class SesaEncodeProcessorTests {
         List<String> sortedExpected = new ArrayList<>(expected);
         sortedExpected.sort(null);
         assertEquals(sortedExpected, sent);
-        for (var r : service.requests) {
+        for (var r : service.encoding.requests) {
             // within a call, texts follow document order
             List<String> texts = r.getTextsList();
             for (int i = 1; i < texts.size(); i++) {
@@ -143,7 +128,7 @@ class SesaEncodeProcessorTests {
 
     @Test
     void resultsComeBackInInputOrderEvenWhenALaterSubBatchFinishesFirst() throws Exception {
-        service.delay(150);
+        service.encoding.delay(150);
         SesaEncodeProcessor p = processor("batch_size", 2);
         List<IngestDocument> docs = List.of(doc("1", "title", "a"), doc("2", "title", "b"), doc("3", "title", 3), doc("4"));
         CompletableFuture<List<IngestDocumentWrapper>> f = new CompletableFuture<>();
@@ -159,12 +144,12 @@ class SesaEncodeProcessorTests {
     @Test
     void severalMappingsShareOneCall() throws Exception {
         Map<String, Object> cfg = new HashMap<>(Map.of("field_map", Map.of("title", "t", "text", "b"), "top_k_concepts", 7, "top_labels", 3));
-        SesaEncodeProcessor p = new SesaEncodeProcessorFactory(() -> client, ModelMetaLookup.NONE).create(Map.of(), null, null, cfg);
+        SesaEncodeProcessor p = new SesaEncodeProcessorFactory(fake::client, ModelMetaLookup.NONE).create(Map.of(), null, null, cfg);
         IngestDocumentWrapper[] out = run(p, List.of(doc("1", "title", "a", "text", "bb"), doc("2", "title", "ccc", "text", "dddd")));
-        assertEquals(1, service.calls.get());
-        assertEquals(4, service.requests.get(0).getTextsCount());
-        assertEquals(7, service.requests.get(0).getOptions().getTopKConcepts());
-        assertEquals(3, service.requests.get(0).getOptions().getTopLabels());
+        assertEquals(1, service.encoding.calls.get());
+        assertEquals(4, service.encoding.requests.get(0).getTextsCount());
+        assertEquals(7, service.encoding.requests.get(0).getOptions().getTopKConcepts());
+        assertEquals(3, service.encoding.requests.get(0).getOptions().getTopLabels());
         assertEquals(List.of(1f, 1f), out[0].getIngestDocument().getFieldValue("t_dense", List.class));
         assertEquals(List.of(2f, 1f), out[0].getIngestDocument().getFieldValue("b_dense", List.class));
         assertEquals(List.of(4f, 1f), out[1].getIngestDocument().getFieldValue("b_dense", List.class));
@@ -172,17 +157,17 @@ class SesaEncodeProcessorTests {
 
     @Test
     void retriesUnavailableAndResourceExhaustedThenSucceeds() throws Exception {
-        service.failNext(Status.UNAVAILABLE.withDescription("warming up"), 2).failNext(Status.RESOURCE_EXHAUSTED.withDescription("queue full"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("warming up"), 2).failNext(Status.RESOURCE_EXHAUSTED.withDescription("queue full"), 1);
         IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "hello")));
-        assertEquals(4, service.calls.get());
+        assertEquals(4, service.encoding.calls.get());
         assertEncoded(out[0], "hello");
     }
 
     @Test
     void retriesExhaustedFailsEveryDocumentOfTheSubBatch() throws Exception {
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 10);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 10);
         IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "a"), doc("2", "title", "b")));
-        assertEquals(4, service.calls.get(), "1 attempt + 3 retries");
+        assertEquals(4, service.encoding.calls.get(), "1 attempt + 3 retries");
         for (IngestDocumentWrapper w : out) {
             assertFailed(w, "UNAVAILABLE", "down", "4 attempt(s)", "retries exhausted");
             assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(w.getException()));
@@ -191,15 +176,15 @@ class SesaEncodeProcessorTests {
 
     @Test
     void nonRetryableErrorIsNotRetried() throws Exception {
-        service.failNext(Status.INVALID_ARGUMENT.withDescription("too many texts"), 1);
+        service.encoding.failNext(Status.INVALID_ARGUMENT.withDescription("too many texts"), 1);
         IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "a")));
-        assertEquals(1, service.calls.get());
+        assertEquals(1, service.encoding.calls.get());
         assertFailed(out[0], "INVALID_ARGUMENT", "too many texts");
     }
 
     @Test
     void deadlineExceededFailsAllDocumentsWithReason() throws Exception {
-        service.hang();
+        service.encoding.hang();
         long start = System.nanoTime();
         IngestDocumentWrapper[] out = run(processor("timeout", "200ms"), List.of(doc("1", "title", "a"), doc("2", "title", "b")));
         assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) < 5_000);
@@ -212,7 +197,7 @@ class SesaEncodeProcessorTests {
     @Test
     void perItemErrorFailsOnlyThatDocument() throws Exception {
         IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "good"), doc("2", "title", "bad"), doc("3", "text", "fine")));
-        assertEquals(1, service.calls.get());
+        assertEquals(1, service.encoding.calls.get());
         assertEncoded(out[0], "good");
         assertFailed(out[1], "INVALID_ARGUMENT", "text [bad] is not allowed", "document [2]");
         assertEncoded(out[2], "fine");
@@ -224,8 +209,8 @@ class SesaEncodeProcessorTests {
             processor("ignore_missing", true),
             List.of(doc("1"), doc("2", "title", "   ", "text", ""), doc("3", "title", "x"), doc("4", "sesa_dense", List.of(9f), "title", null))
         );
-        assertEquals(1, service.calls.get());
-        assertEquals(List.of("x"), service.requests.get(0).getTextsList());
+        assertEquals(1, service.encoding.calls.get());
+        assertEquals(List.of("x"), service.encoding.requests.get(0).getTextsList());
         for (int i : new int[] { 0, 1, 3 }) {
             assertNull(out[i].getException());
             IngestDocument d = out[i].getIngestDocument();
@@ -238,7 +223,7 @@ class SesaEncodeProcessorTests {
     @Test
     void allMissingNeedsNoCall() throws Exception {
         IngestDocumentWrapper[] out = run(processor("ignore_missing", true), List.of(doc("1")));
-        assertEquals(0, service.calls.get());
+        assertEquals(0, service.encoding.calls.get());
         assertEquals("missing_source", out[0].getIngestDocument().getFieldValue("sesa_status", String.class));
     }
 
@@ -249,7 +234,7 @@ class SesaEncodeProcessorTests {
         assertInstanceOf(IllegalArgumentException.class, out[0].getException());
         assertEncoded(out[1], "ok");
         assertFailed(out[2], "missing, null or blank");
-        assertEquals(List.of("ok"), service.requests.get(0).getTextsList());
+        assertEquals(List.of("ok"), service.encoding.requests.get(0).getTextsList());
     }
 
     @Test
@@ -287,7 +272,7 @@ class SesaEncodeProcessorTests {
         assertNull(r[1]);
         assertEncoded(new IngestDocumentWrapper(0, 0, (IngestDocument) r[0], null), "solo");
 
-        service.failNext(Status.PERMISSION_DENIED.withDescription("bad token"), 1);
+        service.encoding.failNext(Status.PERMISSION_DENIED.withDescription("bad token"), 1);
         CompletableFuture<Object[]> g = new CompletableFuture<>();
         p.execute(doc("2", "title", "solo"), (d, e) -> g.complete(new Object[] { d, e }));
         Object[] r2 = g.get(10, TimeUnit.SECONDS);
@@ -310,12 +295,12 @@ class SesaEncodeProcessorTests {
         List<IngestDocumentWrapper> out = f.get(10, TimeUnit.SECONDS);
         assertEquals(upstream, out.get(0).getException());
         assertEncoded(out.get(1), "b");
-        assertEquals(List.of("b"), service.requests.get(0).getTextsList());
+        assertEquals(List.of("b"), service.encoding.requests.get(0).getTextsList());
     }
 
     @Test
     void timeoutDefaultsToNodeSetting() throws Exception {
-        assertEquals(TimeValue.timeValueSeconds(5), client.defaultTimeout());
+        assertEquals(TimeValue.timeValueSeconds(5), fake.client().defaultTimeout());
         assertNull(processor().getTimeout());
     }
 }

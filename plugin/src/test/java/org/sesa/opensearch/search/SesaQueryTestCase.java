@@ -1,7 +1,6 @@
 package org.sesa.opensearch.search;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.opensearch.action.search.MultiSearchResponse;
 import org.opensearch.action.search.SearchRequest;
 import org.opensearch.common.xcontent.XContentHelper;
@@ -12,7 +11,7 @@ import org.opensearch.index.query.WrapperQueryBuilder;
 import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
 import org.sesa.opensearch.FakeInference;
-import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.FakeInferenceFixture;
 import org.sesa.opensearch.search.SearchTestSupport.RecordingSearcher;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.processor.SesaQueryProcessor;
@@ -35,24 +34,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
  */
 public abstract class SesaQueryTestCase {
 
-    protected FakeInference service;
-    protected FakeInference.InProcess server;
-    protected InferenceClient client;
-    protected RecordingSearcher searcher;
-
-    @BeforeEach
-    void startFakeInference() throws Exception {
-        service = new FakeInference();
-        server = new FakeInference.InProcess(service);
-        client = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS).maxRetries(() -> 0).build();
-        searcher = new RecordingSearcher();
-    }
-
-    @AfterEach
-    void stopFakeInference() throws Exception {
-        client.close();
-        server.close();
-    }
+    @RegisterExtension
+    protected final FakeInferenceFixture fake = new FakeInferenceFixture(b -> b.maxRetries(() -> 0));
+    protected final FakeInference service = fake.service;
+    protected final RecordingSearcher searcher = new RecordingSearcher();
 
     /** A {@code sesa_query} processor made by its factory from {@code key, value, ...} options. */
     protected SesaQueryProcessor processor(Object... kv) {
@@ -60,7 +45,7 @@ public abstract class SesaQueryTestCase {
         for (int i = 0; i < kv.length; i += 2) {
             cfg.put((String) kv[i], kv[i + 1]);
         }
-        return new SesaQueryProcessorFactory(() -> client, searcher, SearchTestSupport.registry()).create(Map.of(), "t", null, false, cfg, null);
+        return new SesaQueryProcessorFactory(fake::client, searcher, SearchTestSupport.registry()).create(Map.of(), "t", null, false, cfg, null);
     }
 
     protected static SearchRequest request(SearchSourceBuilder source) {

@@ -14,6 +14,7 @@ import org.sesa.opensearch.search.ext.SesaSearchExt;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The shapes of the searches {@link HybridSearchExecutor} sends next to the user's own: the lean side-branch
@@ -68,17 +69,18 @@ final class BranchRequests {
         List<SearchExtBuilder> exts
     ) {
         SearchSourceBuilder s = lean(new SearchSourceBuilder().query(query).from(0).size(window).trackTotalHits(false));
-        if (userSource.postFilter() != null) {
-            s.postFilter(userSource.postFilter());
-        }
-        if (userSource.timeout() != null) {
-            s.timeout(userSource.timeout());
-        }
-        if (userSource.explain() != null) {
-            s.explain(userSource.explain());
-        }
+        copyIfSet(userSource.postFilter(), s::postFilter);
+        copyIfSet(userSource.timeout(), s::timeout);
+        copyIfSet(userSource.explain(), s::explain);
         s.ext(exts);
         return withSource(template, s);
+    }
+
+    /** Hands {@code value} of the user's search to {@code setter} of a branch search; an unset (null) value is left out. */
+    static <T> void copyIfSet(T value, Consumer<? super T> setter) {
+        if (value != null) {
+            setter.accept(value);
+        }
     }
 
     /** No source, no stored field (not even {@code _id}); {@code _seq_no} and {@code _primary_term} from doc values. */

@@ -119,12 +119,8 @@ final class ShardHitBackfill implements HitBackfill {
         List<SearchExtBuilder> exts
     ) {
         SearchSourceBuilder s = new SearchSourceBuilder().query(query).from(0).size(window).trackTotalHits(false);
-        if (fetch != null) {
-            s.fetchSource(fetch);
-        }
-        if (user.storedFields() != null) {
-            s.storedFields(user.storedFields());
-        }
+        BranchRequests.copyIfSet(fetch, s::fetchSource);
+        BranchRequests.copyIfSet(user.storedFields(), s::storedFields);
         if (user.docValueFields() != null) {
             for (FieldAndFormat f : user.docValueFields()) {
                 s.docValueField(f.field, f.format);
@@ -135,15 +131,9 @@ final class ShardHitBackfill implements HitBackfill {
                 s.fetchField(f.field, f.format);
             }
         }
-        if (user.highlighter() != null) {
-            s.highlighter(user.highlighter());
-        }
-        if (user.timeout() != null) {
-            s.timeout(user.timeout());
-        }
-        if (user.version() != null) {
-            s.version(user.version());
-        }
+        BranchRequests.copyIfSet(user.highlighter(), s::highlighter);
+        BranchRequests.copyIfSet(user.timeout(), s::timeout);
+        BranchRequests.copyIfSet(user.version(), s::version);
         s.seqNoAndPrimaryTerm(true); // how the fetched hits are matched to the candidates
         s.ext(exts);
         return s;

@@ -59,12 +59,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final String RERANK_ANYWAY = "rerank";
     public static final String EXPLAIN = "explain";
 
-    public static final int MAX_QUERY_CHARS = 10_000;
-    public static final int MAX_TOP_N = 1_000;
-
     private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
     private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT, OUT_OF_DOMAIN);
+
+    public static final int MAX_QUERY_CHARS = 10_000;
+    public static final int MAX_TOP_N = 1_000;
 
     private final String queryText;
     private final SearchMode mode;

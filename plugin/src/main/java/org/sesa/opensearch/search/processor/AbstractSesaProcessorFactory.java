@@ -23,6 +23,14 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
  */
 abstract class AbstractSesaProcessorFactory<T extends Processor, P extends T> implements Processor.Factory<T> {
 
+    /** Keys that more than one of the processors has, with the same meaning. */
+    public static final String TEXT_FIELDS = "text_fields";
+    public static final String TIMEOUT = "timeout";
+    public static final String STRICT = "strict";
+
+    /** The {@code text_fields} of {@code sesa_query} and {@code sesa_rerank} when the definition has none. */
+    public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
+
     @Override
     public final P create(
         Map<String, Processor.Factory<T>> factories,

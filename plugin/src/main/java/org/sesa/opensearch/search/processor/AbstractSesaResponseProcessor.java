@@ -7,6 +7,7 @@ import org.opensearch.search.pipeline.AbstractProcessor;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
 import org.opensearch.search.pipeline.SearchResponseProcessor;
 import org.sesa.opensearch.search.SesaSearchPlan;
+import org.sesa.opensearch.util.AsyncOnly;
 
 import java.util.concurrent.Callable;
 import java.util.function.Consumer;
@@ -32,7 +33,7 @@ abstract class AbstractSesaResponseProcessor extends AbstractProcessor implement
 
     @Override
     public final SearchResponse processResponse(SearchRequest request, SearchResponse response) {
-        throw new UnsupportedOperationException("[" + type + "] is asynchronous; call processResponseAsync");
+        throw AsyncOnly.syncCall(type, "processResponseAsync");
     }
 
     @Override

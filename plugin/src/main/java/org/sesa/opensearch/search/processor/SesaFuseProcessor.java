@@ -57,15 +57,6 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         this.dropConceptsOutOfDomain = dropConceptsOutOfDomain;
     }
 
-    public FusionSettings getSettings() {
-        return settings;
-    }
-
-    /** true: a query outside the concept head's domain fuses without the concept branch. */
-    public boolean isDropConceptsOutOfDomain() {
-        return dropConceptsOutOfDomain;
-    }
-
     @Override
     void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         if (plan.otherResults() == null) {
@@ -270,5 +261,14 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
         long elapsed = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - plan.startNanos());
         long extra = Math.max(0, elapsed - main.getTook().millis());
         return SesaResponses.withHits(main, SesaResponses.page(plan, ranked, total, degraded), info, extra);
+    }
+
+    public FusionSettings getSettings() {
+        return settings;
+    }
+
+    /** true: a query outside the concept head's domain fuses without the concept branch. */
+    public boolean isDropConceptsOutOfDomain() {
+        return dropConceptsOutOfDomain;
     }
 }

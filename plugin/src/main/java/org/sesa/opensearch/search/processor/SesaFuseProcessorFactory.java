@@ -6,6 +6,7 @@ import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.fusion.FusionSettings;
 import org.sesa.opensearch.search.fusion.FusionTechnique;
+import org.sesa.opensearch.util.KeyedEnum;
 
 import java.util.EnumMap;
 import java.util.Map;
@@ -15,30 +16,25 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
 /** Parses and validates a {@code sesa_fuse} definition at pipeline creation. */
 public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory<SearchResponseProcessor, SesaFuseProcessor> {
 
+    // each option's key, then its default where it has one (min_range's is FusionSettings.DEFAULT_MIN_RANGE)
     public static final String TECHNIQUE = "technique";
     public static final String WEIGHTS = "weights";
+    public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.4, Branch.DENSE, 0.4, Branch.CONCEPTS, 0.2);
     public static final String RANK_CONSTANT = "rank_constant";
+    public static final int DEFAULT_RANK_CONSTANT = 60;
     public static final String MIN_RANGE = "min_range";
     public static final String CONCEPTS_OUT_OF_DOMAIN = "concepts_out_of_domain";
     /** {@code concepts_out_of_domain} values: fuse without the concept branch, or with it. */
     public static final String DROP = "drop";
     public static final String KEEP = "keep";
 
-    public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.4, Branch.DENSE, 0.4, Branch.CONCEPTS, 0.2);
-    public static final int DEFAULT_RANK_CONSTANT = 60;
-
     @Override
     SesaFuseProcessor newProcessor(String tag, String description, boolean ignoreFailure, Map<String, Object> config) {
         String type = SesaFuseProcessor.TYPE;
-        FusionTechnique technique = null;
         String t = ConfigurationUtils.readStringProperty(type, tag, config, TECHNIQUE, FusionTechnique.MIN_MAX.key());
-        for (FusionTechnique candidate : FusionTechnique.values()) {
-            if (candidate.key().equals(t)) {
-                technique = candidate;
-            }
-        }
+        FusionTechnique technique = KeyedEnum.find(FusionTechnique.values(), t);
         if (technique == null) {
-            throw newConfigurationException(type, tag, TECHNIQUE, "must be one of [min_max, rrf], got [" + t + "]");
+            throw newConfigurationException(type, tag, TECHNIQUE, "must be one of " + KeyedEnum.keys(FusionTechnique.values()) + ", got [" + t + "]");
         }
         Map<Branch, Double> weights = new EnumMap<>(DEFAULT_WEIGHTS);
         Object w = config.remove(WEIGHTS);

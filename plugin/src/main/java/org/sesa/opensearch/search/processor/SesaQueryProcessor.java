@@ -9,6 +9,7 @@ import org.opensearch.search.pipeline.SearchRequestProcessor;
 import org.sesa.opensearch.search.executors.HybridSearchExecutor;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.query.QueryEncodingCache;
+import org.sesa.opensearch.util.AsyncOnly;
 
 import java.util.List;
 import java.util.Objects;
@@ -74,12 +75,6 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
         return executor;
     }
 
-    /** The synchronous path would block a search thread on the network; OpenSearch calls the async one. */
-    @Override
-    public SearchRequest processRequest(SearchRequest request) {
-        throw new UnsupportedOperationException("[" + TYPE + "] is asynchronous; call processRequestAsync");
-    }
-
     @Override
     public void processRequestAsync(SearchRequest request, PipelineProcessingContext context, ActionListener<SearchRequest> listener) {
         SesaSearchExt ext = SesaSearchExt.find(request.source());
@@ -94,5 +89,11 @@ public final class SesaQueryProcessor extends AbstractProcessor implements Searc
             return;
         }
         executor.execute(request, context, ext, listener);
+    }
+
+    /** The synchronous path would block a search thread on the network; OpenSearch calls the async one. */
+    @Override
+    public SearchRequest processRequest(SearchRequest request) {
+        throw AsyncOnly.syncCall(TYPE, "processRequestAsync");
     }
 }

@@ -24,16 +24,12 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
  */
 public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactory<SearchRequestProcessor, SesaQueryProcessor> {
 
-    public static final String TEXT_FIELDS = "text_fields";
     public static final String TARGET_PREFIX = "target_prefix";
     public static final String WINDOW_SIZE = "window_size";
     public static final String KNN_K = "knn_k";
     public static final String TOP_K_CONCEPTS = "top_k_concepts";
     public static final String CACHE_SIZE = "cache_size";
-    public static final String TIMEOUT = "timeout";
-    public static final String STRICT = "strict";
 
-    public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
     public static final int DEFAULT_WINDOW_SIZE = 100;
     public static final int MAX_WINDOW_SIZE = 10_000;
     public static final int DEFAULT_KNN_K = 100;

@@ -94,12 +94,12 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         this.client = Objects.requireNonNull(client);
     }
 
-    public List<String> getTextFields() {
-        return textFields;
-    }
-
     public int getTopN() {
         return topN;
+    }
+
+    public List<String> getTextFields() {
+        return textFields;
     }
 
     public TimeValue getTimeout() {
@@ -301,7 +301,6 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             Candidate c = ranking.get(i);
             ranked.add(new Ranked(c, (float) c.fused(), null));
         }
-        Map<String, Object> info = info(plan);
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", true);
         rerank.put("top_n", n);
@@ -315,20 +314,11 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         if (r.hasDomain()) {
             rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         }
-        info.put("rerank", rerank);
-        info.put("degraded", plan.degradedReason() != null); // e.g. a hybrid search that fell back to BM25
-        return SesaResponses.withHits(
-            response,
-            SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), plan.degradedReason()),
-            info,
-            tookMillis
-        );
+        return withRerank(plan, response, ranked, rerank, null, tookMillis);
     }
 
     /** The server skipped an out-of-domain query (as asked): the fused order stands; not a degradation. */
     private SearchResponse outOfDomain(SesaSearchPlan plan, SearchResponse response, RerankResponse r, long tookMillis, int n, double w) {
-        List<Ranked> ranked = fusedOrder(plan);
-        Map<String, Object> info = info(plan);
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", false);
         rerank.put("skipped", "out_of_domain");
@@ -337,14 +327,33 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
         rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
+        return withRerank(plan, response, fusedOrder(plan), rerank, null, tookMillis);
+    }
+
+    /**
+     * The response with {@code ranked} as its page and the plan's {@code ext.sesa} plus {@code rerank}. It is degraded
+     * when the search already was (e.g. a hybrid search that fell back to BM25) or when {@code failure} (null: none)
+     * says why the rerank itself did not happen; a failure adds to the reason.
+     */
+    private static SearchResponse withRerank(
+        SesaSearchPlan plan,
+        SearchResponse response,
+        List<Ranked> ranked,
+        Map<String, Object> rerank,
+        String failure,
+        long tookMillis
+    ) {
+        String reason = plan.degradedReason();
+        if (failure != null) {
+            reason = (reason == null ? "" : reason + "; ") + failure;
+        }
+        Map<String, Object> info = plan.responseInfo() == null ? new LinkedHashMap<>() : new LinkedHashMap<>(plan.responseInfo());
         info.put("rerank", rerank);
-        info.put("degraded", plan.degradedReason() != null);
-        return SesaResponses.withHits(
-            response,
-            SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), plan.degradedReason()),
-            info,
-            tookMillis
-        );
+        info.put("degraded", reason != null);
+        if (failure != null) {
+            info.put("degraded_reason", reason);
+        }
+        return SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), reason), info, tookMillis);
     }
 
     /** Every hit of the fused ranking with its fused score, no rerank score. */
@@ -369,17 +378,9 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             );
             return;
         }
-        respond(listener, () -> {
-            String reason = (plan.degradedReason() == null ? "" : plan.degradedReason() + "; ") + "rerank failed: " + e.getMessage();
-            List<Ranked> ranked = fusedOrder(plan);
-            Map<String, Object> info = info(plan);
-            Map<String, Object> rerank = new LinkedHashMap<>();
-            rerank.put("applied", false);
-            info.put("rerank", rerank);
-            info.put("degraded", true);
-            info.put("degraded_reason", reason);
-            return SesaResponses.withHits(response, SesaResponses.page(plan, ranked, response.getHits().getTotalHits(), reason), info, 0);
-        }, inner -> {
+        Map<String, Object> rerank = new LinkedHashMap<>();
+        rerank.put("applied", false);
+        respond(listener, () -> withRerank(plan, response, fusedOrder(plan), rerank, "rerank failed: " + e.getMessage(), 0), inner -> {
             inner.addSuppressed(e);
             listener.onFailure(inner);
         });
@@ -388,10 +389,5 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
     /** {@code (x - min) / (max - min)}; 0 when {@code max == min} (the component then cannot decide the order). */
     static double minMax(double x, double min, double max) {
         return max > min ? (x - min) / (max - min) : 0.0;
-    }
-
-    private static Map<String, Object> info(SesaSearchPlan plan) {
-        Map<String, Object> info = plan.responseInfo() == null ? new LinkedHashMap<>() : new LinkedHashMap<>(plan.responseInfo());
-        return info;
     }
 }

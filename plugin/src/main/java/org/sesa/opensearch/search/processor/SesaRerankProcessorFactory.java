@@ -15,21 +15,18 @@ import static org.opensearch.ingest.ConfigurationUtils.newConfigurationException
 /** Parses and validates a {@code sesa_rerank} definition at pipeline creation. */
 public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFactory<SearchResponseProcessor, SesaRerankProcessor> {
 
-    public static final String TEXT_FIELDS = "text_fields";
+    /** The default of {@link #TIMEOUT}. */
+    public static final TimeValue DEFAULT_TIMEOUT = TimeValue.timeValueSeconds(5);
+    // each option's key, then its default and limit where it has them
     public static final String TOP_N = "top_n";
-    public static final String TIMEOUT = "timeout";
-    public static final String STRICT = "strict";
+    public static final int DEFAULT_TOP_N = 50;
     public static final String BY_DEFAULT = "by_default";
     public static final String MAX_CHUNKS = "max_chunks";
-    public static final String RERANK_WEIGHT = "rerank_weight";
-    public static final String OUT_OF_DOMAIN = "out_of_domain";
-
-    public static final List<String> DEFAULT_TEXT_FIELDS = List.of("title", "text");
-    public static final int DEFAULT_TOP_N = 50;
-    public static final TimeValue DEFAULT_TIMEOUT = TimeValue.timeValueSeconds(5);
     public static final int MAX_MAX_CHUNKS = 256;
+    public static final String RERANK_WEIGHT = "rerank_weight";
     /** Pure cross-encoder score, as before the blend existed. */
     public static final double DEFAULT_RERANK_WEIGHT = 1.0;
+    public static final String OUT_OF_DOMAIN = "out_of_domain";
     /**
      * Keep the fused order for a query the server reports outside the reranker's domain (its blend weight was chosen
      * on in-domain queries only); saves the cross-encoder's time too.

@@ -15,37 +15,18 @@ import java.util.Objects;
  * The branch queries of one search: the {@code sesa_query} settings that shape them (text fields, target prefix,
  * k-NN {@code k}) applied to the request's query text, its encoding and the user's {@code query}. {@link BranchQueries}
  * writes each query's JSON; this class picks the mode's branches and parses them with the node's registry.
+ *
+ * @param textFields fields of the BM25 {@code multi_match} ({@code field^boost} allowed)
+ * @param names      the target prefix's field names ({@code <prefix>_dense}, {@code <prefix>_concepts})
+ * @param knnK       {@code k} of the k-NN query
+ * @param registry   the node's registry, to parse knn and rank_feature queries
  */
-public final class BranchQueryFactory {
+public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry) {
 
-    private final List<String> textFields;
-    private final SesaFieldNames names;
-    private final int knnK;
-    private final NamedXContentRegistry registry;
-
-    /**
-     * @param textFields fields of the BM25 {@code multi_match} ({@code field^boost} allowed)
-     * @param names      the target prefix's field names ({@code <prefix>_dense}, {@code <prefix>_concepts})
-     * @param knnK       {@code k} of the k-NN query
-     * @param registry   the node's registry, to parse knn and rank_feature queries
-     */
-    public BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry) {
-        this.textFields = List.copyOf(textFields);
-        this.names = Objects.requireNonNull(names);
-        this.knnK = knnK;
-        this.registry = Objects.requireNonNull(registry);
-    }
-
-    public List<String> textFields() {
-        return textFields;
-    }
-
-    public SesaFieldNames names() {
-        return names;
-    }
-
-    public int knnK() {
-        return knnK;
+    public BranchQueryFactory {
+        textFields = List.copyOf(textFields);
+        Objects.requireNonNull(names);
+        Objects.requireNonNull(registry);
     }
 
     /** The branch queries of the mode; a branch the query cannot fill (no vector, no concepts) is left out. */

@@ -51,10 +51,10 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
         Result r = run(processor("knn_k", 40, "window_size", 50), request(s));
 
         // one Encode call with the query kind and top_k_concepts
-        assertEquals(1, service.calls.get());
-        assertEquals(List.of("python dev"), service.requests.get(0).getTextsList());
-        assertEquals(TextKind.TEXT_KIND_QUERY, service.requests.get(0).getOptions().getKind());
-        assertEquals(32, service.requests.get(0).getOptions().getTopKConcepts());
+        assertEquals(1, service.encoding.calls.get());
+        assertEquals(List.of("python dev"), service.encoding.requests.get(0).getTextsList());
+        assertEquals(TextKind.TEXT_KIND_QUERY, service.encoding.requests.get(0).getOptions().getKind());
+        assertEquals(32, service.encoding.requests.get(0).getOptions().getTopKConcepts());
 
         // main request: the BM25 branch over the window, the user's query as a filter, no sesa ext left
         SearchSourceBuilder main = r.request().source();
@@ -105,11 +105,11 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
         SesaQueryProcessor p = processor();
         run(p, request(source(ext("{\"query_text\": \"java\"}"))));
         Result second = run(p, request(source(ext("{\"query_text\": \"java\", \"mode\": \"dense\"}"))));
-        assertEquals(1, service.calls.get(), "served from the cache");
+        assertEquals(1, service.encoding.calls.get(), "served from the cache");
         assertTrue(second.plan().encodingCached());
         assertEquals(1, p.cache().hits());
         run(p, request(source(ext("{\"query_text\": \"Java\"}"))));
-        assertEquals(2, service.calls.get(), "the key is the exact text");
+        assertEquals(2, service.encoding.calls.get(), "the key is the exact text");
     }
 
     @Test
@@ -119,18 +119,18 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
             run(p, request(source(ext("{\"query_text\": \"" + q + "\"}"))));
         }
         // a, b: calls; a: hit; c: call (evicts b); a: hit; b: call
-        assertEquals(4, service.calls.get());
+        assertEquals(4, service.encoding.calls.get());
         assertEquals(2, p.cache().size());
         SesaQueryProcessor off = processor("cache_size", 0);
         run(off, request(source(ext("{\"query_text\": \"z\"}"))));
         run(off, request(source(ext("{\"query_text\": \"z\"}"))));
-        assertEquals(6, service.calls.get());
+        assertEquals(6, service.encoding.calls.get());
     }
 
     @Test
     void bm25ModeMakesNoEncodeCallAndNoSideSearch() throws Exception {
         Result r = run(processor(), request(source(ext("{\"query_text\": \"nurse\", \"mode\": \"bm25\"}")).size(3)));
-        assertEquals(0, service.calls.get());
+        assertEquals(0, service.encoding.calls.get());
         assertTrue(searcher.requests.isEmpty());
         assertInstanceOf(MultiMatchQueryBuilder.class, r.request().source().query());
         assertEquals(100, r.request().source().size());
@@ -163,7 +163,7 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
 
     @Test
     void encodeFailuresFailSingleBranchSearchesWithTheirStatus() throws Exception {
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
         Exception e = failure(processor(), request(source(ext("{\"query_text\": \"q\", \"mode\": \"dense\"}"))));
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
         Exception bad = failure(processor(), request(source(ext("{\"query_text\": \"bad\", \"mode\": \"concepts\"}"))));
@@ -174,7 +174,7 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
 
     @Test
     void hybridStartsBm25BeforeTheEncodingArrives() throws Exception {
-        service.delay(300);
+        service.encoding.delay(300);
         PipelineProcessingContext ctx = new PipelineProcessingContext();
         CompletableFuture<SearchRequest> f = new CompletableFuture<>();
         processor().processRequestAsync(
@@ -197,7 +197,7 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
 
     @Test
     void hybridDegradesToBm25WhenTheServerIsDownUnlessStrict() throws Exception {
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
         Result r = run(processor(), request(source(ext("{\"query_text\": \"q\"}"))));
         assertInstanceOf(MultiMatchQueryBuilder.class, r.request().source().query());
         assertEquals(0, sides(r).get().getResponses().length);
@@ -208,16 +208,16 @@ class HybridSearchExecutorTests extends SesaQueryTestCase {
         assertTrue(searcher.requests.isEmpty());
 
         // strict, from the request or from the processor: the search fails with the server's status
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
         Exception e = failure(processor(), request(source(ext("{\"query_text\": \"q2\", \"strict\": true}"))));
         assertInstanceOf(QueryEncodingException.class, e);
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
         assertTrue(e.getMessage().contains("strict is set"), e.getMessage());
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
         Exception p = failure(processor("strict", true), request(source(ext("{\"query_text\": \"q3\"}"))));
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(p));
         // ...and a request may relax the processor's strict
-        service.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("down"), 1);
         Result relaxed = run(processor("strict", true), request(source(ext("{\"query_text\": \"q4\", \"strict\": false}"))));
         assertTrue(relaxed.plan().degradedReason() != null);
 

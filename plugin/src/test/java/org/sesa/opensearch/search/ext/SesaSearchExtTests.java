@@ -60,6 +60,12 @@ class SesaSearchExtTests {
         return assertThrows(IllegalArgumentException.class, () -> parse(json)).getMessage();
     }
 
+    /** {@code json} is rejected with a message that contains {@code expected}. */
+    static void assertRejected(String json, String expected) {
+        String message = error(json);
+        assertTrue(message.contains(expected), message);
+    }
+
     @Test
     void onlyQueryTextGivesTheDefaults() throws IOException {
         SesaSearchExt ext = parse("{\"query_text\": \"python developer\"}");
@@ -103,28 +109,28 @@ class SesaSearchExtTests {
 
     @Test
     void rejectsBadValuesWithTheirKey() {
-        assertTrue(error("{}").contains("[ext.sesa.query_text] is required"));
-        assertTrue(error("{\"query_text\": \"  \"}").contains("[ext.sesa.query_text] must not be empty"));
-        assertTrue(error("{\"query_text\": 3}").contains("[ext.sesa.query_text] is required and must be a string"));
-        assertTrue(error("{\"query_text\": \"q\", \"mode\": \"semantic\"}").contains("[ext.sesa.mode] must be one of [bm25, dense, concepts, hybrid]"));
-        assertTrue(error("{\"query_text\": \"q\", \"size\": 3}").contains("[ext.sesa] has unknown key [size]"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"sum\"}}").contains("[ext.sesa.fusion.technique] must be one of [min_max, rrf]"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"norm\": 1}}").contains("[ext.sesa.fusion] has unknown key [norm]"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": -1}}}").contains("[ext.sesa.fusion.weights.bm25] must be a finite number >= 0"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"sparse\": 1}}}").contains("unknown branch [sparse]"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": \"a\"}}}").contains("[ext.sesa.fusion.weights.bm25] must be a number"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"weights\": [1, 2]}}").contains("[ext.sesa.fusion.weights] must be an object"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 0}}").contains("[ext.sesa.fusion.rank_constant] must be between 1 and 10000"));
-        assertTrue(error("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 1.5}}").contains("must be an integer"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": \"yes\"}").contains("[ext.sesa.rerank] must be true, false or an object"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"top_n\": 0}}").contains("[ext.sesa.rerank.top_n] must be between 1 and 1000"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"soon\"}}").contains("[ext.sesa.rerank.timeout] must be a time value"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"0s\"}}").contains("[ext.sesa.rerank.timeout] must be positive"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("[ext.sesa.rerank] has unknown key [n]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"strict\": \"no\"}}").contains("[ext.sesa.rerank.strict] must be true or false"));
-        assertTrue(error("{\"query_text\": \"q\", \"explain\": 1}").contains("[ext.sesa.explain] must be true or false"));
-        assertTrue(error("\"just text\"").contains("[ext.sesa] must be an object"));
-        assertTrue(error("{\"query_text\": \"" + "x".repeat(SesaSearchExt.MAX_QUERY_CHARS + 1) + "\"}").contains("longer than"));
+        assertRejected("{}", "[ext.sesa.query_text] is required");
+        assertRejected("{\"query_text\": \"  \"}", "[ext.sesa.query_text] must not be empty");
+        assertRejected("{\"query_text\": 3}", "[ext.sesa.query_text] is required and must be a string");
+        assertRejected("{\"query_text\": \"q\", \"mode\": \"semantic\"}", "[ext.sesa.mode] must be one of [bm25, dense, concepts, hybrid]");
+        assertRejected("{\"query_text\": \"q\", \"size\": 3}", "[ext.sesa] has unknown key [size]");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"sum\"}}", "[ext.sesa.fusion.technique] must be one of [min_max, rrf]");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"norm\": 1}}", "[ext.sesa.fusion] has unknown key [norm]");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": -1}}}", "[ext.sesa.fusion.weights.bm25] must be a finite number >= 0");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"sparse\": 1}}}", "unknown branch [sparse]");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": \"a\"}}}", "[ext.sesa.fusion.weights.bm25] must be a number");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": [1, 2]}}", "[ext.sesa.fusion.weights] must be an object");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 0}}", "[ext.sesa.fusion.rank_constant] must be between 1 and 10000");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"rank_constant\": 1.5}}", "must be an integer");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": \"yes\"}", "[ext.sesa.rerank] must be true, false or an object");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"top_n\": 0}}", "[ext.sesa.rerank.top_n] must be between 1 and 1000");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"soon\"}}", "[ext.sesa.rerank.timeout] must be a time value");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"0s\"}}", "[ext.sesa.rerank.timeout] must be positive");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}", "[ext.sesa.rerank] has unknown key [n]");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"strict\": \"no\"}}", "[ext.sesa.rerank.strict] must be true or false");
+        assertRejected("{\"query_text\": \"q\", \"explain\": 1}", "[ext.sesa.explain] must be true or false");
+        assertRejected("\"just text\"", "[ext.sesa] must be an object");
+        assertRejected("{\"query_text\": \"" + "x".repeat(SesaSearchExt.MAX_QUERY_CHARS + 1) + "\"}", "longer than");
     }
 
     @Test
@@ -146,11 +152,12 @@ class SesaSearchExtTests {
 
     @Test
     void rejectsABadRerankWeight() {
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": 2.0}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got [2.0]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": -0.5}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"weight\": \"high\"}}").contains("[ext.sesa.rerank.weight] must be a number between 0 and 1, got String [high]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}").contains("expected [out_of_domain, strict, timeout, top_n, weight]"));
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": 1}").contains("an object {top_n, timeout, strict, weight, out_of_domain}"));
+        String outOfRange = "[ext.sesa.rerank.weight] must be a number between 0 and 1";
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": 2.0}}", outOfRange + ", got [2.0]");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": -0.5}}", outOfRange);
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": \"high\"}}", outOfRange + ", got String [high]");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}", "expected [out_of_domain, strict, timeout, top_n, weight]");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": 1}", "an object {top_n, timeout, strict, weight, out_of_domain}");
     }
 
     @Test
@@ -164,11 +171,10 @@ class SesaSearchExtTests {
         String json = xContentRoundTrip(ext);
         assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"rerank\"}"), json);
         assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}")), "it counts in equals");
-        assertTrue(
-            error("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"always\"}}").contains(
-                "[ext.sesa.rerank.out_of_domain] must be \"skip\" or \"rerank\", got String [always]"
-            )
+        assertRejected(
+            "{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"always\"}}",
+            "[ext.sesa.rerank.out_of_domain] must be \"skip\" or \"rerank\", got String [always]"
         );
-        assertTrue(error("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": false}}").contains("[ext.sesa.rerank.out_of_domain] must be"));
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": false}}", "[ext.sesa.rerank.out_of_domain] must be");
     }
 }

@@ -138,7 +138,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
     }
 
     SesaQueryProcessor query() {
-        return new SesaQueryProcessorFactory(() -> client, searcher, SearchTestSupport.registry()).create(Map.of(), null, null, false, new HashMap<>(), null);
+        return new SesaQueryProcessorFactory(fake::client, searcher, SearchTestSupport.registry()).create(Map.of(), null, null, false, new HashMap<>(), null);
     }
 
     static SesaFuseProcessor fuse(Object... kv) {
@@ -146,7 +146,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
     }
 
     SesaRerankProcessor rerank(Object... kv) {
-        return new SesaRerankProcessorFactory(() -> client).create(Map.of(), null, null, false, config(kv), null);
+        return new SesaRerankProcessorFactory(fake::client).create(Map.of(), null, null, false, config(kv), null);
     }
 
     static Map<String, Object> config(Object... kv) {
@@ -325,7 +325,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         assertEquals(List.of(List.of("a")), backfilled, "the page only");
         SearchResponse out = run(rerank(), fused, ctx);
         assertEquals(List.of(List.of("a"), List.of("c")), backfilled, "the rerank head [a, c]: c was not fetched yet");
-        assertEquals(List.of("A python\npython sql", "C\npython python"), service.rerankRequests.get(0).getPassagesList());
+        assertEquals(List.of("A python\npython sql", "C\npython python"), service.reranking.requests.get(0).getPassagesList());
         assertEquals(List.of("c"), ids(out));
     }
 
@@ -372,7 +372,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         SearchResponse out = run(rerank(), fused, rr);
         assertEquals(true, ext(out).get("degraded"));
         assertTrue(((String) ext(out).get("degraded_reason")).contains("shard gone"));
-        assertEquals(0, service.rerankCalls.get());
+        assertEquals(0, service.reranking.calls.get());
     }
 
     @Test
@@ -442,7 +442,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
     @Test
     void aHybridSearchWhoseQueryCannotBeEncodedIsBm25MarkedDegraded() throws Exception {
-        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
         PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
         SearchResponse out = run(fuse(), bm25Window(), ctx);
         assertEquals(List.of("a", "b"), ids(out));
@@ -461,14 +461,14 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         assertEquals(1, searcher.requests.size());
 
         // strict: the search fails with the server's status, not as a side-branch failure
-        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
         Exception e = failure(fuse(), bm25Window(), plan("{\"query_text\": \"q2\", \"strict\": true}", new SearchSourceBuilder()));
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
         assertTrue(e.getMessage().startsWith("[sesa_query] the query encoding failed and strict is set"), e.getMessage());
 
         // a rerank that also fails keeps both reasons
-        service.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
-        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 1);
+        service.encoding.failNext(Status.UNAVAILABLE.withDescription("server down"), 1);
+        service.reranking.failNext(Status.UNAVAILABLE.withDescription("reranker down"), 1);
         PipelineProcessingContext both = plan("{\"query_text\": \"q3\", \"rerank\": true}", new SearchSourceBuilder());
         SearchResponse reranked = run(rerank(), run(fuse(), bm25Window(), both), both);
         String reason = (String) ext(reranked).get("degraded_reason");
@@ -481,7 +481,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         PipelineProcessingContext ctx = new PipelineProcessingContext();
         assertSame(in, run(fuse(), in, ctx));
         assertSame(in, run(rerank("by_default", true), in, ctx));
-        assertEquals(0, service.rerankCalls.get());
+        assertEquals(0, service.reranking.calls.get());
     }
 
     @Test
@@ -520,10 +520,10 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         SearchResponse fused = run(fuse(), bm25Window(), ctx);
         SearchResponse out = run(rerank(), fused, ctx);
         assertEquals(List.of("c", "a", "b", "d"), ids(out), "c 3, a 2, b 0 by rerank; d (rank 4) keeps its place after the top 3");
-        assertEquals(1, service.rerankCalls.get());
-        assertEquals("python sql", service.rerankRequests.get(0).getQuery());
-        assertEquals(List.of("A python\npython sql", "C\npython python", "B\nsql"), service.rerankRequests.get(0).getPassagesList());
-        assertTrue(service.rerankRequests.get(0).getOptions().getChunkLongPassages());
+        assertEquals(1, service.reranking.calls.get());
+        assertEquals("python sql", service.reranking.requests.get(0).getQuery());
+        assertEquals(List.of("A python\npython sql", "C\npython python", "B\nsql"), service.reranking.requests.get(0).getPassagesList());
+        assertTrue(service.reranking.requests.get(0).getOptions().getChunkLongPassages());
         SearchHit c = out.getHits().getHits()[0];
         assertEquals(3f, c.getScore());
         assertEquals(3f, sesa(c).get("rerank"));
@@ -544,12 +544,12 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         assertEquals(List.of("a"), ids(fused));
         SearchResponse out = run(rerank(), fused, ctx);
         assertEquals(List.of("c"), ids(out), "reranks the top_n of the full ranking, not just the page");
-        assertEquals(4, service.rerankRequests.get(0).getPassagesCount(), "top_n 50 > 4 candidates");
+        assertEquals(4, service.reranking.requests.get(0).getPassagesCount(), "top_n 50 > 4 candidates");
     }
 
     @Test
     void aFailedRerankDegradesToTheFusedOrderVisibly() throws Exception {
-        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 1);
+        service.reranking.failNext(Status.UNAVAILABLE.withDescription("reranker down"), 1);
         PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": true}", new SearchSourceBuilder());
         SearchResponse out = run(rerank(), run(fuse(), bm25Window(), ctx), ctx);
         assertEquals(List.of("a", "c", "b", "d"), ids(out));
@@ -565,7 +565,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
     @Test
     void aSlowRerankHitsItsDeadlineAndDegrades() throws Exception {
-        service.hangRerank();
+        service.reranking.hang();
         PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": {\"timeout\": \"200ms\"}}", new SearchSourceBuilder());
         long start = System.nanoTime();
         SearchResponse out = run(rerank("timeout", "30s"), run(fuse(), bm25Window(), ctx), ctx);
@@ -576,7 +576,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
     @Test
     void strictFailsTheSearchInstead() throws Exception {
-        service.failNextRerank(Status.UNAVAILABLE.withDescription("reranker down"), 2);
+        service.reranking.failNext(Status.UNAVAILABLE.withDescription("reranker down"), 2);
         PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": {\"strict\": true}}", new SearchSourceBuilder());
         Exception e = failure(rerank(), run(fuse(), bm25Window(), ctx), ctx);
         assertEquals(RestStatus.SERVICE_UNAVAILABLE, ExceptionsHelper.status(e));
@@ -590,12 +590,12 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         PipelineProcessingContext ctx = plan("{\"query_text\": \"q\"}", new SearchSourceBuilder());
         SearchResponse fused = run(fuse(), bm25Window(), ctx);
         assertSame(fused, run(rerank(), fused, ctx), "not asked, not by default");
-        assertEquals(0, service.rerankCalls.get());
+        assertEquals(0, service.reranking.calls.get());
         assertEquals(List.of("c", "a", "b", "d"), ids(run(rerank("by_default", true), fused, ctx)));
         PipelineProcessingContext off = plan("{\"query_text\": \"q\", \"rerank\": false}", new SearchSourceBuilder());
         SearchResponse f2 = run(fuse(), bm25Window(), off);
         assertSame(f2, run(rerank("by_default", true), f2, off));
-        assertEquals(1, service.rerankCalls.get());
+        assertEquals(1, service.reranking.calls.get());
     }
 
     @Test
@@ -679,7 +679,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         SesaRerankProcessor p = rerank("rerank_weight", 0.7);
         assertTrue(p.isSkipOutOfDomain(), "skip is the default");
         SearchResponse out = rerankWith("{\"top_n\": 4}", p);
-        assertTrue(service.rerankRequests.get(0).getOptions().getSkipOutOfDomain(), "the processor asks the server to skip");
+        assertTrue(service.reranking.requests.get(0).getOptions().getSkipOutOfDomain(), "the processor asks the server to skip");
         assertEquals(List.of("a", "c", "b", "d"), ids(out), "the fused order stands");
         for (SearchHit h : out.getHits().getHits()) {
             assertNull(sesa(h).get("rerank"), "no rerank score on a skipped query");
@@ -696,7 +696,7 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
         // the request overrides: rerank anyway, and the explanation still says the query was out of domain
         SearchResponse anyway = rerankWith("{\"top_n\": 4, \"out_of_domain\": \"rerank\"}", p);
-        assertFalse(service.rerankRequests.get(1).getOptions().getSkipOutOfDomain());
+        assertFalse(service.reranking.requests.get(1).getOptions().getSkipOutOfDomain());
         assertEquals(List.of("d", "b", "c", "a"), ids(anyway), "reranked with the 0.7 blend");
         assertEquals(true, rerankInfo(anyway).get("applied"));
         assertEquals(false, ((Map<String, Object>) rerankInfo(anyway).get("domain")).get("in_domain"));

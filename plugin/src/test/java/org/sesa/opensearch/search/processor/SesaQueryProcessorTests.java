@@ -32,7 +32,7 @@ class SesaQueryProcessorTests extends SesaQueryTestCase {
         Result r = run(processor(), request(s));
         assertSame(s, r.request().source());
         assertNull(r.plan());
-        assertEquals(0, service.calls.get());
+        assertEquals(0, service.encoding.calls.get());
         assertTrue(searcher.requests.isEmpty());
     }
 
@@ -46,7 +46,7 @@ class SesaQueryProcessorTests extends SesaQueryTestCase {
         assertTrue(failure(p, scroll).getMessage().contains("[scroll]"));
         assertTrue(failure(p, request(source(ext("{\"query_text\": \"q\"}")).searchAfter(new Object[] { 1 }))).getMessage().contains("[search_after]"));
         assertTrue(failure(p, request(source(ext("{\"query_text\": \"q\"}")).minScore(1f))).getMessage().contains("[min_score]"));
-        assertEquals(0, service.calls.get(), "rejected before any model call");
+        assertEquals(0, service.encoding.calls.get(), "rejected before any model call");
     }
 
     @Test
