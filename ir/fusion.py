@@ -141,3 +141,26 @@ def windows_from_hits(hits: Sequence[Mapping[str, Any]], branches: Iterable[str]
     for window in out.values():
         window.sort(key=lambda item: -item[1])  # stable: ties keep hit order
     return out
+
+
+def blend_rerank(weight: float, rerank: Sequence[float], fused: Sequence[float]) -> list[float]:
+    """The ``sesa_rerank`` blend of a reranked head (the Java ``SesaRerankProcessor`` serves it):
+    ``weight * minmax(rerank) + (1 - weight) * minmax(fused)``, both min-max normalised over the head with no
+    range floor (a side whose scores are all equal contributes 0). ``weight`` 1 keeps the pure rerank order."""
+    if len(rerank) != len(fused):
+        raise ValueError("rerank and fused scores must cover the same head")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"rerank weight must be in [0, 1], got {weight}")
+    def scaled(xs: Sequence[float]) -> list[float]:
+        lo, hi = (min(xs), max(xs)) if xs else (0.0, 0.0)
+        return [(x - lo) / (hi - lo) if hi > lo else 0.0 for x in xs]
+
+    return [weight * a + (1 - weight) * b for a, b in zip(scaled(rerank), scaled(fused))]
+
+
+def rerank_order(weight: float, head: Sequence[tuple[Hashable, float, float]]) -> list[Hashable]:
+    """The head ``[(key, rerank score, fused score), ...]`` (fused order) ordered by :func:`blend_rerank`; ties
+    keep the fused order."""
+    blended = blend_rerank(weight, [r for _, r, _ in head], [f for _, _, f in head])
+    order = sorted(range(len(head)), key=lambda i: (-blended[i], i))
+    return [head[i][0] for i in order]

@@ -1,9 +1,12 @@
 """Search modes: one function turns (mode, query text) into the request sent to `_search`.
 
 - `bm25`: a plain `multi_match` over `title` and `text` — OpenSearch's own BM25, no search pipeline.
+- `bm25+dense`: the comparison a user makes first: the plain BM25 + k-NN hybrid they could configure themselves
+  (the pipeline's hybrid with min-max 0.5 / 0.5 and the concept branch at 0, set in the request).
 - `dense`, `concepts`, `hybrid`, `hybrid+rerank`: the `sesa-search` pipeline with the query in `ext.sesa`
   (schemas/README.md), built by `integration.search.search_body` (the same builder as `sesa search`); the
-  pipeline's processor settings are the defaults, the request only picks the mode and switches rerank.
+  pipeline's processor settings (and the index's evidence record, if `sesa tune` wrote one) decide the rest,
+  the request only picks the mode and asks for rerank.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from typing import Any
 
 from .. import schemas
 
-MODES: tuple[str, ...] = ("bm25", "dense", "concepts", "hybrid", "hybrid+rerank")
+MODES: tuple[str, ...] = ("bm25", "bm25+dense", "dense", "concepts", "hybrid", "hybrid+rerank")
 BASELINE = "bm25"
+PLAIN_HYBRID = "bm25+dense"
+# The plain BM25 + dense hybrid: min-max, equal weights, no concept score (ir.fusion's rules, the plugin's sesa_fuse).
+PLAIN_FUSION: dict[str, Any] = {"technique": "min_max", "weights": {"bm25": 0.5, "dense": 0.5, "concepts": 0.0}}
 DEFAULT_SIZE = 100  # Recall@100 needs the top 100
 
 TEXT_FIELDS = ("title", "text")
@@ -33,6 +39,7 @@ class ModeSpec:
     pipeline_mode: str | None  # ext.sesa.mode; None: no search pipeline
     rerank: bool = False
     needs_fields: tuple[str, ...] = field(default=())  # sesa field roles the index must map
+    fusion: dict[str, Any] | None = None  # ext.sesa.fusion this mode always sends
 
     @property
     def uses_pipeline(self) -> bool:
@@ -42,6 +49,7 @@ class ModeSpec:
 def _specs() -> dict[str, ModeSpec]:
     return {
         "bm25": ModeSpec("bm25", None),
+        "bm25+dense": ModeSpec("bm25+dense", "hybrid", False, ("dense",), PLAIN_FUSION),
         "dense": ModeSpec("dense", "dense", False, ("dense",)),
         "concepts": ModeSpec("concepts", "concepts", False, ("concepts",)),
         "hybrid": ModeSpec("hybrid", "hybrid", False, ("dense", "concepts")),
@@ -119,7 +127,7 @@ def request(mode: str, query_text: str, size: int = DEFAULT_SIZE,
         return SearchRequest(body=body, params={})
     from ..search import search_body  # the request builder of `sesa search`: one code path for every tool
 
-    fusion = {"weights": fusion_weights} if fusion_weights and s.pipeline_mode == "hybrid" else None
+    fusion = s.fusion or ({"weights": fusion_weights} if fusion_weights and s.pipeline_mode == "hybrid" else None)
     body = search_body(query_text, mode=s.pipeline_mode, size=size, rerank=s.rerank, explain=False,
                        source_fields=list(TEXT_FIELDS), fusion=fusion)
     return SearchRequest(body=body, params={"search_pipeline": search_pipeline_name()})

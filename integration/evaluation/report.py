@@ -10,7 +10,7 @@ from typing import Any
 
 from ir.metrics import LABELS, METRICS, PRIMARY, Evaluation
 
-from .modes import BASELINE
+from .modes import BASELINE, PLAIN_HYBRID
 from .runner import ModeRun
 from .significance import DEFAULT_PERMUTATIONS, DEFAULT_SEED, randomization_test
 
@@ -32,15 +32,17 @@ def significance(evaluations: Mapping[str, Evaluation], baseline: str = BASELINE
         return {"baseline": None, "metric": metric, "comparisons": {}}
     if baseline not in evaluations:
         baseline = next(iter(evaluations))
-    comparisons = {}
-    for mode, ev in evaluations.items():
-        if mode == baseline:
-            continue
-        res = randomization_test(ev.per_query[metric], evaluations[baseline].per_query[metric],
-                                 permutations=permutations, seed=seed)
-        comparisons[mode] = res.to_dict()
-    return {"baseline": baseline, "metric": metric, "permutations": permutations, "seed": seed,
-            "comparisons": comparisons}
+    def against(base: str) -> dict[str, Any]:
+        return {mode: randomization_test(ev.per_query[metric], evaluations[base].per_query[metric],
+                                         permutations=permutations, seed=seed).to_dict()
+                for mode, ev in evaluations.items() if mode != base}
+
+    out = {"baseline": baseline, "metric": metric, "permutations": permutations, "seed": seed,
+           "comparisons": against(baseline)}
+    if PLAIN_HYBRID in evaluations and baseline != PLAIN_HYBRID:
+        # the comparison a user makes: our defaults against the BM25 + k-NN hybrid they could set up themselves
+        out["plain_hybrid"] = {"baseline": PLAIN_HYBRID, "comparisons": against(PLAIN_HYBRID)}
+    return out
 
 
 def make_report(
@@ -132,19 +134,26 @@ def table_lines(report: Mapping[str, Any]) -> list[str]:
     sig = report.get("significance") or {}
     base = sig.get("baseline")
     primary = sig.get("metric", PRIMARY)
+    plain = sig.get("plain_hybrid") or {}
+    plain_cols = [f"Δ vs {plain['baseline']}", "p"] if plain else []
     header = ["mode", *[LABELS.get(m, m) for m in metric_names],
-              f"Δ {LABELS.get(primary, primary)} vs {base or '–'}", "p", "latency p50 ms", "status"]
+              f"Δ {LABELS.get(primary, primary)} vs {base or '–'}", "p", *plain_cols, "latency p50 ms", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     for mode, entry in report["modes"].items():
         if not entry.get("available"):
-            cells = [mode, *["–"] * len(metric_names), "–", "–", "–", entry["status"]]
+            cells = [mode, *["–"] * len(metric_names), "–", "–", *["–"] * len(plain_cols), "–", entry["status"]]
         else:
             comp = (sig.get("comparisons") or {}).get(mode)
             delta = f"{comp['delta']:+.3f}" if comp else ("(baseline)" if mode == base else "–")
             pval = _p(comp["p_value"]) if comp else "–"
             latency = entry.get("latency_ms", {}).get("p50")
             status = "ok" + ("; " + "; ".join(entry["notes"]) if entry.get("notes") else "")
-            cells = [mode, *[_fmt(entry["metrics"].get(m)) for m in metric_names], delta, pval,
+            extra = []
+            if plain:
+                pc = (plain.get("comparisons") or {}).get(mode)
+                extra = [f"{pc['delta']:+.3f}" if pc else ("(plain)" if mode == plain["baseline"] else "–"),
+                         _p(pc["p_value"]) if pc else "–"]
+            cells = [mode, *[_fmt(entry["metrics"].get(m)) for m in metric_names], delta, pval, *extra,
                      _fmt(latency, 1) if latency is not None else "–", status]
         lines.append("| " + " | ".join(" ".join(str(c).split()).replace("|", "\\|") for c in cells) + " |")
     return lines
@@ -174,8 +183,10 @@ def write_markdown(report: Mapping[str, Any], path: Path) -> Path:
     if sig.get("comparisons"):
         lines += [
             (f"Δ and p: paired randomization test of per-query {LABELS.get(sig['metric'], sig['metric'])} "
-             f"against `{sig['baseline']}` ({sig['permutations']:,} sign-flip permutations, seed {sig['seed']}, "
-             "two-sided)."),
+             f"against `{sig['baseline']}`"
+             + (f" and against `{sig['plain_hybrid']['baseline']}` (the plain BM25 + k-NN hybrid)"
+                if sig.get("plain_hybrid") else "")
+             + f" ({sig['permutations']:,} sign-flip permutations, seed {sig['seed']}, two-sided)."),
             "",
         ]
     lines += ["## Setup", ""]

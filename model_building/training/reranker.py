@@ -545,12 +545,11 @@ def rerank_run(rt: Any, first: dict, queries: dict[str, str], doc_texts: list[st
 
 
 def blend_minmax(a: float, ce: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """What ``sesa_rerank.rerank_weight`` serves: ``a * minmax(ce) + (1 - a) * minmax(first)`` (``ce`` and ``first``
-    aligned, first-stage order; the Java ``SesaRerankProcessor`` is the serving implementation)."""
-    from model_building.training.retrieval import min_max_window
+    """What ``sesa_rerank.rerank_weight`` serves (:func:`ir.fusion.blend_rerank`, the reference of the Java
+    ``SesaRerankProcessor``) on arrays: ``ce`` and ``first`` aligned, first-stage order."""
+    from ir.fusion import blend_rerank
 
-    ce, first = np.asarray(ce, dtype=np.float64), np.asarray(first, dtype=np.float64)
-    return a * min_max_window(ce, 0.0) + (1 - a) * min_max_window(first, 0.0)
+    return np.asarray(blend_rerank(a, np.asarray(ce, np.float64).tolist(), np.asarray(first, np.float64).tolist()))
 
 
 def interpolate(first: dict, raw: dict, alpha: float, depth: int, blend=blend_minmax) -> dict:

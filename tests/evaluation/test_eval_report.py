@@ -129,7 +129,31 @@ def test_register_adds_ingest_and_eval_subcommands():
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["eval", "/data/SciFact"])
     assert (args.modes, args.split, args.index, args.size) == (
-        "bm25,dense,concepts,hybrid,hybrid+rerank", "test", None, 100)
+        "bm25,bm25+dense,dense,concepts,hybrid,hybrid+rerank", "test", None, 100)
     assert default_index("/data/SciFact") == "sesa-scifact"
     args = parser.parse_args(["ingest", "/data/x", "--index", "bm25-x", "--pipeline", "_none", "--fresh"])
     assert (args.batch_size, args.pipeline, args.fresh) == (200, "_none", True)
+
+
+def test_every_mode_is_also_compared_with_the_plain_bm25_dense_hybrid():
+    from integration.evaluation.report import significance, table_lines
+    from ir.metrics import Evaluation
+
+    def ev(scores):
+        per = {"ndcg@10": dict(enumerate(scores))}
+        return Evaluation(mean={"ndcg@10": sum(scores) / len(scores)}, per_query=per, queries=len(scores),
+                          metrics=("ndcg@10",))
+
+    evals = {"bm25": ev([0.1, 0.2, 0.3, 0.4]), "bm25+dense": ev([0.3, 0.3, 0.4, 0.5]),
+             "hybrid": ev([0.3, 0.35, 0.4, 0.5])}
+    sig = significance(evals, permutations=200)
+    assert sig["plain_hybrid"]["baseline"] == "bm25+dense"
+    assert round(sig["plain_hybrid"]["comparisons"]["hybrid"]["delta"], 4) == 0.0125
+    assert round(sig["comparisons"]["hybrid"]["delta"], 4) == 0.1375
+    report = {"significance": sig, "metric_names": ["ndcg@10"], "modes": {
+        m: {"available": True, "metrics": {"ndcg@10": e.mean["ndcg@10"]}, "latency_ms": {"p50": 1.0}, "notes": []}
+        for m, e in evals.items()}}
+    lines = table_lines(report)
+    assert "Δ vs bm25+dense" in lines[0]
+    assert "| +0.012 |" in next(line for line in lines if line.startswith("| hybrid"))  # 0.0125 rounded half-even
+    assert "(plain)" in next(line for line in lines if line.startswith("| bm25+dense"))
