@@ -80,7 +80,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     filter_query = json.loads(args.filter) if args.filter else None
-    rerank: bool | dict = {"out_of_domain": "rerank"} if args.rerank_anyway else args.rerank
+    rerank: bool | dict = {"out_of_domain": "rerank", "without_evidence": "rerank"} if args.rerank_anyway else args.rerank
     response = run_search(client, args.index, args.text, mode=args.mode, size=args.size, rerank=rerank,
                           explain=args.explain, filter_query=filter_query)
     print(json.dumps(response, indent=2) if args.json else format_results(response))
@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--rerank", action="store_true", help="rerank the top hits with the cross-encoder (a query "
                         "outside the reranker's domain keeps the fused order, as the pipeline says)")
     search.add_argument("--rerank-anyway", action="store_true", dest="rerank_anyway",
-                        help="rerank even a query outside the reranker's domain (ext.sesa.rerank.out_of_domain: rerank)")
+                        help="rerank even without evidence for this index or outside the reranker's domain "
+                             "(ext.sesa.rerank without_evidence and out_of_domain: rerank)")
     search.add_argument("--explain", action="store_true", help="show component scores and shared concepts")
     search.add_argument("--filter", metavar="JSON", help="an OpenSearch query applied as a filter to every branch")
     search.add_argument("--json", action="store_true", help="print the raw response")
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluation.tuning import register as register_tuning
 
-    register_tuning(sub)  # sesa tune-fusion
+    register_tuning(sub)  # sesa tune
 
     from .bench.cli import register as register_bench
 

@@ -56,9 +56,9 @@ def run(summary: dict, args=None, queries: tuple[str, ...] = DEMO_QUERIES, limit
         raise SesaError(f"the demo index is incomplete: {result.failed} occupations failed (see above)")
     labels = schemas.field_names()["concept_labels"]
     rerank = cluster_has_reranker(client)
-    print("hybrid search (BM25 + dense + concepts)" + (", reranked by the cross-encoder where a query is in its "
-                                                       "domain" if rerank else
-          " (the inference server has no reranker: no rerank)"))
+    print("hybrid search (BM25 + dense; the concepts a query shares with each hit explain it)"
+          + (", reranked by the cross-encoder where the index has evidence that it helps (`sesa tune`)" if rerank else
+             " (the inference server has no reranker: no rerank)"))
     for query in queries:
         print(f'\nQuery: "{query}"')
         response = run_search(client, DEMO_INDEX, query, mode="hybrid", size=5, explain=True, rerank=rerank,

@@ -59,7 +59,13 @@ def explanation(hit: dict) -> dict:
 
 def rerank_skip_note(rerank: dict) -> str | None:
     """One line saying why the cross-encoder left a query alone (``ext.sesa.rerank.skipped``), or None."""
-    if rerank.get("skipped") != "out_of_domain":
+    skipped = rerank.get("skipped")
+    if skipped == "no_evidence":
+        return ("(rerank skipped: no evidence that it helps on this index; `sesa tune DATASET --index NAME` "
+                "measures it on your judgements, --rerank-anyway reranks; fused order shown)")
+    if skipped == "evidence_against":
+        return "(rerank skipped: `sesa tune` measured no gain from it on this index; fused order shown)"
+    if skipped != "out_of_domain":
         return None
     d = rerank.get("domain") or {}
     return (f"(rerank skipped: the query is outside the reranker's domain, similarity {_fmt(d.get('similarity'))} "

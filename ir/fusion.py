@@ -32,7 +32,7 @@ from typing import Any
 
 BRANCHES = ("bm25", "dense", "concepts")
 TECHNIQUES = ("min_max", "rrf")
-DEFAULT_WEIGHTS = {"bm25": 0.4, "dense": 0.4, "concepts": 0.2}
+DEFAULT_WEIGHTS = {"bm25": 0.5, "dense": 0.5, "concepts": 0.0}  # the evidence-free default (sesa_fuse)
 DEFAULT_RANK_CONSTANT = 60
 DEFAULT_MIN_RANGE = 0.05
 

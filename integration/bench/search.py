@@ -26,9 +26,10 @@ WARMUP = 150  # unmeasured queries per configuration before the measurement
 CONFIGS = (
     ("bm25", {"mode": "bm25"}),
     ("hybrid", {"mode": "hybrid"}),
-    # out_of_domain "rerank": the cross-encoder's cost is what is measured, whatever the query's domain
-    ("hybrid+rerank20", {"mode": "hybrid", "rerank": {"top_n": 20, "out_of_domain": "rerank"}}),
-    ("hybrid+rerank50", {"mode": "hybrid", "rerank": {"top_n": 50, "out_of_domain": "rerank"}}),
+    # out_of_domain / without_evidence "rerank": the cross-encoder's cost is what is measured, whatever the query's
+    # domain and whatever the index's evidence
+    ("hybrid+rerank20", {"mode": "hybrid", "rerank": {"top_n": 20, "out_of_domain": "rerank", "without_evidence": "rerank"}}),
+    ("hybrid+rerank50", {"mode": "hybrid", "rerank": {"top_n": 50, "out_of_domain": "rerank", "without_evidence": "rerank"}}),
 )
 
 

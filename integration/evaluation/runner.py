@@ -31,6 +31,7 @@ class ModeRun:
     rerank_degraded: int = 0
     degraded_reasons: dict[str, int] = field(default_factory=dict)
     rerank_out_of_domain: int = 0  # queries the reranker left alone: outside its domain bank
+    rerank_without_evidence: int = 0  # queries not reranked: the index has no evidence that rerank helps
 
     @property
     def ok(self) -> bool:
@@ -106,10 +107,10 @@ def _rerank_degraded(response: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _rerank_skipped_out_of_domain(response: Mapping[str, Any]) -> bool:
+def _rerank_skipped(response: Mapping[str, Any]) -> str | None:
     sesa = (response.get("ext") or {}).get("sesa")
     rerank = sesa.get("rerank") if isinstance(sesa, dict) else None
-    return isinstance(rerank, dict) and rerank.get("skipped") == "out_of_domain"
+    return rerank.get("skipped") if isinstance(rerank, dict) else None
 
 
 def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: int = modes_mod.DEFAULT_SIZE,
@@ -148,7 +149,9 @@ def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: in
             if isinstance(response.get("took"), (int, float)):
                 result.took_ms.append(float(response["took"]))
             result.rankings[qid] = [hit["_id"] for hit in response["hits"]["hits"]]
-            result.rerank_out_of_domain += _rerank_skipped_out_of_domain(response)
+            skipped = _rerank_skipped(response)
+            result.rerank_out_of_domain += skipped == "out_of_domain"
+            result.rerank_without_evidence += skipped in ("no_evidence", "evidence_against")
             reason = _rerank_degraded(response)
             if reason is not None:
                 result.rerank_degraded += 1
@@ -160,6 +163,9 @@ def run_mode(client, index: str, mode: str, queries: Mapping[str, str], size: in
     if result.rerank_out_of_domain:
         result.notes.append(f"rerank skipped on {result.rerank_out_of_domain} of {len(queries)} queries: outside the "
                             "reranker's domain (fused order kept)")
+    if result.rerank_without_evidence:
+        result.notes.append(f"rerank skipped on {result.rerank_without_evidence} of {len(queries)} queries: no evidence "
+                            "for this index that it helps (`sesa tune` records it; fused order kept)")
     if result.rerank_degraded:
         top = max(result.degraded_reasons.items(), key=lambda kv: kv[1])[0]
         result.notes.append(f"rerank degraded on {result.rerank_degraded} of {len(queries)} queries (e.g. {top})")

@@ -93,7 +93,7 @@ def test_a_slow_server_is_bounded_by_the_deadlines(os_client, slow_server):
             os_client.search(index=index, body=body, params={"search_pipeline": search_pipeline})
         assert err.value.status_code == 504, err.value.info
         # rerank over BM25 hits: degrades inside its deadline
-        body = {"size": 3, "ext": {"sesa": {"query_text": "text", "mode": "bm25", "rerank": True}}}
+        body = {"size": 3, "ext": {"sesa": {"query_text": "text", "mode": "bm25", "rerank": {"without_evidence": "rerank"}}}}
         started = time.monotonic()
         res = os_client.search(index=index, body=body, params={"search_pipeline": search_pipeline})
         assert time.monotonic() - started < DELAY_MS / 1000

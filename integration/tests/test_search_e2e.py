@@ -293,8 +293,9 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
         pytest.skip("the inference server has no reranker (models.reranker): rerank can only degrade; "
                     "see test_rerank_without_a_reranker_degrades")
     query = "who writes Python code"
-    # a job query is outside the shipped (SciFact) reranker's domain: rerank it anyway, this test checks the order
-    anyway = {"out_of_domain": "rerank"}
+    # the test index has no evidence record and a job query is outside the shipped (SciFact) reranker's domain:
+    # rerank it anyway, this test checks the order
+    anyway = {"out_of_domain": "rerank", "without_evidence": "rerank"}
     fused = search(os_client, index, pipeline, query, size=100, rerank=False)
     top = fused["hits"]["hits"][:5]
     scores = [s.score for s in server.rerank(query, [passage(h) for h in top], chunk_long_passages=True).scores]
@@ -330,13 +331,13 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
 
 def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, index, pipeline, server, has_reranker):
     """The server checks each Rerank query against the reranker's domain bank (the shipped one: its SciFact
-    training queries); by default the pipeline keeps the fused order for a query outside it, says so in
-    ext.sesa.rerank, and reranks in-domain queries as before."""
+    training queries); after the evidence gate (passed here by the request) the pipeline keeps the fused order for a
+    query outside it, says so in ext.sesa.rerank, and reranks in-domain queries as before."""
     if not has_reranker or not server.rerank("probe", ["p"]).HasField("domain"):
         pytest.skip("the server's reranker ships no domain bank (SESA_TEST_RERANKER is not the shipped model)")
     jobs = "who writes Python code"
     fused = search(os_client, index, pipeline, jobs, size=8, rerank=False)
-    res = search(os_client, index, pipeline, jobs, size=8, rerank={"top_n": 5})
+    res = search(os_client, index, pipeline, jobs, size=8, rerank={"top_n": 5, "without_evidence": "rerank"})
     info = meta(res)["rerank"]
     assert info["applied"] is False and info["skipped"] == "out_of_domain" and meta(res)["degraded"] is False
     d = info["domain"]
@@ -346,7 +347,7 @@ def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, i
     assert d["similarity"] == pytest.approx(direct.similarity, abs=1e-5)
 
     claim = "Vitamin D deficiency increases the risk of multiple sclerosis."
-    res = search(os_client, index, pipeline, claim, size=8, rerank={"top_n": 5})
+    res = search(os_client, index, pipeline, claim, size=8, rerank={"top_n": 5, "without_evidence": "rerank"})
     info = meta(res)["rerank"]
     assert info["applied"] is True and info["domain"]["in_domain"] is True
     assert all(explanation(h)["rerank"] is not None for h in res["hits"]["hits"][:5])
@@ -355,13 +356,16 @@ def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, i
 def test_a_query_outside_the_concept_heads_domain_fuses_without_the_concept_branch(os_client, index, pipeline,
                                                                                     server_with_env):
     """The server restarted with the trained SciFact concept head (models/esco-skills-sesa-scifact, which ships a
-    domain bank): a job query is outside its domain and the hybrid fuses BM25 + dense only; a biomedical claim is
-    inside and keeps the concept weight. (Query texts used nowhere else: the plugin caches query encodings.)"""
+    domain bank) and the weights its training chose (0.425 / 0.425 / 0.15, sent in the request: the test index has
+    no evidence record): a job query is outside its domain and the hybrid fuses BM25 + dense only; a biomedical
+    claim is inside and keeps the concept weight. (Query texts used nowhere else: the plugin caches query
+    encodings.)"""
     trained = schemas.repo_root() / "models" / "esco-skills-sesa-scifact"
     server_with_env({"SESA_SERVER_MODELS__CONCEPT_SPACE": str(trained)})
-    pipeline_weight = next(p["sesa_fuse"] for p in schemas.load_json("search-pipeline.json")["response_processors"]
-                           if "sesa_fuse" in p)["weights"]["concepts"]
-    res = search(os_client, index, pipeline, "which engineers maintain relational databases", size=8)
+    trained_weights = {"weights": {"bm25": 0.425, "dense": 0.425, "concepts": 0.15}}
+    pipeline_weight = trained_weights["weights"]["concepts"]
+    res = search(os_client, index, pipeline, "which engineers maintain relational databases", size=8,
+                 fusion=trained_weights)
     fusion_info = meta(res)["fusion"]
     assert fusion_info["concepts_dropped"] == "out_of_domain" and fusion_info["weights"]["concepts"] == 0
     d = fusion_info["concept_domain"]
@@ -369,10 +373,56 @@ def test_a_query_outside_the_concept_heads_domain_fuses_without_the_concept_bran
     assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), "explanations keep their concepts"
 
     res = search(os_client, index, pipeline, "Statin therapy lowers the risk of cardiovascular events in older adults.",
-                 size=8)
+                 size=8, fusion=trained_weights)
     fusion_info = meta(res)["fusion"]
     assert "concepts_dropped" not in fusion_info and fusion_info["concept_domain"]["in_domain"] is True
     assert fusion_info["weights"]["concepts"] == pytest.approx(pipeline_weight)
+
+
+def test_an_index_evidence_record_decides_what_scores_and_whether_rerank_runs(os_client, index, pipeline,
+                                                                             has_reranker):
+    """Without a record the evidence-free default scores (BM25 + dense, the concepts explain) and rerank is skipped;
+    the record `sesa tune` writes into the index's _meta replaces the pipeline's weights and switches rerank on or
+    off, and each response says where its settings came from."""
+    from integration.evaluation import tuning
+
+    query = "relational databases and SQL tuning for a hospital ward"
+    res = search(os_client, index, pipeline, query, size=8, rerank=True)
+    f = meta(res)["fusion"]
+    assert f["weights_source"] == "pipeline" and f["weights"]["concepts"] == 0 and "evidence" not in f
+    if has_reranker:
+        assert meta(res)["rerank"]["applied"] is False and meta(res)["rerank"]["skipped"] == "no_evidence"
+        assert meta(res)["degraded"] is False
+    assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), "the concepts still explain"
+
+    bm25_only = {"bm25": 1.0, "dense": 0.0, "concepts": 0.0}
+    record = {"version": 1, "fusion": {"technique": "min_max", "weights": bm25_only, "rank_constant": 60},
+              "rerank": {"enabled": True, "weight": 1.0}, "measured": {"by": "e2e", "dev_queries": 0}}
+    tuning.write_record(os_client, index, record)
+    try:
+        res = search(os_client, index, pipeline, query, size=100,
+                     rerank={"top_n": 5, "out_of_domain": "rerank"})
+        f = meta(res)["fusion"]
+        assert f["weights_source"] == "index_evidence" and f["weights"] == bm25_only
+        assert f["evidence"]["measured"] == record["measured"] and index in f["evidence"]["index"]
+        if has_reranker:
+            r = meta(res)["rerank"]
+            assert r["applied"] is True and r["weight_source"] == "index_evidence" and r["weight"] == 1.0
+        fused = search(os_client, index, pipeline, query, size=100)
+        expected = fusion.fuse(fusion.windows_from_hits(fused["hits"]["hits"]), "min_max", weights=bm25_only)
+        assert [explanation(h)["fused"] for h in fused["hits"]["hits"]] == pytest.approx([d.fused for d in expected],
+                                                                                        abs=1e-5)
+        # the request still wins over the record
+        res = search(os_client, index, pipeline, query, size=8, fusion={"weights": {"bm25": 0.5, "dense": 0.5}})
+        assert meta(res)["fusion"]["weights_source"] == "request"
+
+        tuning.write_record(os_client, index, {**record, "rerank": {"enabled": False}})
+        res = search(os_client, index, pipeline, query, size=8, rerank=True)
+        if has_reranker:
+            assert meta(res)["rerank"]["applied"] is False and meta(res)["rerank"]["skipped"] == "evidence_against"
+    finally:
+        assert tuning.clear_record(os_client, index) == [index]
+    assert meta(search(os_client, index, pipeline, query, size=8))["fusion"]["weights_source"] == "pipeline"
 
 
 def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_reranker, server_with_env):
@@ -380,7 +430,7 @@ def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_rera
         server_with_env({}, drop=("--reranker",))
     query = "who writes Python code"
     fused = search(os_client, index, pipeline, query, size=5)
-    res = search(os_client, index, pipeline, query, size=5, rerank=True)
+    res = search(os_client, index, pipeline, query, size=5, rerank={"without_evidence": "rerank"})
     assert ids(res) == ids(fused), "degraded: the fused order"
     info = meta(res)
     assert info["degraded"] is True
@@ -388,7 +438,8 @@ def test_rerank_without_a_reranker_degrades(os_client, index, pipeline, has_rera
     for hit in res["hits"]["hits"]:
         e = explanation(hit)
         assert e["rerank"] is None and "FAILED_PRECONDITION" in e["degraded"]
-    status, body = search_status(os_client, index, pipeline, query, size=5, rerank={"strict": True})
+    status, body = search_status(os_client, index, pipeline, query, size=5,
+                                 rerank={"strict": True, "without_evidence": "rerank"})
     assert status >= 400 and "strict" in str(body)
 
 
@@ -403,18 +454,19 @@ def test_a_stopped_server_degrades_rerank_and_strict_fails(stack, os_client, ind
     server_process.stop(paths)
     try:
         # bm25 needs no Encode: only rerank fails, and it degrades with the reason
-        res = search(os_client, index, pipeline, "python", mode="bm25", size=5, rerank={"timeout": "2s"})
+        res = search(os_client, index, pipeline, "python", mode="bm25", size=5,
+                     rerank={"timeout": "2s", "without_evidence": "rerank"})
         assert meta(res)["degraded"] is True
         assert "UNAVAILABLE" in meta(res)["degraded_reason"] or "DEADLINE" in meta(res)["degraded_reason"]
         assert all(explanation(h)["degraded"] for h in res["hits"]["hits"])
         assert ids(res) == ids(search(os_client, index, pipeline, "python", mode="bm25", size=5))
         # hybrid with a cached query encoding still searches; rerank degrades
-        res = search(os_client, index, pipeline, cached_query, size=5, rerank=True)
+        res = search(os_client, index, pipeline, cached_query, size=5, rerank={"without_evidence": "rerank"})
         assert ids(res) == ids(warm) and meta(res)["degraded"] is True
         assert meta(res)["query"]["cached"] is True
         # strict fails instead
         status, body = search_status(os_client, index, pipeline, "python", mode="bm25", size=5,
-                                     rerank={"strict": True, "timeout": "2s"})
+                                     rerank={"strict": True, "timeout": "2s", "without_evidence": "rerank"})
         assert status in (503, 504), (status, body)
         # a new query text needs Encode: hybrid falls back to its BM25 branch, marked degraded ...
         res = search(os_client, index, pipeline, new_query + " python", size=5)

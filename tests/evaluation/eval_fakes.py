@@ -59,6 +59,12 @@ class FakeIndices:
     def get_mapping(self, index: str) -> dict:
         return {index: {"mappings": self.owner.index_bodies.get(index, {}).get("mappings", {})}}
 
+    def put_mapping(self, index: str, body: dict) -> dict:
+        """As OpenSearch: a `_meta` in the body replaces the whole `_meta`."""
+        mappings = self.owner.index_bodies.setdefault(index, {}).setdefault("mappings", {})
+        mappings.update(body)
+        return {"acknowledged": True}
+
     def get(self, index: str) -> dict:
         body = self.owner.index_bodies.get(index, {})
         return {index: {"mappings": body.get("mappings", {}),

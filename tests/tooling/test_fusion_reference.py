@@ -29,13 +29,17 @@ def test_a_tiny_gap_stays_small():
     assert fusion.min_max([0.5128, 0.5008]) == pytest.approx([1, 1 - 0.012 / (0.05 * 0.5128)])
 
 
+# weights under which the concept branch scores (the default gives it 0 until an index's evidence says otherwise)
+SCORING_CONCEPTS = {"bm25": 0.4, "dense": 0.4, "concepts": 0.2}
+
+
 def test_min_max_fusion_with_missing_docs_weights_and_ties():
     windows = {
         "bm25": [("d1", 10), ("d2", 6), ("d3", 2)],
         "dense": [("d2", 0.9), ("d4", 0.8)],
         "concepts": [("d1", 0.3)],
     }
-    out = fusion.fuse(windows)
+    out = fusion.fuse(windows, weights=SCORING_CONCEPTS)
     # d1 = .4*1 + .2*1, d2 = .4*.5 + .4*1 (tie at .6: both have a rank 1 -> key order), d4 = d3 = 0 (d4 rank 2 < 3)
     assert [d.key for d in out] == ["d1", "d2", "d4", "d3"]
     assert [d.fused for d in out] == pytest.approx([0.6, 0.6, 0, 0])
@@ -73,8 +77,10 @@ def test_tied_scores_share_a_rank_so_rrf_ignores_the_engines_tie_order():
 
 
 def test_empty_branches_still_count_in_the_weights():
-    out = fusion.fuse({"bm25": [("a", 1)], "dense": [], "concepts": []})
+    out = fusion.fuse({"bm25": [("a", 1)], "dense": [], "concepts": []}, weights=SCORING_CONCEPTS)
     assert out[0].fused == pytest.approx(0.4)
+    # the default: BM25 and dense share the score, the concept branch explains only
+    assert fusion.fuse({"bm25": [("a", 1)], "dense": [], "concepts": [("a", 1)]})[0].fused == pytest.approx(0.5)
     assert fusion.fuse({"bm25": []}, "rrf") == []
 
 
@@ -82,9 +88,9 @@ def test_the_plugin_scenario_of_its_fuse_processor_test():
     # SesaFuseAndRerankProcessorTests: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]
     windows = {"bm25": [("a", 8), ("b", 4)], "dense": [("c", 0.9), ("a", 0.8), ("d", 0.7)],
                "concepts": [("b", 0.6), ("c", 0.3)]}
-    out = fusion.fuse(windows)
+    out = fusion.fuse(windows, weights=SCORING_CONCEPTS)  # SesaPipelineTestCase.HARNESS_WEIGHTS
     assert [(d.key, round(d.fused, 6)) for d in out] == [("a", 0.6), ("c", 0.4), ("b", 0.2), ("d", 0.0)]
-    rrf = fusion.fuse(windows, "rrf", rank_constant=1)
+    rrf = fusion.fuse(windows, "rrf", weights=SCORING_CONCEPTS, rank_constant=1)
     assert [d.key for d in rrf] == ["a", "c", "b", "d"]
     assert rrf[1].fused == pytest.approx(0.4 / 2 + 0.2 / 3)
 

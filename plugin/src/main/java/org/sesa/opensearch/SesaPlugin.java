@@ -2,6 +2,7 @@ package org.sesa.opensearch;
 
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import org.opensearch.cluster.ClusterState;
 import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
 import org.opensearch.cluster.node.DiscoveryNodes;
 import org.opensearch.cluster.service.ClusterService;
@@ -36,7 +37,7 @@ import org.opensearch.watcher.ResourceWatcherService;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.inference.InferenceClientConfig;
 import org.sesa.opensearch.inference.NettyChannelFactory;
-import org.sesa.opensearch.ingest.ClusterModelMetaLookup;
+import org.sesa.opensearch.index.IndexSesaMeta;
 import org.sesa.opensearch.ingest.SesaEncodeProcessor;
 import org.sesa.opensearch.ingest.SesaEncodeProcessorFactory;
 import org.sesa.opensearch.rest.RestSesaInfoAction;
@@ -77,6 +78,10 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
     private volatile int maxRetries;
     private InferenceClient client;
     private InferenceClientConfig config;
+    /** Set by whichever comes first: the ingest processors' parameters or {@code createComponents}. */
+    private volatile ClusterService clusterService;
+    /** The one reader of the indices' {@code _meta.sesa} (models for ingest, evidence for search), one cache. */
+    private final IndexSesaMeta indexMeta = new IndexSesaMeta(this::clusterState);
 
     public SesaPlugin(Settings settings, Path configPath) {
         this.settings = settings;
@@ -93,11 +98,8 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
     @Override
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
         InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
-        ClusterService clusterService = parameters.ingestService.getClusterService();
-        return Map.of(
-            SesaEncodeProcessor.TYPE,
-            new SesaEncodeProcessorFactory(() -> c, new ClusterModelMetaLookup(clusterService::state))
-        );
+        useClusterService(parameters.ingestService.getClusterService());
+        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(() -> c, indexMeta::models));
     }
 
     /** {@code ext.sesa} of a search request. */
@@ -134,7 +136,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
         return Map.of(
             SesaFuseProcessor.TYPE,
-            new SesaFuseProcessorFactory(),
+            new SesaFuseProcessorFactory(indexMeta),
             SesaRerankProcessor.TYPE,
             new SesaRerankProcessorFactory(() -> c)
         );
@@ -154,6 +156,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         IndexNameExpressionResolver indexNameExpressionResolver,
         Supplier<RepositoriesService> repositoriesServiceSupplier
     ) {
+        useClusterService(clusterService);
         ClusterSettings cs = clusterService.getClusterSettings();
         cs.addSettingsUpdateConsumer(SesaSettings.TIMEOUT, v -> this.timeout = v);
         cs.addSettingsUpdateConsumer(SesaSettings.MAX_RETRIES, v -> this.maxRetries = v);
@@ -172,6 +175,18 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         Supplier<DiscoveryNodes> nodesInCluster
     ) {
         return List.of(new RestSesaInfoAction(this::requireClient));
+    }
+
+    private void useClusterService(ClusterService service) {
+        if (clusterService == null && service != null) {
+            clusterService = service;
+        }
+    }
+
+    /** The node's applied cluster state; null before the node knows its cluster service. */
+    private ClusterState clusterState() {
+        ClusterService service = clusterService;
+        return service == null ? null : service.state();
     }
 
     private synchronized InferenceClient requireClient() {

@@ -47,6 +47,7 @@ public final class SesaSearchPlan {
     private volatile List<Candidate> ranking;
     private volatile Map<String, Object> responseInfo;
     private volatile String degradedReason;
+    private volatile SearchEvidence evidence = SearchEvidence.NONE;
     private volatile long encodeNanos = -1;
     private volatile AtomicLong sideBranchesNanos = new AtomicLong(-1);
     private volatile HitBackfill backfill;
@@ -310,6 +311,15 @@ public final class SesaSearchPlan {
 
     public void ranking(List<Candidate> ranking) {
         this.ranking = List.copyOf(ranking);
+    }
+
+    /** The evidence record the candidates' indices share, if any (resolved by sesa_fuse, read by sesa_rerank). */
+    public SearchEvidence evidence() {
+        return evidence;
+    }
+
+    public void evidence(SearchEvidence evidence) {
+        this.evidence = Objects.requireNonNull(evidence);
     }
 
     /** The response's {@code ext.sesa} so far (set by sesa_fuse, extended by sesa_rerank). */

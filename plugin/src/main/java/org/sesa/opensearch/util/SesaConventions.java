@@ -59,6 +59,14 @@ public final class SesaConventions {
         return string("index_meta_key");
     }
 
+    /**
+     * Key, under {@link #indexMetaKey()}, of an index's evidence records per target prefix (e.g.
+     * {@code _meta.sesa.evidence.sesa}), written by {@code sesa tune} and read by the search pipeline.
+     */
+    public String indexEvidenceKey() {
+        return string("index_evidence_key");
+    }
+
     /** Suffix appended to a target prefix, e.g. {@code fieldSuffix("dense")} is {@code "_dense"}. */
     public String fieldSuffix(String name) {
         return nested("field_suffixes", name);

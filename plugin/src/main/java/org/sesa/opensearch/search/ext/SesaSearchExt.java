@@ -30,7 +30,8 @@ import java.util.Set;
  *     "mode": "hybrid",                          bm25 | dense | concepts | hybrid
  *     "fusion": { "technique": "rrf", "weights": {"bm25": 1, "dense": 1, "concepts": 0.5}, "rank_constant": 60 },
  *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false, "weight": 0.6,
- *                                                     "out_of_domain": "skip" }   skip | rerank
+ *                                                     "out_of_domain": "skip",     skip | rerank
+ *                                                     "without_evidence": "skip" } skip | rerank
  *     "explain": true,
  *     "strict": false                            true: fail when the query cannot be encoded (hybrid degrades to BM25)
  * } }
@@ -54,14 +55,18 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final String STRICT = "strict";
     public static final String WEIGHT = "weight";
     public static final String OUT_OF_DOMAIN = "out_of_domain";
-    /** {@code out_of_domain} values: keep the fused order for a query outside the reranker's domain, or rerank anyway. */
+    public static final String WITHOUT_EVIDENCE = "without_evidence";
+    /**
+     * {@code out_of_domain} and {@code without_evidence} values: keep the fused order (for a query outside the
+     * reranker's domain; for a search whose indices have no evidence that rerank helps), or rerank anyway.
+     */
     public static final String SKIP = "skip";
     public static final String RERANK_ANYWAY = "rerank";
     public static final String EXPLAIN = "explain";
 
     private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
-    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT, OUT_OF_DOMAIN);
+    private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT, OUT_OF_DOMAIN, WITHOUT_EVIDENCE);
 
     public static final int MAX_QUERY_CHARS = 10_000;
     public static final int MAX_TOP_N = 1_000;
@@ -77,6 +82,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     private final Boolean rerankStrict;
     private final Double rerankWeight; // null: the pipeline's rerank_weight
     private final Boolean rerankSkipOutOfDomain; // null: the pipeline's out_of_domain
+    private final Boolean rerankSkipWithoutEvidence; // null: the pipeline's without_evidence
     private final boolean explain;
     private final Boolean strict; // null: the pipeline's sesa_query strict
 
@@ -93,7 +99,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
         boolean explain,
         Boolean strict,
         Double rerankWeight,
-        Boolean rerankSkipOutOfDomain
+        Boolean rerankSkipOutOfDomain,
+        Boolean rerankSkipWithoutEvidence
     ) {
         this.queryText = checkQueryText(queryText);
         this.mode = Objects.requireNonNull(mode, "mode");
@@ -125,13 +132,14 @@ public final class SesaSearchExt extends SearchExtBuilder {
         }
         this.rerankWeight = rerankWeight;
         this.rerankSkipOutOfDomain = rerankSkipOutOfDomain;
+        this.rerankSkipWithoutEvidence = rerankSkipWithoutEvidence;
         this.explain = explain;
         this.strict = strict;
     }
 
     /** Only the query text; everything else as the pipeline says. */
     public static SesaSearchExt of(String queryText) {
-        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null, null);
+        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null, null, null);
     }
 
     public SesaSearchExt(StreamInput in) throws IOException {
@@ -148,6 +156,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
             in.readBoolean(),
             in.readOptionalBoolean(),
             in.readOptionalDouble(), // added after the others, so the older fields keep their place on the wire
+            in.readOptionalBoolean(),
             in.readOptionalBoolean()
         );
     }
@@ -185,6 +194,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         out.writeOptionalBoolean(strict);
         out.writeOptionalDouble(rerankWeight);
         out.writeOptionalBoolean(rerankSkipOutOfDomain);
+        out.writeOptionalBoolean(rerankSkipWithoutEvidence);
     }
 
     @Override
@@ -246,6 +256,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         Boolean strict = null;
         Double weight = null;
         Boolean skipOutOfDomain = null;
+        Boolean skipWithoutEvidence = null;
         if (map.containsKey(RERANK)) {
             Object r = map.get(RERANK);
             if (r instanceof Boolean b) {
@@ -266,17 +277,20 @@ public final class SesaSearchExt extends SearchExtBuilder {
                     weight = parseRerankWeight(opts.get(WEIGHT), "ext.sesa.rerank.weight");
                 }
                 if (opts.containsKey(OUT_OF_DOMAIN)) {
-                    skipOutOfDomain = parseOutOfDomain(opts.get(OUT_OF_DOMAIN), "ext.sesa.rerank.out_of_domain");
+                    skipOutOfDomain = parseSkipOrRerank(opts.get(OUT_OF_DOMAIN), "ext.sesa.rerank.out_of_domain");
+                }
+                if (opts.containsKey(WITHOUT_EVIDENCE)) {
+                    skipWithoutEvidence = parseSkipOrRerank(opts.get(WITHOUT_EVIDENCE), "ext.sesa.rerank.without_evidence");
                 }
             } else {
                 throw new IllegalArgumentException(
-                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight, out_of_domain}, got " + describe(r)
+                    "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight, out_of_domain, without_evidence}, got " + describe(r)
                 );
             }
         }
         boolean explain = map.containsKey(EXPLAIN) ? bool(map.get(EXPLAIN), "ext.sesa.explain") : true;
         Boolean queryStrict = map.containsKey(STRICT) ? bool(map.get(STRICT), "ext.sesa.strict") : null;
-        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight, skipOutOfDomain);
+        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight, skipOutOfDomain, skipWithoutEvidence);
     }
 
     /** Parses a {@code {"bm25": 0.4, ...}} object; keys must be branch names, values numbers >= 0. */
@@ -311,10 +325,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
     }
 
     /**
-     * Parses an {@code out_of_domain} choice: {@code "skip"} (true: a query outside the reranker's domain keeps the
-     * fused order) or {@code "rerank"} (false: rerank it anyway).
+     * Parses an {@code out_of_domain} or {@code without_evidence} choice: {@code "skip"} (true: keep the fused order
+     * of a query outside the reranker's domain, of a search without evidence that rerank helps) or {@code "rerank"}
+     * (false: rerank it anyway).
      */
-    public static boolean parseOutOfDomain(Object value, String what) {
+    public static boolean parseSkipOrRerank(Object value, String what) {
         if (SKIP.equals(value)) {
             return true;
         }
@@ -435,7 +450,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
             builder.endObject();
         }
         if (rerank != null) {
-            if (rerankTopN == null && rerankTimeout == null && rerankStrict == null && rerankWeight == null && rerankSkipOutOfDomain == null) {
+            if (rerankTopN == null
+                && rerankTimeout == null
+                && rerankStrict == null
+                && rerankWeight == null
+                && rerankSkipOutOfDomain == null
+                && rerankSkipWithoutEvidence == null) {
                 builder.field(RERANK, rerank.booleanValue());
             } else {
                 builder.startObject(RERANK);
@@ -453,6 +473,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
                 }
                 if (rerankSkipOutOfDomain != null) {
                     builder.field(OUT_OF_DOMAIN, rerankSkipOutOfDomain ? SKIP : RERANK_ANYWAY);
+                }
+                if (rerankSkipWithoutEvidence != null) {
+                    builder.field(WITHOUT_EVIDENCE, rerankSkipWithoutEvidence ? SKIP : RERANK_ANYWAY);
                 }
                 builder.endObject();
             }
@@ -511,6 +534,14 @@ public final class SesaSearchExt extends SearchExtBuilder {
         return rerankSkipOutOfDomain;
     }
 
+    /**
+     * true: keep the fused order when the candidates' indices have no evidence record that says rerank helps; null
+     * when the request does not say (the pipeline's {@code without_evidence} decides).
+     */
+    public Boolean rerankSkipWithoutEvidence() {
+        return rerankSkipWithoutEvidence;
+    }
+
     public boolean explain() {
         return explain;
     }
@@ -541,11 +572,27 @@ public final class SesaSearchExt extends SearchExtBuilder {
             && Objects.equals(rerankStrict, that.rerankStrict)
             && Objects.equals(rerankWeight, that.rerankWeight)
             && Objects.equals(rerankSkipOutOfDomain, that.rerankSkipOutOfDomain)
+            && Objects.equals(rerankSkipWithoutEvidence, that.rerankSkipWithoutEvidence)
             && Objects.equals(strict, that.strict);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(queryText, mode, technique, weights, rankConstant, rerank, rerankTopN, rerankTimeout, rerankStrict, rerankWeight, rerankSkipOutOfDomain, explain, strict);
+        return Objects.hash(
+            queryText,
+            mode,
+            technique,
+            weights,
+            rankConstant,
+            rerank,
+            rerankTopN,
+            rerankTimeout,
+            rerankStrict,
+            rerankWeight,
+            rerankSkipOutOfDomain,
+            rerankSkipWithoutEvidence,
+            explain,
+            strict
+        );
     }
 }

@@ -11,10 +11,13 @@ import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.Candidate;
 import org.sesa.opensearch.search.DocKey;
 import org.sesa.opensearch.search.QueryEncodingException;
+import org.sesa.opensearch.search.SearchEvidence;
 import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.index.EvidenceRecord;
+import org.sesa.opensearch.index.IndexEvidenceLookup;
 import org.sesa.opensearch.search.fusion.FusionSettings;
 import org.sesa.opensearch.search.fusion.ScoreFusion;
 import org.sesa.opensearch.search.fusion.ScoreFusion.BranchWindow;
@@ -30,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 /**
  * {@code sesa_fuse}: waits for the side branches that {@code sesa_query} started, fuses the windows of all
@@ -43,6 +47,12 @@ import java.util.concurrent.TimeUnit;
  * the concept weight set to 0, so the ranking is the BM25 + dense one; {@code ext.sesa.fusion} says so
  * ({@code concepts_dropped}). The hits still carry their shared concepts as explanations. {@code "keep"} always
  * fuses with the configured weights.
+ *
+ * <p><b>Evidence.</b> Each fusion setting (technique, weights, rank_constant) is the request's {@code ext.sesa.fusion}
+ * if it sets it, else the index evidence record's {@code fusion} if every index the candidates come from carries the
+ * same record for the pipeline's target prefix ({@link SearchEvidence}, also kept in the plan for {@code sesa_rerank}),
+ * else this processor's. {@code ext.sesa.fusion.weights_source} says which one gave the weights, and
+ * {@code evidence} which record was used, with what was measured. The concept domain drop applies after this choice.
  */
 public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
 
@@ -50,11 +60,20 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
 
     private final FusionSettings settings;
     private final boolean dropConceptsOutOfDomain;
+    private final IndexEvidenceLookup evidence;
 
-    SesaFuseProcessor(String tag, String description, boolean ignoreFailure, FusionSettings settings, boolean dropConceptsOutOfDomain) {
+    SesaFuseProcessor(
+        String tag,
+        String description,
+        boolean ignoreFailure,
+        FusionSettings settings,
+        boolean dropConceptsOutOfDomain,
+        IndexEvidenceLookup evidence
+    ) {
         super(TYPE, tag, description, ignoreFailure);
         this.settings = settings;
         this.dropConceptsOutOfDomain = dropConceptsOutOfDomain;
+        this.evidence = evidence;
     }
 
     @Override
@@ -152,7 +171,17 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
             fusionInput.add(new BranchWindow<>(b, keys, scores));
         }
 
-        FusionSettings effective = settings.with(ext.technique(), ext.weights(), ext.rankConstant());
+        // request > the candidate indices' shared evidence record > this pipeline, key by key
+        SearchEvidence found = SearchEvidence.resolve(
+            hits.keySet().stream().map(DocKey::index).collect(Collectors.toSet()),
+            plan.names().prefix(),
+            evidence
+        );
+        plan.evidence(found);
+        EvidenceRecord record = found.record();
+        FusionSettings base = record == null ? settings : settings.with(record.technique(), record.weights(), record.rankConstant());
+        FusionSettings effective = base.with(ext.technique(), ext.weights(), ext.rankConstant());
+        String weightsSource = SearchEvidence.source(ext.weights().isEmpty() == false, record != null && record.weights() != null);
         QueryEncoding.Domain conceptDomain = plan.encoding() == null ? null : plan.encoding().conceptDomain();
         boolean conceptsDropped = false;
         if (plan.mode().isHybrid()
@@ -196,8 +225,10 @@ public final class SesaFuseProcessor extends AbstractSesaResponseProcessor {
                 w.put(b.key(), effective.weights().get(b));
             }
             fusion.put("weights", w);
+            fusion.put("weights_source", weightsSource);
             fusion.put("rank_constant", effective.rankConstant());
             fusion.put("min_range", effective.minRange());
+            found.reportInto(fusion);
             if (conceptsDropped) {
                 fusion.put("concepts_dropped", "out_of_domain");
             }

@@ -2,6 +2,7 @@ package org.sesa.opensearch.search.processor;
 
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.sesa.opensearch.index.IndexEvidenceLookup;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.fusion.FusionSettings;
@@ -19,7 +20,8 @@ public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory
     // each option's key, then its default where it has one (min_range's is FusionSettings.DEFAULT_MIN_RANGE)
     public static final String TECHNIQUE = "technique";
     public static final String WEIGHTS = "weights";
-    public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.4, Branch.DENSE, 0.4, Branch.CONCEPTS, 0.2);
+    /** The evidence-free default: the concept branch explains, it does not score (issue 19). */
+    public static final Map<Branch, Double> DEFAULT_WEIGHTS = Map.of(Branch.BM25, 0.5, Branch.DENSE, 0.5, Branch.CONCEPTS, 0.0);
     public static final String RANK_CONSTANT = "rank_constant";
     public static final int DEFAULT_RANK_CONSTANT = 60;
     public static final String MIN_RANGE = "min_range";
@@ -27,6 +29,13 @@ public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory
     /** {@code concepts_out_of_domain} values: fuse without the concept branch, or with it. */
     public static final String DROP = "drop";
     public static final String KEEP = "keep";
+
+    private final IndexEvidenceLookup evidence;
+
+    /** @param evidence the indices' evidence records ({@link IndexEvidenceLookup#NONE}: never any) */
+    public SesaFuseProcessorFactory(IndexEvidenceLookup evidence) {
+        this.evidence = evidence;
+    }
 
     @Override
     SesaFuseProcessor newProcessor(String tag, String description, boolean ignoreFailure, Map<String, Object> config) {
@@ -65,6 +74,6 @@ public final class SesaFuseProcessorFactory extends AbstractSesaProcessorFactory
         if (DROP.equals(ood) == false && KEEP.equals(ood) == false) {
             throw newConfigurationException(type, tag, CONCEPTS_OUT_OF_DOMAIN, "must be \"" + DROP + "\" or \"" + KEEP + "\", got [" + ood + "]");
         }
-        return new SesaFuseProcessor(tag, description, ignoreFailure, settings, DROP.equals(ood));
+        return new SesaFuseProcessor(tag, description, ignoreFailure, settings, DROP.equals(ood), evidence);
     }
 }

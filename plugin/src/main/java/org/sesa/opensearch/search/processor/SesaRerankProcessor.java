@@ -11,7 +11,9 @@ import org.sesa.inference.v1.RerankOptions;
 import org.sesa.inference.v1.RerankRequest;
 import org.sesa.inference.v1.RerankResponse;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.index.EvidenceRecord;
 import org.sesa.opensearch.search.Candidate;
+import org.sesa.opensearch.search.SearchEvidence;
 import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
@@ -48,6 +50,16 @@ import java.util.concurrent.TimeUnit;
  * query and the fused order stands, with {@code ext.sesa.rerank.applied: false}, {@code skipped: "out_of_domain"}
  * and the similarity and threshold; this is not a degradation. {@code "rerank"} reranks every query.
  *
+ * <p><b>Evidence.</b> Rerank is an extra signal: it earns its place with evidence measured on the collection it is
+ * used on. When the indices the candidates come from share an evidence record ({@link SearchEvidence}, resolved by
+ * {@code sesa_fuse}) that says {@code rerank.enabled: true}, the head is reranked, blended with the record's
+ * {@code rerank.weight} unless the request sets {@code weight}. Without such a record (none, mixed, invalid), or
+ * when it says {@code enabled: false}, {@code without_evidence: "skip"} (the default; the request's
+ * {@code ext.sesa.rerank.without_evidence} overrides it) keeps the fused order with {@code ext.sesa.rerank.applied:
+ * false}, {@code skipped: "no_evidence"} or {@code "evidence_against"}, and no Rerank call; this is not a degradation.
+ * {@code "rerank"} reranks as before, with the request's or this processor's weight. {@code weight_source} says where
+ * the weight came from. The domain check above applies after this gate.
+ *
  * <p>When the call fails or misses its {@code timeout}, the fused order is returned with
  * {@code _sesa.degraded} on every hit and {@code ext.sesa.degraded: true} with the reason; with {@code strict}
  * the search fails instead. Runs only when the request says {@code rerank} (or the pipeline sets
@@ -66,6 +78,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
     private final int maxChunks;
     private final double rerankWeight;
     private final boolean skipOutOfDomain;
+    private final boolean skipWithoutEvidence;
     private final InferenceClient client;
 
     SesaRerankProcessor(
@@ -80,6 +93,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int maxChunks,
         double rerankWeight,
         boolean skipOutOfDomain,
+        boolean skipWithoutEvidence,
         InferenceClient client
     ) {
         super(TYPE, tag, description, ignoreFailure);
@@ -91,6 +105,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         this.maxChunks = maxChunks;
         this.rerankWeight = SesaSearchExt.checkRerankWeight(rerankWeight, SesaRerankProcessorFactory.RERANK_WEIGHT);
         this.skipOutOfDomain = skipOutOfDomain;
+        this.skipWithoutEvidence = skipWithoutEvidence;
         this.client = Objects.requireNonNull(client);
     }
 
@@ -124,6 +139,11 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         return skipOutOfDomain;
     }
 
+    /** true: without an evidence record saying rerank helps, the fused order stands ({@code without_evidence: "skip"}). */
+    public boolean isSkipWithoutEvidence() {
+        return skipWithoutEvidence;
+    }
+
     @Override
     void process(SesaSearchPlan plan, SearchResponse response, ActionListener<SearchResponse> listener) {
         SesaSearchExt ext = plan.ext();
@@ -139,7 +159,24 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n = ext.rerankTopN() != null ? ext.rerankTopN() : topN;
         TimeValue deadline = ext.rerankTimeout() != null ? ext.rerankTimeout() : timeout;
         boolean failHard = ext.rerankStrict() != null ? ext.rerankStrict() : strict;
-        double w = ext.rerankWeight() != null ? ext.rerankWeight() : rerankWeight;
+        SearchEvidence evidence = plan.evidence();
+        EvidenceRecord record = evidence.record();
+        Boolean measured = record == null ? null : record.rerankEnabled(); // null: no record says anything on rerank
+        boolean skipUnproven = ext.rerankSkipWithoutEvidence() != null ? ext.rerankSkipWithoutEvidence() : skipWithoutEvidence;
+        if (Boolean.TRUE.equals(measured) == false && skipUnproven) {
+            Map<String, Object> skipped = new LinkedHashMap<>();
+            skipped.put("applied", false);
+            skipped.put("skipped", measured == null ? "no_evidence" : "evidence_against");
+            skipped.put("top_n", n);
+            evidence.reportInto(skipped);
+            respond(listener, () -> withRerank(plan, response, fusedOrder(plan), skipped, null, 0), listener::onFailure);
+            return;
+        }
+        boolean weighed = Boolean.TRUE.equals(measured) && record.rerankWeight() != null;
+        Weight w = new Weight(
+            ext.rerankWeight() != null ? ext.rerankWeight() : weighed ? record.rerankWeight() : rerankWeight,
+            SearchEvidence.source(ext.rerankWeight() != null, weighed)
+        );
         boolean skipOod = ext.rerankSkipOutOfDomain() != null ? ext.rerankSkipOutOfDomain() : skipOutOfDomain;
         // the head's hits that only a side branch found still lack their text: one fetch for all of them
         plan.completeHead(Math.max(n, plan.from() + plan.size()), new ActionListener<>() {
@@ -172,7 +209,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         int n,
         TimeValue deadline,
         boolean failHard,
-        double w,
+        Weight w,
         boolean skipOod
     ) {
         SesaSearchExt ext = plan.ext();
@@ -230,7 +267,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         RerankResponse r,
         long tookMillis,
         int n,
-        double w
+        Weight w
     ) {
         if (r.hasDomain() && r.getDomain().getInDomain() == false && r.getScoresCount() == 0) {
             return outOfDomain(plan, response, r, tookMillis, n, w);
@@ -253,7 +290,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             }
         }
         // w < 1: the scored head hits are ranked by the blend of the min-max normalized rerank and fused scores
-        boolean blend = w < 1.0;
+        boolean blend = w.value() < 1.0;
         Double[] blended = new Double[headSize];
         if (blend) {
             double rMin = Double.POSITIVE_INFINITY, rMax = Double.NEGATIVE_INFINITY;
@@ -269,7 +306,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             }
             for (int i = 0; i < headSize; i++) {
                 if (scores[i] != null) {
-                    blended[i] = w * minMax(scores[i], rMin, rMax) + (1 - w) * minMax(ranking.get(i).fused(), fMin, fMax);
+                    blended[i] = w.value() * minMax(scores[i], rMin, rMax) + (1 - w.value()) * minMax(ranking.get(i).fused(), fMin, fMax);
                 }
             }
         }
@@ -304,7 +341,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", true);
         rerank.put("top_n", n);
-        rerank.put("weight", w);
+        w.reportInto(rerank);
         rerank.put("reranked", done);
         if (itemErrors > 0) {
             rerank.put("item_errors", itemErrors);
@@ -314,19 +351,21 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         if (r.hasDomain()) {
             rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         }
+        plan.evidence().reportInto(rerank);
         return withRerank(plan, response, ranked, rerank, null, tookMillis);
     }
 
     /** The server skipped an out-of-domain query (as asked): the fused order stands; not a degradation. */
-    private SearchResponse outOfDomain(SesaSearchPlan plan, SearchResponse response, RerankResponse r, long tookMillis, int n, double w) {
+    private SearchResponse outOfDomain(SesaSearchPlan plan, SearchResponse response, RerankResponse r, long tookMillis, int n, Weight w) {
         Map<String, Object> rerank = new LinkedHashMap<>();
         rerank.put("applied", false);
         rerank.put("skipped", "out_of_domain");
         rerank.put("top_n", n);
-        rerank.put("weight", w);
+        w.reportInto(rerank);
         rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
         rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
+        plan.evidence().reportInto(rerank);
         return withRerank(plan, response, fusedOrder(plan), rerank, null, tookMillis);
     }
 
@@ -384,6 +423,14 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             inner.addSuppressed(e);
             listener.onFailure(inner);
         });
+    }
+
+    /** The blend weight of one search and where it came from ({@link SearchEvidence#source}). */
+    private record Weight(double value, String source) {
+        void reportInto(Map<String, Object> rerank) {
+            rerank.put("weight", value);
+            rerank.put("weight_source", source);
+        }
     }
 
     /** {@code (x - min) / (max - min)}; 0 when {@code max == min} (the component then cannot decide the order). */

@@ -32,6 +32,12 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
      * on in-domain queries only); saves the cross-encoder's time too.
      */
     public static final String DEFAULT_OUT_OF_DOMAIN = SesaSearchExt.SKIP;
+    public static final String WITHOUT_EVIDENCE = "without_evidence";
+    /**
+     * Keep the fused order when the candidates' indices have no evidence record saying rerank helps on them: an extra
+     * signal earns its place with evidence measured on the collection it is used on.
+     */
+    public static final String DEFAULT_WITHOUT_EVIDENCE = SesaSearchExt.SKIP;
 
     private final Supplier<InferenceClient> client;
 
@@ -58,18 +64,8 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
         boolean byDefault = ConfigurationUtils.readBooleanProperty(type, tag, config, BY_DEFAULT, false);
         int maxChunks = readRange(type, tag, config, MAX_CHUNKS, 0, 0, MAX_MAX_CHUNKS);
         double rerankWeight = readUnitInterval(type, tag, config, RERANK_WEIGHT, DEFAULT_RERANK_WEIGHT);
-        Object outOfDomain = config.remove(OUT_OF_DOMAIN);
-        boolean skipOutOfDomain;
-        try {
-            skipOutOfDomain = SesaSearchExt.parseOutOfDomain(outOfDomain == null ? DEFAULT_OUT_OF_DOMAIN : outOfDomain, OUT_OF_DOMAIN);
-        } catch (IllegalArgumentException e) {
-            throw newConfigurationException(
-                type,
-                tag,
-                OUT_OF_DOMAIN,
-                "must be \"" + SesaSearchExt.SKIP + "\" or \"" + SesaSearchExt.RERANK_ANYWAY + "\", got [" + outOfDomain + "]"
-            );
-        }
+        boolean skipOutOfDomain = readSkipOrRerank(type, tag, config, OUT_OF_DOMAIN, DEFAULT_OUT_OF_DOMAIN);
+        boolean skipWithoutEvidence = readSkipOrRerank(type, tag, config, WITHOUT_EVIDENCE, DEFAULT_WITHOUT_EVIDENCE);
         return new SesaRerankProcessor(
             tag,
             description,
@@ -82,7 +78,23 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
             maxChunks,
             rerankWeight,
             skipOutOfDomain,
+            skipWithoutEvidence,
             client.get()
         );
+    }
+
+    /** {@code "skip"} (true) or {@code "rerank"} (false); {@code def} when absent. */
+    private static boolean readSkipOrRerank(String type, String tag, Map<String, Object> config, String key, String def) {
+        Object value = config.remove(key);
+        try {
+            return SesaSearchExt.parseSkipOrRerank(value == null ? def : value, key);
+        } catch (IllegalArgumentException e) {
+            throw newConfigurationException(
+                type,
+                tag,
+                key,
+                "must be \"" + SesaSearchExt.SKIP + "\" or \"" + SesaSearchExt.RERANK_ANYWAY + "\", got [" + value + "]"
+            );
+        }
     }
 }

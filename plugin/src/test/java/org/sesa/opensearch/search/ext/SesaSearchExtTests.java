@@ -156,25 +156,42 @@ class SesaSearchExtTests {
         assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": 2.0}}", outOfRange + ", got [2.0]");
         assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": -0.5}}", outOfRange);
         assertRejected("{\"query_text\": \"q\", \"rerank\": {\"weight\": \"high\"}}", outOfRange + ", got String [high]");
-        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}", "expected [out_of_domain, strict, timeout, top_n, weight]");
-        assertRejected("{\"query_text\": \"q\", \"rerank\": 1}", "an object {top_n, timeout, strict, weight, out_of_domain}");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"n\": 1}}", "expected [out_of_domain, strict, timeout, top_n, weight, without_evidence]");
+        assertRejected("{\"query_text\": \"q\", \"rerank\": 1}", "an object {top_n, timeout, strict, weight, out_of_domain, without_evidence}");
+    }
+
+    /**
+     * A rerank choice between {@code "skip"} and {@code "rerank"} ({@code out_of_domain}, {@code without_evidence}):
+     * unset by default, parsed, carried over the wire and in JSON, counted in equals, and checked.
+     */
+    static void assertSkipOrRerankChoice(String key, java.util.function.Function<SesaSearchExt, Boolean> choice) throws IOException {
+        String rerank = "{\"query_text\": \"q\", \"rerank\": ";
+        assertNull(choice.apply(parse(rerank + "true}")), "unset: the pipeline's " + key);
+        assertEquals(Boolean.TRUE, choice.apply(parse(rerank + "{\"" + key + "\": \"skip\"}}")));
+        SesaSearchExt ext = parse(rerank + "{\"" + key + "\": \"rerank\"}}");
+        assertEquals(Boolean.FALSE, choice.apply(ext));
+        assertEquals(Boolean.TRUE, ext.rerank(), "an object means rerank");
+        assertEquals(Boolean.FALSE, choice.apply(streamRoundTrip(ext)));
+        String json = xContentRoundTrip(ext);
+        assertTrue(json.contains("\"rerank\":{\"" + key + "\":\"rerank\"}"), json);
+        assertFalse(ext.equals(parse(rerank + "{\"" + key + "\": \"skip\"}}")), "it counts in equals");
+        assertRejected(rerank + "{\"" + key + "\": \"always\"}}", "[ext.sesa.rerank." + key + "] must be \"skip\" or \"rerank\", got String [always]");
+        assertRejected(rerank + "{\"" + key + "\": false}}", "[ext.sesa.rerank." + key + "] must be");
     }
 
     @Test
     void outOfDomainParsesRoundTripsAndIsChecked() throws IOException {
-        assertNull(parse("{\"query_text\": \"q\", \"rerank\": true}").rerankSkipOutOfDomain(), "unset: the pipeline's out_of_domain");
-        assertEquals(Boolean.TRUE, parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}").rerankSkipOutOfDomain());
-        SesaSearchExt ext = parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"rerank\"}}");
-        assertEquals(Boolean.FALSE, ext.rerankSkipOutOfDomain());
-        assertEquals(Boolean.TRUE, ext.rerank(), "an object means rerank");
-        assertEquals(Boolean.FALSE, streamRoundTrip(ext).rerankSkipOutOfDomain());
-        String json = xContentRoundTrip(ext);
-        assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"rerank\"}"), json);
-        assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"skip\"}}")), "it counts in equals");
-        assertRejected(
-            "{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": \"always\"}}",
-            "[ext.sesa.rerank.out_of_domain] must be \"skip\" or \"rerank\", got String [always]"
-        );
-        assertRejected("{\"query_text\": \"q\", \"rerank\": {\"out_of_domain\": false}}", "[ext.sesa.rerank.out_of_domain] must be");
+        assertSkipOrRerankChoice(SesaSearchExt.OUT_OF_DOMAIN, SesaSearchExt::rerankSkipOutOfDomain);
+    }
+
+    @Test
+    void withoutEvidenceParsesRoundTripsAndIsChecked() throws IOException {
+        assertSkipOrRerankChoice(SesaSearchExt.WITHOUT_EVIDENCE, SesaSearchExt::rerankSkipWithoutEvidence);
+        SesaSearchExt both = parse("{\"query_text\": \"q\", \"rerank\": {\"without_evidence\": \"rerank\", \"out_of_domain\": \"skip\"}}");
+        assertEquals(Boolean.FALSE, both.rerankSkipWithoutEvidence());
+        assertEquals(Boolean.TRUE, both.rerankSkipOutOfDomain(), "the two choices are separate");
+        assertEquals(Boolean.FALSE, streamRoundTrip(both).rerankSkipWithoutEvidence());
+        String json = xContentRoundTrip(both);
+        assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"skip\",\"without_evidence\":\"rerank\"}"), json);
     }
 }

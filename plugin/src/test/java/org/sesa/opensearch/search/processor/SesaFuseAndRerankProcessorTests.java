@@ -2,12 +2,9 @@ package org.sesa.opensearch.search.processor;
 
 import io.grpc.Status;
 
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.opensearch.ExceptionsHelper;
 import org.opensearch.OpenSearchParseException;
-import org.opensearch.action.search.MultiSearchRequest;
-import org.opensearch.action.search.MultiSearchResponse;
 import org.opensearch.action.search.SearchRequest;
 import org.opensearch.action.search.SearchResponse;
 import org.opensearch.common.io.stream.BytesStreamOutput;
@@ -24,22 +21,15 @@ import org.opensearch.search.SearchExtBuilder;
 import org.opensearch.search.SearchHit;
 import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
-import org.sesa.inference.v1.Concept;
 import org.sesa.inference.v1.DomainCheck;
-import org.sesa.inference.v1.Embedding;
 import org.sesa.opensearch.FakeInference;
 import org.sesa.opensearch.search.SearchTestSupport;
-import org.sesa.opensearch.search.SesaQueryTestCase;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaResponseExt;
-import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.fusion.FusionTechnique;
 
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -58,138 +48,7 @@ import static org.sesa.opensearch.search.SearchTestSupport.response;
  * sesa_rerank. Windows: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]; min_max with the
  * default weights gives a .6, c .4, b .2, d 0.
  */
-class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
-
-    static final String A = "{\"title\":\"A python\",\"text\":\"python sql\",\"sesa_concepts\":{\"c_py\":0.5,\"c_sql\":0.4,\"other\":0.9}}";
-    static final String B = "{\"title\":\"B\",\"text\":\"sql\",\"sesa_concepts\":{\"c_sql\":0.9,\"c_etl\":0.1}}";
-    static final String C = "{\"title\":\"C\",\"text\":\"python python\",\"sesa_concepts\":{\"c_py\":0.2}}";
-    static final String D = "{\"title\":\"D\",\"text\":\"nothing\"}";
-
-    /** The fake server's answers and the branch windows these tests fuse. */
-    @BeforeEach
-    void scriptTheServerAndTheBranches() {
-        service.embedder = text -> Embedding.newBuilder()
-            .addDense(1f)
-            .addDense(0f)
-            .addConcepts(Concept.newBuilder().setKey("c_py").setLabel("Python").setWeight(0.8f))
-            .addConcepts(Concept.newBuilder().setKey("c_sql").setLabel("SQL").setWeight(0.5f))
-            .addConcepts(Concept.newBuilder().setKey("c_etl").setLabel("ETL").setWeight(0.2f))
-            .build();
-        // "python" counts, and C gets a bonus, so rerank turns [a, c, b] into [c, a, b]
-        service.rerankScorer = (q, p) -> FakeInference.occurrences("python", p) + (p.startsWith("C") ? 1 : 0);
-        searcher.answer = this::sideBranches;
-    }
-
-    static final Map<String, String> SOURCES = Map.of("a", A, "b", B, "c", C, "d", D);
-
-    /** Documents the backfill no longer finds (changed or deleted since the branch searches). */
-    private final java.util.Set<String> vanishedIds = new java.util.HashSet<>();
-
-    /** When set, the backfill search's item fails with it. */
-    private volatile Exception failBackfill;
-
-    /** Ids each backfill search asked for, in order. */
-    private final List<List<String>> backfilled = new java.util.ArrayList<>();
-
-    /**
-     * Like the node: a lean side branch (no {@code _source}) returns ids and scores only; the backfill search
-     * (an ids query per index) returns the full hits of the ids it names.
-     */
-    private MultiSearchResponse sideBranches(MultiSearchRequest r) {
-        Object[] out = new Object[r.requests().size()];
-        for (int i = 0; i < out.length; i++) {
-            SearchSourceBuilder source = r.requests().get(i).source();
-            List<String> ids = askedIds(source.query());
-            if (ids.isEmpty() == false) {
-                backfilled.add(ids.stream().sorted().toList());
-                out[i] = failBackfill != null ? failBackfill : response(ids.stream().filter(id -> vanishedIds.contains(id) == false).map(id -> hit(id, 1f, SOURCES.get(id))).toArray(SearchHit[]::new));
-                continue;
-            }
-            boolean lean = source.fetchSource() != null && source.fetchSource().fetchSource() == false;
-            java.util.function.Function<String, String> src = id -> lean ? null : SOURCES.get(id);
-            // the knn stand-in parses into a wrapper query, the concepts branch is a bool
-            boolean knn = source.query() instanceof org.opensearch.index.query.WrapperQueryBuilder;
-            out[i] = knn
-                ? response(hit("c", 0.9f, src.apply("c")), hit("a", 0.8f, src.apply("a")), hit("d", 0.7f, src.apply("d")))
-                : response(hit("b", 0.6f, src.apply("b")), hit("c", 0.3f, src.apply("c")));
-        }
-        return msearch(out);
-    }
-
-    /** The ids whose {@code _seq_no} a backfill query (bool.filter [terms _seq_no]) asks for; empty for a branch. */
-    static List<String> askedIds(org.opensearch.index.query.QueryBuilder q) {
-        List<String> ids = new java.util.ArrayList<>();
-        if (q instanceof org.opensearch.index.query.BoolQueryBuilder bool) {
-            for (org.opensearch.index.query.QueryBuilder f : bool.filter()) {
-                if (f instanceof org.opensearch.index.query.TermsQueryBuilder terms && terms.fieldName().equals("_seq_no")) {
-                    for (String id : SOURCES.keySet()) {
-                        if (terms.values().contains(SearchTestSupport.seqNo(id))) {
-                            ids.add(id);
-                        }
-                    }
-                }
-            }
-        }
-        return ids;
-    }
-
-    static SearchResponse bm25Window() {
-        return response(hit("a", 8f, A), hit("b", 4f, B));
-    }
-
-    SesaQueryProcessor query() {
-        return new SesaQueryProcessorFactory(fake::client, searcher, SearchTestSupport.registry()).create(Map.of(), null, null, false, new HashMap<>(), null);
-    }
-
-    static SesaFuseProcessor fuse(Object... kv) {
-        return new SesaFuseProcessorFactory().create(Map.of(), null, null, false, config(kv), null);
-    }
-
-    SesaRerankProcessor rerank(Object... kv) {
-        return new SesaRerankProcessorFactory(fake::client).create(Map.of(), null, null, false, config(kv), null);
-    }
-
-    static Map<String, Object> config(Object... kv) {
-        Map<String, Object> cfg = new HashMap<>();
-        for (int i = 0; i < kv.length; i += 2) {
-            cfg.put((String) kv[i], kv[i + 1]);
-        }
-        return cfg;
-    }
-
-    /** Runs sesa_query on a request with this ext and source settings; returns the context. */
-    PipelineProcessingContext plan(String extJson, SearchSourceBuilder source) throws Exception {
-        SesaSearchExt ext = SesaSearchExt.fromMap(XContentHelper.convertToMap(JsonXContent.jsonXContent, extJson, true));
-        source.ext(List.of(ext));
-        PipelineProcessingContext ctx = new PipelineProcessingContext();
-        CompletableFuture<SearchRequest> f = new CompletableFuture<>();
-        query().processRequestAsync(new SearchRequest(new String[] { "idx" }, source), ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
-        f.get(10, TimeUnit.SECONDS);
-        return ctx;
-    }
-
-    static SearchResponse run(org.opensearch.search.pipeline.SearchResponseProcessor p, SearchResponse in, PipelineProcessingContext ctx) throws Exception {
-        CompletableFuture<SearchResponse> f = new CompletableFuture<>();
-        p.processResponseAsync(null, in, ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
-        return f.get(10, TimeUnit.SECONDS);
-    }
-
-    static Exception failure(org.opensearch.search.pipeline.SearchResponseProcessor p, SearchResponse in, PipelineProcessingContext ctx) {
-        return (Exception) assertThrows(ExecutionException.class, () -> run(p, in, ctx)).getCause();
-    }
-
-    static List<String> ids(SearchResponse r) {
-        return java.util.Arrays.stream(r.getHits().getHits()).map(SearchHit::getId).toList();
-    }
-
-    @SuppressWarnings("unchecked")
-    static Map<String, Object> sesa(SearchHit h) {
-        return h.field("_sesa") == null ? null : (Map<String, Object>) h.field("_sesa").getValue();
-    }
-
-    static Map<String, Object> ext(SearchResponse r) {
-        return SesaResponseExt.find(r.getInternalResponse().getSearchExtBuilders()).info();
-    }
+class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
 
     @Test
     void hybridMinMaxFusesTheThreeWindowsAndExplainsEachHit() throws Exception {
@@ -227,15 +86,6 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         assertEquals(3, branches.get("dense").get("returned"));
         assertEquals(0.7f, branches.get("dense").get("min_score"));
         assertEquals(8f, branches.get("bm25").get("max_score"));
-    }
-
-    /** The default embedding, plus the server's concept-domain check of the query. */
-    private void conceptDomain(boolean inDomain) {
-        java.util.function.Function<String, Embedding> plain = service.embedder;
-        service.embedder = text -> plain.apply(text)
-            .toBuilder()
-            .setConceptDomain(DomainCheck.newBuilder().setInDomain(inDomain).setSimilarity(inDomain ? 0.5f : 0.1f).setThreshold(0.3f).setReference("scifact"))
-            .build();
     }
 
     @Test
@@ -620,11 +470,13 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
 
     @Test
     void factoriesValidateTheirSettings() {
-        SesaFuseProcessor f = fuse();
+        SesaFuseProcessor f = defaultFuse();
         assertEquals(FusionTechnique.MIN_MAX, f.getSettings().technique());
         assertEquals(60, f.getSettings().rankConstant());
         assertEquals(0.05, f.getSettings().minRange());
-        assertEquals(0.4, f.getSettings().weights().get(org.sesa.opensearch.search.Branch.DENSE));
+        // the evidence-free default: BM25 and dense score, the concept branch explains
+        assertEquals(0.5, f.getSettings().weights().get(org.sesa.opensearch.search.Branch.DENSE));
+        assertEquals(0.0, f.getSettings().weights().get(org.sesa.opensearch.search.Branch.CONCEPTS));
         Object[][] badFuse = {
             { "technique", "sum" },
             { "weights", Map.of("bm25", -1) },
@@ -718,36 +570,6 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         }
     }
 
-    /** Rerank scores by title: d 10, b 8, c 3, a 0, the reverse of the fused order a .6, c .4, b .2, d 0. */
-    private void reverseRerankScores() {
-        service.rerankScorer = (q, p) -> switch (p.charAt(0)) {
-            case 'A' -> 0;
-            case 'B' -> 8;
-            case 'C' -> 3;
-            case 'D' -> 10;
-            default -> throw new AssertionError(p);
-        };
-    }
-
-    SearchResponse rerankWith(String rerankExt, SesaRerankProcessor p) throws Exception {
-        PipelineProcessingContext ctx = plan("{\"query_text\": \"q\", \"rerank\": " + rerankExt + "}", new SearchSourceBuilder());
-        return run(p, run(fuse(), bm25Window(), ctx), ctx);
-    }
-
-    static float[] scores(SearchResponse r) {
-        SearchHit[] hits = r.getHits().getHits();
-        float[] out = new float[hits.length];
-        for (int i = 0; i < hits.length; i++) {
-            out[i] = hits[i].getScore();
-        }
-        return out;
-    }
-
-    @SuppressWarnings("unchecked")
-    static Map<String, Object> rerankInfo(SearchResponse r) {
-        return (Map<String, Object>) ext(r).get("rerank");
-    }
-
     @Test
     void weightOneIsThePureRerankOrderWithTheRawScores() throws Exception {
         reverseRerankScores();
@@ -831,11 +653,4 @@ class SesaFuseAndRerankProcessorTests extends SesaQueryTestCase {
         assertArrayEquals(new float[] { 0.1f, 0.1f * 2 / 3, 0.1f / 3, 0f }, scores(flat), 1e-5f);
     }
 
-    static List<Float> boxed(float[] a) {
-        List<Float> out = new java.util.ArrayList<>();
-        for (float f : a) {
-            out.add(f);
-        }
-        return out;
-    }
 }

@@ -1,0 +1,135 @@
+package org.sesa.opensearch.index;
+
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
+import org.opensearch.cluster.ClusterState;
+import org.opensearch.cluster.metadata.IndexAbstraction;
+import org.opensearch.cluster.metadata.IndexMetadata;
+import org.opensearch.cluster.metadata.MappingMetadata;
+import org.sesa.opensearch.util.SesaConventions;
+
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * The one reader of an index mapping's {@code _meta.<index_meta_key>} section (conventions.json; {@code sesa}) in the
+ * local cluster state, for ingest and search:
+ *
+ * <ul>
+ *   <li>{@link #models}: {@code _meta.sesa.models.<prefix>} of the write index behind an index, alias or data stream,
+ *       the models {@code sesa_encode} checks the server's against;</li>
+ *   <li>{@link #evidence}: {@code _meta.sesa.<index_evidence_key>.<prefix>} ({@code evidence}) of a concrete index,
+ *       the {@link EvidenceRecord} that lets {@code sesa_fuse} and {@code sesa_rerank} score with what was measured
+ *       on that collection.</li>
+ * </ul>
+ *
+ * Each index's section is parsed once per index UUID and mapping version (a new mapping, e.g. a record written by
+ * {@code sesa tune}, has a new version), so a lookup is a map lookup. A malformed evidence record is ignored with one
+ * WARN log per index and mapping version, and reported by {@link #evidence} as {@linkplain IndexEvidence#invalid
+ * invalid}; it never fails a search or a document.
+ */
+public final class IndexSesaMeta implements IndexEvidenceLookup {
+
+    private static final Logger logger = LogManager.getLogger(IndexSesaMeta.class);
+    private static final int MAX_CACHED = 1024;
+    static final String MODELS = "models";
+
+    /** One index version's section: models and evidence per target prefix. */
+    private record Section(Map<String, Object> models, Map<String, IndexEvidence> evidence, IndexEvidence allEvidence) {
+        IndexEvidence evidence(String prefix) {
+            return allEvidence != null ? allEvidence : evidence.getOrDefault(prefix, IndexEvidence.ABSENT);
+        }
+    }
+
+    private static final Section EMPTY = new Section(Map.of(), Map.of(), null);
+
+    private final Supplier<ClusterState> state;
+    private final String metaKey = SesaConventions.get().indexMetaKey();
+    private final String evidenceKey = SesaConventions.get().indexEvidenceKey();
+    private final Map<String, Section> cache = new ConcurrentHashMap<>();
+
+    public IndexSesaMeta(Supplier<ClusterState> state) {
+        this.state = state;
+    }
+
+    /**
+     * The expected value of {@code _meta.<index_meta_key>.models.<prefix>} of the write index behind {@code target}
+     * (a map such as {@code {"dense": "id@v", "concepts": "id@v"}}, or a string naming the dense model), or null: the
+     * target is unknown (it will be auto-created), has no write index, or records nothing for the prefix.
+     */
+    public Object models(String target, String prefix) {
+        ClusterState cs = target == null ? null : state.get();
+        if (cs == null) {
+            return null;
+        }
+        IndexAbstraction abstraction = cs.metadata().getIndicesLookup().get(target);
+        IndexMetadata im = abstraction == null ? null : abstraction.getWriteIndex();
+        return im == null ? null : section(im).models().get(prefix);
+    }
+
+    @Override
+    public IndexEvidence evidence(String index, String prefix) {
+        ClusterState cs = index == null ? null : state.get();
+        IndexMetadata im = cs == null ? null : cs.metadata().index(index);
+        return im == null ? IndexEvidence.ABSENT : section(im).evidence(prefix);
+    }
+
+    private Section section(IndexMetadata im) {
+        String key = im.getIndexUUID() + "/" + im.getMappingVersion();
+        Section s = cache.get(key);
+        if (s == null) {
+            if (cache.size() >= MAX_CACHED) {
+                cache.clear();
+            }
+            // computeIfAbsent: one parse, and so one WARN, per index version even when searches race for it
+            s = cache.computeIfAbsent(key, k -> read(im));
+        }
+        return s;
+    }
+
+    @SuppressWarnings("unchecked")
+    private Section read(IndexMetadata im) {
+        MappingMetadata mapping = im.mapping();
+        Object meta = mapping == null ? null : mapping.sourceAsMap().get("_meta");
+        if (!(meta instanceof Map<?, ?> m) || !(m.get(metaKey) instanceof Map<?, ?> sesa)) {
+            return EMPTY;
+        }
+        Map<String, Object> models = sesa.get(MODELS) instanceof Map<?, ?> mm
+            ? Collections.unmodifiableMap(new HashMap<>((Map<String, Object>) mm))
+            : Map.of();
+        Object records = sesa.get(evidenceKey);
+        if (records == null) {
+            return new Section(models, Map.of(), null);
+        }
+        String where = "_meta." + metaKey + "." + evidenceKey;
+        if (records instanceof Map<?, ?> == false) {
+            String reason = "[" + where + "] must be an object of records per target prefix, got [" + records + "]";
+            warn(im, reason);
+            return new Section(models, Map.of(), IndexEvidence.invalid(reason));
+        }
+        Map<String, IndexEvidence> evidence = new HashMap<>();
+        for (Map.Entry<?, ?> e : ((Map<?, ?>) records).entrySet()) {
+            String prefix = String.valueOf(e.getKey());
+            try {
+                evidence.put(prefix, IndexEvidence.of(EvidenceRecord.parse(e.getValue())));
+            } catch (IllegalArgumentException ex) {
+                String reason = "[" + where + "." + prefix + "] " + ex.getMessage();
+                warn(im, reason);
+                evidence.put(prefix, IndexEvidence.invalid(reason));
+            }
+        }
+        return new Section(models, Map.copyOf(evidence), null);
+    }
+
+    private static void warn(IndexMetadata im, String reason) {
+        logger.warn(
+            "ignoring the evidence record of index [{}] (mapping version {}); its searches use the pipeline's settings: {}",
+            im.getIndex().getName(),
+            im.getMappingVersion(),
+            reason
+        );
+    }
+}
