@@ -1,4 +1,4 @@
-"""Reference implementation of the `sesa_fuse` rules (min_max and RRF), in plain Python.
+"""Reference implementation of the `sesa_fuse` rules (min_max, z_score and RRF), in plain Python.
 
 The plugin's Java code (`plugin/src/main/java/org/sesa/opensearch/search/fusion/ScoreFusion.java`) is the
 implementation that serves searches. This module repeats the same rules in a few lines so that they can be read,
@@ -14,6 +14,12 @@ min_max
     scores or a tiny gap keep a small difference instead of being stretched to 0..1 (the range never drops below
     ``min_range``, default 5%, of the top score). When the range is still 0 every document of the window gets 1.
     A document missing from a window counts 0 there. ``fused = sum_b w_b * norm_b / sum_b w_b``.
+z_score
+    Per branch, over its window: ``norm(s) = (s - min) / sd`` with ``sd`` the population standard deviation of the
+    window's scores: a z-score shifted so the window's last document gets 0, as a document missing from the window
+    does. A branch whose top stands out from its window gets more say than one whose scores are all alike (min-max
+    stretches both to 0..1). When ``sd`` is 0 (one document, tied scores) every document of the window gets 1.
+    ``fused = sum_b w_b * norm_b / sum_b w_b``.
 rrf
     ``fused = sum_b (w_b / sum w) / (rank_constant + rank_b)``; a missing document contributes 0. rank_b is the
     1-based competition rank in the branch's window: equal raw scores share a rank (1, 2, 2, 4), so the result
@@ -31,7 +37,7 @@ from itertools import pairwise
 from typing import Any
 
 BRANCHES = ("bm25", "dense", "concepts")
-TECHNIQUES = ("min_max", "rrf")
+TECHNIQUES = ("min_max", "z_score", "rrf")
 DEFAULT_WEIGHTS = {"bm25": 0.5, "dense": 0.5, "concepts": 0.0}  # the evidence-free default (sesa_fuse)
 DEFAULT_RANK_CONSTANT = 60
 DEFAULT_MIN_RANGE = 0.05
@@ -46,6 +52,18 @@ def min_max(scores: Sequence[float], min_range: float = DEFAULT_MIN_RANGE) -> li
     if rng <= 0:
         return [1.0 for _ in scores]
     return [min(1.0, max(0.0, 1.0 - (hi - s) / rng)) for s in scores]
+
+
+def z_score(scores: Sequence[float]) -> list[float]:
+    """Normalise one branch window by its spread (see the module comment)."""
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi == lo:  # one document or tied scores (decided on the scores: rounding leaves a tiny sd)
+        return [1.0 for _ in scores]
+    mean = sum(scores) / len(scores)
+    sd = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
+    return [(s - lo) / sd for s in scores]
 
 
 def normalized_weights(branches: Iterable[str], weights: Mapping[str, float]) -> dict[str, float]:
@@ -108,7 +126,8 @@ def combine(windows: Mapping[str, Sequence[tuple[Hashable, float]]], weights: Ma
     docs: dict[Hashable, Fused] = {}
     for b in order:
         window = list(windows[b])
-        norm = min_max([s for _, s in window], min_range) if technique == "min_max" else None
+        raw = [s for _, s in window]
+        norm = min_max(raw, min_range) if technique == "min_max" else z_score(raw) if technique == "z_score" else None
         rank = 0
         for r, (key, score) in enumerate(window):
             if r == 0 or score != window[r - 1][1]:

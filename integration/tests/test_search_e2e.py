@@ -172,7 +172,7 @@ def test_concepts_mode_ranks_the_document_sharing_the_query_concepts_first(os_cl
 # -- fusion -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("technique", ["min_max", "rrf"])
+@pytest.mark.parametrize("technique", ["min_max", "z_score", "rrf"])
 def test_fused_scores_equal_the_python_reference(os_client, index, pipeline, technique):
     res = search(os_client, index, pipeline, "developer writing Python and SQL", size=100,
                  fusion={"technique": technique})

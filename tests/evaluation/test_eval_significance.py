@@ -50,3 +50,23 @@ def test_mappings_are_paired_by_query_id():
         randomization_test(a, {"q1": 1.0}, permutations=10)
     with pytest.raises(ValueError, match="equal 1-d shapes"):
         randomization_test([1.0, 2.0], [1.0], permutations=10)
+
+
+def test_picking_the_best_of_many_noisy_candidates_is_not_significant_by_chance():
+    import random
+
+    from integration.evaluation.significance import max_randomization_test, randomization_test
+
+    rng = random.Random(7)
+    base = {f"q{i}": rng.random() for i in range(60)}
+    # 40 candidates that are the baseline plus noise: one of them looks better by chance
+    noisy = {f"c{j}": {q: v + rng.gauss(0, 0.15) for q, v in base.items()} for j in range(40)}
+    best = max(noisy, key=lambda c: sum(noisy[c].values()))
+    single = randomization_test(noisy[best], base, permutations=2000).p_value
+    corrected = max_randomization_test(noisy, base, permutations=2000)
+    assert corrected["best"] == best and corrected["p_value"] > single
+    assert corrected["p_value"] > 0.05, "the winner of a noise contest is not evidence"
+    # a real gain stays significant after the correction
+    real = {**noisy, "good": {q: v + 0.2 for q, v in base.items()}}
+    r = max_randomization_test(real, base, permutations=2000)
+    assert r["best"] == "good" and r["p_value"] < 0.01 and r["delta"] == 0.2

@@ -21,14 +21,14 @@ def test_the_held_out_split_is_the_one_training_keeps():
     assert (tuning.DEV_FRACTION, tuning.DEV_SEED) == (cfg.dev_fraction, cfg.dev_seed)
 
 
-def test_candidates_start_with_the_plain_hybrid_and_cover_the_grid():
+def test_candidates_start_with_the_evidence_free_default_and_cover_the_grid():
     cands = tuning.candidates()
-    assert cands[0] == tuning.PLAIN and cands[0].weights == {"bm25": 0.5, "dense": 0.5, "concepts": 0.0}
+    assert cands[0] == tuning.default_choice() and cands[0].weights == {"bm25": 0.5, "dense": 0.5, "concepts": 0.0}
     labels = [c.label for c in cands]
     assert len(labels) == len(set(labels)), "no candidate twice"
     assert len(cands) == len(tuning.TECHNIQUES) * len(tuning.CONCEPT_WEIGHTS) * len(tuning.BM25_SHARES)
     assert all(abs(sum(c.weights.values()) - 1.0) < 1e-6 for c in cands)
-    assert {c.technique for c in cands} == {"min_max", "rrf"}
+    assert {c.technique for c in cands} == {"min_max", "z_score", "rrf"}
 
 
 def _dataset(tmp_path, n=60):
@@ -81,7 +81,7 @@ def test_tune_searches_only_dev_queries_and_adopts_what_wins_significantly(tmp_p
     assert rerank_req["without_evidence"] == "rerank" and rerank_req["weight"] == 1.0
     record = report["record"]
     assert record["fusion"]["weights"]["concepts"] > 0, "the concept branch helped on every dev query"
-    assert report["fusion"]["best_vs_plain"]["p_value"] < 0.05
+    assert report["fusion"]["best_vs_default"]["p_value"] < 0.05
     # the chosen fusion already ranks the right document first: nothing left for rerank to win
     assert record["rerank"] == {"enabled": False}
 
@@ -90,7 +90,7 @@ def test_without_a_significant_gain_the_plain_hybrid_stays_and_rerank_can_still_
     _dataset(tmp_path)
     report = tuning.tune(_cluster(concepts_find_it=False, rerank_finds_it=True, calls=[]), tmp_path, "idx",
                          progress=False)
-    assert report["record"]["fusion"] == tuning.PLAIN.ext()
+    assert report["record"]["fusion"] == tuning.default_choice().ext()
     assert report["record"]["rerank"]["enabled"] is True and report["record"]["rerank"]["weight"] > 0
     report = tuning.tune(_cluster(concepts_find_it=False, rerank_finds_it=False, calls=[]), tmp_path, "idx",
                          progress=False)
@@ -100,7 +100,7 @@ def test_without_a_significant_gain_the_plain_hybrid_stays_and_rerank_can_still_
 def test_the_record_goes_into_meta_next_to_the_models(tmp_path):
     client = FakeClient()
     client.indices.create(index="idx", body={"mappings": {"_meta": {"sesa": {"models": {"sesa": {"x": 1}}}}}})
-    record = {"version": 1, "fusion": tuning.PLAIN.ext(), "rerank": {"enabled": False}, "measured": {}}
+    record = {"version": 1, "fusion": tuning.default_choice().ext(), "rerank": {"enabled": False}, "measured": {}}
     assert tuning.write_record(client, "idx", record) == ["idx"]
     meta = client.indices.get_mapping(index="idx")["idx"]["mappings"]["_meta"]
     conv = schemas.conventions()

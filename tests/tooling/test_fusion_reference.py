@@ -95,6 +95,65 @@ def test_the_plugin_scenario_of_its_fuse_processor_test():
     assert rrf[1].fused == pytest.approx(0.4 / 2 + 0.2 / 3)
 
 
+ROOT6, ROOT1_5 = 6 ** 0.5, 1.5 ** 0.5  # the z-scores of the top and middle of three evenly spaced scores
+
+
+def test_z_score_divides_the_gap_to_the_lowest_score_by_the_population_sd():
+    # mean 5, sd sqrt((25 + 1 + 1 + 9) / 4) = 3: (s - 2) / 3
+    assert fusion.z_score([10, 4, 4, 2]) == pytest.approx([8 / 3, 2 / 3, 2 / 3, 0])
+    # mean 6, sd sqrt(32 / 3): 8 / sd = sqrt 6, 4 / sd = sqrt 1.5
+    assert fusion.z_score([10, 6, 2]) == pytest.approx([ROOT6, ROOT1_5, 0])
+    # two documents: the gap is twice the sd, whatever its size (min_max's range floor does not apply)
+    assert fusion.z_score([4, 0]) == pytest.approx([2, 0])
+    assert fusion.z_score([10, 9.5]) == pytest.approx([2, 0])
+
+
+def test_z_score_of_a_single_document_or_tied_scores_is_one():
+    assert fusion.z_score([0.3]) == [1.0]
+    assert fusion.z_score([5, 5, 5]) == [1.0, 1.0, 1.0]
+    assert fusion.z_score([0, 0]) == [1.0, 1.0]
+    assert fusion.z_score([]) == []
+
+
+def test_z_score_of_tied_scores_is_one_despite_rounding():
+    # three 0.1s do not average to 0.1 in floating point (sd ~1e-17): ties are decided on the scores, as in Java
+    assert fusion.z_score([0.1, 0.1, 0.1]) == [1.0, 1.0, 1.0]
+
+
+def test_z_score_fusion_with_missing_docs_and_a_single_document_window():
+    windows = {
+        "bm25": [("d1", 10), ("d2", 6), ("d3", 2)],
+        "dense": [("d2", 0.9), ("d4", 0.8)],
+        "concepts": [("d1", 0.3)],
+    }
+    out = fusion.fuse(windows, "z_score", weights=SCORING_CONCEPTS)
+    # bm25 d1 sqrt 6, d2 sqrt 1.5, d3 0; dense d2 2, d4 0; concepts d1 1 (alone); a missing document counts 0:
+    # d2 = .4 sqrt 1.5 + .4 * 2, d1 = .4 sqrt 6 + .2 * 1, d4 = d3 = 0 (d4's best rank 2 < 3)
+    assert [d.key for d in out] == ["d2", "d1", "d4", "d3"]
+    assert [d.fused for d in out] == pytest.approx([0.4 * ROOT1_5 + 0.4 * 2, 0.4 * ROOT6 + 0.2, 0, 0])
+    assert out[1].raw["dense"] is None
+
+
+def test_z_score_weights_are_normalised_and_min_range_does_not_apply():
+    windows = {"bm25": [("a", 2), ("b", 1)], "dense": [("b", 0.9), ("a", 0.1)]}
+    # each window [2, 0]; weights 3:1 -> .75/.25: a = .75 * 2 = 1.5, b = .25 * 2 = .5
+    for min_range in (0, 0.05, 1):
+        out = fusion.fuse(windows, "z_score", weights={"bm25": 3, "dense": 1}, min_range=min_range)
+        assert [(d.key, d.fused) for d in out] == [("a", pytest.approx(1.5)), ("b", pytest.approx(0.5))]
+    out = fusion.fuse(windows, "z_score", weights={"bm25": 1, "dense": 3})
+    assert [(d.key, d.fused) for d in out] == [("b", pytest.approx(1.5)), ("a", pytest.approx(0.5))]
+
+
+def test_z_score_on_the_plugin_scenario():
+    # ScoreFusionTests.zScoreOnThePipelineScenario and SesaFuseAndRerankProcessorTests.zScoreFromThePipelineOrTheRequest
+    windows = {"bm25": [("a", 8), ("b", 4)], "dense": [("c", 0.9), ("a", 0.8), ("d", 0.7)],
+               "concepts": [("b", 0.6), ("c", 0.3)]}
+    out = fusion.fuse(windows, "z_score", weights=SCORING_CONCEPTS)
+    # bm25 sd 2: a 2, b 0; dense sd sqrt(.02 / 3): c sqrt 6, a sqrt 1.5, d 0; concepts sd .15: b 2, c 0
+    assert [d.key for d in out] == ["a", "c", "b", "d"]
+    assert [d.fused for d in out] == pytest.approx([0.4 * 2 + 0.4 * ROOT1_5, 0.4 * ROOT6, 0.2 * 2, 0])
+
+
 def test_windows_from_hits_rebuilds_the_branch_windows():
     hits = [
         {"_index": "i", "_id": "x", "fields": {"_sesa": [{"bm25": 1.0, "dense": 0.5, "concepts": None}]}},
@@ -106,7 +165,7 @@ def test_windows_from_hits_rebuilds_the_branch_windows():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"one of \('min_max', 'z_score', 'rrf'\)"):
         fusion.fuse({"bm25": []}, "sum")
     with pytest.raises(ValueError):
         fusion.fuse({"bm25": []}, "rrf", rank_constant=0)

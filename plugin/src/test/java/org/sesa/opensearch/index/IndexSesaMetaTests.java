@@ -72,9 +72,11 @@ class IndexSesaMetaTests {
         IndexSesaMeta meta = reader(
             state(
                 index("rerank-only", evidenceMeta("sesa", "{\"version\": 1, \"rerank\": {\"enabled\": false}, \"extra\": 1}")),
-                index("nulls", evidenceMeta("sesa", "{\"version\": 1, \"fusion\": {\"technique\": null, \"weights\": {\"dense\": 2}, \"rank_constant\": null}, \"rerank\": {\"enabled\": true, \"weight\": null}, \"measured\": null}"))
+                index("nulls", evidenceMeta("sesa", "{\"version\": 1, \"fusion\": {\"technique\": null, \"weights\": {\"dense\": 2}, \"rank_constant\": null}, \"rerank\": {\"enabled\": true, \"weight\": null}, \"measured\": null}")),
+                index("z", evidenceMeta("sesa", "{\"version\": 1, \"fusion\": {\"technique\": \"z_score\"}}"))
             )
         );
+        assertEquals(FusionTechnique.Z_SCORE, meta.evidence("z", "sesa").record().technique());
         EvidenceRecord r = meta.evidence("rerank-only", "sesa").record();
         assertNull(r.technique());
         assertNull(r.weights());
@@ -96,7 +98,7 @@ class IndexSesaMetaTests {
         bad.put("{\"version\": 2}", "[version] must be 1, got [2]");
         bad.put("[1, 2]", "the record must be an object");
         bad.put("{\"version\": 1, \"fusion\": \"rrf\"}", "[fusion] must be an object");
-        bad.put("{\"version\": 1, \"fusion\": {\"technique\": \"sum\"}}", "[fusion.technique] must be one of [min_max, rrf], got [sum]");
+        bad.put("{\"version\": 1, \"fusion\": {\"technique\": \"sum\"}}", "[fusion.technique] must be one of [min_max, z_score, rrf], got [sum]");
         bad.put("{\"version\": 1, \"fusion\": {\"technique\": 3}}", "[fusion.technique] must be a string");
         bad.put("{\"version\": 1, \"fusion\": {\"weights\": {\"bm25\": -0.5, \"dense\": 1}}}", "[fusion.weights.bm25] must be a finite number >= 0");
         bad.put("{\"version\": 1, \"fusion\": {\"weights\": {\"bm25\": 0, \"dense\": 0, \"concepts\": 0}}}", "[fusion.weights] must have at least one weight > 0");

@@ -29,6 +29,7 @@ import java.util.Set;
  *     "query_text": "...",                       required, non-blank
  *     "mode": "hybrid",                          bm25 | dense | concepts | hybrid
  *     "fusion": { "technique": "rrf", "weights": {"bm25": 1, "dense": 1, "concepts": 0.5}, "rank_constant": 60 },
+ *                                                technique: min_max | z_score | rrf (sesa_fuse's default: z_score)
  *     "rerank": true,                            or { "top_n": 20, "timeout": "2s", "strict": false, "weight": 0.6,
  *                                                     "out_of_domain": "skip",     skip | rerank
  *                                                     "without_evidence": "skip" } skip | rerank

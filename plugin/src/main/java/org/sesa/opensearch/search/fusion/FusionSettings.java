@@ -11,10 +11,10 @@ import java.util.Objects;
  * The fusion parameters of one search: the pipeline's {@code sesa_fuse} settings with the request's
  * {@code ext.sesa.fusion} applied on top. Immutable.
  *
- * @param technique    min_max or rrf
+ * @param technique    min_max, z_score or rrf
  * @param weights      a non-negative weight per branch (all three are always present)
- * @param rankConstant RRF's k (at least 1)
- * @param minRange     min_max: a branch's normalisation range is at least {@code minRange * |max|} (0 to 1)
+ * @param rankConstant RRF's k (at least 1); rrf only
+ * @param minRange     min_max only (z_score and rrf ignore it): a branch's normalisation range is at least {@code minRange * |max|} (0 to 1)
  */
 public record FusionSettings(FusionTechnique technique, Map<Branch, Double> weights, int rankConstant, double minRange) {
 

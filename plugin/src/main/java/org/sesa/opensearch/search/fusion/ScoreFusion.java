@@ -7,10 +7,11 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoubleUnaryOperator;
 
 /**
  * The fusion math of {@code sesa_fuse}, free of OpenSearch types so it can be checked against the Python
- * reference ({@code integration/fusion.py}) case by case.
+ * reference ({@code ir/fusion.py}) case by case.
  *
  * <p><b>min_max.</b> For each branch, over the documents of its own window (the scores it returned):
  * {@code norm(s) = 1 - (max - s) / range} with {@code range = max(max - min, min_range * |max|)}. With a wide
@@ -20,6 +21,15 @@ import java.util.Map;
  * still 0 (every score 0, or {@code min_range} 0 and all tied) every document of the window gets 1. A document
  * missing from a branch's window counts 0 for that branch. The fused score is the weighted arithmetic mean
  * {@code sum_b w_b * norm_b / sum_b w_b} over the branches of the mode.
+ *
+ * <p><b>z_score</b> (the default of {@code sesa_fuse}). For each branch, over its window:
+ * {@code norm(s) = (s - min) / sd} with {@code sd} the population standard deviation of the window's scores: a
+ * z-score shifted so that the window's last document gets 0, as a document missing from the window does. A branch
+ * whose top stands out from the rest of its window gets more say than one whose scores are all alike (min_max
+ * stretches both to 0..1). When {@code sd} is 0 (a single document, or all scores tied) every document of the window
+ * gets 1. {@code min_range} does not apply. The fused score is the same weighted arithmetic mean as min_max's.
+ * Measured through the cluster on the mean of all shared sets, it never lost to min_max and raised the mean gain over
+ * BM25, hence the default (plugin/README.md has the numbers).
  *
  * <p><b>rrf.</b> {@code sum_b (w_b / sum w) / (rank_constant + rank_b)}, a missing document contributes 0.
  * {@code rank_b} is the 1-based competition rank within the branch's window (scores best first): equal raw
@@ -61,26 +71,59 @@ public final class ScoreFusion {
 
     /** min_max normalisation of one window, see the class comment. */
     public static double[] minMax(float[] scores, double minRange) {
+        Spread w = Spread.of(scores);
+        double range = Math.max(w.max() - w.min(), minRange * Math.abs(w.max()));
+        return scaled(scores, range, s -> Math.min(1.0, Math.max(0.0, 1.0 - (w.max() - s) / range)));
+    }
+
+    /** z_score normalisation of one window, see the class comment. */
+    public static double[] zScore(float[] scores) {
+        Spread w = Spread.of(scores);
+        // all tied: sd is 0 in exact arithmetic, whatever rounding leaves of the mean (3 x 0.1 does not average to 0.1)
+        double sd = w.max() > w.min() ? w.sd(scores) : 0;
+        return scaled(scores, sd, s -> (s - w.min()) / sd);
+    }
+
+    /** The normalised scores of one window under {@code settings}; null for rrf, which uses ranks. */
+    static double[] normalized(float[] scores, FusionSettings settings) {
+        return switch (settings.technique()) {
+            case MIN_MAX -> minMax(scores, settings.minRange());
+            case Z_SCORE -> zScore(scores);
+            case RRF -> null;
+        };
+    }
+
+    /** {@code norm} of every score; every score is 1 when the window's {@code spread} is 0 (or not finite). */
+    private static double[] scaled(float[] scores, double spread, DoubleUnaryOperator norm) {
         double[] out = new double[scores.length];
-        if (scores.length == 0) {
-            return out;
-        }
-        double max = Double.NEGATIVE_INFINITY;
-        double min = Double.POSITIVE_INFINITY;
-        for (float s : scores) {
-            max = Math.max(max, s);
-            min = Math.min(min, s);
-        }
-        double range = Math.max(max - min, minRange * Math.abs(max));
         for (int i = 0; i < scores.length; i++) {
-            if (range <= 0 || Double.isFinite(range) == false) {
-                out[i] = 1.0;
-            } else {
-                double v = 1.0 - (max - scores[i]) / range;
-                out[i] = Math.min(1.0, Math.max(0.0, v));
-            }
+            out[i] = spread <= 0 || Double.isFinite(spread) == false ? 1.0 : norm.applyAsDouble(scores[i]);
         }
         return out;
+    }
+
+    /** A window's lowest and highest score and their mean (min +inf and max -inf for an empty window). */
+    private record Spread(double min, double max, double mean) {
+        static Spread of(float[] scores) {
+            double min = Double.POSITIVE_INFINITY;
+            double max = Double.NEGATIVE_INFINITY;
+            double sum = 0;
+            for (float s : scores) {
+                min = Math.min(min, s);
+                max = Math.max(max, s);
+                sum += s;
+            }
+            return new Spread(min, max, sum / scores.length);
+        }
+
+        /** The population standard deviation of {@code scores} (the window this was made of). */
+        double sd(float[] scores) {
+            double squares = 0;
+            for (float s : scores) {
+                squares += (s - mean) * (s - mean);
+            }
+            return Math.sqrt(squares / scores.length);
+        }
     }
 
     /**
@@ -99,7 +142,7 @@ public final class ScoreFusion {
         for (int i = 0; i < windows.size(); i++) {
             BranchWindow<K> win = windows.get(i);
             int b = win.branch().ordinal();
-            double[] norm = settings.technique() == FusionTechnique.MIN_MAX ? minMax(win.scores(), settings.minRange()) : null;
+            double[] norm = normalized(win.scores(), settings);
             int rank = 0;
             for (int r = 0; r < win.keys().size(); r++) {
                 // competition ranking ("1224"): equal scores share a rank, whatever order the engine put them in

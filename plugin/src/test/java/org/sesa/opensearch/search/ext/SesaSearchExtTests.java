@@ -108,13 +108,24 @@ class SesaSearchExtTests {
     }
 
     @Test
+    void zScoreParsesAndRoundTripsAndTheOlderTechniquesKeepTheirWireOrdinals() throws IOException {
+        SesaSearchExt ext = parse("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"z_score\"}}");
+        assertEquals(FusionTechnique.Z_SCORE, ext.technique());
+        streamRoundTrip(ext);
+        xContentRoundTrip(ext);
+        // the ext travels between nodes as the technique's ordinal: a node of the previous build still reads these two
+        assertEquals(0, FusionTechnique.MIN_MAX.ordinal());
+        assertEquals(1, FusionTechnique.RRF.ordinal());
+    }
+
+    @Test
     void rejectsBadValuesWithTheirKey() {
         assertRejected("{}", "[ext.sesa.query_text] is required");
         assertRejected("{\"query_text\": \"  \"}", "[ext.sesa.query_text] must not be empty");
         assertRejected("{\"query_text\": 3}", "[ext.sesa.query_text] is required and must be a string");
         assertRejected("{\"query_text\": \"q\", \"mode\": \"semantic\"}", "[ext.sesa.mode] must be one of [bm25, dense, concepts, hybrid]");
         assertRejected("{\"query_text\": \"q\", \"size\": 3}", "[ext.sesa] has unknown key [size]");
-        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"sum\"}}", "[ext.sesa.fusion.technique] must be one of [min_max, rrf]");
+        assertRejected("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"sum\"}}", "[ext.sesa.fusion.technique] must be one of [min_max, z_score, rrf]");
         assertRejected("{\"query_text\": \"q\", \"fusion\": {\"norm\": 1}}", "[ext.sesa.fusion] has unknown key [norm]");
         assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"bm25\": -1}}}", "[ext.sesa.fusion.weights.bm25] must be a finite number >= 0");
         assertRejected("{\"query_text\": \"q\", \"fusion\": {\"weights\": {\"sparse\": 1}}}", "unknown branch [sparse]");

@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Hand-computed cases; tests/tooling/test_fusion_reference.py checks the same numbers against integration/fusion.py. */
+/** Hand-computed cases; tests/tooling/test_fusion_reference.py checks the same numbers against ir/fusion.py. */
 class ScoreFusionTests {
 
     static final double EPS = 1e-12;
@@ -67,14 +67,19 @@ class ScoreFusionTests {
         assertEquals(1 - (0.5128f - 0.5008f) / (0.05 * 0.5128f), d[1], 1e-6);
     }
 
-    @Test
-    void minMaxFusionWithMissingDocsWeightsAndTies() {
+    /** bm25 [d1 10, d2 6, d3 2], dense [d2 .9, d4 .8], concepts [d1 .3] fused with weights .4/.4/.2. */
+    static List<Fused<String>> fuseWithMissingDocs(FusionTechnique t) {
         List<BranchWindow<String>> w = List.of(
             window(Branch.BM25, "d1", 10, "d2", 6, "d3", 2),
             window(Branch.DENSE, "d2", 0.9, "d4", 0.8),
             window(Branch.CONCEPTS, "d1", 0.3)
         );
-        List<Fused<String>> f = ScoreFusion.fuse(w, settings(FusionTechnique.MIN_MAX, 0.4, 0.4, 0.2, 60, 0.05), Comparator.naturalOrder());
+        return ScoreFusion.fuse(w, settings(t, 0.4, 0.4, 0.2, 60, 0.05), Comparator.naturalOrder());
+    }
+
+    @Test
+    void minMaxFusionWithMissingDocsWeightsAndTies() {
+        List<Fused<String>> f = fuseWithMissingDocs(FusionTechnique.MIN_MAX);
         // d1 = .4*1 + .2*1 = .6, d2 = .4*.5 + .4*1 = .6 (tie: both have a rank 1 -> id order), d4 = .4*0, d3 = .4*0 (d4's best rank 2 < 3)
         assertEquals(List.of("d1", "d2", "d4", "d3"), ids(f));
         assertEquals(0.6, f.get(0).fused(), 1e-9);
@@ -146,6 +151,78 @@ class ScoreFusionTests {
         List<Fused<String>> f = ScoreFusion.fuse(w, settings(FusionTechnique.MIN_MAX, 0.4, 0.4, 0.2, 60, 0.05), Comparator.naturalOrder());
         assertEquals(0.4, f.get(0).fused(), EPS);
         assertTrue(ScoreFusion.fuse(List.of(window(Branch.BM25)), settings(FusionTechnique.RRF, 1, 1, 1, 60, 0.05), Comparator.<String>naturalOrder()).isEmpty());
+    }
+
+    // -- z_score --------------------------------------------------------------------------------------------------
+
+    /** sqrt(6) and sqrt(1.5): the z-scores of a window of three evenly spaced scores, top and middle. */
+    static final double ROOT6 = Math.sqrt(6);
+    static final double ROOT1_5 = Math.sqrt(1.5);
+
+    @Test
+    void zScoreDividesTheGapToTheLowestScoreByThePopulationSd() {
+        // mean 5, sd sqrt((25 + 1 + 1 + 9) / 4) = 3: (s - 2) / 3
+        assertArrayEquals(new double[] { 8.0 / 3, 2.0 / 3, 2.0 / 3, 0 }, ScoreFusion.zScore(new float[] { 10, 4, 4, 2 }), EPS);
+        // mean 6, sd sqrt(32 / 3): 8 / sd = sqrt 6, 4 / sd = sqrt 1.5
+        assertArrayEquals(new double[] { ROOT6, ROOT1_5, 0 }, ScoreFusion.zScore(new float[] { 10, 6, 2 }), EPS);
+        // two documents: the gap is twice the sd, whatever its size (min_max's range floor does not apply)
+        assertArrayEquals(new double[] { 2, 0 }, ScoreFusion.zScore(new float[] { 4, 0 }), EPS);
+        assertArrayEquals(new double[] { 2, 0 }, ScoreFusion.zScore(new float[] { 10f, 9.5f }), EPS);
+    }
+
+    @Test
+    void zScoreOfASingleDocumentOrTiedScoresIsOne() {
+        assertArrayEquals(new double[] { 1 }, ScoreFusion.zScore(new float[] { 0.3f }), EPS);
+        assertArrayEquals(new double[] { 1, 1, 1 }, ScoreFusion.zScore(new float[] { 5, 5, 5 }), EPS);
+        assertArrayEquals(new double[] { 1, 1 }, ScoreFusion.zScore(new float[] { 0, 0 }), EPS, "all-zero window");
+        // tied, though three 0.1s do not average to 0.1 in floating point (the sd would be ~1e-17, every score 0)
+        assertArrayEquals(new double[] { 1, 1, 1 }, ScoreFusion.zScore(new float[] { 0.1f, 0.1f, 0.1f }), EPS, "rounding");
+        assertArrayEquals(new double[0], ScoreFusion.zScore(new float[0]), EPS);
+    }
+
+    @Test
+    void zScoreFusionWithMissingDocsAndASingleDocumentWindow() {
+        List<Fused<String>> f = fuseWithMissingDocs(FusionTechnique.Z_SCORE);
+        // bm25 d1 sqrt 6, d2 sqrt 1.5, d3 0; dense d2 2, d4 0; concepts d1 1 (alone); a missing document counts 0:
+        // d2 = .4 sqrt 1.5 + .4 * 2, d1 = .4 sqrt 6 + .2 * 1, d4 = d3 = 0 (d4's best rank 2 < 3)
+        assertEquals(List.of("d2", "d1", "d4", "d3"), ids(f));
+        assertEquals(0.4 * ROOT1_5 + 0.4 * 2, f.get(0).fused(), 1e-6);
+        assertEquals(0.4 * ROOT6 + 0.2, f.get(1).fused(), 1e-9);
+        assertEquals(0.0, f.get(2).fused(), EPS, "the dense window's last document gets 0, as a missing one");
+        assertEquals(0.0, f.get(3).fused(), EPS);
+        assertNull(f.get(1).raw()[Branch.DENSE.ordinal()], "d1 is missing from the dense window");
+    }
+
+    @Test
+    void zScoreWeightsAreNormalisedAndMinRangeDoesNotApply() {
+        List<BranchWindow<String>> w = List.of(window(Branch.BM25, "a", 2, "b", 1), window(Branch.DENSE, "b", 0.9, "a", 0.1));
+        // each window [2, 0]; weights 3:1 -> .75/.25: a = .75 * 2 = 1.5, b = .25 * 2 = .5
+        for (double minRange : new double[] { 0, 0.05, 1 }) {
+            List<Fused<String>> f = ScoreFusion.fuse(w, settings(FusionTechnique.Z_SCORE, 3, 1, 0, 60, minRange), Comparator.naturalOrder());
+            assertEquals(List.of("a", "b"), ids(f));
+            assertEquals(1.5, f.get(0).fused(), 1e-6);
+            assertEquals(0.5, f.get(1).fused(), 1e-6);
+        }
+        List<Fused<String>> f = ScoreFusion.fuse(w, settings(FusionTechnique.Z_SCORE, 1, 3, 0, 60, 0.05), Comparator.naturalOrder());
+        assertEquals(List.of("b", "a"), ids(f), "dense weighted higher flips it");
+        assertEquals(1.5, f.get(0).fused(), 1e-6);
+    }
+
+    @Test
+    void zScoreOnThePipelineScenario() {
+        // SesaFuseAndRerankProcessorTests' windows and harness weights (test_fusion_reference.py has the same case)
+        List<BranchWindow<String>> w = List.of(
+            window(Branch.BM25, "a", 8, "b", 4),
+            window(Branch.DENSE, "c", 0.9, "a", 0.8, "d", 0.7),
+            window(Branch.CONCEPTS, "b", 0.6, "c", 0.3)
+        );
+        List<Fused<String>> f = ScoreFusion.fuse(w, settings(FusionTechnique.Z_SCORE, 0.4, 0.4, 0.2, 60, 0.05), Comparator.naturalOrder());
+        // bm25 sd 2: a 2, b 0; dense sd sqrt(.02 / 3): c sqrt 6, a sqrt 1.5, d 0; concepts sd .15: b 2, c 0
+        assertEquals(List.of("a", "c", "b", "d"), ids(f));
+        assertEquals(0.4 * 2 + 0.4 * ROOT1_5, f.get(0).fused(), 1e-6);
+        assertEquals(0.4 * ROOT6, f.get(1).fused(), 1e-6);
+        assertEquals(0.2 * 2, f.get(2).fused(), 1e-6);
+        assertEquals(0.0, f.get(3).fused(), EPS);
     }
 
     @Test

@@ -233,14 +233,17 @@ class SesaEvidenceTests extends SesaPipelineTestCase {
             }
         }
         SesaFuseProcessor f = new SesaFuseProcessorFactory(evidence).create(Map.of(), null, null, false, fuseCfg, null);
+        assertEquals(SesaFuseProcessorFactory.DEFAULT_TECHNIQUE, f.getSettings().technique(), "the shipped pipeline fuses with the default");
         assertEquals(0.0, f.getSettings().weights().get(Branch.CONCEPTS), "a 0 weight is accepted for a branch");
         assertTrue(new SesaRerankProcessorFactory(fake::client).create(Map.of(), null, null, false, rerankCfg, null).isSkipWithoutEvidence());
 
         PipelineProcessingContext ctx = plan("{\"query_text\": \"python sql\"}", new SearchSourceBuilder());
         SearchResponse out = run(f, bm25Window(), ctx);
-        // min_max .5/.5/0: a (1 + .5) / 2, c (0 + 1) / 2, b and d 0
+        // z_score .5/.5/0: bm25 sd 2 -> a 2, b 0; dense sd sqrt(.02/3) -> c sqrt 6, a sqrt 1.5, d 0;
+        // a (2 + sqrt 1.5) / 2, c sqrt 6 / 2, b and d 0
         assertEquals(List.of("a", "c", "b", "d"), ids(out));
-        assertEquals(0.75f, out.getHits().getHits()[0].getScore(), 1e-6);
+        assertEquals((2 + Math.sqrt(1.5)) / 2, out.getHits().getHits()[0].getScore(), 1e-6);
+        assertEquals(Math.sqrt(6) / 2, out.getHits().getHits()[1].getScore(), 1e-6);
         SearchHit b = out.getHits().getHits()[2];
         assertEquals(0.0, (Double) sesa(b).get("fused"), 1e-9, "the concept branch does not score");
         assertEquals(0.6f, sesa(b).get("concepts"), "but it ran and explains");

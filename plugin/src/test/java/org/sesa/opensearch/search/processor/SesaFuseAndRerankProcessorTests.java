@@ -45,8 +45,8 @@ import static org.sesa.opensearch.search.SearchTestSupport.response;
 
 /**
  * The whole pipeline on scripted branch results: sesa_query (real, against the fake server), sesa_fuse and
- * sesa_rerank. Windows: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]; min_max with the
- * default weights gives a .6, c .4, b .2, d 0.
+ * sesa_rerank. Windows: bm25 [a 8, b 4], dense [c .9, a .8, d .7], concepts [b .6, c .3]; the harness's min_max and
+ * weights .4/.4/.2 give a .6, c .4, b .2, d 0.
  */
 class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
 
@@ -240,6 +240,26 @@ class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
         Map<String, Object> fusion = (Map<String, Object>) ext(out).get("fusion");
         assertEquals(FusionTechnique.RRF.key(), fusion.get("technique"));
         assertEquals(1, fusion.get("rank_constant"));
+    }
+
+    @Test
+    void zScoreFromThePipelineOrTheRequest() throws Exception {
+        // z_score, weights .4/.4/.2 (ScoreFusionTests and tests/tooling/test_fusion_reference.py have the same case):
+        // bm25 sd 2 -> a 2, b 0; dense sd sqrt(.02/3) -> c sqrt 6, a sqrt 1.5, d 0; concepts sd .15 -> b 2, c 0
+        double[] expected = { 0.4 * 2 + 0.4 * Math.sqrt(1.5), 0.4 * Math.sqrt(6), 0.2 * 2, 0 };
+        for (SearchResponse out : List.of(
+            run(fuse("technique", "z_score"), bm25Window(), plan("{\"query_text\": \"q\"}", new SearchSourceBuilder())),
+            run(fuse(), bm25Window(), plan("{\"query_text\": \"q\", \"fusion\": {\"technique\": \"z_score\"}}", new SearchSourceBuilder()))
+        )) {
+            assertEquals(List.of("a", "c", "b", "d"), ids(out));
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(expected[i], (Double) sesa(out.getHits().getHits()[i]).get("fused"), 1e-6);
+            }
+            assertEquals((float) expected[0], out.getHits().getMaxScore(), 1e-6);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> fusion = (Map<String, Object>) ext(out).get("fusion");
+            assertEquals(FusionTechnique.Z_SCORE.key(), fusion.get("technique"));
+        }
     }
 
     @Test
@@ -471,7 +491,10 @@ class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
     @Test
     void factoriesValidateTheirSettings() {
         SesaFuseProcessor f = defaultFuse();
-        assertEquals(FusionTechnique.MIN_MAX, f.getSettings().technique());
+        assertEquals(FusionTechnique.Z_SCORE, f.getSettings().technique(), "the default technique");
+        assertEquals(FusionTechnique.Z_SCORE, SesaFuseProcessorFactory.DEFAULT_TECHNIQUE);
+        assertEquals(FusionTechnique.MIN_MAX, fuse().getSettings().technique(), "the harness sets min_max");
+        assertEquals(FusionTechnique.RRF, fuse("technique", "rrf").getSettings().technique());
         assertEquals(60, f.getSettings().rankConstant());
         assertEquals(0.05, f.getSettings().minRange());
         // the evidence-free default: BM25 and dense score, the concept branch explains
@@ -490,6 +513,8 @@ class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
             OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> fuse(kv), () -> kv[0] + "=" + kv[1]);
             assertTrue(e.getMessage().startsWith("[" + kv[0] + "]"), e.getMessage());
         }
+        OpenSearchParseException bad = assertThrows(OpenSearchParseException.class, () -> fuse("technique", "sum"));
+        assertEquals("[technique] must be one of [min_max, z_score, rrf], got [sum]", bad.getMessage());
         SesaRerankProcessor r = rerank();
         assertEquals(List.of("title", "text"), r.getTextFields());
         assertEquals(50, r.getTopN());

@@ -35,8 +35,9 @@ import static org.sesa.opensearch.search.SearchTestSupport.response;
 /**
  * The harness of the tests that run the whole search pipeline on scripted branch results: sesa_query (real, against
  * the fake server), sesa_fuse and sesa_rerank made by their factories. Windows: bm25 [a 8, b 4], dense [c .9, a .8,
- * d .7], concepts [b .6, c .3]; min_max with the harness weights 0.4 / 0.4 / 0.2 ({@link #HARNESS_WEIGHTS}, set unless a
- * test sets its own: the scenarios need a scoring concept branch) gives a .6, c .4, b .2, d 0.
+ * d .7], concepts [b .6, c .3]; min_max ({@link #HARNESS_TECHNIQUE}, set unless a test sets its own: the factory's
+ * default is z_score) with the harness weights 0.4 / 0.4 / 0.2 ({@link #HARNESS_WEIGHTS}, likewise: the scenarios need a
+ * scoring concept branch) gives a .6, c .4, b .2, d 0.
  */
 abstract class SesaPipelineTestCase extends SesaQueryTestCase {
 
@@ -131,13 +132,17 @@ abstract class SesaPipelineTestCase extends SesaQueryTestCase {
 
     static final Map<String, Object> HARNESS_WEIGHTS = Map.of("bm25", 0.4, "dense", 0.4, "concepts", 0.2);
 
+    /** The technique the scenarios' numbers are computed with (not the factory's default, z_score). */
+    static final String HARNESS_TECHNIQUE = "min_max";
+
     SesaFuseProcessor fuse(Object... kv) {
         Map<String, Object> cfg = config(kv);
+        cfg.putIfAbsent("technique", HARNESS_TECHNIQUE);
         cfg.putIfAbsent("weights", new HashMap<>(HARNESS_WEIGHTS));
         return new SesaFuseProcessorFactory(evidence).create(Map.of(), null, null, false, cfg, null);
     }
 
-    /** A {@code sesa_fuse} with the factory's own defaults (no weights in its config). */
+    /** A {@code sesa_fuse} with the factory's own defaults (no technique nor weights in its config). */
     SesaFuseProcessor defaultFuse() {
         return new SesaFuseProcessorFactory(evidence).create(Map.of(), null, null, false, new HashMap<>(), null);
     }
