@@ -284,17 +284,18 @@ def evidence_path(prefix: str) -> tuple[str, str, str]:
     return conv["index_meta_key"], conv["index_evidence_key"], prefix
 
 
-def write_record(client, index: str, record: Mapping[str, Any], prefix: str | None = None) -> list[str]:
-    """Merge ``record`` into ``_meta.<sesa>.<evidence>.<prefix>`` of every concrete index behind ``index`` (a put
-    mapping replaces the whole ``_meta``, so the rest of it - the models the ingest guard checks - is kept)."""
-    prefix = prefix or schemas.conventions()["default_target_prefix"]
-    meta_key, evidence_key, _ = evidence_path(prefix)
+def _update_evidence(client, index: str, prefix: str | None, change: Callable[[dict], bool]) -> list[str]:
+    """Apply ``change`` to ``_meta.<sesa>.<evidence>`` of every concrete index behind ``index`` and put the whole
+    ``_meta`` back (a put mapping replaces all of it, so the rest - the models the ingest guard checks - is kept);
+    ``change`` says whether it changed anything. Returns the indices written."""
+    meta_key, evidence_key, _ = evidence_path(prefix or schemas.conventions()["default_target_prefix"])
     written = []
     for name, body in client.indices.get_mapping(index=index).items():
         meta = dict((body.get("mappings") or {}).get("_meta") or {})
         sesa = dict(meta.get(meta_key) or {})
         evidence = dict(sesa.get(evidence_key) or {})
-        evidence[prefix] = dict(record)
+        if not change(evidence):
+            continue
         sesa[evidence_key] = evidence
         meta[meta_key] = sesa
         client.indices.put_mapping(index=name, body={"_meta": meta})
@@ -302,22 +303,16 @@ def write_record(client, index: str, record: Mapping[str, Any], prefix: str | No
     return written
 
 
+def write_record(client, index: str, record: Mapping[str, Any], prefix: str | None = None) -> list[str]:
+    """Put ``record`` at ``_meta.<sesa>.<evidence>.<prefix>`` of every concrete index behind ``index``."""
+    prefix = prefix or schemas.conventions()["default_target_prefix"]
+    return _update_evidence(client, index, prefix, lambda evidence: evidence.update({prefix: dict(record)}) is None)
+
+
 def clear_record(client, index: str, prefix: str | None = None) -> list[str]:
     """Remove the record of ``prefix`` (back to the evidence-free default); the rest of ``_meta`` stays."""
     prefix = prefix or schemas.conventions()["default_target_prefix"]
-    meta_key, evidence_key, _ = evidence_path(prefix)
-    cleared = []
-    for name, body in client.indices.get_mapping(index=index).items():
-        meta = dict((body.get("mappings") or {}).get("_meta") or {})
-        sesa = dict(meta.get(meta_key) or {})
-        evidence = dict(sesa.get(evidence_key) or {})
-        if evidence.pop(prefix, None) is None:
-            continue
-        sesa[evidence_key] = evidence
-        meta[meta_key] = sesa
-        client.indices.put_mapping(index=name, body={"_meta": meta})
-        cleared.append(name)
-    return cleared
+    return _update_evidence(client, index, prefix, lambda evidence: evidence.pop(prefix, None) is not None)
 
 
 def read_record(client, index: str, prefix: str | None = None) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.BiFunction;
 
 /**
  * The {@code ext.sesa} section of a search request: the query text and the per-request choices. The
@@ -265,24 +266,12 @@ public final class SesaSearchExt extends SearchExtBuilder {
             } else if (r instanceof Map) {
                 rerank = true;
                 Map<String, Object> opts = object(r, "ext.sesa.rerank", RERANK_KEYS);
-                if (opts.containsKey(TOP_N)) {
-                    topN = integer(opts.get(TOP_N), "ext.sesa.rerank.top_n");
-                }
-                if (opts.containsKey(TIMEOUT)) {
-                    timeout = timeValue(opts.get(TIMEOUT), "ext.sesa.rerank.timeout");
-                }
-                if (opts.containsKey(STRICT)) {
-                    strict = bool(opts.get(STRICT), "ext.sesa.rerank.strict");
-                }
-                if (opts.containsKey(WEIGHT)) {
-                    weight = parseRerankWeight(opts.get(WEIGHT), "ext.sesa.rerank.weight");
-                }
-                if (opts.containsKey(OUT_OF_DOMAIN)) {
-                    skipOutOfDomain = parseSkipOrRerank(opts.get(OUT_OF_DOMAIN), "ext.sesa.rerank.out_of_domain");
-                }
-                if (opts.containsKey(WITHOUT_EVIDENCE)) {
-                    skipWithoutEvidence = parseSkipOrRerank(opts.get(WITHOUT_EVIDENCE), "ext.sesa.rerank.without_evidence");
-                }
+                topN = rerankOption(opts, TOP_N, SesaSearchExt::integer);
+                timeout = rerankOption(opts, TIMEOUT, SesaSearchExt::timeValue);
+                strict = rerankOption(opts, STRICT, SesaSearchExt::bool);
+                weight = rerankOption(opts, WEIGHT, SesaSearchExt::parseRerankWeight);
+                skipOutOfDomain = rerankOption(opts, OUT_OF_DOMAIN, SesaSearchExt::parseSkipOrRerank);
+                skipWithoutEvidence = rerankOption(opts, WITHOUT_EVIDENCE, SesaSearchExt::parseSkipOrRerank);
             } else {
                 throw new IllegalArgumentException(
                     "[ext.sesa.rerank] must be true, false or an object {top_n, timeout, strict, weight, out_of_domain, without_evidence}, got " + describe(r)
@@ -330,6 +319,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
      * of a query outside the reranker's domain, of a search without evidence that rerank helps) or {@code "rerank"}
      * (false: rerank it anyway).
      */
+    /** The parsed {@code ext.sesa.rerank.<key>}, or null when the request does not set it. */
+    private static <T> T rerankOption(Map<String, Object> opts, String key, BiFunction<Object, String, T> parse) {
+        return opts.containsKey(key) ? parse.apply(opts.get(key), "ext.sesa.rerank." + key) : null;
+    }
+
     public static boolean parseSkipOrRerank(Object value, String what) {
         if (SKIP.equals(value)) {
             return true;
