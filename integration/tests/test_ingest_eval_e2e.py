@@ -82,14 +82,14 @@ def test_rerun_ingests_nothing(os_client, ingested, adi):
 
 
 def test_eval_writes_reports(os_client, ingested, adi, stack, tmp_path, capsys):
-    from integration.evaluation import cli as eval_cli
+    from integration import cli as sesa_cli
     from integration.evaluation.report import REQUIRED_KEYS
     from integration.evaluation.runner import search_pipeline_exists
 
     pipeline_exists, why = search_pipeline_exists(os_client, schemas.conventions()["default_search_pipeline"])
-    modes = ["bm25", "dense", "concepts", "hybrid", "hybrid+rerank"] if pipeline_exists else ["bm25"]
+    modes = ["bm25", "bm25+dense", "dense", "concepts", "hybrid", "hybrid+rerank"] if pipeline_exists else ["bm25"]
     out = tmp_path / "report"
-    rc = eval_cli.main(["eval", str(adi.path), "--index", INDEX, "--modes", ",".join(modes), "--out", str(out),
+    rc = sesa_cli.main(["eval", str(adi.path), "--index", INDEX, "--modes", ",".join(modes), "--out", str(out),
                         "--cluster", stack.url, "--server", stack.server_address, "--no-progress",
                         "--permutations", "2000"])
     printed = capsys.readouterr().out
@@ -109,7 +109,12 @@ def test_eval_writes_reports(os_client, ingested, adi, stack, tmp_path, capsys):
     assert report["models"]["inference_server"].get("models"), report["models"]["inference_server"]
     for mode in modes[1:]:
         assert report["modes"][mode]["status"] == "ok", (mode, report["modes"][mode])
-    if not pipeline_exists:
+    if pipeline_exists:
+        # every mode is also compared with the plain BM25 + dense hybrid, the comparison a user makes first
+        plain = report["significance"]["plain_hybrid"]
+        assert plain["baseline"] == "bm25+dense" and set(plain["comparisons"]) == set(modes) - {"bm25+dense"}
+        assert "Δ vs bm25+dense" in printed
+    else:
         warnings.warn(f"only the bm25 mode was evaluated: {why}", stacklevel=1)
     assert (out / "report.md").read_text().count("| bm25 |") == 1
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
