@@ -181,6 +181,11 @@ class DynamicBatcher:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """Whether the worker task is alive (a stopped or failed-to-start server leaves none)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         if self._task is None:
             self._wakeup = asyncio.Event()

@@ -12,6 +12,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -78,6 +79,31 @@ class SesaServer:
 
             self.runtimes = await loop.run_in_executor(None, lambda: load_runtimes(cfg, progress_factory=progress))
         rt = self.runtimes
+        try:
+            port, token, creds = await self._start_serving(rt)
+        except BaseException:
+            await self.stop(0)  # batchers, executors and a half-started server do not outlive a failed start
+            raise
+        head = rt.encoder.head
+        log.info(
+            "serving",
+            extra={"fields": {
+                "version": __version__, "address": f"{cfg.host}:{port}", "tls": bool(creds),
+                "mtls": bool(cfg.tls.client_ca_file), "auth": bool(token), "device": rt.device.description,
+                "encoder": f"{rt.encoder.meta.model_id}@{rt.encoder.meta.version}",
+                "concepts": f"{head.name}@{head.version} ({head.size})" if head else "none",
+                "reranker": f"{rt.reranker.meta.model_id}@{rt.reranker.meta.version}" if rt.reranker else "none",
+                "metrics": f"{cfg.metrics.host}:{self.metrics_port}/metrics" if self.metrics_port else "off",
+            }},
+        )
+        if cfg.faults.delay_ms > 0:
+            log.warning("FAULT INJECTION: every Encode and Rerank is delayed by %.0f ms (faults.delay_ms); "
+                        "remove it outside resilience tests", cfg.faults.delay_ms)
+        return port
+
+    async def _start_serving(self, rt: Runtimes) -> tuple[int, str | None, Any]:
+        """Batchers, service, gRPC server, health and metrics; (port, token, TLS credentials)."""
+        cfg = self.cfg
         token = cfg.auth.resolve_token()
         self.encoder_batcher = self._batcher("encoder", rt.encoder.compute)
         await self.encoder_batcher.start()
@@ -121,24 +147,8 @@ class SesaServer:
                 self._metrics_http, self.metrics_port = start_metrics_http(self.metrics, cfg.metrics.host,
                                                                            cfg.metrics.port)
             except OSError as e:
-                await self.stop(0)
                 raise ServerStartError(f"cannot bind metrics to {cfg.metrics.host}:{cfg.metrics.port}: {e.strerror}") from None
-        head = rt.encoder.head
-        log.info(
-            "serving",
-            extra={"fields": {
-                "version": __version__, "address": f"{cfg.host}:{port}", "tls": bool(creds),
-                "mtls": bool(cfg.tls.client_ca_file), "auth": bool(token), "device": rt.device.description,
-                "encoder": f"{rt.encoder.meta.model_id}@{rt.encoder.meta.version}",
-                "concepts": f"{head.name}@{head.version} ({head.size})" if head else "none",
-                "reranker": f"{rt.reranker.meta.model_id}@{rt.reranker.meta.version}" if rt.reranker else "none",
-                "metrics": f"{cfg.metrics.host}:{self.metrics_port}/metrics" if self.metrics_port else "off",
-            }},
-        )
-        if cfg.faults.delay_ms > 0:
-            log.warning("FAULT INJECTION: every Encode and Rerank is delayed by %.0f ms (faults.delay_ms); "
-                        "remove it outside resilience tests", cfg.faults.delay_ms)
-        return port
+        return port, token, creds
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.cfg.grace_s if grace is None else grace

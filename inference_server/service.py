@@ -442,6 +442,18 @@ def _deny_handler(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.R
     return grpc.unary_stream_rpc_method_handler(streaming)
 
 
+# The method names the metrics label: the contract's, health's and reflection's. A caller chooses the path it
+# sends, so a rejected call to any other path counts as "unknown" (no unbounded label values).
+KNOWN_METHODS = frozenset(m.name for m in pb2.DESCRIPTOR.services_by_name["Inference"].methods) | {
+    "Check", "Watch", "List", "ServerReflectionInfo"}
+
+
+def metric_method(path: str) -> str:
+    """The ``method`` label for a call to ``path`` (``/package.Service/Method``)."""
+    name = path.rsplit("/", 1)[-1]
+    return name if name in KNOWN_METHODS else "unknown"
+
+
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     """Require ``authorization: Bearer <token>`` metadata (constant-time compare)."""
 
@@ -465,7 +477,7 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
             return await continuation(details)
         handler = await continuation(details)
         if self._metrics is not None:
-            self._metrics.requests.labels(method.rsplit("/", 1)[-1], "UNAUTHENTICATED").inc()
+            self._metrics.requests.labels(metric_method(method), "UNAUTHENTICATED").inc()
         log.warning("unauthenticated call rejected", extra={"fields": {"method": method,
                                                                        "had_token": bool(supplied)}})
         return _deny_handler(handler, "missing or invalid bearer token (metadata 'authorization: Bearer <token>')")

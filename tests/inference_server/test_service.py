@@ -231,3 +231,44 @@ def test_deadline_exceeded_while_queued(cfg_factory):
         gate.set()
         busy.result()
         assert s.Encode(pb.EncodeRequest(texts=["after"]), timeout=5).embeddings[0].num_tokens > 0
+
+
+def test_rejected_callers_cannot_mint_metric_labels(cfg_factory):
+    """An unauthenticated caller chooses the path it sends; the requests metric labels it by a known method name
+    or 'unknown', so a scan of random paths cannot grow Prometheus' series without bound."""
+    cfg = cfg_factory(**{"auth.token": "s3cret-token-for-tests"})
+    with ServerThread(cfg, fake_runtimes(cfg)) as st, grpc.insecure_channel(st.address) as ch:
+        for i in range(25):
+            call = ch.unary_unary(f"/sesa.inference.v1.Inference/Probe{i}", request_serializer=None,
+                                  response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as ei:
+                call(b"", timeout=5)
+            assert ei.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError):
+            pbg.InferenceStub(ch).Encode(pb.EncodeRequest(texts=["x"]), timeout=5)
+        labels = {s.labels["method"] for m in st.server.metrics.registry.collect() if m.name == "sesa_requests"
+                  for s in m.samples if s.labels.get("code") == "UNAUTHENTICATED"}
+    assert labels == {"unknown", "Encode"}
+
+
+def test_a_failed_start_stops_what_it_started(cfg_factory):
+    """The gRPC port is taken: start fails with ServerStartError and leaves no batcher task or executor running."""
+    import asyncio
+    import socket
+
+    from inference_server.server import ServerStartError, SesaServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        cfg = cfg_factory(port=taken.getsockname()[1])
+        srv = SesaServer(cfg, runtimes=fake_runtimes(cfg))
+
+        async def start_and_fail():
+            with pytest.raises(ServerStartError, match="cannot bind gRPC"):
+                await srv.start()
+            return srv.encoder_batcher
+
+        batcher = asyncio.run(start_and_fail())
+    assert batcher is not None and not batcher.running, "the encoder batcher still runs after a failed start"
+    assert srv._model_exec._shutdown and srv._tok_exec._shutdown, "the model and tokenize executors were left open"
