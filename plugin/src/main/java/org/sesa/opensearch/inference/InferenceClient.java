@@ -38,6 +38,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -86,6 +88,8 @@ public final class InferenceClient implements Closeable {
     private final ExecutorService callbackExecutor;
     private final ScheduledExecutorService scheduler;
     private final AtomicInteger nextEndpoint = new AtomicInteger();
+    /** Calls waiting for a scheduled retry; whoever removes one (the retry or {@link #close()}) completes it. */
+    private final Set<RetryingCall<?>> pendingRetries = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private InferenceClient(Builder b) {
@@ -343,18 +347,54 @@ public final class InferenceClient implements Closeable {
                         attempt++;
                         lastFailed = ep;
                         logger.debug("sesa inference {} to {} failed with {}, retry {} in {}ms", method, ep.endpoint, code, attempt, backoff);
-                        try {
-                            scheduler.schedule(this::attempt, backoff, TimeUnit.MILLISECONDS);
-                            return;
-                        } catch (RejectedExecutionException e) {
-                            stop = "client closed";
+                        // Registered before `closed` is read again: either close() sees this call or we see `closed`.
+                        pendingRetries.add(this);
+                        if (closed == false) {
+                            try {
+                                scheduler.schedule(this::retry, backoff, TimeUnit.MILLISECONDS);
+                                return;
+                            } catch (RejectedExecutionException e) {
+                                // closing: fall through
+                            }
                         }
+                        if (pendingRetries.remove(this) == false) {
+                            return; // close() has completed it
+                        }
+                        attempt--;
+                        stop = "client closed";
                     } else {
                         stop = "no time left within the " + timeout + " deadline for another retry";
                     }
                 }
             }
             fail(ep, status, stop);
+        }
+
+        /** The scheduled retry; runs only if {@link #close()} has not completed this call meanwhile. */
+        private void retry() {
+            if (pendingRetries.remove(this)) {
+                attempt();
+            }
+        }
+
+        /** Completes a call whose retry was pending when the client closed. */
+        private void failClosed() {
+            try {
+                listener.onFailure(
+                    new OpenSearchStatusException(
+                        String.format(
+                            Locale.ROOT,
+                            "sesa inference %s failed after %d attempt(s): inference client closed (node shutting down) before retry %d could run",
+                            method,
+                            attempt,
+                            attempt
+                        ),
+                        RestStatus.SERVICE_UNAVAILABLE
+                    )
+                );
+            } catch (Exception e) {
+                logger.warn("listener of sesa inference " + method + " failed", e);
+            }
         }
 
         private void fail(EndpointState ep, Status status, String stop) {
@@ -445,13 +485,21 @@ public final class InferenceClient implements Closeable {
             return;
         }
         closed = true;
+        // Retries that are scheduled would never run once the scheduler stops: fail them now, each exactly once.
+        for (RetryingCall<?> call : pendingRetries) {
+            if (pendingRetries.remove(call)) {
+                call.failClosed();
+            }
+        }
+        scheduler.shutdownNow();
         for (EndpointState ep : endpoints) {
             ep.shutdown();
         }
+        // One deadline for all channels, not 2s each in turn.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
         for (EndpointState ep : endpoints) {
-            ep.awaitTermination(TimeValue.timeValueSeconds(2));
+            ep.awaitTermination(Math.max(0, deadline - System.nanoTime()));
         }
-        scheduler.shutdownNow();
         channelFactory.close();
         callbackExecutor.shutdown();
         try {
@@ -530,14 +578,14 @@ public final class InferenceClient implements Closeable {
             }
         }
 
-        void awaitTermination(TimeValue timeout) {
+        void awaitTermination(long timeoutNanos) {
             ManagedChannel ch;
             synchronized (this) {
                 ch = channel;
             }
             if (ch != null) {
                 try {
-                    ch.awaitTermination(timeout.millis(), TimeUnit.MILLISECONDS);
+                    ch.awaitTermination(timeoutNanos, TimeUnit.NANOSECONDS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }

@@ -156,10 +156,34 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
             return;
         }
         EncodeRequest request = EncodeRequest.newBuilder().addAllTexts(batch.texts).setOptions(options).build();
-        client.encode(request, timeout, ActionListener.wrap(response -> handler.accept(batch.apply(response)), e -> {
-            batch.failAllPending(e);
-            handler.accept(batch.finish(null));
-        }));
+        // Not ActionListener.wrap: if the handler threw in onResponse, wrap would run onFailure and call it a second
+        // time for the same documents. The handler is called exactly once, outside the try (as in
+        // AbstractSesaResponseProcessor#respond); a failure while applying the response fails the documents instead.
+        client.encode(request, timeout, new ActionListener<>() {
+            @Override
+            public void onResponse(EncodeResponse response) {
+                List<IngestDocumentWrapper> out;
+                try {
+                    out = batch.apply(response);
+                } catch (Exception e) {
+                    batch.failAllPending(
+                        new OpenSearchStatusException(
+                            "[" + TYPE + "] failed to apply the inference response: " + e.getMessage(),
+                            RestStatus.INTERNAL_SERVER_ERROR,
+                            e
+                        )
+                    );
+                    out = batch.finish(null);
+                }
+                handler.accept(out);
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                batch.failAllPending(e);
+                handler.accept(batch.finish(null));
+            }
+        });
     }
 
     /** Work and results for one sub-batch; one instance per Encode call. */

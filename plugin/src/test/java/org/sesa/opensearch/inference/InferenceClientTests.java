@@ -1,5 +1,6 @@
 package org.sesa.opensearch.inference;
 
+import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -213,6 +214,125 @@ class InferenceClientTests {
         CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
         c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
         assertTrue(assertThrowsCause(f).getMessage().contains("closed"));
+    }
+
+    @Test
+    void closeFailsAScheduledRetryPromptly() throws Exception {
+        FakeInference service = new FakeInference();
+        FakeInference.InProcess server = new FakeInference.InProcess(service);
+        toClose.add(server);
+        service.encoding.failNext(io.grpc.Status.UNAVAILABLE.withDescription("warming up"), 20);
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS)
+            .maxRetries(() -> 20)
+            .defaultTimeout(() -> TimeValue.timeValueSeconds(60))
+            .build();
+        toClose.add(c);
+        CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+        c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+        // After the 6th failed attempt the next retry waits 800-1600ms: close while it is scheduled.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (service.encoding.calls.get() < 6 && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertEquals(6, service.encoding.calls.get());
+        Thread.sleep(100);
+        assertFalse(f.isDone(), "a retry is pending");
+        c.close();
+        Exception e;
+        try {
+            f.get(1, TimeUnit.SECONDS);
+            throw new AssertionError("expected a failure");
+        } catch (java.util.concurrent.ExecutionException ee) {
+            e = (Exception) ee.getCause();
+        } catch (java.util.concurrent.TimeoutException te) {
+            throw new AssertionError("the listener of a scheduled retry was not completed on close", te);
+        }
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertEquals(org.opensearch.core.rest.RestStatus.SERVICE_UNAVAILABLE, ((org.opensearch.OpenSearchStatusException) e).status());
+        assertEquals(6, service.encoding.calls.get(), "no attempt after close");
+    }
+
+    @Test
+    void closeAwaitsAllChannelsWithOneDeadline() throws Exception {
+        FakeInference.InProcess server = new FakeInference.InProcess(new FakeInference());
+        toClose.add(server);
+        List<ManagedChannel> created = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ChannelFactory slowToTerminate = (endpoint, executor) -> {
+            ManagedChannel ch = new SlowToTerminateChannel(FakeInference.IN_PROCESS_CHANNELS.create(server.endpoint, executor));
+            created.add(ch);
+            return ch;
+        };
+        List<Endpoint> endpoints = List.of(new Endpoint("a", 1), new Endpoint("b", 2), new Endpoint("c", 3));
+        InferenceClient c = FakeInference.client(endpoints, slowToTerminate).build();
+        toClose.add(c);
+        CompletableFuture<List<EndpointReport>> probed = new CompletableFuture<>();
+        c.probeAll(TimeValue.timeValueSeconds(5), ActionListener.wrap(probed::complete, probed::completeExceptionally));
+        assertEquals(3, probed.get(10, TimeUnit.SECONDS).size());
+        assertEquals(3, created.size(), "one channel per endpoint");
+        long start = System.nanoTime();
+        c.close();
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(millis < 3_500, "close took " + millis + "ms: channels must be awaited with one shared deadline, not 2s each");
+        for (ManagedChannel ch : created) {
+            assertTrue(ch.isShutdown(), "every channel is shut down");
+        }
+    }
+
+    /** Delegates to a real channel, but its awaitTermination always runs out the full timeout. */
+    private static final class SlowToTerminateChannel extends ManagedChannel {
+        private final ManagedChannel delegate;
+
+        SlowToTerminateChannel(ManagedChannel delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public ManagedChannel shutdown() {
+            delegate.shutdown();
+            return this;
+        }
+
+        @Override
+        public boolean isShutdown() {
+            return delegate.isShutdown();
+        }
+
+        @Override
+        public boolean isTerminated() {
+            return false;
+        }
+
+        @Override
+        public ManagedChannel shutdownNow() {
+            delegate.shutdownNow();
+            return this;
+        }
+
+        @Override
+        public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
+            unit.sleep(timeout);
+            return false;
+        }
+
+        @Override
+        public io.grpc.ConnectivityState getState(boolean requestConnection) {
+            return delegate.getState(requestConnection);
+        }
+
+        @Override
+        public void resetConnectBackoff() {
+            delegate.resetConnectBackoff();
+        }
+
+        @Override
+        public <Q, R> io.grpc.ClientCall<Q, R> newCall(io.grpc.MethodDescriptor<Q, R> method, io.grpc.CallOptions options) {
+            return delegate.newCall(method, options);
+        }
+
+        @Override
+        public String authority() {
+            return delegate.authority();
+        }
     }
 
     @Test

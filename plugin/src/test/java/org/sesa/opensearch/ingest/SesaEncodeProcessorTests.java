@@ -283,6 +283,27 @@ class SesaEncodeProcessorTests {
     }
 
     @Test
+    void handlerThatThrowsIsCalledOnlyOnce() throws Exception {
+        SesaEncodeProcessor p = processor();
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        List<Exception> failures = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CompletableFuture<Void> firstCall = new CompletableFuture<>();
+        p.execute(doc("1", "title", "solo"), (d, e) -> {
+            calls.incrementAndGet();
+            if (e != null) {
+                failures.add(e);
+            }
+            firstCall.complete(null);
+            throw new IllegalStateException("handler blew up");
+        });
+        firstCall.get(10, TimeUnit.SECONDS);
+        // A second (wrong) completion would come right after the first, on the same callback thread.
+        Thread.sleep(300);
+        assertEquals(1, calls.get(), "the ingest handler must be completed exactly once, failures: " + failures);
+        assertTrue(failures.isEmpty(), () -> "the handler's own exception must not come back as the document's failure: " + failures);
+    }
+
+    @Test
     void upstreamFailuresPassThrough() throws Exception {
         SesaEncodeProcessor p = processor();
         IllegalStateException upstream = new IllegalStateException("earlier processor failed");
