@@ -33,9 +33,13 @@ def search_body(query_text: str, *, mode: str = "hybrid", size: int = 10, rerank
     return body
 
 
-def run_search(client, index: str, query_text: str, pipeline: str | None = None, **kwargs) -> dict:
+def run_search(client, index: str, query_text: str, pipeline: str | None = None,
+               request_timeout: float | None = None, **kwargs) -> dict:
+    """One query through the search pipeline (``kwargs``: :func:`search_body`'s)."""
     pipeline = pipeline or schemas.conventions()["default_search_pipeline"]
-    return client.search(index=index, body=search_body(query_text, **kwargs), params={"search_pipeline": pipeline})
+    extra = {"request_timeout": request_timeout} if request_timeout is not None else {}
+    return client.search(index=index, body=search_body(query_text, **kwargs), params={"search_pipeline": pipeline},
+                         **extra)
 
 
 def cluster_has_reranker(client) -> bool:

@@ -39,16 +39,16 @@ WEIGHTS = {"bm25": 0.5, "dense": 0.5}
 def exact_scores(client, index: str, queries: Mapping[str, str], windows: Mapping[str, Mapping[str, Window]]
                  ) -> dict[str, dict[str, dict[str, float]]]:
     """``{branch: {qid: {doc id: raw score}}}`` for every document of the union of the branch windows."""
-    from integration.evaluation.tuning import _search
-    from integration.search import search_body
+    from integration.evaluation.tuning import REQUEST_TIMEOUT_S
+    from integration.search import run_search
 
     out: dict[str, dict[str, dict[str, float]]] = {b: {} for b in BRANCHES}
     for qid, text in queries.items():
         union = sorted({d for b in BRANCHES for d, _ in windows[b].get(qid, [])})
         for b in BRANCHES:
-            body = search_body(text, mode=b, size=len(union), explain=False, source_fields=[],
-                               filter_query={"ids": {"values": union}})
-            out[b][qid] = {h["_id"]: float(h["_score"]) for h in _search(client, index, body)["hits"]["hits"]}
+            res = run_search(client, index, text, mode=b, size=len(union), explain=False, source_fields=[],
+                             filter_query={"ids": {"values": union}}, request_timeout=REQUEST_TIMEOUT_S)
+            out[b][qid] = {h["_id"]: float(h["_score"]) for h in res["hits"]["hits"]}
     return out
 
 

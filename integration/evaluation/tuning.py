@@ -110,9 +110,7 @@ def dev_queries(dataset, split: str, fraction: float, seed: int) -> tuple[dict[s
 # --- searching the cluster -------------------------------------------------------------------------------------
 
 
-def _search(client, index: str, body: dict[str, Any]) -> dict[str, Any]:
-    pipeline = schemas.conventions()["default_search_pipeline"]
-    return client.search(index=index, body=body, params={"search_pipeline": pipeline}, request_timeout=120)
+REQUEST_TIMEOUT_S = 120  # a reranked search on a busy CPU server takes seconds
 
 
 def _progress(total: int, desc: str, show: bool):
@@ -124,15 +122,15 @@ def _progress(total: int, desc: str, show: bool):
 def branch_windows(client, index: str, queries: Mapping[str, str], window: int = WINDOW,
                    progress: bool = True) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """``{branch: {qid: [(doc id, raw score), ...] best first}}``: each branch of the pipeline alone."""
-    from ..search import search_body
+    from ..search import run_search
 
     out: dict[str, dict[str, list[tuple[str, float]]]] = {}
     for branch in fusion.BRANCHES:
         bar = _progress(len(queries), f"tune {branch}", progress)
         found: dict[str, list[tuple[str, float]]] = {}
         for qid, text in queries.items():
-            body = search_body(text, mode=branch, size=window, explain=False, source_fields=[])
-            hits = _search(client, index, body)["hits"]["hits"]
+            hits = run_search(client, index, text, mode=branch, size=window, explain=False, source_fields=[],
+                              request_timeout=REQUEST_TIMEOUT_S)["hits"]["hits"]
             found[qid] = [(h["_id"], float(h["_score"])) for h in hits]
             bar.update(1)
         bar.close()
@@ -145,18 +143,18 @@ def rerank_heads(client, index: str, queries: Mapping[str, str], choice: FusionC
     """Per query the head of ``choice``'s fused ranking as ``[(doc id, rerank score or None, fused score)]`` in
     fused order: what ``sesa_rerank`` blends. Asked without the evidence gate (this is where evidence is made) but
     with the reranker's own domain check, so a query the served pipeline would not rerank gets no scores."""
-    from ..search import search_body
+    from ..search import explanation, run_search
 
     heads: dict[str, list[tuple[str, float | None, float]]] = {}
     bar = _progress(len(queries), "tune rerank", progress)
     for qid, text in queries.items():
-        body = search_body(text, mode="hybrid", size=top_n, fusion=choice.ext(), explain=True, source_fields=[],
-                           rerank={"top_n": top_n, "weight": 1.0, "without_evidence": "rerank"})
+        res = run_search(client, index, text, mode="hybrid", size=top_n, fusion=choice.ext(), explain=True,
+                         source_fields=[], rerank={"top_n": top_n, "weight": 1.0, "without_evidence": "rerank"},
+                         request_timeout=REQUEST_TIMEOUT_S)
         rows = []
-        for h in _search(client, index, body)["hits"]["hits"]:
-            sesa = (h.get("fields") or {}).get("_sesa") or {}
-            sesa = sesa[0] if isinstance(sesa, list) and sesa else sesa
-            rows.append((h["_id"], sesa.get("rerank"), float(sesa.get("fused") or 0.0)))
+        for h in res["hits"]["hits"]:
+            e = explanation(h)
+            rows.append((h["_id"], e.get("rerank"), float(e.get("fused") or 0.0)))
         heads[qid] = sorted(rows, key=lambda r: -r[2])  # fused order (the response is in rerank order)
         bar.update(1)
     bar.close()
