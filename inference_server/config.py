@@ -91,6 +91,16 @@ class BatchingConfig(_Section):
     )
     pad_slack_tokens: int = Field(2, ge=0, le=512, description="padding always allowed per sequence")
     candidate_window: int = Field(256, ge=1, description="oldest queued sequences considered when forming a pass")
+    interactive_burst: int = Field(
+        4, ge=1, le=1000,
+        description="interactive passes (searches) in a row before one waiting bulk pass (ingest) runs: bulk keeps at "
+        "least 1/(interactive_burst+1) of the passes, so ingest never starves",
+    )
+    bulk_pass_target_ms: float = Field(
+        50.0, ge=0, le=60_000,
+        description="while searches are about, size bulk passes to take about this long (a search waits for the "
+        "running pass); measured per device, so it binds on small CPUs only; 0 turns it off",
+    )
 
 
 class LimitsConfig(_Section):

@@ -37,6 +37,9 @@ class Metrics:
         self.tokens = Counter("sesa_tokens", "Real (unpadded) tokens through the model; rate() = tokens/s", ["model"],
                               registry=r)
         self.padded_tokens = Counter("sesa_padded_tokens", "Tokens including padding", ["model"], registry=r)
+        self.queue_seconds = Histogram(
+            "sesa_queue_seconds", "Time a call's sequences waited for the model, by scheduling class (interactive: "
+            "query encodes and rerank; bulk: ingest)", ["model", "priority"], buckets=_LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("sesa_queue_depth", "Sequences waiting for the model", ["model"], registry=r)
         self.truncated = Counter("sesa_truncated", "Texts cut to the model window", ["method"], registry=r)
         self.rerank_out_of_domain = Counter(
@@ -52,6 +55,9 @@ class Metrics:
 
     def on_queue_depth(self, model: str, depth: int) -> None:
         self.queue_depth.labels(model).set(depth)
+
+    def on_request_done(self, model: str, priority: str, queue_seconds: float, compute_seconds: float) -> None:
+        self.queue_seconds.labels(model, priority).observe(queue_seconds)
 
 
 def start_metrics_http(metrics: Metrics, host: str, port: int) -> tuple[Any, int]:

@@ -56,7 +56,8 @@ class SesaServer:
         self._server: grpc.aio.Server | None = None
         self._metrics_http = None
         self._health: health.aio.HealthServicer | None = None
-        self._model_exec = ThreadPoolExecutor(1, thread_name_prefix="sesa-model")
+        # One model thread per model: a rerank does not wait for an encoder pass, nor the other way round.
+        self._model_execs: list[ThreadPoolExecutor] = []
         self._tok_exec = ThreadPoolExecutor(1, thread_name_prefix="sesa-tokenize")
         self.encoder_batcher: DynamicBatcher | None = None
         self.rerank_batcher: DynamicBatcher | None = None
@@ -64,11 +65,14 @@ class SesaServer:
 
     def _batcher(self, name: str, compute) -> DynamicBatcher:  # type: ignore[no-untyped-def]
         b = self.cfg.batching
+        executor = ThreadPoolExecutor(1, thread_name_prefix=f"sesa-{name}")
+        self._model_execs.append(executor)
         return DynamicBatcher(
             name, compute, max_batch_size=b.max_batch_size, max_batch_tokens=b.max_batch_tokens,
             max_wait_ms=b.max_wait_ms, max_queue_size=b.max_queue_size, max_padding_ratio=b.max_padding_ratio,
             pad_slack_tokens=b.pad_slack_tokens, candidate_window=b.candidate_window,
-            executor=self._model_exec, observer=self.metrics,
+            interactive_burst=b.interactive_burst, bulk_pass_target_ms=b.bulk_pass_target_ms or None,
+            executor=executor, observer=self.metrics,
         )
 
     async def start(self) -> int:
@@ -164,7 +168,8 @@ class SesaServer:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
             self._metrics_http = None
-        self._model_exec.shutdown(wait=False, cancel_futures=True)
+        for executor in self._model_execs:
+            executor.shutdown(wait=False, cancel_futures=True)
         self._tok_exec.shutdown(wait=False, cancel_futures=True)
 
     async def wait(self) -> None:

@@ -10,7 +10,11 @@ Error policy (also in Info.limits):
 * empty or whitespace-only text/passage -> per-item INVALID_ARGUMENT
 * text over ``max_text_bytes`` UTF-8 bytes -> per-item INVALID_ARGUMENT; shorter texts that
   exceed the model window are truncated and flagged ``truncated``
-* queue full -> RESOURCE_EXHAUSTED; deadline passed in the queue -> DEADLINE_EXCEEDED;
+* scheduling: ``options.priority``, else query encodes and rerank are INTERACTIVE and passage
+  encodes BULK (see ``batching``); every response carries its ``Timing`` (queue, compute,
+  tokenize, total, class)
+* queue full (per class; a call larger than the whole queue is admitted once its class queue
+  is empty) -> RESOURCE_EXHAUSTED; deadline passed in the queue -> DEADLINE_EXCEEDED;
   shutting down -> UNAVAILABLE; no reranker configured -> FAILED_PRECONDITION
 * request bytes that are not a valid protobuf message of the method's request type (corrupt
   wire format, a string field holding invalid UTF-8) -> INVALID_ARGUMENT naming the type
@@ -39,7 +43,9 @@ from inference_server.batching import (
     BatcherClosedError,
     DeadlineExceededError,
     DynamicBatcher,
+    Priority,
     QueueFullError,
+    RequestTiming,
 )
 from inference_server.config import ConceptsConfig, RerankConfig, ServerConfig
 from inference_server.contract import inference_pb2 as pb2
@@ -121,6 +127,23 @@ def encode_options(opts: pb2.EncodeOptions, has_concepts: bool, ccfg: ConceptsCo
         top_k = min(opts.top_k_concepts or ccfg.default_top_k, ccfg.max_top_k)
     top_labels = min(opts.top_labels or ccfg.default_top_labels, top_k)
     return query, top_k, top_labels
+
+
+def call_priority(requested: int, query: bool) -> Priority:
+    """The scheduling class of a call: the caller's explicit choice, else interactive for queries (and rerank,
+    which passes ``query=True``) and bulk for passages."""
+    if requested == pb2.PRIORITY_INTERACTIVE:
+        return Priority.INTERACTIVE
+    if requested == pb2.PRIORITY_BULK:
+        return Priority.BULK
+    return Priority.INTERACTIVE if query else Priority.BULK
+
+
+def timing_message(timing: RequestTiming, tokenize_s: float, started: float) -> pb2.Timing:
+    """The contract's Timing of one call from the batcher's record and the servicer's own clock."""
+    return pb2.Timing(queue_ms=timing.queue_seconds * 1000.0, compute_ms=timing.compute_seconds * 1000.0,
+                      tokenize_ms=tokenize_s * 1000.0, total_ms=(time.perf_counter() - started) * 1000.0,
+                      priority=timing.priority.label)
 
 
 def rerank_options(opts: pb2.RerankOptions, rcfg: RerankConfig) -> tuple[bool, int]:
@@ -272,6 +295,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
     async def _encode(self, request: pb2.EncodeRequest, context: grpc.aio.ServicerContext) -> pb2.EncodeResponse:
         if isinstance(request, MalformedRequest):
             raise request.call_error()
+        started = time.perf_counter()
         texts = request.texts
         n = len(texts)
         limits = self.cfg.limits
@@ -280,6 +304,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
         opts = request.options
         head = self.encoder.head
         query, top_k, top_labels = encode_options(opts, head is not None, self.cfg.concepts)
+        timing = RequestTiming(priority=call_priority(opts.priority, query))
+        tokenize_s = 0.0
 
         embeddings: list[pb2.Embedding | None] = [None] * n
         ok_idx: list[int] = []
@@ -293,10 +319,13 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 chars += len(t)
         if ok_idx:
             ok_texts = [texts[i] for i in ok_idx]
+            t_tok = time.perf_counter()
             seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
+            tokenize_s = time.perf_counter() - t_tok
             items = [EncodeItem(s, top_k) for s in seqs]
             results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
-                                                        timeout=context.time_remaining())
+                                                        timeout=context.time_remaining(),
+                                                        priority=timing.priority, timing=timing)
             keys, labels = (head.keys, head.labels) if head is not None else ([], [])
             bank = head.domain if head is not None and query else None
             ntrunc = 0
@@ -317,7 +346,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 embeddings[i] = emb
             if ntrunc:
                 self.metrics.truncated.labels("Encode").inc(ntrunc)
-        return pb2.EncodeResponse(embeddings=embeddings, dense_model=self._dense_ref, concept_model=self._concept_ref)
+        return pb2.EncodeResponse(embeddings=embeddings, dense_model=self._dense_ref, concept_model=self._concept_ref,
+                                  timing=timing_message(timing, tokenize_s, started))
 
     # -- Rerank ----------------------------------------------------------------------------
 
@@ -342,11 +372,16 @@ class InferenceService(pb2_grpc.InferenceServicer):
         self.metrics.items.labels("Rerank").inc(n)
         rcfg = self.cfg.rerank
         chunk, max_chunks = rerank_options(request.options, rcfg)
+        started = time.perf_counter()
+        timing = RequestTiming(priority=call_priority(request.options.priority, True))
+        tokenize_s = 0.0
 
-        domain = await self._domain_check(q, context) if self.reranker.domain is not None else None
+        domain = (await self._domain_check(q, context, timing.priority)
+                  if self.reranker.domain is not None else None)
         if domain is not None and not domain.in_domain and request.options.skip_out_of_domain:
             self.metrics.rerank_out_of_domain.labels("skipped").inc()
-            return pb2.RerankResponse(model=self._rerank_ref, domain=domain)
+            return pb2.RerankResponse(model=self._rerank_ref, domain=domain,
+                                      timing=timing_message(timing, tokenize_s, started))
         if domain is not None and not domain.in_domain:
             self.metrics.rerank_out_of_domain.labels("scored").inc()
 
@@ -362,24 +397,29 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 chars += min(len(p), 64 * rcfg.max_tokens * max_chunks)
         if ok_idx:
             passages = [request.passages[i] for i in ok_idx]
+            t_tok = time.perf_counter()
             plans = await self._tokenize(self.reranker.plan, chars, q, passages, chunk, max_chunks)
-            flat = [seq for plan in plans for seq in plan.pairs]
+            tokenize_s = time.perf_counter() - t_tok
+            flat = [seq for plan in plans for seq in plan.pairs]  # admission counts every chunk
             logits = await self.rerank_batcher.submit(flat, [s.num_tokens for s in flat],
-                                                      timeout=context.time_remaining())
+                                                      timeout=context.time_remaining(),
+                                                      priority=timing.priority, timing=timing)
             pos = 0
             for i, plan in zip(ok_idx, plans):
                 k = len(plan.pairs)
                 best = float(np.max(logits[pos: pos + k]))
                 pos += k
                 scores[i] = pb2.PassageScore(score=best, truncated=plan.truncated, chunks=k)
-        return pb2.RerankResponse(scores=scores, model=self._rerank_ref, domain=domain)
+        return pb2.RerankResponse(scores=scores, model=self._rerank_ref, domain=domain,
+                                  timing=timing_message(timing, tokenize_s, started))
 
-    async def _domain_check(self, query: str, context: grpc.aio.ServicerContext) -> pb2.DomainCheck:
+    async def _domain_check(self, query: str, context: grpc.aio.ServicerContext,
+                            priority: Priority) -> pb2.DomainCheck:
         """The query's dense embedding (one Encode item through the encoder batcher) against the reranker's
         domain bank."""
         seqs = await self._tokenize(self.encoder.tokenize, len(query), [query], True)
         (res,) = await self.encoder_batcher.submit([EncodeItem(seqs[0], 0)], [seqs[0].num_tokens],
-                                                   timeout=context.time_remaining())
+                                                   timeout=context.time_remaining(), priority=priority)
         return _domain_message(self.reranker.domain, res.dense)
 
     # -- Info ------------------------------------------------------------------------------

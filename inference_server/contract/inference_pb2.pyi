@@ -12,23 +12,48 @@ class TextKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TEXT_KIND_UNSPECIFIED: _ClassVar[TextKind]
     TEXT_KIND_QUERY: _ClassVar[TextKind]
     TEXT_KIND_PASSAGE: _ClassVar[TextKind]
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_INTERACTIVE: _ClassVar[Priority]
+    PRIORITY_BULK: _ClassVar[Priority]
 TEXT_KIND_UNSPECIFIED: TextKind
 TEXT_KIND_QUERY: TextKind
 TEXT_KIND_PASSAGE: TextKind
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_INTERACTIVE: Priority
+PRIORITY_BULK: Priority
 
 class EncodeOptions(_message.Message):
-    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts")
+    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts", "priority")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TOP_K_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
     SKIP_DENSE_FIELD_NUMBER: _ClassVar[int]
     SKIP_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     kind: TextKind
     top_k_concepts: int
     top_labels: int
     skip_dense: bool
     skip_concepts: bool
-    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+
+class Timing(_message.Message):
+    __slots__ = ("queue_ms", "compute_ms", "tokenize_ms", "total_ms", "priority")
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZE_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    queue_ms: float
+    compute_ms: float
+    tokenize_ms: float
+    total_ms: float
+    priority: str
+    def __init__(self, queue_ms: _Optional[float] = ..., compute_ms: _Optional[float] = ..., tokenize_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class EncodeRequest(_message.Message):
     __slots__ = ("texts", "options")
@@ -83,24 +108,28 @@ class ModelRef(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class EncodeResponse(_message.Message):
-    __slots__ = ("embeddings", "dense_model", "concept_model")
+    __slots__ = ("embeddings", "dense_model", "concept_model", "timing")
     EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     DENSE_MODEL_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
     embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
     dense_model: ModelRef
     concept_model: ModelRef
-    def __init__(self, embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., dense_model: _Optional[_Union[ModelRef, _Mapping]] = ..., concept_model: _Optional[_Union[ModelRef, _Mapping]] = ...) -> None: ...
+    timing: Timing
+    def __init__(self, embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., dense_model: _Optional[_Union[ModelRef, _Mapping]] = ..., concept_model: _Optional[_Union[ModelRef, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
 
 class RerankOptions(_message.Message):
-    __slots__ = ("chunk_long_passages", "max_chunks", "skip_out_of_domain")
+    __slots__ = ("chunk_long_passages", "max_chunks", "skip_out_of_domain", "priority")
     CHUNK_LONG_PASSAGES_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     SKIP_OUT_OF_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     chunk_long_passages: bool
     max_chunks: int
     skip_out_of_domain: bool
-    def __init__(self, chunk_long_passages: _Optional[bool] = ..., max_chunks: _Optional[int] = ..., skip_out_of_domain: _Optional[bool] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, chunk_long_passages: _Optional[bool] = ..., max_chunks: _Optional[int] = ..., skip_out_of_domain: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class RerankRequest(_message.Message):
     __slots__ = ("query", "passages", "options")
@@ -137,14 +166,16 @@ class DomainCheck(_message.Message):
     def __init__(self, similarity: _Optional[float] = ..., threshold: _Optional[float] = ..., in_domain: _Optional[bool] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class RerankResponse(_message.Message):
-    __slots__ = ("scores", "model", "domain")
+    __slots__ = ("scores", "model", "domain", "timing")
     SCORES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
     scores: _containers.RepeatedCompositeFieldContainer[PassageScore]
     model: ModelRef
     domain: DomainCheck
-    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., domain: _Optional[_Union[DomainCheck, _Mapping]] = ...) -> None: ...
+    timing: Timing
+    def __init__(self, scores: _Optional[_Iterable[_Union[PassageScore, _Mapping]]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., domain: _Optional[_Union[DomainCheck, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ...) -> None: ...
 
 class InfoRequest(_message.Message):
     __slots__ = ()

@@ -1,4 +1,4 @@
-"""`sesa bench server|ingest|search|load|all`: the project's benchmarks under one command, one report format.
+"""`sesa bench server|ingest|search|load|mixed|all`: the project's benchmarks under one command, one report format.
 
 Every figure is judged by a ratio measured in the same run (these machines are shared and noisy);
 absolute timings are recorded beside them and count only from a GPU run.
@@ -84,7 +84,7 @@ def _load(args: argparse.Namespace) -> dict:
     except Exception:  # noqa: BLE001 - the bound is only reported
         max_queue = None
     report = run_load(client, args.dataset or _default_dataset(), duration_s=args.duration_load,
-                      bulk_clients=args.bulk_clients, searchers=args.searchers,
+                      bulk_clients=args.bulk_clients or 8, searchers=args.searchers,
                       node_pid=node_state.pid if node_state else None,
                       server_pid=server_state.pid if server_state else None, metrics_url=args.metrics,
                       max_queue=max_queue)
@@ -96,7 +96,23 @@ def _load(args: argparse.Namespace) -> dict:
     return report
 
 
-BENCHMARKS = {"server": _server, "ingest": _ingest, "search": _search, "load": _load}
+def _mixed(args: argparse.Namespace) -> dict:
+    from ..cluster.stack import opensearch_client
+    from ..ingest import resolve_cluster_url
+    from .mixed import run_mixed, to_markdown
+
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    report = run_mixed(client, args.dataset or _default_dataset(), phase_s=args.phase,
+                       bulk_clients=args.bulk_clients or 4,
+                       search_interval_s=args.search_interval_ms / 1000.0, metrics_url=args.metrics,
+                       keep_indices=args.keep_index)
+    markdown = to_markdown(report)
+    write_report(report, markdown, args.out / "mixed" if args.out else None)
+    print(markdown)
+    return report
+
+
+BENCHMARKS = {"server": _server, "ingest": _ingest, "search": _search, "load": _load, "mixed": _mixed}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -120,7 +136,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks: server, ingest, search, load (ratios measured in one run)")
+    p = subparsers.add_parser("bench", help="benchmarks: server, ingest, search, load, mixed (ratios measured in one run)")
     p.add_argument("which", choices=[*BENCHMARKS, "all"])
     p.add_argument("--dataset", help="BEIR dataset folder for ingest/search (default: ../shared/data/scifact)")
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
@@ -135,11 +151,16 @@ def register(subparsers) -> None:
                         "padding on a mixed stream, and the fp32 compute limit (on --dataset passages)")
     p.add_argument("--server", default="127.0.0.1:50051", help="inference server for ingest/search benchmarks")
     p.add_argument("--duration-load", type=float, default=120.0, help="seconds of the load benchmark")
-    p.add_argument("--bulk-clients", type=int, default=8, help="load: concurrent bulk clients")
+    p.add_argument("--bulk-clients", type=int, default=None,
+                   help="load and mixed: concurrent bulk clients (default 8 for load, 4 for mixed)")
+    p.add_argument("--phase", type=float, default=30.0, help="mixed: seconds of each measured phase")
+    p.add_argument("--search-interval-ms", type=float, default=200.0,
+                   help="mixed: one hybrid search every this many ms (open loop)")
     p.add_argument("--searchers", type=int, default=16, help="load: concurrent hybrid searchers")
     p.add_argument("--metrics", default=f"http://127.0.0.1:{os.environ.get('SESA_SERVER_METRICS__PORT', '9464')}/metrics",
-                   help="load: the inference server's Prometheus endpoint (queue depth, RESOURCE_EXHAUSTED)")
-    p.add_argument("--keep-index", action="store_true", help="load: keep the index it filled")
+                   help="load and mixed: the inference server's Prometheus endpoint (queue depth and time, "
+                        "RESOURCE_EXHAUSTED)")
+    p.add_argument("--keep-index", action="store_true", help="load and mixed: keep the indices they filled")
     p.add_argument("--cluster", metavar="URL")
     p.add_argument("--out", type=Path, help="write report.json / report.md under this folder")
     p.set_defaults(func=_cmd_bench)

@@ -36,7 +36,7 @@ REQUEST_TIMEOUT_S = 120  # client-side ceiling: a request this slow counts as hu
 
 
 @dataclass
-class _Tally:
+class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sent: set[str] = field(default_factory=set)
     indexed: set[str] = field(default_factory=set)
@@ -81,6 +81,40 @@ def read_metrics(url: str | None) -> dict[str, float]:
     return out
 
 
+def send_bulk(client, index: str, batch: list, tally: Tally) -> None:
+    """One `_bulk` of ``batch`` through the index's default pipeline; every document lands in ``tally`` as
+    indexed or failed with a reason, and the request's time in ``tally.bulk_seconds``."""
+    body: list[dict[str, Any]] = []
+    for d in batch:
+        body += [{"index": {"_index": index, "_id": d.id}}, d.source()]
+    with tally.lock:
+        tally.sent.update(d.id for d in batch)
+    started = time.monotonic()
+    try:
+        res = client.bulk(body=body, params={"request_timeout": REQUEST_TIMEOUT_S})
+    except Exception as exc:  # noqa: BLE001 - the whole request failed: every document in it did
+        with tally.lock:
+            tally.errors[f"bulk: {type(exc).__name__}"] += 1
+            for d in batch:
+                tally.failed[d.id] = f"bulk request failed: {exc}"
+        return
+    finally:
+        with tally.lock:
+            tally.bulk_seconds.append(time.monotonic() - started)
+    with tally.lock:
+        for item in res["items"]:
+            op = item.get("index", {})
+            if op.get("error"):
+                tally.failed[op["_id"]] = failure_reason(item)[0]
+            else:
+                tally.indexed.add(op["_id"])
+
+
+def search_outcome(response: dict[str, Any]) -> str:
+    """"degraded" when the plugin fell back (a branch or model call missing), else "ok"."""
+    return "degraded" if response.get("ext", {}).get("sesa", {}).get("degraded") else "ok"
+
+
 def _exhausted(metrics: dict[str, float]) -> float:
     return sum(v for k, v in metrics.items() if k.startswith("sesa_requests_total") and "RESOURCE_EXHAUSTED" in k)
 
@@ -98,7 +132,7 @@ def run_load(client, dataset_dir: str, *, duration_s: float = 120.0, bulk_client
     docs = iter(dataset.iter_corpus())
     docs_lock = threading.Lock()
     queries = list(dataset.queries.values())
-    tally = _Tally()
+    tally = Tally()
     stop = threading.Event()
     samples: list[dict[str, Any]] = []
     search_pipeline = schemas.conventions()["default_search_pipeline"]
@@ -116,30 +150,7 @@ def run_load(client, dataset_dir: str, *, duration_s: float = 120.0, bulk_client
             batch = next_docs()
             if not batch:
                 return
-            body: list[dict[str, Any]] = []
-            for d in batch:
-                body += [{"index": {"_index": index, "_id": d.id}}, d.source()]
-            with tally.lock:
-                tally.sent.update(d.id for d in batch)
-            started = time.monotonic()
-            try:
-                res = client.bulk(body=body, params={"request_timeout": REQUEST_TIMEOUT_S})
-            except Exception as exc:  # noqa: BLE001 - the whole request failed: every document in it did
-                with tally.lock:
-                    tally.errors[f"bulk: {type(exc).__name__}"] += 1
-                    for d in batch:
-                        tally.failed[d.id] = f"bulk request failed: {exc}"
-                continue
-            finally:
-                with tally.lock:
-                    tally.bulk_seconds.append(time.monotonic() - started)
-            with tally.lock:
-                for item in res["items"]:
-                    op = item.get("index", {})
-                    if op.get("error"):
-                        tally.failed[op["_id"]] = failure_reason(item)[0]
-                    else:
-                        tally.indexed.add(op["_id"])
+            send_bulk(client, index, batch, tally)
 
     def search_worker(n: int) -> None:
         for i in itertools.count():
@@ -150,7 +161,7 @@ def run_load(client, dataset_dir: str, *, duration_s: float = 120.0, bulk_client
             try:
                 res = client.search(index=index, body={"size": 10, "ext": {"sesa": {"query_text": text}}},
                                     params={"search_pipeline": search_pipeline, "request_timeout": REQUEST_TIMEOUT_S})
-                outcome = "degraded" if res.get("ext", {}).get("sesa", {}).get("degraded") else "ok"
+                outcome = search_outcome(res)
             except Exception as exc:  # noqa: BLE001 - counted
                 outcome = f"error {getattr(exc, 'status_code', type(exc).__name__)}"
             with tally.lock:

@@ -291,3 +291,160 @@ def test_lone_client_does_not_wait():
         return elapsed
 
     assert run(main()) < 0.15
+
+
+# -- priorities, admission and timings ---------------------------------------------------------
+
+from inference_server.batching import Priority, RequestTiming  # noqa: E402
+
+
+def test_interactive_sequences_go_ahead_of_queued_bulk():
+    """A search's query waits for the pass that is running, never for the ingest queued before it."""
+    async def main():
+        rec, b, busy = await _busy_batcher(max_batch_size=2)
+        bulk = asyncio.ensure_future(b.submit([f"p{i}" for i in range(6)], [40] * 6, priority=Priority.BULK))
+        await asyncio.sleep(0)
+        query = asyncio.ensure_future(b.submit(["q"], [8], priority=Priority.INTERACTIVE))
+        await asyncio.sleep(0.01)
+        rec.gate.set()
+        await asyncio.gather(busy, bulk, query)
+        await b.stop()
+        return rec
+
+    rec = run(main())
+    assert rec.passes[1] == ["q"], rec.passes  # straight after the running pass, ahead of all six passages
+
+
+def test_bulk_keeps_a_bounded_share_under_search_load():
+    """With interactive_burst=2 and both queues full, every third pass is bulk: ingest never starves."""
+    async def main():
+        rec, b, busy = await _busy_batcher(max_batch_size=1, interactive_burst=2)
+        bulk = asyncio.ensure_future(b.submit(["B1", "B2"], [40, 40], priority=Priority.BULK))
+        await asyncio.sleep(0)
+        queries = asyncio.ensure_future(b.submit([f"q{i}" for i in range(6)], [8] * 6,
+                                                 priority=Priority.INTERACTIVE))
+        await asyncio.sleep(0.01)
+        rec.gate.set()
+        await asyncio.gather(busy, bulk, queries)
+        await b.stop()
+        return rec, b
+
+    rec, b = run(main())
+    order = [p[0] for p in rec.passes[1:]]
+    assert order == ["q0", "q1", "B1", "q2", "q3", "B2", "q4", "q5"], order
+    assert b.stats.batches_by_priority == {"interactive": 6, "bulk": 3}  # the held "busy" pass was bulk
+
+
+def test_a_full_bulk_queue_does_not_refuse_searches():
+    async def main():
+        rec, b, busy = await _busy_batcher(max_queue_size=4, max_batch_size=8)
+        bulk = asyncio.ensure_future(b.submit(list("abcd"), [3] * 4, priority=Priority.BULK))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFullError, match="bulk queue is full"):
+            await b.submit(["e"], [3], priority=Priority.BULK)
+        query = asyncio.ensure_future(b.submit(["q"], [3], priority=Priority.INTERACTIVE))
+        await asyncio.sleep(0)
+        assert b.queue_depth == 5 and b.queue_depth_of(Priority.INTERACTIVE) == 1
+        rec.gate.set()
+        out = await query
+        await asyncio.gather(busy, bulk)
+        await b.stop()
+        return out
+
+    assert run(main()) == ["r:q"]
+
+
+def test_a_request_larger_than_the_queue_runs_when_its_queue_is_empty():
+    """e.g. a legal rerank of top_n 1,000 passages with 8 chunks each: it used to be refused forever."""
+    async def main():
+        rec, b, busy = await _busy_batcher(max_queue_size=4, max_batch_size=16)
+        big = asyncio.ensure_future(b.submit([f"c{i}" for i in range(10)], [3] * 10, priority=Priority.INTERACTIVE))
+        await asyncio.sleep(0)
+        assert b.queue_depth_of(Priority.INTERACTIVE) == 10
+        with pytest.raises(QueueFullError):  # while the big one waits, the queue is full for others
+            await b.submit(["x"], [3], priority=Priority.INTERACTIVE)
+        rec.gate.set()
+        out = await big
+        await busy
+        await b.stop()
+        return out
+
+    assert run(main()) == [f"r:c{i}" for i in range(10)]
+
+
+def test_timing_reports_queue_and_compute_time():
+    class Observer:
+        def __init__(self):
+            self.done = []
+
+        def on_batch(self, *a):
+            pass
+
+        def on_queue_depth(self, *a):
+            pass
+
+        def on_request_done(self, model, priority, queue_s, compute_s):
+            self.done.append((model, priority, queue_s, compute_s))
+
+    async def main():
+        obs = Observer()
+        rec = Recorder(delay=0.05)
+        rec.gate.clear()
+        b = DynamicBatcher("enc", rec, max_wait_ms=0, executor=ThreadPoolExecutor(1), observer=obs)
+        await b.start()
+        busy = asyncio.ensure_future(b.submit(["busy"], [3]))
+        await _wait_started(rec)
+        timing = RequestTiming()
+        query = asyncio.ensure_future(b.submit(["q"], [3], priority=Priority.INTERACTIVE, timing=timing))
+        await asyncio.sleep(0.1)  # the query queues behind the held pass
+        rec.gate.set()
+        await asyncio.gather(busy, query)
+        await b.stop()
+        return timing, obs
+
+    timing, obs = run(main())
+    assert timing.priority is Priority.INTERACTIVE
+    assert 0.1 <= timing.queue_seconds < 1.0  # held 0.1 s + the busy pass's 0.05 s
+    assert 0.04 <= timing.compute_seconds < 0.5  # its own pass: 0.05 s
+    assert [(m, p) for m, p, *_ in obs.done] == [("enc", "bulk"), ("enc", "interactive")]
+
+
+def test_a_filling_bulk_pass_gives_way_to_a_search():
+    """An idle worker waiting to fill a bulk pass stops waiting when a search arrives."""
+    async def main():
+        rec = Recorder()
+        b = await _batcher(rec, max_batch_size=8, max_wait_ms=2000)  # first pass expects 8: waits up to 2 s
+        bulk = asyncio.ensure_future(b.submit(["p"], [40], priority=Priority.BULK))
+        await asyncio.sleep(0.02)
+        t0 = time.perf_counter()
+        out = await b.submit(["q"], [8], priority=Priority.INTERACTIVE)
+        waited = time.perf_counter() - t0
+        bulk.cancel()
+        await b.stop()
+        return out, waited
+
+    out, waited = run(main())
+    assert out == ["r:q"]
+    assert waited < 1.0  # it would wait up to 2 s (the query's own fill wait is bounded from its arrival)
+
+
+def test_bulk_passes_shrink_to_the_time_target_only_while_searches_are_about():
+    """Each pass here takes >= 0.1 s; with a 50 ms target a bulk pass holds one 100-token passage while a search
+    was seen recently, and the full token budget otherwise."""
+    async def main():
+        rec = Recorder(delay=0.1)
+        b = await _batcher(rec, max_batch_size=8, max_batch_tokens=1000, bulk_pass_target_ms=50)
+        await b.submit(["a", "b"], [100, 100], priority=Priority.BULK)  # learns ~0.5 ms per padded token
+        alone = b.pass_token_budget(Priority.BULK, time.monotonic())
+        await b.submit(["q"], [8], priority=Priority.INTERACTIVE)
+        searching = b.pass_token_budget(Priority.BULK, time.monotonic())
+        rec.passes.clear()
+        await b.submit(["c", "d", "e"], [100, 100, 100], priority=Priority.BULK)
+        later = b.pass_token_budget(Priority.BULK, time.monotonic() + 31)  # no search for 31 s
+        await b.stop()
+        return alone, searching, later, rec.passes
+
+    alone, searching, later, passes = run(main())
+    assert alone == 1000 and later == 1000
+    assert 1 <= searching < 200, searching
+    assert passes == [["c"], ["d"], ["e"]]

@@ -271,4 +271,43 @@ def test_a_failed_start_stops_what_it_started(cfg_factory):
 
         batcher = asyncio.run(start_and_fail())
     assert batcher is not None and not batcher.running, "the encoder batcher still runs after a failed start"
-    assert srv._model_exec._shutdown and srv._tok_exec._shutdown, "the model and tokenize executors were left open"
+    assert srv._model_execs and all(e._shutdown for e in srv._model_execs), "a model executor was left open"
+    assert srv._tok_exec._shutdown, "the tokenize executor was left open"
+
+
+def test_responses_carry_the_server_timing_and_priority(stub):
+    q = stub.Encode(pb.EncodeRequest(texts=["what causes rain"], options=pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY)),
+                    timeout=10)
+    p = stub.Encode(pb.EncodeRequest(texts=["Rain forms when droplets grow."]), timeout=10)
+    forced = stub.Encode(pb.EncodeRequest(texts=["a passage sent by a search"],
+                                          options=pb.EncodeOptions(priority=pb.PRIORITY_INTERACTIVE)), timeout=10)
+    r = stub.Rerank(pb.RerankRequest(query="rain", passages=["Rain forms.", "Snow falls."]), timeout=10)
+    assert (q.timing.priority, p.timing.priority, forced.timing.priority, r.timing.priority) == (
+        "interactive", "bulk", "interactive", "interactive")
+    for resp in (q, p, forced, r):
+        t = resp.timing
+        assert t.compute_ms > 0 and t.queue_ms >= 0 and t.tokenize_ms > 0
+        assert t.total_ms >= t.compute_ms + t.tokenize_ms - 0.5  # the parts fit inside the whole call
+
+
+def test_a_held_encoder_pass_does_not_block_the_reranker(cfg_factory):
+    """Each model has its own thread: a rerank completes while an ingest pass of the encoder is stuck."""
+    import grpc as _grpc
+
+    cfg = cfg_factory()
+    rt = fake_runtimes(cfg)
+    gate = threading.Event()
+    rt.encoder.backend.gate = gate
+    with ServerThread(cfg, rt) as st, _grpc.insecure_channel(st.address) as ch:
+        stub = pbg.InferenceStub(ch)
+        held = stub.Encode.future(pb.EncodeRequest(texts=["a passage the encoder is stuck on"]), timeout=30)
+        deadline = time.time() + 10
+        while not rt.encoder.backend.calls and time.time() < deadline:
+            time.sleep(0.01)
+        assert rt.encoder.backend.calls, "the encoder pass never started"
+        try:
+            r = stub.Rerank(pb.RerankRequest(query="rain", passages=["Rain forms."]), timeout=5)
+            assert len(r.scores) == 1 and not held.done()
+        finally:
+            gate.set()
+        assert len(held.result(10).embeddings) == 1
