@@ -57,8 +57,8 @@ def pipeline(os_client) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def index(os_client):
+def make_index(os_client) -> str:
+    """A fresh `sesa-*` index holding CORPUS, encoded through the default ingest pipeline by the running server."""
     name = f"sesa-search-e2e-{uuid.uuid4().hex[:8]}"
     os_client.indices.create(index=name, body={"mappings": {"properties": {"lang": {"type": "keyword"}}}})
     for doc_id, doc in CORPUS.items():
@@ -68,6 +68,12 @@ def index(os_client):
     assert len(stored) == len(CORPUS)
     f = schemas.field_names()
     assert all(h["_source"].get(f["status"]) == "encoded" for h in stored), "the ingest pipeline did not run"
+    return name
+
+
+@pytest.fixture(scope="module")
+def index(os_client):
+    name = make_index(os_client)
     yield name
     if not os.environ.get("SESA_KEEP_STACK"):
         os_client.indices.delete(index=name, ignore_unavailable=True)
@@ -251,6 +257,22 @@ def test_explanations_list_the_concepts_both_carry(os_client, index, pipeline, s
     assert top["_id"] == "py", ids(res)
 
 
+def test_the_response_carries_the_servers_timing_of_the_query_encode(os_client, index, pipeline):
+    """ext.sesa.timing.encode_server: how long the query waited and computed on the server, in the interactive
+    class (ahead of ingest); absent when the encoding came from the plugin's cache (the server did nothing)."""
+    query = f"nurses in a hospital ward {uuid.uuid4().hex[:6]}"
+    first = meta(search(os_client, index, pipeline, query, size=3))["timing"]
+    server = first["encode_server"]
+    assert server["priority"] == "interactive" and server["compute_ms"] > 0 and server["queue_ms"] >= 0
+    assert server["total_ms"] >= server["compute_ms"] and first["encode_ms"] >= server["total_ms"] * 0.5
+    cached = meta(search(os_client, index, pipeline, query, size=3))["timing"]
+    assert "encode_server" not in cached or cached["encode_server"] is None
+    # the plugin's gRPC callbacks ran in its own OpenSearch thread pool, which node stats and _cat show
+    pools = os_client.cat.thread_pool(thread_pool_patterns="sesa_inference", format="json", h="name,type,completed")
+    assert pools and all(p["name"] == "sesa_inference" and p["type"] == "scaling" for p in pools), pools
+    assert sum(int(p["completed"]) for p in pools) > 0, pools
+
+
 def test_source_filtering_is_respected(os_client, index, pipeline):
     res = search(os_client, index, pipeline, "python", size=3, source_fields=["title"])
     for hit in res["hits"]["hits"]:
@@ -304,6 +326,8 @@ def test_rerank_reorders_by_the_servers_scores(os_client, index, pipeline, serve
     # weight 1: the pure cross-encoder order, _score = the raw rerank score
     res = search(os_client, index, pipeline, query, size=100, rerank={"top_n": 5, "weight": 1.0, **anyway})
     assert meta(res)["degraded"] is False and meta(res)["rerank"]["applied"] is True
+    timing = meta(res)["rerank"]["rerank_server"]  # the server's own account of the call, scheduled as a search
+    assert timing["priority"] == "interactive" and timing["compute_ms"] > 0 and timing["queue_ms"] >= 0
     expected = [h["_id"] for _, h in sorted(zip(scores, top), key=lambda p: -p[0])]
     assert ids(res)[:5] == expected
     assert ids(res)[5:] == ids(fused)[5:]
@@ -353,30 +377,56 @@ def test_a_query_outside_the_rerankers_domain_keeps_the_fused_order(os_client, i
     assert all(explanation(h)["rerank"] is not None for h in res["hits"]["hits"][:5])
 
 
-def test_a_query_outside_the_concept_heads_domain_fuses_without_the_concept_branch(os_client, index, pipeline,
-                                                                                    server_with_env):
+def test_a_changed_served_model_refuses_the_old_index_and_serves_a_new_one(stack, os_client, index, pipeline,
+                                                                          server_with_env):
     """The server restarted with the trained SciFact concept head (models/esco-skills-sesa-scifact, which ships a
-    domain bank) and the weights its training chose (0.425 / 0.425 / 0.15, sent in the request: the test index has
-    no evidence record): a job query is outside its domain and the hybrid fuses BM25 + dense only; a biomedical
-    claim is inside and keeps the concept weight. (Query texts used nowhere else: the plugin caches query
-    encodings.)"""
+    domain bank). (1) The module's index was encoded with the zero-shot space: every search that compares vectors is
+    refused with a 400 naming both models and the fix, never silently mixed; BM25 alone still answers. (2) On an index
+    encoded by the new server, with the weights its training chose (0.425 / 0.425 / 0.15, sent in the request: the
+    index has no evidence record), a job query is outside the head's domain and the hybrid fuses BM25 + dense only;
+    a biomedical claim is inside and keeps the concept weight. (Query texts used nowhere else: the plugin caches
+    query encodings.)"""
+    from opensearchpy.exceptions import RequestError
+
+    from integration.cluster import stack as stack_mod
+
+    original_facts = stack_mod.model_facts(stack.server_address)
     trained = schemas.repo_root() / "models" / "esco-skills-sesa-scifact"
     server_with_env({"SESA_SERVER_MODELS__CONCEPT_SPACE": str(trained)})
-    trained_weights = {"weights": {"bm25": 0.425, "dense": 0.425, "concepts": 0.15}}
-    pipeline_weight = trained_weights["weights"]["concepts"]
-    res = search(os_client, index, pipeline, "which engineers maintain relational databases", size=8,
-                 fusion=trained_weights)
-    fusion_info = meta(res)["fusion"]
-    assert fusion_info["concepts_dropped"] == "out_of_domain" and fusion_info["weights"]["concepts"] == 0
-    d = fusion_info["concept_domain"]
-    assert d["in_domain"] is False and d["similarity"] < d["threshold"] and "scifact" in d["reference"]
-    assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), "explanations keep their concepts"
+    for mode in ("hybrid", "concepts", "dense"):
+        with pytest.raises(RequestError) as refused:
+            search(os_client, index, pipeline, f"nurses who administer medication ({mode})", size=8, mode=mode)
+        reason = str(refused.value.info)
+        assert refused.value.status_code == 400 and index in reason and "esco-skills-sesa-scifact" in reason, reason
+        assert "re-index" in reason, reason
+    assert ids(search(os_client, index, pipeline, "nurses who administer medication", size=8, mode="bm25"))
 
-    res = search(os_client, index, pipeline, "Statin therapy lowers the risk of cardiovascular events in older adults.",
-                 size=8, fusion=trained_weights)
-    fusion_info = meta(res)["fusion"]
-    assert "concepts_dropped" not in fusion_info and fusion_info["concept_domain"]["in_domain"] is True
-    assert fusion_info["weights"]["concepts"] == pytest.approx(pipeline_weight)
+    # what an operator does after changing the served models: `sesa up --no-server` stamps the template anew
+    from integration.cluster.templates import apply_all
+
+    apply_all(os_client, stack_mod.model_facts(stack.server_address))
+    fresh = make_index(os_client)
+    try:
+        trained_weights = {"weights": {"bm25": 0.425, "dense": 0.425, "concepts": 0.15}}
+        pipeline_weight = trained_weights["weights"]["concepts"]
+        res = search(os_client, fresh, pipeline, "which engineers maintain relational databases", size=8,
+                     fusion=trained_weights)
+        fusion_info = meta(res)["fusion"]
+        assert fusion_info["concepts_dropped"] == "out_of_domain" and fusion_info["weights"]["concepts"] == 0
+        d = fusion_info["concept_domain"]
+        assert d["in_domain"] is False and d["similarity"] < d["threshold"] and "scifact" in d["reference"]
+        assert any(explanation(h)["shared_concepts"] for h in res["hits"]["hits"]), "explanations keep their concepts"
+
+        res = search(os_client, fresh, pipeline,
+                     "Statin therapy lowers the risk of cardiovascular events in older adults.", size=8,
+                     fusion=trained_weights)
+        fusion_info = meta(res)["fusion"]
+        assert "concepts_dropped" not in fusion_info and fusion_info["concept_domain"]["in_domain"] is True
+        assert fusion_info["weights"]["concepts"] == pytest.approx(pipeline_weight)
+    finally:
+        if not os.environ.get("SESA_KEEP_STACK"):
+            os_client.indices.delete(index=fresh, ignore_unavailable=True)
+        apply_all(os_client, original_facts)
 
 
 def test_an_index_evidence_record_decides_what_scores_and_whether_rerank_runs(os_client, index, pipeline,

@@ -13,7 +13,6 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.common.settings.SettingsFilter;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.common.util.concurrent.OpenSearchExecutors;
-import org.opensearch.common.util.concurrent.ThreadContext;
 import org.opensearch.core.common.io.stream.NamedWriteableRegistry;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.env.Environment;
@@ -31,6 +30,7 @@ import org.opensearch.script.ScriptService;
 import org.opensearch.search.SearchExtBuilder;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
 import org.opensearch.search.pipeline.SearchResponseProcessor;
+import org.opensearch.threadpool.ExecutorBuilder;
 import org.opensearch.threadpool.ThreadPool;
 import org.opensearch.transport.client.Client;
 import org.opensearch.watcher.ResourceWatcherService;
@@ -59,14 +59,19 @@ import java.nio.file.Path;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadFactory;
 import java.util.function.Supplier;
 
 /**
- * Entry point of opensearch-sesa. Wires the single {@link InferenceClient} (created once per node, closed
- * with the node) into the ingest processor, the search pipeline processors and the REST info action.
- * Ingest and search pipeline factories may be requested before {@code createComponents}, so the client is
- * created by whichever comes first.
+ * Entry point of opensearch-sesa. Wires the single {@link InferenceClient} (created once per node in
+ * {@code createComponents}, where the node's {@link ThreadPool} is, and closed with the node) into the ingest
+ * processor, the search pipeline processors and the REST info action. The node asks for the processor factories
+ * before {@code createComponents}, so they get the client through a supplier; they call it when a pipeline's
+ * processors are made, which is after the node has started.
+ *
+ * <p>Threads: the plugin's work runs in the node's thread pools. {@link #getExecutorBuilders} adds
+ * {@code sesa_inference} ({@link SesaSettings#THREAD_POOL}), where the client's callbacks, retries and gRPC offload
+ * work run; the side-branch searches and page fetches go through the node client. The only threads the plugin makes
+ * itself are gRPC's Netty event loops ({@link NettyChannelFactory} says why).
  */
 public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, SearchPlugin, SearchPipelinePlugin {
 
@@ -80,8 +85,13 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
     private InferenceClientConfig config;
     /** Set by whichever comes first: the ingest processors' parameters or {@code createComponents}. */
     private volatile ClusterService clusterService;
-    /** The one reader of the indices' {@code _meta.sesa} (models for ingest, evidence for search), one cache. */
-    private final IndexSesaMeta indexMeta = new IndexSesaMeta(this::clusterState);
+    /** The node's resolver of index expressions, set by {@code createComponents}. */
+    private volatile IndexNameExpressionResolver indexNameResolver;
+    /**
+     * The one reader of the indices' {@code _meta.sesa} (models for ingest and for the search's model check, evidence
+     * for search), one cache.
+     */
+    private final IndexSesaMeta indexMeta = new IndexSesaMeta(this::clusterState, () -> indexNameResolver);
 
     public SesaPlugin(Settings settings, Path configPath) {
         this.settings = settings;
@@ -95,11 +105,16 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         return SesaSettings.all();
     }
 
+    /** The plugin's thread pool, {@code sesa_inference} (see {@link SesaSettings#THREAD_POOL}). */
+    @Override
+    public List<ExecutorBuilder<?>> getExecutorBuilders(Settings settings) {
+        return SesaSettings.executorBuilders(settings);
+    }
+
     @Override
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
-        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
         useClusterService(parameters.ingestService.getClusterService());
-        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(() -> c, indexMeta::models));
+        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(this::requireClient, indexMeta::models));
     }
 
     /** {@code ext.sesa} of a search request. */
@@ -124,21 +139,22 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
     public Map<String, org.opensearch.search.pipeline.Processor.Factory<SearchRequestProcessor>> getRequestProcessors(
         SearchPipelinePlugin.Parameters parameters
     ) {
-        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
         BranchSearcher searcher = new ParallelBranchSearcher((request, listener) -> parameters.client.search(request, listener));
-        return Map.of(SesaQueryProcessor.TYPE, new SesaQueryProcessorFactory(() -> c, searcher, parameters.namedXContentRegistry));
+        return Map.of(
+            SesaQueryProcessor.TYPE,
+            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta)
+        );
     }
 
     @Override
     public Map<String, org.opensearch.search.pipeline.Processor.Factory<SearchResponseProcessor>> getResponseProcessors(
         SearchPipelinePlugin.Parameters parameters
     ) {
-        InferenceClient c = inferenceClient(parameters.env.settings(), parameters.env.configDir(), parameters.threadContext);
         return Map.of(
             SesaFuseProcessor.TYPE,
             new SesaFuseProcessorFactory(indexMeta),
             SesaRerankProcessor.TYPE,
-            new SesaRerankProcessorFactory(() -> c)
+            new SesaRerankProcessorFactory(this::requireClient)
         );
     }
 
@@ -157,10 +173,11 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         Supplier<RepositoriesService> repositoriesServiceSupplier
     ) {
         useClusterService(clusterService);
+        this.indexNameResolver = indexNameExpressionResolver;
         ClusterSettings cs = clusterService.getClusterSettings();
         cs.addSettingsUpdateConsumer(SesaSettings.TIMEOUT, v -> this.timeout = v);
         cs.addSettingsUpdateConsumer(SesaSettings.MAX_RETRIES, v -> this.maxRetries = v);
-        InferenceClient c = inferenceClient(environment.settings(), environment.configDir(), threadPool.getThreadContext());
+        InferenceClient c = inferenceClient(environment.settings(), environment.configDir(), threadPool);
         return List.of(c);
     }
 
@@ -196,25 +213,26 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         return client;
     }
 
-    /** Creates the node's one client on first use; settings problems surface here, at node start. */
-    private synchronized InferenceClient inferenceClient(Settings nodeSettings, Path configDir, ThreadContext threadContext) {
+    /**
+     * Creates the node's one client (once); settings problems surface here, at node start. Its callbacks and retries
+     * run on the node's {@code sesa_inference} pool; the Netty event loops are daemon threads of their own.
+     */
+    private synchronized InferenceClient inferenceClient(Settings nodeSettings, Path configDir, ThreadPool threadPool) {
         if (client == null) {
             config = InferenceClientConfig.fromSettings(nodeSettings, configDir != null ? configDir : configPath);
-            ThreadFactory threads = OpenSearchExecutors.daemonThreadFactory(nodeSettings, "sesa_inference");
             int processors = OpenSearchExecutors.allocatedProcessors(nodeSettings);
             NettyChannelFactory channels = new NettyChannelFactory(
                 config.tls(),
                 Math.max(1, Math.min(2, processors)),
-                threads,
+                OpenSearchExecutors.daemonThreadFactory(nodeSettings, SesaSettings.THREAD_POOL + "_event_loop"),
                 PluginInfo.name() + "/" + PluginInfo.version()
             );
             channels.validate();
-            client = InferenceClient.builder(config.endpoints(), channels, threadContext)
+            client = InferenceClient.builder(config.endpoints(), channels, threadPool.getThreadContext())
                 .defaultTimeout(() -> timeout)
                 .maxRetries(() -> maxRetries)
                 .authToken(config.authToken())
-                .threadFactory(threads)
-                .callbackThreads(Math.max(2, Math.min(8, processors)))
+                .threadPool(threadPool, SesaSettings.THREAD_POOL)
                 .build();
             if (config.authToken() != null && config.tls() == null) {
                 logger.warn("[{}] is set but TLS is disabled: the token travels in clear text", SesaSettings.AUTH_TOKEN.getKey());

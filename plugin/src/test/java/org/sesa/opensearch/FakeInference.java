@@ -30,6 +30,7 @@ import org.sesa.inference.v1.ModelRef;
 import org.sesa.inference.v1.PassageScore;
 import org.sesa.inference.v1.RerankRequest;
 import org.sesa.inference.v1.RerankResponse;
+import org.sesa.inference.v1.Timing;
 import org.sesa.opensearch.inference.ChannelFactory;
 import org.sesa.opensearch.inference.Endpoint;
 import org.sesa.opensearch.inference.InferenceClient;
@@ -56,6 +57,12 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     public static final ModelRef CONCEPTS = ModelRef.newBuilder().setId("fake-concepts").setVersion("2").build();
 
     public final List<String> authorizations = new CopyOnWriteArrayList<>();
+    /** The models Encode reports (a test may "deploy" another one). */
+    public volatile ModelRef denseModel = DENSE;
+    public volatile ModelRef conceptModel = CONCEPTS;
+    /** When set, Encode / Rerank report this timing (unset: a server older than the field, which sends none). */
+    public volatile Timing encodeTiming;
+    public volatile Timing rerankTiming;
     /** When set, builds the Embedding of each Encode text (instead of the default one). */
     public volatile java.util.function.Function<String, Embedding> embedder;
     /** The Encode calls received, and how Encode answers: queued failures, hang or delay. */
@@ -148,6 +155,9 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
 
     private RerankResponse scores(RerankRequest request) {
         RerankResponse.Builder b = RerankResponse.newBuilder().setModel(RERANKER);
+        if (rerankTiming != null) {
+            b.setTiming(rerankTiming);
+        }
         DomainCheck domain = rerankDomain;
         if (domain != null) {
             b.setDomain(domain);
@@ -170,7 +180,10 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     }
 
     private EncodeResponse embeddings(EncodeRequest request) {
-        EncodeResponse.Builder b = EncodeResponse.newBuilder().setDenseModel(DENSE).setConceptModel(CONCEPTS);
+        EncodeResponse.Builder b = EncodeResponse.newBuilder().setDenseModel(denseModel).setConceptModel(conceptModel);
+        if (encodeTiming != null) {
+            b.setTiming(encodeTiming);
+        }
         for (String text : request.getTextsList()) {
             if (embedder != null) {
                 b.addEmbeddings(embedder.apply(text));

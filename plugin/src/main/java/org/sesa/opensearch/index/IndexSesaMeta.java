@@ -2,15 +2,25 @@ package org.sesa.opensearch.index;
 
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import org.opensearch.action.IndicesRequest;
+import org.opensearch.action.support.IndicesOptions;
 import org.opensearch.cluster.ClusterState;
 import org.opensearch.cluster.metadata.IndexAbstraction;
 import org.opensearch.cluster.metadata.IndexMetadata;
+import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
 import org.opensearch.cluster.metadata.MappingMetadata;
+import org.opensearch.cluster.metadata.Metadata;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.util.concurrent.ThreadContext;
 import org.sesa.opensearch.util.SesaConventions;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
@@ -23,15 +33,19 @@ import java.util.function.Supplier;
  *       the models {@code sesa_encode} checks the server's against;</li>
  *   <li>{@link #evidence}: {@code _meta.sesa.<index_evidence_key>.<prefix>} ({@code evidence}) of a concrete index,
  *       the {@link EvidenceRecord} that lets {@code sesa_fuse} and {@code sesa_rerank} score with what was measured
- *       on that collection.</li>
+ *       on that collection;</li>
+ *   <li>{@link #targetModels(IndicesRequest, String)}: {@code _meta.sesa.models.<prefix>} of every concrete index a search
+ *       targets, combined ({@link TargetModels}), the models {@code sesa_query} checks the query encoding against.</li>
  * </ul>
  *
  * Each index's section is parsed once per index UUID and mapping version (a new mapping, e.g. a record written by
- * {@code sesa tune}, has a new version), so a lookup is a map lookup. A malformed evidence record is ignored with one
+ * {@code sesa tune}, has a new version), so a lookup is a map lookup. What a search's targets record is kept per
+ * target expression and cluster metadata version (an index created or deleted, an alias moved or a mapping changed
+ * makes a new version), so a search that repeats its targets resolves them once. A malformed evidence record is ignored with one
  * WARN log per index and mapping version, and reported by {@link #evidence} as {@linkplain IndexEvidence#invalid
  * invalid}; it never fails a search or a document.
  */
-public final class IndexSesaMeta implements IndexEvidenceLookup {
+public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLookup {
 
     private static final Logger logger = LogManager.getLogger(IndexSesaMeta.class);
     private static final int MAX_CACHED = 1024;
@@ -46,13 +60,33 @@ public final class IndexSesaMeta implements IndexEvidenceLookup {
 
     private static final Section EMPTY = new Section(Map.of(), Map.of(), null);
 
+    /** The targets of one search in one metadata version: what {@link #targetModels(IndicesRequest, String)} caches. */
+    private record Targets(String clusterUUID, long metadataVersion, List<String> expressions, boolean open, boolean closed, boolean hidden, String prefix) {}
+
     private final Supplier<ClusterState> state;
+    private final Supplier<IndexNameExpressionResolver> resolver;
     private final String metaKey = SesaConventions.get().indexMetaKey();
     private final String evidenceKey = SesaConventions.get().indexEvidenceKey();
     private final Map<String, Section> cache = new ConcurrentHashMap<>();
+    private final Map<Targets, TargetModels> targets = new ConcurrentHashMap<>();
 
+    /** A reader that resolves search targets with a resolver of its own (tests; the node passes its own). */
     public IndexSesaMeta(Supplier<ClusterState> state) {
+        this(state, ownResolver());
+    }
+
+    /**
+     * @param state    the node's applied cluster state (null before it has one)
+     * @param resolver the node's index name resolver (null before the node made it): expands a search's targets
+     */
+    public IndexSesaMeta(Supplier<ClusterState> state, Supplier<IndexNameExpressionResolver> resolver) {
         this.state = state;
+        this.resolver = resolver;
+    }
+
+    private static Supplier<IndexNameExpressionResolver> ownResolver() {
+        IndexNameExpressionResolver r = new IndexNameExpressionResolver(new ThreadContext(Settings.EMPTY));
+        return () -> r;
     }
 
     /**
@@ -75,6 +109,71 @@ public final class IndexSesaMeta implements IndexEvidenceLookup {
         ClusterState cs = index == null ? null : state.get();
         IndexMetadata im = cs == null ? null : cs.metadata().index(index);
         return im == null ? IndexEvidence.ABSENT : section(im).evidence(prefix);
+    }
+
+    /**
+     * What the concrete indices behind {@code request}'s targets record for {@code prefix}. Targets are expanded with
+     * the request's wildcard options, leniently: a missing index is no record here (the search itself reports it).
+     * Indices of a remote cluster ({@code cluster:index}) are not known locally and record nothing.
+     */
+    @Override
+    public TargetModels targetModels(IndicesRequest request, String prefix) {
+        ClusterState cs = state.get();
+        IndexNameExpressionResolver r = resolver.get();
+        if (cs == null || r == null) {
+            return TargetModels.NONE;
+        }
+        String[] given = request.indices() == null ? new String[0] : request.indices();
+        List<String> local = new ArrayList<>(given.length);
+        for (String expression : given) {
+            if (isRemote(expression) == false) {
+                local.add(expression);
+            }
+        }
+        if (local.isEmpty() && given.length > 0) {
+            return TargetModels.NONE; // remote indices only
+        }
+        IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
+        Metadata metadata = cs.metadata();
+        Targets key = new Targets(
+            metadata.clusterUUID(),
+            metadata.version(),
+            List.copyOf(local),
+            o.expandWildcardsOpen(),
+            o.expandWildcardsClosed(),
+            o.expandWildcardsHidden(),
+            prefix
+        );
+        TargetModels cached = targets.get(key);
+        if (cached != null) {
+            return cached;
+        }
+        String[] concrete;
+        try {
+            IndicesOptions lenient = IndicesOptions.fromOptions(true, true, o.expandWildcardsOpen(), o.expandWildcardsClosed(), o.expandWildcardsHidden());
+            concrete = r.concreteIndexNames(cs, lenient, local.toArray(new String[0]));
+        } catch (RuntimeException e) {
+            return TargetModels.NONE; // an expression the resolver rejects: the search fails with its reason
+        }
+        SortedMap<String, Object> recorded = new TreeMap<>();
+        for (String index : concrete) {
+            IndexMetadata im = metadata.index(index);
+            Object models = im == null ? null : section(im).models().get(prefix);
+            if (models != null) {
+                recorded.put(index, models);
+            }
+        }
+        TargetModels found = TargetModels.of(recorded, "_meta." + metaKey + "." + MODELS + "." + prefix);
+        if (targets.size() >= MAX_CACHED) {
+            targets.clear();
+        }
+        targets.put(key, found);
+        return found;
+    }
+
+    /** {@code cluster:index} names an index of a remote cluster; a date math expression may hold a colon of its own. */
+    private static boolean isRemote(String expression) {
+        return expression.startsWith("<") == false && expression.indexOf(':') > 0;
     }
 
     private Section section(IndexMetadata im) {

@@ -13,7 +13,8 @@ public interface ChannelFactory extends Closeable {
 
     /**
      * @param endpoint         where to connect
-     * @param callbackExecutor executor for call callbacks, so no model response runs on a Netty event loop
+     * @param callbackExecutor executor for call callbacks, so no model response runs on a Netty event loop, and for
+     *                         the channel's blocking offload work (the node's {@code sesa_inference} thread pool)
      */
     ManagedChannel create(Endpoint endpoint, Executor callbackExecutor);
 

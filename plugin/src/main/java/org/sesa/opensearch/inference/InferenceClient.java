@@ -22,9 +22,11 @@ import org.apache.logging.log4j.Logger;
 import org.opensearch.OpenSearchStatusException;
 import org.opensearch.action.support.ContextPreservingActionListener;
 import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.util.concurrent.AbstractRunnable;
 import org.opensearch.common.util.concurrent.ThreadContext;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.rest.RestStatus;
+import org.opensearch.threadpool.ThreadPool;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.InferenceGrpc;
@@ -40,11 +42,11 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
@@ -62,7 +64,10 @@ import java.util.function.Supplier;
  * <ul>
  *   <li>Channels are created lazily (first call), one per endpoint, shared by all callers, closed in {@link #close()}.</li>
  *   <li>Only async stubs with a deadline: a caller thread (transport, http, search, write) never waits.</li>
- *   <li>Callbacks run on a dedicated executor and see the caller's {@link ThreadContext} restored.</li>
+ *   <li>Callbacks run on the node's {@code sesa_inference} thread pool ({@link Builder#threadPool}), never on a Netty
+ *       event loop, and see the caller's {@link ThreadContext} restored. Delayed retries are scheduled by the node's
+ *       scheduler and run on that pool too. A client built without a thread pool (tests, tools) runs both on a few
+ *       threads of its own, which {@link #close()} stops.</li>
  *   <li>Calls go round-robin across endpoints; an endpoint that just failed with UNAVAILABLE is skipped
  *       for a growing cool-down while another one is available.</li>
  *   <li>UNAVAILABLE and RESOURCE_EXHAUSTED are retried (on the next endpoint) with jittered exponential
@@ -85,8 +90,7 @@ public final class InferenceClient implements Closeable {
     private final Supplier<TimeValue> defaultTimeout;
     private final IntSupplier maxRetries;
     private final List<ClientInterceptor> interceptors;
-    private final ExecutorService callbackExecutor;
-    private final ScheduledExecutorService scheduler;
+    private final Threads threads;
     private final AtomicInteger nextEndpoint = new AtomicInteger();
     /** Calls waiting for a scheduled retry; whoever removes one (the retry or {@link #close()}) completes it. */
     private final Set<RetryingCall<?>> pendingRetries = ConcurrentHashMap.newKeySet();
@@ -110,19 +114,98 @@ public final class InferenceClient implements Closeable {
             list.add(new BearerTokenInterceptor(b.authToken));
         }
         this.interceptors = List.copyOf(list);
-        ThreadFactory tf = b.threadFactory != null ? b.threadFactory : Executors.defaultThreadFactory();
-        // Fixed size, unbounded queue: a callback is never rejected (that would lose a response).
-        this.callbackExecutor = new ThreadPoolExecutor(
-            b.callbackThreads,
-            b.callbackThreads,
-            0L,
-            TimeUnit.MILLISECONDS,
-            new LinkedBlockingQueue<>(),
-            tf
-        );
-        ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, tf);
-        s.setRemoveOnCancelPolicy(true);
-        this.scheduler = s;
+        this.threads = b.threadPool != null
+            ? new PoolThreads(b.threadPool, b.executorName)
+            : new OwnThreads(b.threadFactory != null ? b.threadFactory : Executors.defaultThreadFactory(), b.callbackThreads);
+    }
+
+    /** Where the client's work runs: the callbacks of its calls, gRPC's offload work, and the delayed retries. */
+    private interface Threads {
+        /** Runs callbacks; must not reject while the client is open (a rejected callback would lose a response). */
+        Executor executor();
+
+        /** Runs {@code task} after {@code delayMillis}; throws {@link RejectedExecutionException} when it cannot. */
+        void schedule(Runnable task, long delayMillis);
+
+        /** No more scheduling (called first in {@link #close()}). */
+        void stopScheduling();
+
+        /** Releases what the client owns (called last in {@link #close()}, after the channels are closed). */
+        void close();
+    }
+
+    /**
+     * The node's thread pool: callbacks on its executor {@code name}, retries through its scheduler onto that executor.
+     * The node owns them: {@link #close()} leaves them running (the node shuts its thread pool down after closing the
+     * plugins, so the failures of in-flight calls still reach their listeners).
+     */
+    private static final class PoolThreads implements Threads {
+        private final ThreadPool threadPool;
+        private final String name;
+        private final ExecutorService executor;
+
+        PoolThreads(ThreadPool threadPool, String name) {
+            this.threadPool = threadPool;
+            this.name = name;
+            this.executor = threadPool.executor(name); // an unknown name fails here, at node start
+        }
+
+        @Override
+        public Executor executor() {
+            return executor;
+        }
+
+        @Override
+        public void schedule(Runnable task, long delayMillis) {
+            threadPool.schedule(task, TimeValue.timeValueMillis(delayMillis), name);
+        }
+
+        @Override
+        public void stopScheduling() {}
+
+        @Override
+        public void close() {}
+    }
+
+    /** Threads of the client's own, for a client without a node (tests, tools): stopped by {@link #close()}. */
+    private static final class OwnThreads implements Threads {
+        private final ExecutorService executor;
+        private final ScheduledThreadPoolExecutor scheduler;
+
+        OwnThreads(ThreadFactory tf, int callbackThreads) {
+            // Fixed size, unbounded queue: a callback is never rejected (that would lose a response).
+            this.executor = new ThreadPoolExecutor(callbackThreads, callbackThreads, 0L, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), tf);
+            this.scheduler = new ScheduledThreadPoolExecutor(1, tf);
+            scheduler.setRemoveOnCancelPolicy(true);
+        }
+
+        @Override
+        public Executor executor() {
+            return executor;
+        }
+
+        @Override
+        public void schedule(Runnable task, long delayMillis) {
+            scheduler.schedule(task, delayMillis, TimeUnit.MILLISECONDS);
+        }
+
+        @Override
+        public void stopScheduling() {
+            scheduler.shutdownNow();
+        }
+
+        @Override
+        public void close() {
+            executor.shutdown();
+            try {
+                if (executor.awaitTermination(2, TimeUnit.SECONDS) == false) {
+                    executor.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                executor.shutdownNow();
+            }
+        }
     }
 
     /**
@@ -244,7 +327,7 @@ public final class InferenceClient implements Closeable {
     }
 
     private Channel channel(EndpointState ep) {
-        ManagedChannel ch = ep.channel(channelFactory, callbackExecutor, () -> closed);
+        ManagedChannel ch = ep.channel(channelFactory, threads.executor(), () -> closed);
         return interceptors.isEmpty() ? ch : ClientInterceptors.intercept(ch, interceptors);
     }
 
@@ -351,7 +434,7 @@ public final class InferenceClient implements Closeable {
                         pendingRetries.add(this);
                         if (closed == false) {
                             try {
-                                scheduler.schedule(this::retry, backoff, TimeUnit.MILLISECONDS);
+                                threads.schedule(new Retry(this), backoff);
                                 return;
                             } catch (RejectedExecutionException e) {
                                 // closing: fall through
@@ -408,6 +491,35 @@ public final class InferenceClient implements Closeable {
                 status.getCode() == Status.Code.DEADLINE_EXCEEDED ? "deadline of " + timeout + " exceeded (" + describe(status) + ")" : describe(status)
             );
             listener.onFailure(new OpenSearchStatusException(msg, restStatus(status.getCode()), status.asRuntimeException()));
+        }
+    }
+
+    /**
+     * A scheduled retry. Should the executor it is to run on refuse it (only while the node shuts down), its call
+     * fails with 503 as on {@link #close()}, unless close has completed it already.
+     */
+    private final class Retry extends AbstractRunnable {
+        private final RetryingCall<?> call;
+
+        Retry(RetryingCall<?> call) {
+            this.call = call;
+        }
+
+        @Override
+        protected void doRun() {
+            call.retry();
+        }
+
+        @Override
+        public void onRejection(Exception e) {
+            if (pendingRetries.remove(call)) {
+                call.failClosed();
+            }
+        }
+
+        @Override
+        public void onFailure(Exception e) {
+            logger.warn("retry of a sesa inference call failed", e);
         }
     }
 
@@ -491,7 +603,7 @@ public final class InferenceClient implements Closeable {
                 call.failClosed();
             }
         }
-        scheduler.shutdownNow();
+        threads.stopScheduling();
         for (EndpointState ep : endpoints) {
             ep.shutdown();
         }
@@ -501,15 +613,7 @@ public final class InferenceClient implements Closeable {
             ep.awaitTermination(Math.max(0, deadline - System.nanoTime()));
         }
         channelFactory.close();
-        callbackExecutor.shutdown();
-        try {
-            if (callbackExecutor.awaitTermination(2, TimeUnit.SECONDS) == false) {
-                callbackExecutor.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            callbackExecutor.shutdownNow();
-        }
+        threads.close();
     }
 
     /** Per-endpoint channel and health memory. */
@@ -626,6 +730,8 @@ public final class InferenceClient implements Closeable {
         private String authToken;
         private ThreadFactory threadFactory;
         private int callbackThreads = 2;
+        private ThreadPool threadPool;
+        private String executorName;
 
         private Builder(List<Endpoint> endpoints, ChannelFactory channelFactory, ThreadContext threadContext) {
             this.endpoints = endpoints;
@@ -650,11 +756,25 @@ public final class InferenceClient implements Closeable {
             return this;
         }
 
+        /**
+         * Runs the callbacks (and gRPC's offload work) on {@code threadPool.executor(executor)} and schedules retries
+         * with {@code threadPool.schedule(..., executor)}, so the client's work shows in the node's thread pool stats;
+         * {@link #threadFactory} and {@link #callbackThreads} are then unused. The executor must never reject while the
+         * node runs (a scaling one: see {@code SesaSettings.THREAD_POOL}).
+         */
+        public Builder threadPool(ThreadPool threadPool, String executor) {
+            this.threadPool = Objects.requireNonNull(threadPool, "threadPool");
+            this.executorName = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /** Threads of the client's own, without {@link #threadPool}. */
         public Builder threadFactory(ThreadFactory threadFactory) {
             this.threadFactory = threadFactory;
             return this;
         }
 
+        /** How many callback threads of its own the client has, without {@link #threadPool}. */
         public Builder callbackThreads(int callbackThreads) {
             if (callbackThreads < 1) {
                 throw new IllegalArgumentException("callbackThreads must be >= 1");

@@ -21,6 +21,14 @@ import java.util.concurrent.TimeUnit;
  * Netty channels with the pure-Java NIO transport and the JDK TLS provider: the bundled epoll and
  * BoringSSL native libraries are never loaded, so nothing is unpacked to disk and nothing native runs
  * inside the OpenSearch JVM. One small event loop group is shared by all endpoints.
+ *
+ * <p>Threads: the callbacks of the calls and gRPC's offload work (name resolution, otherwise done on gRPC's own
+ * shared {@code grpc-default-executor} threads) run on the executor the client passes in, the node's
+ * {@code sesa_inference} thread pool. The event loops are the one kind of thread this factory still makes itself
+ * (named {@code sesa_inference_event_loop}): an event loop holds its thread for its whole life, polling the
+ * sockets, so in a thread pool it would show as permanently active and tie the pool's size to the loop count without
+ * telling anything about load; OpenSearch's own Netty transports keep their event loops on threads of their own
+ * for the same reason. They do no model work: every response is handed to the executor at once.
  */
 public final class NettyChannelFactory implements ChannelFactory {
 
@@ -54,6 +62,7 @@ public final class NettyChannelFactory implements ChannelFactory {
             .channelType(NioSocketChannel.class)
             .eventLoopGroup(group)
             .executor(callbackExecutor)
+            .offloadExecutor(callbackExecutor)
             .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
             .userAgent(userAgent)
             // InferenceClient owns retries (with endpoint rotation); gRPC's own would multiply attempts.

@@ -14,6 +14,7 @@ import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.ModelRef;
 import org.sesa.inference.v1.TextKind;
+import org.sesa.opensearch.index.IndexModels;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.util.AsyncOnly;
 import org.sesa.opensearch.util.SesaConventions;
@@ -428,30 +429,23 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
 
     /** {@code {"dense": "id@version", "concepts": "id@version"}}: what {@code <prefix>_model} stores and _meta is compared with. */
     static Map<String, String> modelsOf(EncodeResponse response) {
-        Map<String, String> models = new LinkedHashMap<>();
-        models.put("dense", ref(response.getDenseModel()));
-        models.put("concepts", ref(response.getConceptModel()));
-        return models;
+        return IndexModels.of(response);
     }
 
     static String ref(ModelRef ref) {
-        return ref.getVersion().isEmpty() ? ref.getId() : ref.getId() + "@" + ref.getVersion();
+        return IndexModels.ref(ref);
     }
 
-    /** A string in _meta names the dense model; a map is compared key by key (only the keys it has). */
+    /**
+     * A string in _meta names the dense model; a map is compared key by key (only the keys it has); anything else
+     * matches no server. The same rule {@code sesa_query} checks a query's encoding by ({@link IndexModels}).
+     */
     static boolean modelsMatch(Object expected, Map<String, String> actual) {
-        if (expected instanceof String s) {
-            return s.equals(actual.get("dense"));
+        try {
+            return IndexModels.parse(expected).matches(actual);
+        } catch (IllegalArgumentException e) {
+            return false;
         }
-        if (expected instanceof Map<?, ?> map) {
-            for (Map.Entry<?, ?> en : map.entrySet()) {
-                if (Objects.equals(String.valueOf(en.getValue()), actual.get(String.valueOf(en.getKey()))) == false) {
-                    return false;
-                }
-            }
-            return true;
-        }
-        return false;
     }
 
     private static String indexOf(IngestDocument doc) {

@@ -7,6 +7,7 @@ import org.opensearch.common.xcontent.support.XContentMapValues;
 import org.opensearch.index.query.QueryBuilder;
 import org.opensearch.search.fetch.subphase.FetchSourceContext;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.sesa.inference.v1.Timing;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.util.SesaFieldNames;
@@ -49,6 +50,7 @@ public final class SesaSearchPlan {
     private volatile String degradedReason;
     private volatile SearchEvidence evidence = SearchEvidence.NONE;
     private volatile long encodeNanos = -1;
+    private volatile Map<String, Object> encodeServer;
     private volatile AtomicLong sideBranchesNanos = new AtomicLong(-1);
     private volatile HitBackfill backfill;
     private volatile boolean mainBranchLean;
@@ -181,6 +183,17 @@ public final class SesaSearchPlan {
     }
 
     /**
+     * The inference server's own timing of the query's Encode call ({@code EncodeResponse.timing}), reported as
+     * {@code ext.sesa.timing.encode_server}. Not set when the call did not happen (bm25 mode), failed, or answered
+     * without a timing (a server older than the field); nor when the encoding came from the cache: a cached encoding
+     * cost the server nothing for this search, so {@code encode_server} is absent then (like {@code encode_ms}), not
+     * the timing of the call that once filled the cache.
+     */
+    public void encodeServerTiming(Map<String, Object> timing) {
+        this.encodeServer = timing;
+    }
+
+    /**
      * Where the side branches' msearch duration is written (from its start to its answer); the msearch may
      * start, and even finish, before this plan exists.
      */
@@ -272,14 +285,45 @@ public final class SesaSearchPlan {
         return vanished.get();
     }
 
-    /** {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen). */
+    /**
+     * {@code ext.sesa.timing}: where the time of this search went, in milliseconds (null: did not happen), and, as
+     * {@code encode_server}, where the inference server says the query's Encode call spent its time (absent when
+     * there is no such timing, see {@link #encodeServerTiming}).
+     */
     public Map<String, Object> timing() {
         Map<String, Object> t = new LinkedHashMap<>();
         t.put("encode_ms", millis(encodeNanos));
         t.put("side_branches_ms", millis(sideBranchesNanos.get()));
         t.put("backfill_ms", millis(backfillNanos.get()));
         t.put("total_ms", millis(System.nanoTime() - startNanos));
+        Map<String, Object> server = encodeServer;
+        if (server != null) {
+            t.put("encode_server", server);
+        }
         return t;
+    }
+
+    /**
+     * A server's {@code Timing} of one call as the response reports it: {@code queue_ms}, {@code compute_ms},
+     * {@code tokenize_ms}, {@code total_ms} (to 0.01 ms) and {@code priority} ({@code "interactive"} or
+     * {@code "bulk"}; null when the server did not say); null when {@code present} is false (a server older than the
+     * field sends none).
+     */
+    public static Map<String, Object> serverTiming(boolean present, Timing timing) {
+        if (present == false || timing == null) {
+            return null;
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("queue_ms", serverMillis(timing.getQueueMs()));
+        m.put("compute_ms", serverMillis(timing.getComputeMs()));
+        m.put("tokenize_ms", serverMillis(timing.getTokenizeMs()));
+        m.put("total_ms", serverMillis(timing.getTotalMs()));
+        m.put("priority", timing.getPriority().isEmpty() ? null : timing.getPriority());
+        return m;
+    }
+
+    private static Double serverMillis(float ms) {
+        return Float.isFinite(ms) ? Math.round(ms * 100.0) / 100.0 : null;
     }
 
     private static Double millis(long nanos) {

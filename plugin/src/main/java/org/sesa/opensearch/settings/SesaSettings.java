@@ -3,8 +3,12 @@ package org.sesa.opensearch.settings;
 import org.opensearch.common.settings.SecureSetting;
 import org.opensearch.common.settings.Setting;
 import org.opensearch.common.settings.Setting.Property;
+import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.util.concurrent.OpenSearchExecutors;
 import org.opensearch.core.common.settings.SecureString;
+import org.opensearch.threadpool.ExecutorBuilder;
+import org.opensearch.threadpool.ScalingExecutorBuilder;
 import org.sesa.opensearch.inference.Endpoint;
 import org.sesa.opensearch.util.SesaConventions;
 
@@ -59,6 +63,36 @@ public final class SesaSettings {
 
     /** Bearer token sent as {@code authorization} metadata; lives in the OpenSearch keystore, never in opensearch.yml. */
     public static final Setting<SecureString> AUTH_TOKEN = SecureSetting.secureString(PREFIX + "auth_token", null);
+
+    /**
+     * The plugin's thread pool in the node's {@code ThreadPool} (so {@code _cat/thread_pool} and node stats show it):
+     * the inference client's gRPC callbacks (every Encode, Rerank and Info answer, with the caller's ThreadContext
+     * restored), its delayed retries (scheduled by the node's scheduler, run here) and gRPC's blocking offload work
+     * (name resolution). Scaling, so a callback is never rejected, which would lose a response: its settings are the
+     * builder's own, {@code thread_pool.sesa_inference.core} ({@link #THREAD_POOL_CORE}),
+     * {@code thread_pool.sesa_inference.max} ({@link #threadPoolMax}) and {@code thread_pool.sesa_inference.keep_alive}
+     * ({@link #THREAD_POOL_KEEP_ALIVE}), registered by the node from {@link #executorBuilders}, not by {@link #all}.
+     */
+    public static final String THREAD_POOL = "sesa_inference";
+
+    /** Threads the pool keeps while idle. */
+    public static final int THREAD_POOL_CORE = 1;
+
+    /** How long a thread above the core stays idle before it ends. */
+    public static final TimeValue THREAD_POOL_KEEP_ALIVE = TimeValue.timeValueMinutes(5);
+
+    /**
+     * The default most threads of {@link #THREAD_POOL}: the node's allocated processors, at least 2 and at most 8.
+     * A callback applies a response (parses it, writes a sub-batch's vectors into its documents), it never waits.
+     */
+    public static int threadPoolMax(Settings settings) {
+        return Math.max(2, Math.min(8, OpenSearchExecutors.allocatedProcessors(settings)));
+    }
+
+    /** The thread pools the plugin adds to the node ({@code Plugin#getExecutorBuilders}). */
+    public static List<ExecutorBuilder<?>> executorBuilders(Settings settings) {
+        return List.of(new ScalingExecutorBuilder(THREAD_POOL, THREAD_POOL_CORE, threadPoolMax(settings), THREAD_POOL_KEEP_ALIVE));
+    }
 
     public static List<Setting<?>> all() {
         return List.of(ENDPOINTS, TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_KEY_PASSWORD, AUTH_TOKEN);

@@ -45,7 +45,12 @@ public final class IndexMetaFixtures {
     }
 
     public static ClusterState state(IndexMetadata... indices) {
-        Metadata.Builder m = Metadata.builder();
+        return state(0, indices);
+    }
+
+    /** A state whose metadata has {@code version} (a node's changes with every index, alias or mapping change). */
+    public static ClusterState state(long version, IndexMetadata... indices) {
+        Metadata.Builder m = Metadata.builder().version(version);
         for (IndexMetadata im : indices) {
             m.put(im, false);
         }
@@ -55,6 +60,11 @@ public final class IndexMetaFixtures {
     /** {@code {"sesa": {"evidence": {"<prefix>": <recordJson>}}}}: one record under the conventions' keys. */
     public static String evidenceMeta(String prefix, String recordJson) {
         return "{\"sesa\": {\"evidence\": {\"" + prefix + "\": " + recordJson + "}}}";
+    }
+
+    /** {@code {"sesa": {"models": {"<prefix>": <modelsJson>}}}}: the models an index records for a prefix. */
+    public static String modelsMeta(String prefix, String modelsJson) {
+        return "{\"sesa\": {\"models\": {\"" + prefix + "\": " + modelsJson + "}}}";
     }
 
     /** A full, valid record: min_max .45/.45/.1, k 60, rerank enabled with weight .7, a measured report. */

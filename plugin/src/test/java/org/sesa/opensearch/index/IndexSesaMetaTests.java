@@ -6,7 +6,10 @@ import org.apache.logging.log4j.core.LogEvent;
 import org.apache.logging.log4j.core.appender.AbstractAppender;
 import org.apache.logging.log4j.core.config.Property;
 import org.junit.jupiter.api.Test;
+import org.opensearch.action.search.SearchRequest;
 import org.opensearch.cluster.ClusterState;
+import org.opensearch.cluster.metadata.AliasMetadata;
+import org.opensearch.cluster.metadata.IndexMetadata;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.fusion.FusionTechnique;
 
@@ -16,6 +19,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -23,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.sesa.opensearch.index.IndexMetaFixtures.RECORD;
 import static org.sesa.opensearch.index.IndexMetaFixtures.evidenceMeta;
 import static org.sesa.opensearch.index.IndexMetaFixtures.index;
+import static org.sesa.opensearch.index.IndexMetaFixtures.modelsMeta;
 import static org.sesa.opensearch.index.IndexMetaFixtures.state;
 
 class IndexSesaMetaTests {
@@ -163,6 +168,73 @@ class IndexSesaMetaTests {
         assertNull(meta.models(null, "sesa"));
         assertNull(reader(null).models("idx-1", "sesa"));
         assertNotNull(meta.evidence("idx-1", "sesa").record(), "the same cached section serves both");
+    }
+
+    static IndexMetadata withAlias(IndexMetadata im, String alias) {
+        return IndexMetadata.builder(im).putAlias(AliasMetadata.builder(alias)).build();
+    }
+
+    static SearchRequest targeting(String... expressions) {
+        return new SearchRequest(expressions);
+    }
+
+    @Test
+    void theTargetsOfASearchAreResolvedToTheirIndicesRecords() {
+        IndexSesaMeta meta = reader(
+            state(
+                withAlias(index("logs-1", modelsMeta("sesa", "{\"dense\": \"enc@1\"}")), "logs"),
+                withAlias(index("logs-2", modelsMeta("sesa", "{\"dense\": \"enc@1\", \"concepts\": \"esco@2\"}")), "logs"),
+                index("plain", null),
+                index("string", modelsMeta("sesa", "\"enc@1\""))
+            )
+        );
+        TargetModels viaAlias = meta.targetModels(targeting("logs"), "sesa");
+        assertNull(viaAlias.conflict());
+        assertEquals(new IndexModels(Map.of("dense", "enc@1", "concepts", "esco@2")), viaAlias.expected(), "the union of agreeing records");
+        assertEquals(List.of("logs-1", "logs-2"), viaAlias.indices());
+        assertEquals(viaAlias, meta.targetModels(targeting("logs-*"), "sesa"), "a pattern");
+        assertEquals(viaAlias, meta.targetModels(targeting("logs", "plain", "remote:logs"), "sesa"), "an index without a record, a remote one");
+        assertEquals(new IndexModels(Map.of("dense", "enc@1")), meta.targetModels(targeting("string"), "sesa").expected(), "a string names the dense model");
+        assertSame(TargetModels.NONE, meta.targetModels(targeting("plain"), "sesa"));
+        assertSame(TargetModels.NONE, meta.targetModels(targeting("missing"), "sesa"), "the search itself reports a missing index");
+        assertSame(TargetModels.NONE, meta.targetModels(targeting("remote:logs"), "sesa"));
+        assertSame(TargetModels.NONE, meta.targetModels(targeting("logs"), "other_prefix"));
+        assertSame(TargetModels.NONE, reader(null).targetModels(targeting("logs"), "sesa"), "no cluster state yet");
+        TargetModels all = meta.targetModels(targeting(), "sesa");
+        assertEquals(List.of("logs-1", "logs-2", "string"), all.indices(), "no index: all of them");
+        assertEquals(viaAlias.expected(), all.expected());
+        assertSame(viaAlias, meta.targetModels(targeting("logs"), "sesa"), "resolved once per target and metadata version");
+    }
+
+    @Test
+    void recordsThatDisagreeOrCannotBeReadAreAConflict() {
+        AtomicReference<ClusterState> current = new AtomicReference<>(
+            state(1, index("a", modelsMeta("sesa", "{\"dense\": \"enc@1\"}")), index("b", modelsMeta("sesa", "{\"dense\": \"enc@2\"}")))
+        );
+        IndexSesaMeta meta = new IndexSesaMeta(current::get);
+        TargetModels differ = meta.targetModels(targeting("a", "b"), "sesa");
+        assertNull(differ.expected());
+        assertEquals(List.of("a", "b"), differ.indices());
+        assertTrue(differ.conflict().contains("different models (_meta.sesa.models.sesa): [a] {dense=enc@1}, [b] {dense=enc@2}"), differ.conflict());
+
+        // b re-indexed with enc@1: a new metadata version, read again
+        current.set(state(2, index("a", modelsMeta("sesa", "{\"dense\": \"enc@1\"}")), index("b", 2, modelsMeta("sesa", "{\"dense\": \"enc@1\"}"), null)));
+        assertNull(meta.targetModels(targeting("a", "b"), "sesa").conflict());
+
+        current.set(state(3, index("n", modelsMeta("sesa", "42"))));
+        String unreadable = meta.targetModels(targeting("n"), "sesa").conflict();
+        assertTrue(unreadable.contains("index [n] has an unreadable [_meta.sesa.models.sesa]") && unreadable.contains("got [42]"), unreadable);
+    }
+
+    @Test
+    void aRecordIsMatchedRoleByRoleAsIngestDoes() {
+        Map<String, String> server = Map.of("dense", "enc@1", "concepts", "esco@2");
+        assertTrue(IndexModels.parse("enc@1").matches(server));
+        assertTrue(IndexModels.parse(Map.of("concepts", "esco@2")).matches(server));
+        assertFalse(IndexModels.parse(Map.of("dense", "enc@1", "concepts", "esco@3")).matches(server));
+        assertFalse(IndexModels.parse(Map.of("reranker", "x@1")).matches(server), "a role the server does not report never matches");
+        assertNull(IndexModels.parse("enc@1").merge(IndexModels.parse("enc@2")));
+        assertEquals(IndexModels.parse(server), IndexModels.parse("enc@1").merge(IndexModels.parse(Map.of("concepts", "esco@2"))));
     }
 
     /** The messages {@link IndexSesaMeta} logs at WARN while {@code body} runs. */

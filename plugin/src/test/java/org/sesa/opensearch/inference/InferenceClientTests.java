@@ -18,7 +18,11 @@ import org.opensearch.core.xcontent.XContentBuilder;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.opensearch.FakeInference;
+import org.opensearch.threadpool.ExecutorBuilder;
+import org.opensearch.threadpool.ThreadPool;
+import org.opensearch.threadpool.ThreadPoolStats;
 import org.sesa.opensearch.rest.RestSesaInfoAction;
+import org.sesa.opensearch.settings.SesaSettings;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -72,6 +76,119 @@ class InferenceClientTests {
         InferenceClient c = FakeInference.client(endpoints, channels).defaultTimeout(() -> timeout).build();
         toClose.add(c);
         return c;
+    }
+
+    /** A node's thread pool with the plugin's pools, terminated after the test. */
+    private ThreadPool threadPool() {
+        Settings settings = Settings.builder().put("node.name", "sesa-test").build();
+        ThreadPool tp = new ThreadPool(settings, SesaSettings.executorBuilders(settings).toArray(new ExecutorBuilder<?>[0]));
+        toClose.add(() -> ThreadPool.terminate(tp, 10, TimeUnit.SECONDS));
+        return tp;
+    }
+
+    private static long completed(ThreadPool tp, String name) {
+        for (ThreadPoolStats.Stats s : tp.stats()) {
+            if (s.getName().equals(name)) {
+                return s.getCompleted();
+            }
+        }
+        throw new AssertionError("no thread pool [" + name + "]");
+    }
+
+    /** Answers with the name of the thread the listener ran on. */
+    private static String callbackThread(InferenceClient c) throws Exception {
+        CompletableFuture<String> f = new CompletableFuture<>();
+        c.encode(
+            EncodeRequest.newBuilder().addTexts("x").build(),
+            null,
+            ActionListener.wrap(r -> f.complete(Thread.currentThread().getName()), f::completeExceptionally)
+        );
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void callbacksRunOnTheNodesSesaThreadPool() throws Exception {
+        ThreadPool tp = threadPool();
+        FakeInference.InProcess server = new FakeInference.InProcess(new FakeInference());
+        toClose.add(server);
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS)
+            .threadPool(tp, SesaSettings.THREAD_POOL)
+            .build();
+        toClose.add(c);
+        long before = completed(tp, SesaSettings.THREAD_POOL);
+        String thread = callbackThread(c);
+        assertTrue(thread.contains("[" + SesaSettings.THREAD_POOL + "]"), thread);
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5); // counted once the task has returned
+        while (completed(tp, SesaSettings.THREAD_POOL) <= before && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertTrue(completed(tp, SesaSettings.THREAD_POOL) > before, "the node's thread pool stats count the callbacks");
+
+        // through a real Netty channel too (whose event loops are the only threads the plugin still makes)
+        FakeInference service = new FakeInference();
+        NettyChannelFactory channels = new NettyChannelFactory(null, 1, Executors.defaultThreadFactory(), "sesa-test");
+        InferenceClient netty = FakeInference.client(List.of(startNettyServer(service, null)), channels).threadPool(tp, SesaSettings.THREAD_POOL).build();
+        toClose.add(netty);
+        String nettyThread = callbackThread(netty);
+        assertTrue(nettyThread.contains("[" + SesaSettings.THREAD_POOL + "]"), nettyThread);
+    }
+
+    @Test
+    void retriesAreScheduledByTheNodeAndRunOnItsPool() throws Exception {
+        ThreadPool tp = threadPool();
+        FakeInference service = new FakeInference();
+        FakeInference.InProcess server = new FakeInference.InProcess(service);
+        toClose.add(server);
+        service.encoding.failNext(io.grpc.Status.UNAVAILABLE.withDescription("warming up"), 2);
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS)
+            .threadPool(tp, SesaSettings.THREAD_POOL)
+            .build();
+        toClose.add(c);
+        assertTrue(callbackThread(c).contains("[" + SesaSettings.THREAD_POOL + "]"));
+        assertEquals(3, service.encoding.calls.get(), "two retries, then the answer");
+    }
+
+    @Test
+    void closeFailsAScheduledRetryOnTheNodesPoolAndLeavesThePoolRunning() throws Exception {
+        ThreadPool tp = threadPool();
+        FakeInference service = new FakeInference();
+        FakeInference.InProcess server = new FakeInference.InProcess(service);
+        toClose.add(server);
+        service.encoding.failNext(io.grpc.Status.UNAVAILABLE.withDescription("warming up"), 20);
+        InferenceClient c = FakeInference.client(List.of(server.endpoint), FakeInference.IN_PROCESS_CHANNELS)
+            .threadPool(tp, SesaSettings.THREAD_POOL)
+            .maxRetries(() -> 20)
+            .defaultTimeout(() -> TimeValue.timeValueSeconds(60))
+            .build();
+        CompletableFuture<EncodeResponse> f = new CompletableFuture<>();
+        c.encode(EncodeRequest.newBuilder().addTexts("x").build(), null, ActionListener.wrap(f::complete, f::completeExceptionally));
+        // After the 6th failed attempt the next retry waits 800-1600ms: close while it is scheduled.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (service.encoding.calls.get() < 6 && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        Thread.sleep(100);
+        assertFalse(f.isDone(), "a retry is pending");
+        c.close();
+        Exception e = assertThrowsCause(f);
+        assertEquals(org.opensearch.core.rest.RestStatus.SERVICE_UNAVAILABLE, ((org.opensearch.OpenSearchStatusException) e).status());
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        Thread.sleep(1_700); // past the retry's time: the node's scheduler still fires it, and it must do nothing
+        assertEquals(6, service.encoding.calls.get(), "no attempt after close");
+        assertFalse(tp.executor(SesaSettings.THREAD_POOL).isShutdown(), "the node owns its thread pool");
+        CompletableFuture<String> ran = new CompletableFuture<>();
+        tp.executor(SesaSettings.THREAD_POOL).execute(() -> ran.complete("ok"));
+        assertEquals("ok", ran.get(5, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void anUnknownThreadPoolFailsAtConstruction() {
+        ThreadPool tp = threadPool();
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+            IllegalArgumentException.class,
+            () -> FakeInference.client(List.of(new Endpoint("a", 1)), FakeInference.IN_PROCESS_CHANNELS).threadPool(tp, "no_such_pool").build()
+        );
+        assertTrue(e.getMessage().contains("no_such_pool"), e.getMessage());
     }
 
     private static EncodeResponse encode(InferenceClient c, String text) throws Exception {

@@ -1,6 +1,7 @@
 package org.sesa.opensearch.search.executors;
 
 import org.opensearch.ExceptionsHelper;
+import org.opensearch.OpenSearchStatusException;
 import org.opensearch.action.search.MultiSearchResponse;
 import org.opensearch.action.search.SearchRequest;
 import org.opensearch.common.unit.TimeValue;
@@ -16,6 +17,9 @@ import org.sesa.inference.v1.EncodeOptions;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.TextKind;
+import org.sesa.opensearch.index.IndexModels;
+import org.sesa.opensearch.index.TargetModels;
+import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.DocKey;
@@ -27,8 +31,10 @@ import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.query.BranchQueryFactory;
 import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.search.query.QueryEncodingCache;
+import org.sesa.opensearch.util.SesaConventions;
 
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
@@ -40,6 +46,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * <ol>
  *   <li>Encodes the query text once (TEXT_KIND_QUERY) through the {@link InferenceClient}, the one gateway to the
  *       inference server, or takes the encoding from an LRU cache; bm25 mode makes no call at all.</li>
+ *   <li>Checks the encoding's models against what the target indices record ({@code _meta.sesa.models.<prefix>},
+ *       {@link TargetModelsLookup}), as {@code sesa_encode} checks a document's: vectors of one model are never
+ *       compared with vectors of another. An encoding the server made with other models than the indices were
+ *       encoded with refuses the search (400, naming both and the fix), and so do target indices whose records
+ *       differ; indices without a record are searched as before. The cache is keyed by the record and the text, and
+ *       only holds encodings that matched it, so it never serves an encoding of another model either.</li>
  *   <li>Builds the branch queries ({@link BranchQueryFactory}); the user's {@code query} filters every branch.</li>
  *   <li>Rewrites the request into the mode's first branch with {@code from: 0, size: window}, and starts the other
  *       branches (hybrid) at once as one msearch through the {@link BranchSearcher}, so they run alongside the main
@@ -71,6 +83,7 @@ public final class HybridSearchExecutor {
     private final boolean strict;
     private final InferenceClient client;
     private final BranchSearcher searcher;
+    private final TargetModelsLookup models;
     private final QueryEncodingCache cache;
 
     /**
@@ -82,6 +95,7 @@ public final class HybridSearchExecutor {
      * @param timeout      deadline of the Encode call; null: the client's default
      * @param strict       whether a hybrid search whose query cannot be encoded fails instead of degrading to BM25
      * @param searcher     runs the side branches and the backfill
+     * @param models       what the search's target indices record about their models (checked against the encoding)
      */
     public HybridSearchExecutor(
         String type,
@@ -92,7 +106,8 @@ public final class HybridSearchExecutor {
         TimeValue timeout,
         boolean strict,
         InferenceClient client,
-        BranchSearcher searcher
+        BranchSearcher searcher,
+        TargetModelsLookup models
     ) {
         this.type = Objects.requireNonNull(type);
         this.queries = Objects.requireNonNull(queries);
@@ -102,6 +117,7 @@ public final class HybridSearchExecutor {
         this.strict = strict;
         this.client = Objects.requireNonNull(client);
         this.searcher = Objects.requireNonNull(searcher);
+        this.models = Objects.requireNonNull(models);
         this.cache = new QueryEncodingCache(cacheSize);
     }
 
@@ -140,12 +156,34 @@ public final class HybridSearchExecutor {
     public void execute(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext, ActionListener<SearchRequest> listener) {
         Call call = new Call(request, context, ext, System.nanoTime());
         if (ext.mode().needsEncoding() == false) {
-            complete(call, null, false, -1, listener);
+            complete(call, null, false, -1, null, listener);
             return;
         }
-        QueryEncoding cached = cache.get(ext.queryText());
+        TargetModels target;
+        try {
+            target = models.targetModels(request, queries.names().prefix());
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        if (target.conflict() != null) {
+            listener.onFailure(
+                new OpenSearchStatusException(
+                    "["
+                        + type
+                        + "] "
+                        + target.conflict()
+                        + " for target ["
+                        + queries.names().prefix()
+                        + "]: one query encoding cannot be compared with all of them; search them in separate requests, or re-index them with the same models",
+                    RestStatus.BAD_REQUEST
+                )
+            );
+            return;
+        }
+        QueryEncoding cached = cache.get(target.expected(), ext.queryText());
         if (cached != null) {
-            complete(call, cached, true, -1, listener);
+            complete(call, cached, true, -1, null, listener);
             return;
         }
         EncodeRequest encode = EncodeRequest.newBuilder()
@@ -153,7 +191,7 @@ public final class HybridSearchExecutor {
             .setOptions(EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts))
             .build();
         if (ext.mode().isHybrid()) {
-            startBm25WhileEncoding(call, encode, listener);
+            startBm25WhileEncoding(call, encode, target, listener);
             return;
         }
         client.encode(encode, timeout, new ActionListener<>() {
@@ -161,13 +199,14 @@ public final class HybridSearchExecutor {
             public void onResponse(EncodeResponse response) {
                 QueryEncoding encoding;
                 try {
-                    encoding = QueryEncoding.from(response, type);
+                    encoding = checkedEncoding(response, target);
                 } catch (Exception e) {
                     listener.onFailure(e);
                     return;
                 }
-                cache.put(ext.queryText(), encoding);
-                complete(call, encoding, false, System.nanoTime() - call.start(), listener);
+                cache.put(target.expected(), ext.queryText(), encoding);
+                Map<String, Object> serverTiming = SesaSearchPlan.serverTiming(response.hasTiming(), response.getTiming());
+                complete(call, encoding, false, System.nanoTime() - call.start(), serverTiming, listener);
             }
 
             @Override
@@ -181,7 +220,7 @@ public final class HybridSearchExecutor {
      * Hybrid without a cached encoding: the request continues at once as the BM25 branch; the side branches start
      * from the Encode callback, or the search degrades to BM25 (see the class comment).
      */
-    private void startBm25WhileEncoding(Call call, EncodeRequest encode, ActionListener<SearchRequest> listener) {
+    private void startBm25WhileEncoding(Call call, EncodeRequest encode, TargetModels target, ActionListener<SearchRequest> listener) {
         SearchRequest request = call.request();
         SesaSearchExt ext = call.ext();
         long start = call.start();
@@ -201,15 +240,16 @@ public final class HybridSearchExecutor {
             @Override
             public void onResponse(EncodeResponse response) {
                 plan.encodeTook(System.nanoTime() - start);
+                plan.encodeServerTiming(SesaSearchPlan.serverTiming(response.hasTiming(), response.getTiming()));
                 QueryEncoding encoding;
                 try {
-                    encoding = QueryEncoding.from(response, type);
+                    encoding = checkedEncoding(response, target);
                 } catch (Exception e) {
                     sides.onFailure(new QueryEncodingException(e.getMessage(), ExceptionsHelper.status(e), e));
                     return;
                 }
                 try {
-                    cache.put(ext.queryText(), encoding);
+                    cache.put(target.expected(), ext.queryText(), encoding);
                     Map<Branch, QueryBuilder> sideQueries = queries.build(ext, encoding, userSource.query());
                     sideQueries.remove(Branch.BM25);
                     startSideBranches(template, userSource, ext, encoding, sideQueries, plan, sides);
@@ -282,12 +322,56 @@ public final class HybridSearchExecutor {
         };
     }
 
-    /** Builds the plan and the rewritten request; failures go to the listener, never to the caller. */
-    private void complete(Call call, QueryEncoding encoding, boolean cached, long encodeNanos, ActionListener<SearchRequest> listener) {
+    /**
+     * The encoding of {@code response}, refused (400) when the server made it with other models than the target
+     * indices record: what {@code sesa_encode} does with a document in that case, here before any vector is compared.
+     */
+    private QueryEncoding checkedEncoding(EncodeResponse response, TargetModels target) {
+        IndexModels expected = target.expected();
+        if (expected != null) {
+            Map<String, String> actual = IndexModels.of(response);
+            if (expected.matches(actual) == false) {
+                String prefix = queries.names().prefix();
+                throw new OpenSearchStatusException(
+                    String.format(
+                        Locale.ROOT,
+                        "[%s] index [%s] was encoded with models %s for target [%s] (mapping _meta.%s.models.%s) but the inference server "
+                            + "now encodes with %s: its query vectors cannot be compared with the documents' vectors; re-index into a new "
+                            + "index with the server's models, or serve the recorded models again",
+                        type,
+                        target.indexList(),
+                        expected,
+                        prefix,
+                        SesaConventions.get().indexMetaKey(),
+                        prefix,
+                        actual
+                    ),
+                    RestStatus.BAD_REQUEST
+                );
+            }
+        }
+        return QueryEncoding.from(response, type);
+    }
+
+    /**
+     * Builds the plan and the rewritten request; failures go to the listener, never to the caller.
+     *
+     * @param serverTiming the server's timing of the Encode call ({@link SesaSearchPlan#serverTiming}); null: none
+     */
+    private void complete(
+        Call call,
+        QueryEncoding encoding,
+        boolean cached,
+        long encodeNanos,
+        Map<String, Object> serverTiming,
+        ActionListener<SearchRequest> listener
+    ) {
         SearchRequest rewritten;
         try {
             rewritten = rewrite(call, encoding, cached, null);
-            SesaSearchPlan.from(call.context()).encodeTook(encodeNanos);
+            SesaSearchPlan plan = SesaSearchPlan.from(call.context());
+            plan.encodeTook(encodeNanos);
+            plan.encodeServerTiming(serverTiming);
         } catch (Exception e) {
             listener.onFailure(e);
             return;

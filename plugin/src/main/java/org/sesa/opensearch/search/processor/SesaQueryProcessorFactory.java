@@ -4,6 +4,7 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.executors.BranchSearcher;
 import org.sesa.opensearch.search.executors.HybridSearchExecutor;
@@ -45,16 +46,30 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
     private final Supplier<InferenceClient> client;
     private final BranchSearcher searcher;
     private final NamedXContentRegistry registry;
+    private final TargetModelsLookup models;
+
+    /** A factory whose processors check no model record (tests of everything else). */
+    public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
+        this(client, searcher, registry, TargetModelsLookup.NONE);
+    }
 
     /**
-     * @param client   supplier, because pipeline factories may be built before the plugin's components
+     * @param client   supplier, because pipeline factories are built before the plugin's components
      * @param searcher runs the side branches and the page backfill ({@code ParallelBranchSearcher} on a node)
      * @param registry the node's registry, to parse knn and rank_feature queries
+     * @param models   the models a search's target indices record ({@code IndexSesaMeta} on a node), checked against
+     *                 the query encoding
      */
-    public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
+    public SesaQueryProcessorFactory(
+        Supplier<InferenceClient> client,
+        BranchSearcher searcher,
+        NamedXContentRegistry registry,
+        TargetModelsLookup models
+    ) {
         this.client = client;
         this.searcher = searcher;
         this.registry = registry;
+        this.models = java.util.Objects.requireNonNull(models);
     }
 
     @Override
@@ -70,7 +85,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         BranchQueryFactory queries = new BranchQueryFactory(textFields, SesaFieldNames.forPrefix(prefix), knnK, registry);
-        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher);
+        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models);
         return new SesaQueryProcessor(tag, description, ignoreFailure, executor);
     }
 

@@ -60,6 +60,11 @@ import java.util.concurrent.TimeUnit;
  * {@code "rerank"} reranks as before, with the request's or this processor's weight. {@code weight_source} says where
  * the weight came from. The domain check above applies after this gate.
  *
+ * <p><b>Timing.</b> {@code ext.sesa.rerank.took_ms} is the Rerank call as this node saw it; {@code rerank_server}
+ * ({@code queue_ms}, {@code compute_ms}, {@code tokenize_ms}, {@code total_ms}, {@code priority}) is the server's own
+ * account of it, present whenever a call answered with a timing (also when it skipped an out-of-domain query) and
+ * absent when no call was made, it failed, or the server is older than the field.
+ *
  * <p>When the call fails or misses its {@code timeout}, the fused order is returned with
  * {@code _sesa.degraded} on every hit and {@code ext.sesa.degraded: true} with the reason; with {@code strict}
  * the search fails instead. Runs only when the request says {@code rerank} (or the pipeline sets
@@ -348,6 +353,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         }
         rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
+        putServerTiming(rerank, r);
         if (r.hasDomain()) {
             rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         }
@@ -364,6 +370,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         w.reportInto(rerank);
         rerank.put("model", modelRef(r));
         rerank.put("took_ms", tookMillis);
+        putServerTiming(rerank, r);
         rerank.put("domain", QueryEncoding.Domain.of(r.getDomain()).toMap());
         plan.evidence().reportInto(rerank);
         return withRerank(plan, response, fusedOrder(plan), rerank, null, tookMillis);
@@ -402,6 +409,17 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             ranked.add(new Ranked(c, (float) c.fused(), null));
         }
         return ranked;
+    }
+
+    /**
+     * {@code rerank_server}: the server's own timing of the Rerank call ({@code RerankResponse.timing}), next to
+     * {@code took_ms}, the call as this node saw it; absent when the server sent none (older than the field).
+     */
+    private static void putServerTiming(Map<String, Object> rerank, RerankResponse r) {
+        Map<String, Object> server = SesaSearchPlan.serverTiming(r.hasTiming(), r.getTiming());
+        if (server != null) {
+            rerank.put("rerank_server", server);
+        }
     }
 
     /** {@code id@version} of the model that answered, or null when the server did not say. */
