@@ -56,6 +56,12 @@ class ModelsConfig(_Section):
         description="concept artifact dir, a built-in pack name (esco-skills, wordnet-nouns) or 'none' to serve "
         "no concepts",
     )
+    extra_concept_spaces: list[str] = Field(
+        default_factory=list,
+        description="further concept spaces served beside concept_space (artifact dirs or pack names); a caller "
+        "picks one by name with EncodeOptions.concept_space, e.g. ESCO skills for a jobs index and WordNet nouns "
+        "for a general one",
+    )
     build_missing_concepts: bool = Field(
         True, description="build a built-in pack on first start when its artifact is not cached (minutes on CPU)"
     )

@@ -88,14 +88,13 @@ class SesaServer:
         except BaseException:
             await self.stop(0)  # batchers, executors and a half-started server do not outlive a failed start
             raise
-        head = rt.encoder.head
         log.info(
             "serving",
             extra={"fields": {
                 "version": __version__, "address": f"{cfg.host}:{port}", "tls": bool(creds),
                 "mtls": bool(cfg.tls.client_ca_file), "auth": bool(token), "device": rt.device.description,
                 "encoder": f"{rt.encoder.meta.model_id}@{rt.encoder.meta.version}",
-                "concepts": f"{head.name}@{head.version} ({head.size})" if head else "none",
+                "concepts": ", ".join(f"{h.name}@{h.version} ({h.size})" for h in rt.encoder.heads) or "none",
                 "reranker": f"{rt.reranker.meta.model_id}@{rt.reranker.meta.version}" if rt.reranker else "none",
                 "metrics": f"{cfg.metrics.host}:{self.metrics_port}/metrics" if self.metrics_port else "off",
             }},

@@ -18,6 +18,7 @@ Error policy (also in Info.limits):
   shutting down -> UNAVAILABLE; no reranker configured -> FAILED_PRECONDITION
 * request bytes that are not a valid protobuf message of the method's request type (corrupt
   wire format, a string field holding invalid UTF-8) -> INVALID_ARGUMENT naming the type
+* an unknown ``concept_space`` name -> INVALID_ARGUMENT naming the spaces served
 * options are clamped, never rejected: top_k_concepts to concepts.max_top_k, top_labels to
   top_k, max_chunks to 256; an unknown TextKind value is treated as PASSAGE (like UNSPECIFIED)
 
@@ -234,9 +235,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
         self.device = device
         self.providers = providers
         self._tok_exec = tokenize_executor
-        head = encoder.head
         self._dense_ref = pb2.ModelRef(id=encoder.meta.model_id, version=encoder.meta.version)
-        self._concept_ref = pb2.ModelRef(id=head.name, version=head.version) if head else pb2.ModelRef()
         self._rerank_ref = (
             pb2.ModelRef(id=reranker.meta.model_id, version=reranker.meta.version) if reranker else pb2.ModelRef()
         )
@@ -302,7 +301,10 @@ class InferenceService(pb2_grpc.InferenceServicer):
         errors = validate_texts(texts, limits.max_texts_per_call, limits.max_text_bytes, "texts")
         self.metrics.items.labels("Encode").inc(n)
         opts = request.options
-        head = self.encoder.head
+        try:
+            head = self.encoder.space(opts.concept_space)
+        except KeyError as e:
+            raise CallError(grpc.StatusCode.INVALID_ARGUMENT, str(e.args[0])) from None
         query, top_k, top_labels = encode_options(opts, head is not None, self.cfg.concepts)
         timing = RequestTiming(priority=call_priority(opts.priority, query))
         tokenize_s = 0.0
@@ -322,7 +324,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
             t_tok = time.perf_counter()
             seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
             tokenize_s = time.perf_counter() - t_tok
-            items = [EncodeItem(s, top_k) for s in seqs]
+            items = [EncodeItem(s, top_k, head) for s in seqs]
             results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
                                                         timeout=context.time_remaining(),
                                                         priority=timing.priority, timing=timing)
@@ -346,7 +348,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 embeddings[i] = emb
             if ntrunc:
                 self.metrics.truncated.labels("Encode").inc(ntrunc)
-        return pb2.EncodeResponse(embeddings=embeddings, dense_model=self._dense_ref, concept_model=self._concept_ref,
+        concept_ref = pb2.ModelRef(id=head.name, version=head.version) if head is not None else pb2.ModelRef()
+        return pb2.EncodeResponse(embeddings=embeddings, dense_model=self._dense_ref, concept_model=concept_ref,
                                   timing=timing_message(timing, tokenize_s, started))
 
     # -- Rerank ----------------------------------------------------------------------------
@@ -433,9 +436,9 @@ class InferenceService(pb2_grpc.InferenceServicer):
             rm = self.reranker.meta
             models.append(pb2.ModelInfo(role="reranker", ref=self._rerank_ref, precision=rm.precision,
                                         max_sequence_length=self.reranker.max_tokens, source=rm.source))
-        head = self.encoder.head
-        cs = (pb2.ConceptSpaceInfo(name=head.name, size=head.size, version=head.version,
-                                   default_top_k=self.cfg.concepts.default_top_k) if head else pb2.ConceptSpaceInfo())
+        spaces = [pb2.ConceptSpaceInfo(name=h.name, size=h.size, version=h.version,
+                                       default_top_k=self.cfg.concepts.default_top_k) for h in self.encoder.heads]
+        cs = spaces[0] if self.encoder.head is not None else pb2.ConceptSpaceInfo()
         lim = self.cfg.limits
         return pb2.InfoResponse(
             server_version=__version__,
@@ -443,6 +446,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
             concept_space=cs,
             device=self.device,
             providers=self.providers,
+            concept_spaces=spaces,
             limits=pb2.Limits(
                 max_texts_per_call=lim.max_texts_per_call,
                 max_text_bytes=lim.max_text_bytes,

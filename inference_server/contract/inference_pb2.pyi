@@ -26,20 +26,22 @@ PRIORITY_INTERACTIVE: Priority
 PRIORITY_BULK: Priority
 
 class EncodeOptions(_message.Message):
-    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts", "priority")
+    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts", "priority", "concept_space")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TOP_K_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
     SKIP_DENSE_FIELD_NUMBER: _ClassVar[int]
     SKIP_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CONCEPT_SPACE_FIELD_NUMBER: _ClassVar[int]
     kind: TextKind
     top_k_concepts: int
     top_labels: int
     skip_dense: bool
     skip_concepts: bool
     priority: Priority
-    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
+    concept_space: str
+    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ..., concept_space: _Optional[str] = ...) -> None: ...
 
 class Timing(_message.Message):
     __slots__ = ("queue_ms", "compute_ms", "tokenize_ms", "total_ms", "priority")
@@ -226,17 +228,19 @@ class Limits(_message.Message):
     def __init__(self, max_texts_per_call: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., query_max_tokens: _Optional[int] = ..., passage_max_tokens: _Optional[int] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("server_version", "models", "concept_space", "device", "providers", "limits")
+    __slots__ = ("server_version", "models", "concept_space", "device", "providers", "limits", "concept_spaces")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_SPACE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CONCEPT_SPACES_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     concept_space: ConceptSpaceInfo
     device: str
     providers: _containers.RepeatedScalarFieldContainer[str]
     limits: Limits
-    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., concept_space: _Optional[_Union[ConceptSpaceInfo, _Mapping]] = ..., device: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    concept_spaces: _containers.RepeatedCompositeFieldContainer[ConceptSpaceInfo]
+    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., concept_space: _Optional[_Union[ConceptSpaceInfo, _Mapping]] = ..., device: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., concept_spaces: _Optional[_Iterable[_Union[ConceptSpaceInfo, _Mapping]]] = ...) -> None: ...

@@ -22,6 +22,7 @@ class EncodeItem:
 
     seq: Tokenized
     top_k: int = 0  # concepts wanted for this text (0 = none)
+    head: ConceptHead | None = None  # the concept space to map it into (None: the runtime's default space)
 
 
 @dataclass(slots=True)
@@ -73,6 +74,8 @@ class EncoderRuntime:
         self.tokenizer = tokenizer
         self.meta = meta
         self.head = head
+        # further concept spaces served beside the default one (by name; see ``space``)
+        self.extra_heads: dict[str, ConceptHead] = {}
         self.query_max_tokens = min(query_max_tokens, meta.max_sequence_length)
         self.passage_max_tokens = min(passage_max_tokens, meta.max_sequence_length)
         if head is not None and meta.dimension and head.dimension != meta.dimension:
@@ -80,6 +83,31 @@ class EncoderRuntime:
                 f"concept space {head.name} has dimension {head.dimension} but the encoder outputs {meta.dimension}; "
                 "rebuild it with this encoder (sesa-server concepts build)"
             )
+
+    @property
+    def heads(self) -> list[ConceptHead]:
+        """Every concept space served, the default one first."""
+        return ([self.head] if self.head is not None else []) + [h for h in self.extra_heads.values()
+                                                                  if h is not self.head]
+
+    def add_space(self, head: ConceptHead) -> None:
+        """Serve ``head`` beside the default space, under its name."""
+        if head.dimension != self.meta.dimension:
+            raise ValueError(f"concept space {head.name} has dimension {head.dimension} but the encoder outputs "
+                             f"{self.meta.dimension}")
+        if any(h.name == head.name for h in self.heads):
+            raise ValueError(f"two concept spaces are named {head.name!r}: each served space needs its own name")
+        self.extra_heads[head.name] = head
+
+    def space(self, name: str) -> ConceptHead | None:
+        """The concept space called ``name`` ("" = the default one); KeyError names the ones served."""
+        if not name or (self.head is not None and name == self.head.name):
+            return self.head
+        try:
+            return self.extra_heads[name]
+        except KeyError:
+            served = ", ".join(h.name for h in self.heads) or "none"
+            raise KeyError(f"unknown concept space {name!r}; this server serves: {served}") from None
 
     def max_tokens(self, query: bool) -> int:
         return self.query_max_tokens if query else self.passage_max_tokens
@@ -91,12 +119,17 @@ class EncoderRuntime:
         """One forward pass (called by the batcher's worker thread)."""
         batch = pad_batch([it.seq for it in items], self.tokenizer.pad_id)
         emb = self.backend.encode(batch)
-        ks = [it.top_k for it in items]
-        hits: list[ConceptHits | None]
-        if self.head is not None and any(ks):
-            hits = list(self.head.top_k(emb, ks))
-        else:
-            hits = [None] * len(items)
+        hits: list[ConceptHits | None] = [None] * len(items)
+        by_head: dict[int, list[int]] = {}
+        for i, it in enumerate(items):
+            head = it.head or self.head
+            if head is not None and it.top_k:
+                by_head.setdefault(id(head), []).append(i)
+        for rows in by_head.values():  # one matrix product per concept space in the pass
+            head = items[rows[0]].head or self.head
+            assert head is not None
+            for i, h in zip(rows, head.top_k(emb[rows], [items[i].top_k for i in rows])):
+                hits[i] = h
         return [EncodeResult(emb[i], hits[i]) for i in range(len(items))]
 
     def embed(self, texts: list[str], query: bool = False, batch_tokens: int = 4096, max_batch: int = 64,

@@ -67,6 +67,21 @@ def query_embedder(enc: EncoderRuntime) -> Callable[[list[str]], Any]:
     return embed
 
 
+def _load_space(cfg: ServerConfig, spec: str, enc: EncoderRuntime, progress_factory: Callable | None):
+    """One concept space (artifact dir or pack name) for ``enc``, with its domain bank when it ships one."""
+    head = resolve_concept_space(spec, enc, min_weight=cfg.concepts.min_weight,
+                                 build_missing=cfg.models.build_missing_concepts, progress_factory=progress_factory)
+    if head is not None and head.dimension != enc.meta.dimension:
+        raise ValueError(f"concept space dimension {head.dimension} != encoder dimension {enc.meta.dimension}")
+    if head is not None and cfg.concepts.domain_check and head.directory is not None:
+        try:
+            head.domain = load_domain_bank(head.directory, head.manifest, query_embedder(enc))
+        except DomainBankError as e:
+            raise ModelResolutionError(f"concept space {head.directory}: {e} (set concepts.domain_check: "
+                                       "false to serve without domain checks)") from e
+    return head
+
+
 def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_concepts: bool = True,
                  progress_factory: Callable | None = None) -> EncoderRuntime:
     choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
@@ -85,17 +100,12 @@ def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_con
                                                  np.ones_like(probe[0].ids)[None],
                                                  "token_type_ids": probe[0].type_ids[None]}).shape[1])
     if with_concepts and cfg.models.concept_space:
-        enc.head = resolve_concept_space(cfg.models.concept_space, enc, min_weight=cfg.concepts.min_weight,
-                                         build_missing=cfg.models.build_missing_concepts,
-                                         progress_factory=progress_factory)
-        if enc.head is not None and enc.head.dimension != enc.meta.dimension:
-            raise ValueError(f"concept space dimension {enc.head.dimension} != encoder dimension {enc.meta.dimension}")
-        if enc.head is not None and cfg.concepts.domain_check and enc.head.directory is not None:
-            try:
-                enc.head.domain = load_domain_bank(enc.head.directory, enc.head.manifest, query_embedder(enc))
-            except DomainBankError as e:
-                raise ModelResolutionError(f"concept space {enc.head.directory}: {e} (set concepts.domain_check: "
-                                           "false to serve without domain checks)") from e
+        enc.head = _load_space(cfg, cfg.models.concept_space, enc, progress_factory)
+    if with_concepts:
+        for spec in cfg.models.extra_concept_spaces:
+            head = _load_space(cfg, spec, enc, progress_factory)
+            if head is not None:
+                enc.add_space(head)
     return enc
 
 

@@ -311,3 +311,62 @@ def test_a_held_encoder_pass_does_not_block_the_reranker(cfg_factory):
         finally:
             gate.set()
         assert len(held.result(10).embeddings) == 1
+
+
+def _two_space_runtimes(cfg):
+    """Fake runtimes serving the default fake space and a second one, "fake-nouns" (other keys and matrix)."""
+    import numpy as np
+
+    from inference_server.runtime.concept_head import ConceptHead
+
+    rt = fake_runtimes(cfg)
+    rng = np.random.default_rng(7)
+    m = rng.normal(size=(12, 16)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    rt.encoder.add_space(ConceptHead(m, [f"noun-{i}" for i in range(12)], [f"noun {i}" for i in range(12)],
+                                     name="fake-nouns", version="n1"))
+    return rt
+
+
+def test_a_caller_picks_a_concept_space_by_name(cfg_factory):
+    import grpc as _grpc
+
+    cfg = cfg_factory()
+    with ServerThread(cfg, _two_space_runtimes(cfg)) as st, _grpc.insecure_channel(st.address) as ch:
+        stub = pbg.InferenceStub(ch)
+        info = stub.Info(pb.InfoRequest(), timeout=10)
+        assert [s.name for s in info.concept_spaces] == ["fake-concepts", "fake-nouns"]
+        assert info.concept_space.name == "fake-concepts"
+        texts = ["alpha beta gamma", "delta epsilon"]
+        default = stub.Encode(pb.EncodeRequest(texts=texts), timeout=10)
+        nouns = stub.Encode(pb.EncodeRequest(texts=texts, options=pb.EncodeOptions(concept_space="fake-nouns")),
+                            timeout=10)
+        assert default.concept_model.id == "fake-concepts" and nouns.concept_model.id == "fake-nouns"
+        assert nouns.concept_model.version == "n1"
+        assert all(c.key.startswith("c-") for e in default.embeddings for c in e.concepts)
+        assert all(c.key.startswith("noun-") and c.label.startswith("noun ") for e in nouns.embeddings for c in e.concepts)
+        assert [list(e.dense) for e in nouns.embeddings] == [list(e.dense) for e in default.embeddings]
+        # both spaces in one pass (concurrent callers) give what each gets alone
+        futures = [stub.Encode.future(pb.EncodeRequest(texts=texts, options=pb.EncodeOptions(concept_space=name)),
+                                      timeout=10) for name in ("fake-nouns", "", "fake-nouns", "fake-concepts")]
+        got = [[(c.key, round(c.weight, 5)) for e in f.result().embeddings for c in e.concepts] for f in futures]
+        alone_nouns = [(c.key, round(c.weight, 5)) for e in nouns.embeddings for c in e.concepts]
+        alone_default = [(c.key, round(c.weight, 5)) for e in default.embeddings for c in e.concepts]
+        assert got == [alone_nouns, alone_default, alone_nouns, alone_default]
+        with pytest.raises(_grpc.RpcError) as ei:
+            stub.Encode(pb.EncodeRequest(texts=texts, options=pb.EncodeOptions(concept_space="esco-skills")), timeout=10)
+        assert ei.value.code() == _grpc.StatusCode.INVALID_ARGUMENT
+        assert "esco-skills" in ei.value.details() and "fake-concepts, fake-nouns" in ei.value.details()
+
+
+def test_spaces_need_distinct_names_and_the_encoders_dimension(cfg_factory):
+    import numpy as np
+
+    from inference_server.runtime.concept_head import ConceptHead
+
+    rt = fake_runtimes(cfg_factory())
+    with pytest.raises(ValueError, match="two concept spaces are named 'fake-concepts'"):
+        rt.encoder.add_space(rt.encoder.head)
+    wrong = ConceptHead(np.eye(4, 8, dtype=np.float32), list("abcd"), list("abcd"), name="narrow")
+    with pytest.raises(ValueError, match="dimension 8 but the encoder outputs 16"):
+        rt.encoder.add_space(wrong)
