@@ -59,3 +59,28 @@ def test_load_short_form_accounts_for_every_document(os_client, stack, server_wi
             assert client.encode(["still serving"]).embeddings[0].dense
     finally:
         os_client.indices.delete(index=report["index"], ignore_unavailable=True)
+
+
+def test_mixed_short_form_searches_go_ahead_of_ingest(os_client, stack):
+    """`sesa bench mixed` in short phases on the real stack: searches during a saturating ingest are neither
+    degraded nor failed, every document is indexed, the node reports the server's timing of each query encode
+    (interactive class), and on the server the searches' sequences queue far less than the ingest's (the ratios
+    themselves are judged by the long form, whose figures the README's benchmark table holds)."""
+    from integration.bench.mixed import run_mixed, to_markdown
+
+    scifact = require_dataset("scifact")
+    metrics_port = os.environ.get("SESA_SERVER_METRICS__PORT", "9464")
+    report = run_mixed(os_client, str(scifact.path), phase_s=float(os.environ.get("SESA_TEST_MIXED_SECONDS", "8")),
+                       bulk_clients=4, search_docs=100, metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+                       progress=False)
+    print(to_markdown(report))
+    idle, during = report["search"]["idle"], report["search"]["during_ingest"]
+    alone, mixed = report["ingest"]["alone"], report["ingest"]["during_searches"]
+    assert idle["searches"] > 0 and during["searches"] > 0
+    assert idle["degraded"] == idle["errors"] == during["degraded"] == during["errors"] == 0, (idle, during)
+    assert alone["indexed"] > 0 and mixed["indexed"] > 0 and alone["failed"] == mixed["failed"] == 0
+    assert during["server_encode"]["reported"] == during["searches"], "every query encode reports its timing"
+    queue = report["server_queue_ms_mean_during_mixed"]
+    interactive = queue['{model="encoder",priority="interactive"}']
+    bulk = queue['{model="encoder",priority="bulk"}']
+    assert interactive is not None and bulk is not None and interactive < bulk, queue

@@ -370,3 +370,18 @@ def test_spaces_need_distinct_names_and_the_encoders_dimension(cfg_factory):
     wrong = ConceptHead(np.eye(4, 8, dtype=np.float32), list("abcd"), list("abcd"), name="narrow")
     with pytest.raises(ValueError, match="dimension 8 but the encoder outputs 16"):
         rt.encoder.add_space(wrong)
+
+
+def test_a_rerank_with_more_chunks_than_the_queue_holds_is_served(cfg_factory):
+    """Admission counts the sequences a call really creates (every chunk); a legal call larger than the whole
+    queue runs once its queue is empty instead of being refused (and retried) until its deadline."""
+    import grpc as _grpc
+
+    cfg = cfg_factory(**{"batching.max_queue_size": 4, "limits.max_texts_per_call": 4})
+    with ServerThread(cfg, fake_runtimes(cfg)) as st, _grpc.insecure_channel(st.address) as ch:
+        stub = pbg.InferenceStub(ch)
+        long_passage = "rain falls on the plain in spain " * 120  # several 256-token windows
+        r = stub.Rerank(pb.RerankRequest(query="rain in spain", passages=[long_passage] * 3,
+                                         options=pb.RerankOptions(chunk_long_passages=True, max_chunks=4)), timeout=20)
+        assert [s.chunks for s in r.scores] == [4, 4, 4]  # 12 sequences through a queue of 4
+        assert all(not s.HasField("error") and s.score > 0 for s in r.scores)
