@@ -69,8 +69,51 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  plugin {plugin}")
         srv = result["inference_server"]
         print(f"inference server: {srv['health']} {srv['address']} {srv.get('reason', '')}")
+        if "indices" in result:
+            from .cluster.indices import format_indices
+
+            print("SESA indices:")
+            print(format_indices(result["indices"]))
     node_ok = result["node"].get("status") in ("green", "yellow")
     return 0 if node_ok and result["inference_server"]["health"] == "SERVING" else 3
+
+
+def _cmd_index_create(args: argparse.Namespace) -> int:
+    from .cluster.indices import create_index
+    from .cluster.stack import model_facts, opensearch_client
+    from .ingest import resolve_cluster_url
+
+    client = opensearch_client(resolve_cluster_url(args.cluster))
+    facts = None if args.field else model_facts(args.server or _default_server())
+    result = create_index(client, args.name, facts, fields=args.field, concept_space=args.concept_space)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif result["layout"] == "field":
+        print(f"created {result['index']}: sesa_text fields {', '.join(result['fields'])}; documents are encoded "
+              f"at ingest with plain _bulk; search them with ext.sesa.field")
+    else:
+        print(f"created {result['index']}: fields title, text and the sesa_* fields, default pipeline "
+              f"{result['default_pipeline']} (the same mapping as a sesa-* index)")
+    return 0
+
+
+def _cmd_index_list(args: argparse.Namespace) -> int:
+    from .cluster.indices import format_indices, sesa_indices
+    from .cluster.stack import opensearch_client
+    from .ingest import resolve_cluster_url
+
+    rows = sesa_indices(opensearch_client(resolve_cluster_url(args.cluster)))
+    print(json.dumps(rows, indent=2) if args.json else format_indices(rows))
+    return 0
+
+
+def _default_server() -> str:
+    from .cluster import server_process
+    from .cluster.paths import state_paths
+    from . import schemas
+
+    srv = server_process.running_server(state_paths())
+    return srv.address if srv else schemas.conventions()["default_inference_endpoint"]
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -117,6 +160,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--cluster", metavar="URL")
     status.add_argument("--server", metavar="HOST:PORT")
     status.set_defaults(func=_cmd_status)
+
+    index = sub.add_parser("index", help="create a correctly mapped SESA index under any name; list SESA indices")
+    index_sub = index.add_subparsers(dest="index_command", required=True)
+    create = index_sub.add_parser("create", help="create NAME mapped for SESA (the sesa-* template's mapping, or "
+                                                 "one sesa_text field per --field)")
+    create.add_argument("name")
+    create.add_argument("--field", action="append", metavar="NAME",
+                        help="a sesa_text field (repeat for several): encoded at ingest without a pipeline; without "
+                             "--field the index gets title, text and the sesa_* fields with the sesa-ingest pipeline")
+    create.add_argument("--concept-space", help="the server's concept space for the --field fields (default: the "
+                                                "server's default space)")
+    create.add_argument("--server", metavar="HOST:PORT", help="inference server whose dimension and models the "
+                                                              "mapping records (default: the one `sesa up` started)")
+    create.add_argument("--cluster", metavar="URL")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=_cmd_index_create)
+    listing = index_sub.add_parser("list", help="indices that carry SESA fields, their models and mapping problems")
+    listing.add_argument("--cluster", metavar="URL")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=_cmd_index_list)
 
     search = sub.add_parser("search", help="query text through the sesa-search pipeline, with explanations")
     search.add_argument("text", help="the query text")

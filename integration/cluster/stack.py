@@ -145,6 +145,9 @@ def status(paths: StatePaths | None = None, cluster_url: str | None = None,
                 "pid": state.pid if state else None,
                 "plugins": sorted({f"{p['component']} {p['version']}" for p in plugins}),
             }
+            from .indices import sesa_indices
+
+            result["indices"] = sesa_indices(client)
         except Exception as exc:  # noqa: BLE001 - status must report, not crash
             result["node"] = {"url": url, "status": "unreachable", "reason": str(exc)[:300]}
     srv = server_process.running_server(paths)

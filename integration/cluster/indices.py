@@ -1,0 +1,131 @@
+"""`sesa index create|list`: SESA indices under any name, correctly mapped, and what each one holds.
+
+Why: the `sesa-*` template only covers indices named that way. An index under another name written through
+`sesa_encode` would get dynamic mappings that cannot hold vectors (the plugin refuses to write into it); these
+commands create a correctly mapped index on any cluster and show which indices carry SESA fields and their models.
+
+Two layouts, the same fields in the index:
+
+* **pipeline** (no ``--field``): the template's settings and mappings (``title``, ``text``, the ``sesa_*`` fields,
+  ``default_pipeline: sesa-ingest``) with the server's dimension and models; identical to a ``sesa-*`` index;
+* **field** (``--field NAME`` ...): one ``sesa_text`` field per name. The plugin adds its hidden sub-fields
+  (``NAME_sesa_dense`` ...) and encodes documents at ingest without any pipeline.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .. import schemas
+from .errors import SesaError
+from .templates import ModelFacts
+
+SESA_TEXT = "sesa_text"
+
+
+def pipeline_index_body(facts: ModelFacts) -> dict[str, Any]:
+    """Settings and mappings of a `sesa-*` index (the template's), for an index under any name."""
+    template = schemas.index_template(facts.dense_dimension, facts.models_meta())["template"]
+    return {"settings": copy.deepcopy(template["settings"]), "mappings": copy.deepcopy(template["mappings"])}
+
+
+def field_index_body(fields: list[str], concept_space: str | None = None) -> dict[str, Any]:
+    """An index whose ``fields`` are ``sesa_text`` fields (the plugin maps their sub-fields and encodes them)."""
+    if not fields:
+        raise SesaError("name at least one --field")
+    bad = [f for f in fields if not f or "." in f or f.startswith("_")]
+    if bad:
+        raise SesaError(f"field names must be top-level names without dots or a leading underscore: {bad}")
+    spec: dict[str, Any] = {"type": SESA_TEXT}
+    if concept_space:
+        spec["concept_space"] = concept_space
+    return {"settings": {"index.knn": True, "number_of_shards": 1, "auto_expand_replicas": "0-1"},
+            "mappings": {"properties": {f: dict(spec) for f in fields}}}
+
+
+def create_index(client, name: str, facts: ModelFacts | None, fields: list[str] | None = None,
+                 concept_space: str | None = None) -> dict[str, Any]:
+    """Create ``name`` correctly mapped (see the module docstring); refuses an existing index."""
+    if client.indices.exists(index=name):
+        raise SesaError(f"index {name!r} already exists: pick another name, or delete it first "
+                        f"(its mapping cannot be changed in place)")
+    if fields:
+        body = field_index_body(fields, concept_space)
+        layout = "field"
+    else:
+        if facts is None:
+            raise SesaError("the pipeline layout needs the inference server's dimension and models: pass --server")
+        if concept_space:
+            raise SesaError("--concept-space applies to --field indices; the pipeline layout uses the server's "
+                            "default space")
+        body = pipeline_index_body(facts)
+        layout = "pipeline"
+    try:
+        client.indices.create(index=name, body=body)
+    except Exception as exc:  # noqa: BLE001 - an older plugin: say what is missing
+        if "No handler for type" in str(exc) and SESA_TEXT in str(exc):
+            raise SesaError(f"the cluster's opensearch-sesa plugin has no {SESA_TEXT} field type (an older "
+                            "version): upgrade it on every node, or create the index without --field") from None
+        raise
+    return {"index": name, "layout": layout, "fields": list(fields or ["title", "text"]),
+            "default_pipeline": body["settings"].get("default_pipeline")}
+
+
+def _prefixes(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Target prefixes with SESA output fields in a mapping, and whether each field is mapped right."""
+    suffixes = schemas.conventions()["field_suffixes"]
+    wanted = {"dense": "knn_vector", "concepts": "rank_features", "concept_labels": "keyword"}
+    found: dict[str, dict[str, Any]] = {}
+    for name, spec in properties.items():
+        if not name.endswith(suffixes["dense"]):
+            continue
+        prefix = name[: -len(suffixes["dense"])]
+        problems = []
+        for role, kind in wanted.items():
+            field = prefix + suffixes[role]
+            actual = properties.get(field, {}).get("type") or ("object" if "properties" in properties.get(field, {})
+                                                               else None)
+            if actual != kind:
+                problems.append(f"{field} is {actual or 'not mapped'}, not {kind}")
+        found[prefix] = {"dimension": spec.get("dimension"), "problems": problems}
+    return found
+
+
+def sesa_indices(client) -> list[dict[str, Any]]:
+    """Every index that carries SESA fields: its layout, fields, recorded models, documents and mapping problems."""
+    mappings = client.indices.get_mapping(index="*", params={"expand_wildcards": "open"})
+    counts = {row["index"]: int(row.get("docs.count") or 0)
+              for row in client.cat.indices(format="json", h="index,docs.count")}
+    meta_key = schemas.conventions()["index_meta_key"]
+    out = []
+    for index, body in sorted(mappings.items()):
+        if index.startswith("."):
+            continue
+        mapping = body.get("mappings", {})
+        props = mapping.get("properties", {})
+        text_fields = sorted(f for f, spec in props.items() if spec.get("type") == SESA_TEXT)
+        prefixes = _prefixes(props)
+        models = mapping.get("_meta", {}).get(meta_key, {}).get("models", {})
+        if not text_fields and not prefixes and not models:
+            continue
+        out.append({"index": index, "docs": counts.get(index), "sesa_text_fields": text_fields,
+                    "targets": prefixes, "models": models,
+                    "problems": [p for t in prefixes.values() for p in t["problems"]]})
+    return out
+
+
+def format_indices(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no index carries SESA fields (create one with `sesa index create NAME`)"
+    lines = []
+    for r in rows:
+        fields = ", ".join(r["sesa_text_fields"]) or ", ".join(f"{p}_*" for p in r["targets"])
+        models = "; ".join(f"{target}: {m.get('dense', m) if isinstance(m, dict) else m}"
+                           + (f" + {m['concepts']}" if isinstance(m, dict) and m.get("concepts") else "")
+                           for target, m in r["models"].items()) or "no models recorded yet"
+        lines.append(f"  {r['index']} ({r['docs']} docs): {fields}; {models}")
+        for p in r["problems"]:
+            lines.append(f"    BROKEN MAPPING: {p}; documents cannot be encoded into it (recreate it with "
+                         f"`sesa index create`)")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""`sesa index create|list`: the bodies it creates and what it finds in mappings (no cluster needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration import schemas
+from integration.cluster.errors import SesaError
+from integration.cluster.indices import field_index_body, format_indices, pipeline_index_body, sesa_indices
+from integration.cluster.templates import ModelFacts
+
+FACTS = ModelFacts(dense_dimension=384, dense_model="enc@1", concept_model="esco-skills@2")
+
+
+def test_the_pipeline_layout_is_the_templates_mapping_with_the_servers_facts():
+    body = pipeline_index_body(FACTS)
+    template = schemas.index_template(384, FACTS.models_meta())["template"]
+    assert body == {"settings": template["settings"], "mappings": template["mappings"]}
+    props = body["mappings"]["properties"]
+    assert props["sesa_dense"]["type"] == "knn_vector" and props["sesa_dense"]["dimension"] == 384
+    assert props["sesa_dense"]["method"]["engine"] == "lucene"
+    assert body["mappings"]["_meta"]["sesa"]["models"] == {"sesa": {"dense": "enc@1", "concepts": "esco-skills@2"}}
+    assert body["settings"]["default_pipeline"] == schemas.conventions()["default_ingest_pipeline"]
+
+
+def test_the_field_layout_maps_one_sesa_text_field_per_name():
+    body = field_index_body(["body", "summary"], concept_space="wordnet-nouns")
+    assert body["mappings"]["properties"] == {"body": {"type": "sesa_text", "concept_space": "wordnet-nouns"},
+                                              "summary": {"type": "sesa_text", "concept_space": "wordnet-nouns"}}
+    assert "default_pipeline" not in body["settings"] and body["settings"]["index.knn"] is True
+    for bad in (["a.b"], ["_id"], [""]):
+        with pytest.raises(SesaError, match="top-level names"):
+            field_index_body(bad)
+
+
+class _Client:
+    """The two read calls `sesa_indices` makes, answered from literals."""
+
+    def __init__(self, mappings, counts):
+        from types import SimpleNamespace
+
+        self.indices = SimpleNamespace(get_mapping=lambda index, params=None: mappings)
+        self.cat = SimpleNamespace(indices=lambda format, h: [{"index": k, "docs.count": str(v)}
+                                                              for k, v in counts.items()])
+
+
+def test_list_finds_sesa_indices_and_names_a_broken_mapping():
+    good = pipeline_index_body(FACTS)["mappings"]
+    broken = {"properties": {"text": {"type": "text"}, "sesa_dense": {"type": "float"},
+                             "sesa_concepts": {"properties": {"esco-1": {"type": "float"}}},
+                             "sesa_concept_labels": {"type": "text"}}}
+    field = {"properties": {"body": {"type": "sesa_text"}, "body_sesa_dense": {"type": "knn_vector", "dimension": 384},
+                            "body_sesa_concepts": {"type": "rank_features"},
+                            "body_sesa_concept_labels": {"type": "keyword"}},
+             "_meta": {"sesa": {"models": {"body_sesa": {"dense": "enc@1", "concepts": "nouns@1"}}}}}
+    plain = {"properties": {"title": {"type": "text"}}}
+    client = _Client({"good": {"mappings": good}, "my-docs": {"mappings": broken}, "fielded": {"mappings": field},
+                      "plain": {"mappings": plain}, ".hidden": {"mappings": good}},
+                     {"good": 5, "my-docs": 2, "fielded": 1, "plain": 9})
+    rows = {r["index"]: r for r in sesa_indices(client)}
+    assert set(rows) == {"good", "my-docs", "fielded"}
+    assert rows["good"]["problems"] == [] and rows["good"]["docs"] == 5
+    assert rows["my-docs"]["problems"] == ["sesa_dense is float, not knn_vector", "sesa_concepts is object, not rank_features",
+                                           "sesa_concept_labels is text, not keyword"]
+    assert rows["fielded"]["sesa_text_fields"] == ["body"] and rows["fielded"]["problems"] == []
+    text = format_indices(list(rows.values()))
+    assert "BROKEN MAPPING: sesa_dense is float, not knn_vector" in text and "fielded (1 docs): body;" in text
+    assert "nouns@1" in text
+    assert format_indices([]).startswith("no index carries SESA fields")
