@@ -118,3 +118,33 @@ def test_eval_writes_reports(os_client, ingested, adi, stack, tmp_path, capsys):
         warnings.warn(f"only the bm25 mode was evaluated: {why}", stacklevel=1)
     assert (out / "report.md").read_text().count("| bm25 |") == 1
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_index_under_any_name_gives_the_same_ndcg(os_client, ingested, adi, stack, tmp_path, capsys):
+    """`sesa index create` then `sesa ingest` on a name outside `sesa-*`: the same mapping, vectors and nDCG@10 as the
+    template path, and `sesa index list` shows it with its models."""
+    import uuid
+
+    from integration import cli as sesa_cli
+
+    name = f"adi-any-name-{uuid.uuid4().hex[:6]}"
+    common = ["--cluster", stack.url]
+    try:
+        assert sesa_cli.main(["index", "create", name, "--server", stack.server_address, *common]) == 0
+        assert sesa_cli.main(["ingest", str(adi.path), "--index", name, "--no-progress", *common]) == 0
+        assert_every_document_has_the_sesa_fields(os_client, name, adi.document_count)
+        ndcg = {}
+        for index in (INDEX, name):
+            out = tmp_path / index
+            assert sesa_cli.main(["eval", str(adi.path), "--index", index, "--modes", "bm25,hybrid", "--out", str(out),
+                                  "--server", stack.server_address, "--no-progress", *common]) == 0
+            report = json.loads((out / "report.json").read_text())
+            ndcg[index] = {m: report["modes"][m]["metrics"]["ndcg@10"] for m in ("bm25", "hybrid")}
+        assert ndcg[name] == pytest.approx(ndcg[INDEX], abs=0.002), ndcg
+        capsys.readouterr()
+        assert sesa_cli.main(["index", "list", *common]) == 0
+        listed = capsys.readouterr().out
+        assert f"{name} ({adi.document_count} docs)" in listed and "BROKEN" not in listed.split(name)[1].split("\n")[0]
+    finally:
+        if not os.environ.get("SESA_KEEP_STACK"):
+            os_client.indices.delete(index=name, ignore_unavailable=True)
