@@ -201,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_evaluation(sub)  # sesa ingest, sesa eval
 
+    from .evaluation.concepts import register as register_concepts
+
+    register_concepts(sub)  # sesa eval-concepts
+
     from .evaluation.tuning import register as register_tuning
 
     register_tuning(sub)  # sesa tune

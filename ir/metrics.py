@@ -75,3 +75,41 @@ def evaluate(qrels: Mapping[str, Mapping[str, int]], rankings: Mapping[str, Sequ
                 per_query[m][q] = float(value)
     mean = {m: sum(per_query[m].values()) / len(judged) for m in metrics}
     return Evaluation(mean=mean, per_query=per_query, queries=len(judged), metrics=tuple(metrics))
+
+
+# -- concept assignment (skill extraction) ------------------------------------------------------------------
+
+CONCEPT_METRICS: tuple[str, ...] = ("rp@5", "rp@10", "mrr")
+LABELS.update({"rp@5": "RP@5", "rp@10": "RP@10", "mrr": "MRR"})
+
+
+def r_precision_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    """|top-k ∩ relevant| / min(k, |relevant|): the skill-extraction literature's R-Precision@k (Decorte et al.)."""
+    if not relevant:
+        raise ValueError("R-Precision needs at least one relevant item")
+    return len(set(ranked[:k]) & relevant) / min(k, len(relevant))
+
+
+def reciprocal_rank(ranked: Sequence[str], relevant: set[str]) -> float:
+    """1 / rank of the first relevant item in ``ranked`` (0 when none is in it)."""
+    for rank, item in enumerate(ranked, 1):
+        if item in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def evaluate_concepts(qrels: Mapping[str, Mapping[str, int]], rankings: Mapping[str, Sequence[str]]) -> Evaluation:
+    """RP@5, RP@10 and MRR of ranked concept ids over every text with at least one annotated concept (a text
+    without a ranking scores 0)."""
+    judged = relevant_qrels(qrels)
+    if not judged:
+        raise ValueError("no annotated texts (no judgement with a grade > 0)")
+    per_query: dict[str, dict[str, float]] = {m: {} for m in CONCEPT_METRICS}
+    for qid, rel in judged.items():
+        ranked = list(rankings.get(qid, ()))
+        relevant = set(rel)
+        per_query["rp@5"][qid] = r_precision_at(ranked, relevant, 5)
+        per_query["rp@10"][qid] = r_precision_at(ranked, relevant, 10)
+        per_query["mrr"][qid] = reciprocal_rank(ranked, relevant)
+    mean = {m: sum(v.values()) / len(judged) for m, v in per_query.items()}
+    return Evaluation(mean=mean, per_query=per_query, queries=len(judged), metrics=CONCEPT_METRICS)
