@@ -67,6 +67,14 @@ def query_embedder(enc: EncoderRuntime) -> Callable[[list[str]], Any]:
     return embed
 
 
+def _domain_bank(what: str, directory, manifest: dict, enc: EncoderRuntime, setting: str):
+    """A trained model's domain bank, calibrated on ``enc``; a damaged bank stops start-up naming the model."""
+    try:
+        return load_domain_bank(directory, manifest, query_embedder(enc))
+    except DomainBankError as e:
+        raise ModelResolutionError(f"{what}: {e} (set {setting}: false to serve without domain checks)") from e
+
+
 def _load_space(cfg: ServerConfig, spec: str, enc: EncoderRuntime, progress_factory: Callable | None):
     """One concept space (artifact dir or pack name) for ``enc``, with its domain bank when it ships one."""
     head = resolve_concept_space(spec, enc, min_weight=cfg.concepts.min_weight,
@@ -74,11 +82,8 @@ def _load_space(cfg: ServerConfig, spec: str, enc: EncoderRuntime, progress_fact
     if head is not None and head.dimension != enc.meta.dimension:
         raise ValueError(f"concept space dimension {head.dimension} != encoder dimension {enc.meta.dimension}")
     if head is not None and cfg.concepts.domain_check and head.directory is not None:
-        try:
-            head.domain = load_domain_bank(head.directory, head.manifest, query_embedder(enc))
-        except DomainBankError as e:
-            raise ModelResolutionError(f"concept space {head.directory}: {e} (set concepts.domain_check: "
-                                       "false to serve without domain checks)") from e
+        head.domain = _domain_bank(f"concept space {head.directory}", head.directory, head.manifest, enc,
+                                   "concepts.domain_check")
     return head
 
 
@@ -134,9 +139,5 @@ def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -
     enc = load_encoder(cfg, choice, progress_factory=progress_factory)
     rr = load_reranker(cfg, rerank_choice)
     if rr is not None and cfg.rerank.domain_check and rr.model_dir is not None:
-        try:
-            rr.domain = load_domain_bank(rr.model_dir, rr.manifest, query_embedder(enc))
-        except DomainBankError as e:
-            raise ModelResolutionError(f"reranker {rr.model_dir}: {e} (set rerank.domain_check: false to serve "
-                                       "without domain checks)") from e
+        rr.domain = _domain_bank(f"reranker {rr.model_dir}", rr.model_dir, rr.manifest, enc, "rerank.domain_check")
     return Runtimes(choice, enc, rr)
