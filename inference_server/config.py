@@ -134,6 +134,20 @@ class ConceptsConfig(_Section):
         return self
 
 
+class ChunkingConfig(_Section):
+    """Encode's long-text windows (EncodeOptions.chunking); see Tokenization.window_spans for the rule."""
+
+    default_overlap_tokens: int = Field(32, ge=0, le=4096, description="tokens shared by neighbouring windows")
+    default_max_windows: int = Field(16, ge=1, le=1024, description="windows per text when the caller sets none")
+    max_windows: int = Field(64, ge=1, le=4096, description="cap on a caller's max_windows")
+
+    @model_validator(mode="after")
+    def _cap(self) -> "ChunkingConfig":
+        if self.default_max_windows > self.max_windows:
+            raise ValueError("default_max_windows must be <= max_windows")
+        return self
+
+
 class RerankConfig(_Section):
     max_tokens: int = Field(256, ge=16, le=8192, description="tokens per (query, passage chunk) pair")
     query_max_tokens: int = Field(64, ge=4, le=1024)
@@ -218,6 +232,7 @@ class ServerConfig(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
+    chunking: ChunkingConfig = Field(default_factory=ChunkingConfig)
     tls: TLSConfig = Field(default_factory=TLSConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

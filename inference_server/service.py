@@ -48,12 +48,12 @@ from inference_server.batching import (
     QueueFullError,
     RequestTiming,
 )
-from inference_server.config import ConceptsConfig, RerankConfig, ServerConfig
+from inference_server.config import ChunkingConfig, ConceptsConfig, RerankConfig, ServerConfig
 from inference_server.contract import inference_pb2 as pb2
 from inference_server.contract import inference_pb2_grpc as pb2_grpc
 from inference_server.metrics import Metrics
 from inference_server.runtime.domain import DomainBank
-from inference_server.runtime.encoder import EncodeItem, EncoderRuntime
+from inference_server.runtime.encoder import EncodeItem, EncoderRuntime, pool_windows
 from inference_server.runtime.reranker import RerankerRuntime
 
 log = logging.getLogger("inference_server.service")
@@ -145,6 +145,36 @@ def timing_message(timing: RequestTiming, tokenize_s: float, started: float) -> 
     return pb2.Timing(queue_ms=timing.queue_seconds * 1000.0, compute_ms=timing.compute_seconds * 1000.0,
                       tokenize_ms=tokenize_s * 1000.0, total_ms=(time.perf_counter() - started) * 1000.0,
                       priority=timing.priority.label)
+
+
+def chunking_options(opts: pb2.Chunking, cfg: ChunkingConfig) -> tuple[int, int, int]:
+    """(window, overlap, max_windows) of a chunked Encode; 0 = defaults, values clamped, never rejected (window 0
+    means the passage window; the runtime clamps larger ones to it)."""
+    overlap = opts.overlap_tokens or cfg.default_overlap_tokens
+    max_windows = min(opts.max_windows or cfg.default_max_windows, cfg.max_windows)
+    return int(opts.window_tokens), int(overlap), int(max_windows)
+
+
+class _EmbeddingBuilder:
+    """The contract's Embedding of one text from its vector and concept hits."""
+
+    def __init__(self, head: Any, top_labels: int, skip_dense: bool, bank: DomainBank | None):
+        self.keys, self.labels = (head.keys, head.labels) if head is not None else ([], [])
+        self.top_labels, self.skip_dense, self.bank = top_labels, skip_dense, bank
+
+    def __call__(self, dense: np.ndarray, hits: Any, *, truncated: bool, num_tokens: int) -> pb2.Embedding:
+        emb = pb2.Embedding(truncated=truncated, num_tokens=num_tokens)
+        if self.bank is not None:
+            emb.concept_domain.CopyFrom(_domain_message(self.bank, dense))
+        if not self.skip_dense:
+            emb.dense.extend(dense.tolist())
+        if hits is not None and len(hits.indices):
+            idx = hits.indices.tolist()
+            keys, labels = self.keys, self.labels
+            emb.concepts.extend(pb2.Concept(key=keys[j], label=labels[j], weight=w)
+                                for j, w in zip(idx, hits.weights.tolist()))
+            emb.top_labels.extend(labels[j] for j in idx[:self.top_labels])
+        return emb
 
 
 def rerank_options(opts: pb2.RerankOptions, rcfg: RerankConfig) -> tuple[bool, int]:
@@ -322,30 +352,40 @@ class InferenceService(pb2_grpc.InferenceServicer):
         if ok_idx:
             ok_texts = [texts[i] for i in ok_idx]
             t_tok = time.perf_counter()
-            seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
+            if opts.HasField("chunking"):
+                window, overlap, max_windows = chunking_options(opts.chunking, self.cfg.chunking)
+                plans = await self._tokenize(self.encoder.plan_windows, chars, ok_texts, window, overlap, max_windows)
+                seqs = [seq for plan in plans for seq in plan.seqs]
+            else:
+                plans = None
+                seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
             tokenize_s = time.perf_counter() - t_tok
             items = [EncodeItem(s, top_k, head) for s in seqs]
             results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
                                                         timeout=context.time_remaining(),
                                                         priority=timing.priority, timing=timing)
-            keys, labels = (head.keys, head.labels) if head is not None else ([], [])
-            bank = head.domain if head is not None and query else None
+            build = _EmbeddingBuilder(head, top_labels, opts.skip_dense, head.domain if head is not None and query
+                                      else None)
             ntrunc = 0
-            for i, seq, res in zip(ok_idx, seqs, results):
-                emb = pb2.Embedding(truncated=seq.truncated, num_tokens=seq.num_tokens)
-                if bank is not None:
-                    emb.concept_domain.CopyFrom(_domain_message(bank, res.dense))
-                ntrunc += seq.truncated
-                if not opts.skip_dense:
-                    emb.dense.extend(res.dense.tolist())
-                hits = res.concepts
-                if hits is not None and len(hits.indices):
-                    idx = hits.indices.tolist()
-                    emb.concepts.extend(
-                        pb2.Concept(key=keys[j], label=labels[j], weight=w) for j, w in zip(idx, hits.weights.tolist())
-                    )
-                    emb.top_labels.extend(labels[j] for j in idx[:top_labels])
-                embeddings[i] = emb
+            if plans is None:
+                for i, seq, res in zip(ok_idx, seqs, results):
+                    embeddings[i] = build(res.dense, res.concepts, truncated=seq.truncated, num_tokens=seq.num_tokens)
+                    ntrunc += seq.truncated
+            else:
+                pos = 0
+                for i, plan in zip(ok_idx, plans):
+                    window_results = results[pos:pos + len(plan.seqs)]
+                    pos += len(plan.seqs)
+                    dense, hits = pool_windows(window_results, top_k)
+                    emb = build(dense, hits, truncated=plan.truncated,
+                                num_tokens=sum(seq.num_tokens for seq in plan.seqs))
+                    emb.coverage = plan.coverage
+                    emb.windows.extend(
+                        pb2.Window(dense=[] if opts.skip_dense else r.dense.tolist(), start_char=start,
+                                   end_char=end, num_tokens=seq.num_tokens)
+                        for (start, end, _tokens), seq, r in zip(plan.spans, plan.seqs, window_results))
+                    embeddings[i] = emb
+                    ntrunc += plan.truncated
             if ntrunc:
                 self.metrics.truncated.labels("Encode").inc(ntrunc)
         concept_ref = pb2.ModelRef(id=head.name, version=head.version) if head is not None else pb2.ModelRef()

@@ -129,6 +129,43 @@ class TextTokenizer:
         offsets = list(enc.offsets)
         return offsets[:max_tokens], len(offsets) > max_tokens
 
+    def window_spans(self, text: str, window: int, overlap: int, max_windows: int,
+                     sentences: bool = True) -> tuple[list[tuple[int, int, int]], bool]:
+        """Windows of at most ``window`` content tokens over ``text``: ``(start_char, end_char, tokens)`` each, in
+        text order, and whether the text goes on past the last one.
+
+        Neighbours share ``overlap`` tokens (at most half a window). With ``sentences`` a window ends at the last
+        sentence end (a token ending in . ! or ? before whitespace) in its second half, when there is one, so a
+        window holds whole sentences; the next one then starts ``overlap`` tokens before that end. One rule for
+        Encode's chunking and the reranker's passage chunks (which keep fixed strides: ``sentences=False``).
+        """
+        window = max(1, window)
+        overlap = min(max(0, overlap), window // 2)
+        max_windows = max(1, max_windows)
+        need = window + (max_windows - 1) * max(1, window - overlap)
+        if sentences:
+            need = window * max_windows  # shortened windows advance less: read enough tokens for all of them
+        spans, more = self.word_spans(text, need)
+        n = len(spans)
+        if n == 0:
+            return [(0, len(text), 0)], False
+        out: list[tuple[int, int, int]] = []
+        start = 0
+        while len(out) < max_windows:
+            end = min(n, start + window)
+            if sentences and end < n:
+                for j in range(end - 1, start + window // 2 - 1, -1):
+                    stop = spans[j][1]
+                    if text[stop - 1] in ".!?" and (stop == len(text) or text[stop].isspace()):
+                        end = j + 1
+                        break
+            out.append((spans[start][0], spans[end - 1][1], end - start))
+            if end >= n:
+                break
+            start = max(end - overlap, start + 1)
+        covered = out[-1][1] >= spans[-1][1]
+        return out, more or not covered
+
     def encode_pairs(self, first: list[str], second: list[str], max_tokens: int) -> list[Tokenized]:
         """Tokenize (query, passage) pairs; only the passage side is truncated.
 

@@ -26,7 +26,7 @@ PRIORITY_INTERACTIVE: Priority
 PRIORITY_BULK: Priority
 
 class EncodeOptions(_message.Message):
-    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts", "priority", "concept_space")
+    __slots__ = ("kind", "top_k_concepts", "top_labels", "skip_dense", "skip_concepts", "priority", "concept_space", "chunking")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TOP_K_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class EncodeOptions(_message.Message):
     SKIP_CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_SPACE_FIELD_NUMBER: _ClassVar[int]
+    CHUNKING_FIELD_NUMBER: _ClassVar[int]
     kind: TextKind
     top_k_concepts: int
     top_labels: int
@@ -41,7 +42,30 @@ class EncodeOptions(_message.Message):
     skip_concepts: bool
     priority: Priority
     concept_space: str
-    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ..., concept_space: _Optional[str] = ...) -> None: ...
+    chunking: Chunking
+    def __init__(self, kind: _Optional[_Union[TextKind, str]] = ..., top_k_concepts: _Optional[int] = ..., top_labels: _Optional[int] = ..., skip_dense: _Optional[bool] = ..., skip_concepts: _Optional[bool] = ..., priority: _Optional[_Union[Priority, str]] = ..., concept_space: _Optional[str] = ..., chunking: _Optional[_Union[Chunking, _Mapping]] = ...) -> None: ...
+
+class Chunking(_message.Message):
+    __slots__ = ("window_tokens", "overlap_tokens", "max_windows")
+    WINDOW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    window_tokens: int
+    overlap_tokens: int
+    max_windows: int
+    def __init__(self, window_tokens: _Optional[int] = ..., overlap_tokens: _Optional[int] = ..., max_windows: _Optional[int] = ...) -> None: ...
+
+class Window(_message.Message):
+    __slots__ = ("dense", "start_char", "end_char", "num_tokens")
+    DENSE_FIELD_NUMBER: _ClassVar[int]
+    START_CHAR_FIELD_NUMBER: _ClassVar[int]
+    END_CHAR_FIELD_NUMBER: _ClassVar[int]
+    NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    dense: _containers.RepeatedScalarFieldContainer[float]
+    start_char: int
+    end_char: int
+    num_tokens: int
+    def __init__(self, dense: _Optional[_Iterable[float]] = ..., start_char: _Optional[int] = ..., end_char: _Optional[int] = ..., num_tokens: _Optional[int] = ...) -> None: ...
 
 class Timing(_message.Message):
     __slots__ = ("queue_ms", "compute_ms", "tokenize_ms", "total_ms", "priority")
@@ -84,7 +108,7 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Embedding(_message.Message):
-    __slots__ = ("dense", "concepts", "top_labels", "truncated", "num_tokens", "error", "concept_domain")
+    __slots__ = ("dense", "concepts", "top_labels", "truncated", "num_tokens", "error", "concept_domain", "windows", "coverage")
     DENSE_FIELD_NUMBER: _ClassVar[int]
     CONCEPTS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +116,8 @@ class Embedding(_message.Message):
     NUM_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
     dense: _containers.RepeatedScalarFieldContainer[float]
     concepts: _containers.RepeatedCompositeFieldContainer[Concept]
     top_labels: _containers.RepeatedScalarFieldContainer[str]
@@ -99,7 +125,9 @@ class Embedding(_message.Message):
     num_tokens: int
     error: ItemError
     concept_domain: DomainCheck
-    def __init__(self, dense: _Optional[_Iterable[float]] = ..., concepts: _Optional[_Iterable[_Union[Concept, _Mapping]]] = ..., top_labels: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ..., num_tokens: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., concept_domain: _Optional[_Union[DomainCheck, _Mapping]] = ...) -> None: ...
+    windows: _containers.RepeatedCompositeFieldContainer[Window]
+    coverage: float
+    def __init__(self, dense: _Optional[_Iterable[float]] = ..., concepts: _Optional[_Iterable[_Union[Concept, _Mapping]]] = ..., top_labels: _Optional[_Iterable[str]] = ..., truncated: _Optional[bool] = ..., num_tokens: _Optional[int] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., concept_domain: _Optional[_Union[DomainCheck, _Mapping]] = ..., windows: _Optional[_Iterable[_Union[Window, _Mapping]]] = ..., coverage: _Optional[float] = ...) -> None: ...
 
 class ModelRef(_message.Message):
     __slots__ = ("id", "version")

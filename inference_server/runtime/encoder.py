@@ -32,6 +32,41 @@ class EncodeResult:
 
 
 @dataclass
+class TextWindows:
+    """A text cut into windows for chunked Encode: the windows' character spans and token sequences."""
+
+    spans: list[tuple[int, int, int]]  # (start_char, end_char, content tokens)
+    seqs: list[Tokenized]
+    truncated: bool  # the windows stop before the text ends (max_windows reached)
+    text_length: int
+
+    @property
+    def coverage(self) -> float:
+        """Share of the text's characters up to the end of the last window."""
+        return 1.0 if self.text_length == 0 else min(1.0, self.spans[-1][1] / self.text_length)
+
+
+def pool_windows(results: list[EncodeResult], top_k: int) -> tuple[np.ndarray, ConceptHits | None]:
+    """One document from its windows: the L2-normalised mean of their vectors, and each concept's strongest weight
+    over the windows, top ``top_k``. (Exact from each window's own top-k: a concept missing from the top-k of the
+    window where it peaks is outranked there by k concepts whose pooled weights are at least as strong.)"""
+    dense = np.mean([r.dense for r in results], axis=0).astype(np.float32)
+    dense /= max(float(np.linalg.norm(dense)), 1e-12)
+    best: dict[int, float] = {}
+    for r in results:
+        if r.concepts is None:
+            continue
+        for j, w in zip(r.concepts.indices.tolist(), r.concepts.weights.tolist()):
+            if w > best.get(j, 0.0):
+                best[j] = w
+    if all(r.concepts is None for r in results):
+        return dense, None
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:max(0, top_k)]
+    return dense, ConceptHits(np.array([j for j, _ in ranked], dtype=np.int64),
+                              np.array([w for _, w in ranked], dtype=np.float32))
+
+
+@dataclass
 class ModelMeta:
     """What Info reports about a loaded model."""
 
@@ -114,6 +149,26 @@ class EncoderRuntime:
 
     def tokenize(self, texts: list[str], query: bool = False) -> list[Tokenized]:
         return self.tokenizer.encode(texts, self.max_tokens(query))
+
+    @property
+    def passage_window(self) -> int:
+        """Content tokens of one passage window (the passage length without the special tokens)."""
+        return max(1, self.passage_max_tokens - self.tokenizer.specials_single)
+
+    def plan_windows(self, texts: list[str], window: int, overlap: int, max_windows: int) -> list[TextWindows]:
+        """Cut each text into windows (``TextTokenizer.window_spans``, sentence ends preferred) and tokenize them."""
+        window = self.passage_window if window <= 0 else min(window, self.passage_window)
+        plans = []
+        for text in texts:
+            spans, cut = self.tokenizer.window_spans(text, window, overlap, max_windows)
+            plans.append(TextWindows(spans, [], cut, len(text)))
+        flat = [text[s:e] if tokens else text for text, plan in zip(texts, plans) for s, e, tokens in plan.spans]
+        seqs = self.tokenize(flat, query=False)
+        pos = 0
+        for plan in plans:
+            plan.seqs = seqs[pos:pos + len(plan.spans)]
+            pos += len(plan.spans)
+        return plans
 
     def compute(self, items: list[EncodeItem]) -> list[EncodeResult]:
         """One forward pass (called by the batcher's worker thread)."""

@@ -69,26 +69,16 @@ class RerankerRuntime:
         if window < 8:
             raise ValueError(f"reranker window too small ({window} tokens) for this query")
         n_chunks = max(1, max_chunks) if chunk else 1
-        stride = max(1, window - min(self.overlap_tokens, window // 2))
-        need = window + (n_chunks - 1) * stride
         texts: list[str] = []
         owners: list[int] = []
         flags: list[bool] = []
         for pi, passage in enumerate(passages):
-            spans, more = self.tokenizer.word_spans(passage, need)
-            n = len(spans)
-            starts = [0]
-            while len(starts) < n_chunks and starts[-1] + window < n:
-                starts.append(starts[-1] + stride)
-            covered = min(n, starts[-1] + window)
-            flags.append(more or covered < n)
-            if n == 0:
-                texts.append("")  # no tokens: same pair encoding, without re-tokenizing the passage
-                owners.append(pi)
-                continue
-            for s in starts:
-                e = min(n, s + window)
-                texts.append(passage[spans[s][0]: spans[e - 1][1]])
+            windows, cut = self.tokenizer.window_spans(passage, window, self.overlap_tokens, n_chunks,
+                                                       sentences=False)
+            flags.append(cut)
+            for start, end, tokens in windows:
+                # no tokens: same pair encoding, without re-tokenizing the passage
+                texts.append(passage[start:end] if tokens else "")
                 owners.append(pi)
         pairs = self.tokenizer.encode_pairs([q_text] * len(texts), texts, self.max_tokens)
         plans = [PassagePlan([], flags[i]) for i in range(len(passages))]

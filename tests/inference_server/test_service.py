@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 import grpc
+import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -385,3 +386,40 @@ def test_a_rerank_with_more_chunks_than_the_queue_holds_is_served(cfg_factory):
                                          options=pb.RerankOptions(chunk_long_passages=True, max_chunks=4)), timeout=20)
         assert [s.chunks for s in r.scores] == [4, 4, 4]  # 12 sequences through a queue of 4
         assert all(not s.HasField("error") and s.score > 0 for s in r.scores)
+
+
+def test_chunked_encode_returns_every_window_and_pools_them(stub):
+    text = " ".join(f"Paragraph {i} describes engines, gearboxes and brakes of car number {i}." for i in range(40))
+    chunked = pb.EncodeOptions(top_k_concepts=8, chunking=pb.Chunking(window_tokens=64, overlap_tokens=16, max_windows=32))
+    r = stub.Encode(pb.EncodeRequest(texts=[text, "A short text."], options=chunked), timeout=20)
+    long_, short = r.embeddings
+    assert len(long_.windows) > 3 and long_.coverage == pytest.approx(1.0) and not long_.truncated
+    spans = [(w.start_char, w.end_char) for w in long_.windows]
+    assert spans[0][0] == 0 and spans[-1][1] == len(text) and all(a[1] > b[0] for a, b in zip(spans, spans[1:]))
+    # each window's vector is what Encode gives for that slice alone; the document vector is their normalised mean
+    alone = stub.Encode(pb.EncodeRequest(texts=[text[s:e] for s, e in spans], options=pb.EncodeOptions(top_k_concepts=8)),
+                        timeout=20)
+    for w, a in zip(long_.windows, alone.embeddings):
+        assert w.dense == pytest.approx(list(a.dense), abs=1e-5) and w.num_tokens == a.num_tokens
+    mean = np.mean([list(w.dense) for w in long_.windows], axis=0)
+    assert list(long_.dense) == pytest.approx(list(mean / np.linalg.norm(mean)), abs=1e-5)
+    # concepts: each concept's strongest weight over the windows, strongest first
+    best: dict[str, float] = {}
+    for a in alone.embeddings:
+        for c in a.concepts:
+            best[c.key] = max(best.get(c.key, 0.0), c.weight)
+    expected = sorted(best.items(), key=lambda kv: -kv[1])[:8]
+    assert [(c.key, round(c.weight, 5)) for c in long_.concepts] == [(k, round(w, 5)) for k, w in expected]
+    assert long_.num_tokens == sum(w.num_tokens for w in long_.windows)
+    # a short text is one window, and the same vector as without chunking
+    plain = stub.Encode(pb.EncodeRequest(texts=["A short text."]), timeout=10).embeddings[0]
+    assert len(short.windows) == 1 and short.windows[0].end_char == len("A short text.")
+    assert list(short.dense) == pytest.approx(list(plain.dense), abs=1e-5)
+
+
+def test_chunked_encode_caps_windows_and_flags_the_rest(stub):
+    text = " ".join(f"Sentence {i} is here." for i in range(400))
+    opts = pb.EncodeOptions(chunking=pb.Chunking(window_tokens=32, max_windows=2))
+    e = stub.Encode(pb.EncodeRequest(texts=[text], options=opts), timeout=20).embeddings[0]
+    assert len(e.windows) == 2 and e.truncated and 0 < e.coverage < 0.2
+    assert e.windows[1].end_char < len(text)

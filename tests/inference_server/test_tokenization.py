@@ -70,3 +70,31 @@ def test_word_spans():
     t = tok()
     spans, more = t.word_spans("alpha beta gamma", 2)
     assert more and len(spans) == 2 and spans[0] == (0, 5)
+
+
+def _sentences(n: int) -> str:
+    return " ".join(f"Sentence number {i} talks about topic {i % 7} and nothing else." for i in range(n))
+
+
+def test_windows_hold_whole_sentences_overlap_and_cover_the_text():
+    tok = TextTokenizer(builtin_tokenizer(), 512)
+    text = _sentences(60)
+    windows, cut = tok.window_spans(text, window=64, overlap=16, max_windows=100)
+    assert not cut and len(windows) > 5
+    assert windows[0][0] == 0 and windows[-1][1] == len(text)
+    for (s, e, n), (s2, e2, _) in zip(windows, windows[1:]):
+        assert 32 <= n <= 64  # never longer than the window; shortened to a sentence end in its second half
+        assert text[e - 1] == "." and s < s2 < e  # ends on a sentence end; the next one overlaps it
+        assert tok.count_tokens(text[s2:e]) <= 16 + 2  # about `overlap` tokens shared (word pieces at the seam)
+    assert all(len(tok.encode([text[s:e]], 512)[0].ids) - 2 == n for s, e, n in windows)
+
+
+def test_windows_stop_at_max_windows_and_say_so():
+    tok = TextTokenizer(builtin_tokenizer(), 512)
+    text = _sentences(60)
+    windows, cut = tok.window_spans(text, window=64, overlap=16, max_windows=3)
+    assert len(windows) == 3 and cut and windows[-1][1] < len(text)
+    one, cut_short = tok.window_spans("A short text.", window=64, overlap=16, max_windows=3)
+    assert one == [(0, 13, 4)] and not cut_short
+    fixed, _ = tok.window_spans(text, window=64, overlap=16, max_windows=3, sentences=False)
+    assert [n for _, _, n in fixed] == [64, 64, 64]  # the reranker's fixed strides
