@@ -89,7 +89,7 @@ class BatchObserver(Protocol):
 
     def on_batch(self, model: str, size: int, tokens: int, padded_tokens: int, seconds: float) -> None: ...
 
-    def on_queue_depth(self, model: str, depth: int) -> None: ...
+    def on_queue_depth(self, model: str, priority: str, depth: int) -> None: ...
 
     def on_request_done(self, model: str, priority: str, queue_seconds: float, compute_seconds: float) -> None: ...
 
@@ -342,8 +342,10 @@ class DynamicBatcher:
     # -- internals -------------------------------------------------------------------------
 
     def _depth_changed(self) -> None:
+        """Report each class's depth: each is bounded by ``max_queue_size`` on its own."""
         if self._observer is not None:
-            self._observer.on_queue_depth(self.name, self.queue_depth)
+            for p in Priority:
+                self._observer.on_queue_depth(self.name, p.label, self._queued_by[p])
 
     def _kill(self, req: _Request) -> None:
         """Mark a request dead and free its queue slots (its items are skipped lazily)."""

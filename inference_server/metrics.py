@@ -40,7 +40,8 @@ class Metrics:
         self.queue_seconds = Histogram(
             "sesa_queue_seconds", "Time a call's sequences waited for the model, by scheduling class (interactive: "
             "query encodes and rerank; bulk: ingest)", ["model", "priority"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.queue_depth = Gauge("sesa_queue_depth", "Sequences waiting for the model", ["model"], registry=r)
+        self.queue_depth = Gauge("sesa_queue_depth", "Sequences waiting for the model, by scheduling class (each class "
+                                 "is bounded by batching.max_queue_size)", ["model", "priority"], registry=r)
         self.truncated = Counter("sesa_truncated", "Texts cut to the model window", ["method"], registry=r)
         self.rerank_out_of_domain = Counter(
             "sesa_rerank_out_of_domain", "Rerank queries outside the reranker's domain bank, by what was done "
@@ -53,8 +54,8 @@ class Metrics:
         self.tokens.labels(model).inc(tokens)
         self.padded_tokens.labels(model).inc(padded_tokens)
 
-    def on_queue_depth(self, model: str, depth: int) -> None:
-        self.queue_depth.labels(model).set(depth)
+    def on_queue_depth(self, model: str, priority: str, depth: int) -> None:
+        self.queue_depth.labels(model, priority).set(depth)
 
     def on_request_done(self, model: str, priority: str, queue_seconds: float, compute_seconds: float) -> None:
         self.queue_seconds.labels(model, priority).observe(queue_seconds)

@@ -380,8 +380,8 @@ def test_timing_reports_queue_and_compute_time():
         def on_batch(self, *a):
             pass
 
-        def on_queue_depth(self, *a):
-            pass
+        def on_queue_depth(self, model, priority, depth):
+            assert depth <= 100 and priority in ("interactive", "bulk")
 
         def on_request_done(self, model, priority, queue_s, compute_s):
             self.done.append((model, priority, queue_s, compute_s))
