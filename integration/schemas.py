@@ -56,6 +56,11 @@ def field_names(prefix: str | None = None) -> dict[str, str]:
     return {role: prefix + suffix for role, suffix in conv["field_suffixes"].items()}
 
 
+def text_field_prefix(field: str) -> str:
+    """Target prefix of a ``sesa_text`` field's sub-fields: ``body`` -> ``body_sesa`` (``body_sesa_dense`` ...)."""
+    return field + conventions()["sesa_text_target_suffix"]
+
+
 def render(template: Any, values: dict[str, Any]) -> Any:
     """Replace string leaves of the exact form '{{name}}' by values[name] (any JSON type)."""
     if isinstance(template, dict):

@@ -19,7 +19,10 @@ import org.opensearch.env.Environment;
 import org.opensearch.env.NodeEnvironment;
 import org.opensearch.ingest.Processor;
 import org.opensearch.plugins.ActionPlugin;
+import org.opensearch.index.mapper.Mapper;
+import org.opensearch.index.mapper.MappingTransformer;
 import org.opensearch.plugins.IngestPlugin;
+import org.opensearch.plugins.MapperPlugin;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.plugins.SearchPipelinePlugin;
 import org.opensearch.plugins.SearchPlugin;
@@ -38,8 +41,14 @@ import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.inference.InferenceClientConfig;
 import org.sesa.opensearch.inference.NettyChannelFactory;
 import org.sesa.opensearch.index.IndexSesaMeta;
+import org.sesa.opensearch.index.TargetMappingCheck;
 import org.sesa.opensearch.ingest.SesaEncodeProcessor;
 import org.sesa.opensearch.ingest.SesaEncodeProcessorFactory;
+import org.sesa.opensearch.ingest.SesaTextIngestProcessor;
+import org.sesa.opensearch.ingest.SesaTextIngestProcessorFactory;
+import org.sesa.opensearch.mapper.SesaTextFieldMapper;
+import org.sesa.opensearch.mapper.SesaTextMappingTransformer;
+import org.sesa.opensearch.mapper.SesaTextRequestFilter;
 import org.sesa.opensearch.rest.RestSesaInfoAction;
 import org.sesa.opensearch.search.SesaExtGuard;
 import org.sesa.opensearch.search.ext.SesaResponseExt;
@@ -64,7 +73,8 @@ import java.util.function.Supplier;
 /**
  * Entry point of opensearch-sesa. Wires the single {@link InferenceClient} (created once per node in
  * {@code createComponents}, where the node's {@link ThreadPool} is, and closed with the node) into the ingest
- * processor, the search pipeline processors and the REST info action. The node asks for the processor factories
+ * processor, the {@code sesa_text} field (its mapper, its mapping transformer and its system ingest processor), the
+ * search pipeline processors and the REST info action. The node asks for the processor factories
  * before {@code createComponents}, so they get the client through a supplier; they call it when a pipeline's
  * processors are made, which is after the node has started.
  *
@@ -73,7 +83,7 @@ import java.util.function.Supplier;
  * work run; the side-branch searches and page fetches go through the node client. The only threads the plugin makes
  * itself are gRPC's Netty event loops ({@link NettyChannelFactory} says why).
  */
-public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, SearchPlugin, SearchPipelinePlugin {
+public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, MapperPlugin, SearchPlugin, SearchPipelinePlugin {
 
     private static final Logger logger = LogManager.getLogger(SesaPlugin.class);
 
@@ -92,6 +102,8 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
      * for search), one cache.
      */
     private final IndexSesaMeta indexMeta = new IndexSesaMeta(this::clusterState, () -> indexNameResolver);
+    /** Whether a document's index can hold the SESA fields ({@code sesa_encode} and the sesa_text processor). */
+    private final TargetMappingCheck mappingCheck = new TargetMappingCheck(this::clusterState);
 
     public SesaPlugin(Settings settings, Path configPath) {
         this.settings = settings;
@@ -114,7 +126,35 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
     @Override
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
         useClusterService(parameters.ingestService.getClusterService());
-        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(this::requireClient, indexMeta::models));
+        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(this::requireClient, indexMeta::models, mappingCheck));
+    }
+
+    /** The processor OpenSearch runs on every document of an index with sesa_text fields, without any pipeline. */
+    @Override
+    public Map<String, Processor.Factory> getSystemIngestProcessors(Processor.Parameters parameters) {
+        useClusterService(parameters.ingestService.getClusterService());
+        return Map.of(SesaTextIngestProcessor.TYPE, new SesaTextIngestProcessorFactory(this::requireClient, indexMeta::models, mappingCheck));
+    }
+
+    /** The {@code sesa_text} field type. */
+    @Override
+    public Map<String, Mapper.TypeParser> getMappers() {
+        return Map.of(SesaTextFieldMapper.CONTENT_TYPE, new SesaTextFieldMapper.TypeParser());
+    }
+
+    /** Adds the sibling fields of sesa_text fields (and their models record) to the mappings of new indices and templates. */
+    @Override
+    public List<MappingTransformer> getMappingTransformers() {
+        return List.of(new SesaTextMappingTransformer(this::requireClient));
+    }
+
+    /**
+     * What the sesa_text transformer cannot do on its own: {@code index.knn: true} for new indices and templates with
+     * sesa_text fields, and an existing index's {@code _meta} kept when a mapping update adds one.
+     */
+    @Override
+    public List<org.opensearch.action.support.ActionFilter> getActionFilters() {
+        return List.of(new SesaTextRequestFilter(this::clusterState, () -> indexNameResolver));
     }
 
     /** {@code ext.sesa} of a search request. */
@@ -142,7 +182,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Se
         BranchSearcher searcher = new ParallelBranchSearcher((request, listener) -> parameters.client.search(request, listener));
         return Map.of(
             SesaQueryProcessor.TYPE,
-            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta)
+            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta, indexMeta)
         );
     }
 

@@ -17,6 +17,7 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.common.util.concurrent.ThreadContext;
 import org.sesa.inference.v1.Concept;
+import org.sesa.inference.v1.ConceptSpaceInfo;
 import org.sesa.inference.v1.DomainCheck;
 import org.sesa.inference.v1.Embedding;
 import org.sesa.inference.v1.EncodeRequest;
@@ -71,6 +72,12 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
     public volatile java.util.function.ToDoubleBiFunction<String, String> rerankScorer = FakeInference::occurrences;
     /** When set, Rerank reports this domain check; out of domain with skip_out_of_domain asked: no scores. */
     public volatile DomainCheck rerankDomain;
+    /** The concept spaces Info lists (empty: a server that lists none). */
+    public volatile List<ConceptSpaceInfo> conceptSpaces = List.of();
+    /** The dimension Info reports for the encoder (Encode's default vectors have 2 values). */
+    public volatile int encoderDimension = 2;
+    /** Info calls received. */
+    public final AtomicInteger infoCalls = new AtomicInteger();
     /** The Rerank calls received, and how Rerank answers, scripted apart from Encode's. */
     public final Script<RerankRequest> reranking = new Script<>();
     public static final ModelRef RERANKER = ModelRef.newBuilder().setId("fake-reranker").setVersion("3").build();
@@ -210,14 +217,17 @@ public final class FakeInference extends InferenceGrpc.InferenceImplBase {
 
     @Override
     public void info(InfoRequest request, StreamObserver<InfoResponse> observer) {
-        observer.onNext(
-            InfoResponse.newBuilder()
-                .setServerVersion("fake-0")
-                .setDevice("cpu")
-                .addProviders("CPUExecutionProvider")
-                .addModels(ModelInfo.newBuilder().setRole("encoder").setRef(DENSE).setDimension(2).setPrecision("fp32"))
-                .build()
-        );
+        infoCalls.incrementAndGet();
+        InfoResponse.Builder b = InfoResponse.newBuilder()
+            .setServerVersion("fake-0")
+            .setDevice("cpu")
+            .addProviders("CPUExecutionProvider")
+            .addModels(ModelInfo.newBuilder().setRole("encoder").setRef(DENSE).setDimension(encoderDimension).setPrecision("fp32"))
+            .addAllConceptSpaces(conceptSpaces);
+        if (conceptSpaces.isEmpty() == false) {
+            b.setConceptSpace(conceptSpaces.get(0));
+        }
+        observer.onNext(b.build());
         observer.onCompleted();
     }
 

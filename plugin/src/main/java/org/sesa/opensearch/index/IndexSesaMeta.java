@@ -12,11 +12,14 @@ import org.opensearch.cluster.metadata.MappingMetadata;
 import org.opensearch.cluster.metadata.Metadata;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.common.util.concurrent.ThreadContext;
+import org.sesa.opensearch.mapper.MappingMaps;
+import org.sesa.opensearch.mapper.MappingMaps.SesaTextField;
 import org.sesa.opensearch.util.SesaConventions;
 
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -35,7 +38,9 @@ import java.util.function.Supplier;
  *       the {@link EvidenceRecord} that lets {@code sesa_fuse} and {@code sesa_rerank} score with what was measured
  *       on that collection;</li>
  *   <li>{@link #targetModels(IndicesRequest, String)}: {@code _meta.sesa.models.<prefix>} of every concrete index a search
- *       targets, combined ({@link TargetModels}), the models {@code sesa_query} checks the query encoding against.</li>
+ *       targets, combined ({@link TargetModels}), the models {@code sesa_query} checks the query encoding against;</li>
+ *   <li>{@link #conceptSpace(IndicesRequest, String)}: whether a field is a {@code sesa_text} field of every concrete
+ *       index a search targets, and its concept space, for {@code ext.sesa.field}.</li>
  * </ul>
  *
  * Each index's section is parsed once per index UUID and mapping version (a new mapping, e.g. a record written by
@@ -45,20 +50,33 @@ import java.util.function.Supplier;
  * WARN log per index and mapping version, and reported by {@link #evidence} as {@linkplain IndexEvidence#invalid
  * invalid}; it never fails a search or a document.
  */
-public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLookup {
+public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLookup, SesaTextFieldLookup {
 
     private static final Logger logger = LogManager.getLogger(IndexSesaMeta.class);
     private static final int MAX_CACHED = 1024;
     static final String MODELS = "models";
 
-    /** One index version's section: models and evidence per target prefix. */
-    private record Section(Map<String, Object> models, Map<String, IndexEvidence> evidence, IndexEvidence allEvidence) {
+    /**
+     * One index version's section: models and evidence per target prefix, and, from its properties, its sesa_text
+     * fields (path to concept space) and how every other top-level-or-nested field path asked about is mapped.
+     */
+    private record Section(
+        Map<String, Object> models,
+        Map<String, IndexEvidence> evidence,
+        IndexEvidence allEvidence,
+        Map<String, String> sesaText,
+        Map<String, Object> properties
+    ) {
         IndexEvidence evidence(String prefix) {
             return allEvidence != null ? allEvidence : evidence.getOrDefault(prefix, IndexEvidence.ABSENT);
         }
+
+        Section withFields(Map<String, String> sesaText, Map<String, Object> properties) {
+            return new Section(models, evidence, allEvidence, sesaText, properties);
+        }
     }
 
-    private static final Section EMPTY = new Section(Map.of(), Map.of(), null);
+    private static final Section EMPTY = new Section(Map.of(), Map.of(), null, Map.of(), Map.of());
 
     /** The targets of one search in one metadata version: what {@link #targetModels(IndicesRequest, String)} caches. */
     private record Targets(String clusterUUID, long metadataVersion, List<String> expressions, boolean open, boolean closed, boolean hidden, String prefix) {}
@@ -171,6 +189,80 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         return found;
     }
 
+    /**
+     * The concept space of sesa_text field {@code field} in the concrete indices {@code request} targets (expanded
+     * leniently, as for the model check: a missing index is the search's to report). Every one of them must map
+     * {@code field} as sesa_text, in one concept space.
+     */
+    @Override
+    public String conceptSpace(IndicesRequest request, String field) {
+        ClusterState cs = state.get();
+        IndexNameExpressionResolver r = resolver.get();
+        if (cs == null || r == null) {
+            throw new IllegalArgumentException("[ext.sesa.field] [" + field + "] cannot be checked: the node has no cluster state yet");
+        }
+        String[] concrete = concreteLocalIndices(cs, r, request);
+        if (concrete.length == 0) {
+            throw new IllegalArgumentException(
+                "[ext.sesa.field] [" + field + "] must be a sesa_text field of the target indices, but the search targets no local index"
+            );
+        }
+        Map<String, List<String>> bySpace = new LinkedHashMap<>();
+        for (String index : concrete) {
+            IndexMetadata im = cs.metadata().index(index);
+            Section s = im == null ? EMPTY : section(im);
+            String space = s.sesaText().get(field);
+            if (space == null) {
+                Map<String, Object> mapped = MappingMaps.field(s.properties(), field);
+                String is = mapped == null ? "it is not mapped there" : "it is mapped as [" + MappingMaps.describe(mapped) + "] there";
+                throw new IllegalArgumentException(
+                    "[ext.sesa.field] ["
+                        + field
+                        + "] is not a sesa_text field of index ["
+                        + index
+                        + "] ("
+                        + is
+                        + (s.sesaText().isEmpty() ? "; it has no sesa_text field" : "; its sesa_text fields are " + s.sesaText().keySet())
+                        + "): name a sesa_text field, or leave field out to search the pipeline's fields"
+                );
+            }
+            bySpace.computeIfAbsent(space, k -> new ArrayList<>()).add(index);
+        }
+        if (bySpace.size() > 1) {
+            List<String> described = new ArrayList<>();
+            bySpace.forEach((space, indices) -> described.add("[" + (space.isEmpty() ? "<server default>" : space) + "] in " + indices));
+            throw new IllegalArgumentException(
+                "[ext.sesa.field] ["
+                    + field
+                    + "] maps its text into different concept spaces in the target indices ("
+                    + String.join(", ", described)
+                    + "): one query encoding cannot be compared with all of them; search them in separate requests"
+            );
+        }
+        return bySpace.keySet().iterator().next();
+    }
+
+    /** The local concrete indices behind {@code request}'s targets, expanded leniently with its wildcard options. */
+    private static String[] concreteLocalIndices(ClusterState cs, IndexNameExpressionResolver r, IndicesRequest request) {
+        String[] given = request.indices() == null ? new String[0] : request.indices();
+        List<String> local = new ArrayList<>(given.length);
+        for (String expression : given) {
+            if (isRemote(expression) == false) {
+                local.add(expression);
+            }
+        }
+        if (local.isEmpty() && given.length > 0) {
+            return new String[0];
+        }
+        IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
+        IndicesOptions lenient = IndicesOptions.fromOptions(true, true, o.expandWildcardsOpen(), o.expandWildcardsClosed(), o.expandWildcardsHidden());
+        try {
+            return r.concreteIndexNames(cs, lenient, local.toArray(new String[0]));
+        } catch (RuntimeException e) {
+            return new String[0];
+        }
+    }
+
     /** {@code cluster:index} names an index of a remote cluster; a date math expression may hold a colon of its own. */
     private static boolean isRemote(String expression) {
         return expression.startsWith("<") == false && expression.indexOf(':') > 0;
@@ -189,10 +281,20 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         return s;
     }
 
-    @SuppressWarnings("unchecked")
     private Section read(IndexMetadata im) {
         MappingMetadata mapping = im.mapping();
-        Object meta = mapping == null ? null : mapping.sourceAsMap().get("_meta");
+        Map<String, Object> source = mapping == null ? Map.of() : mapping.sourceAsMap();
+        Map<String, Object> properties = MappingMaps.properties(source);
+        Map<String, String> sesaText = new LinkedHashMap<>();
+        for (SesaTextField f : MappingMaps.sesaTextFields(properties).values()) {
+            sesaText.put(f.path(), f.conceptSpace());
+        }
+        return readMeta(im, source).withFields(Collections.unmodifiableMap(sesaText), properties);
+    }
+
+    @SuppressWarnings("unchecked")
+    private Section readMeta(IndexMetadata im, Map<String, Object> source) {
+        Object meta = source.get("_meta");
         if (!(meta instanceof Map<?, ?> m) || !(m.get(metaKey) instanceof Map<?, ?> sesa)) {
             return EMPTY;
         }
@@ -201,13 +303,13 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
             : Map.of();
         Object records = sesa.get(evidenceKey);
         if (records == null) {
-            return new Section(models, Map.of(), null);
+            return new Section(models, Map.of(), null, Map.of(), Map.of());
         }
         String where = "_meta." + metaKey + "." + evidenceKey;
         if (records instanceof Map<?, ?> == false) {
             String reason = "[" + where + "] must be an object of records per target prefix, got [" + records + "]";
             warn(im, reason);
-            return new Section(models, Map.of(), IndexEvidence.invalid(reason));
+            return new Section(models, Map.of(), IndexEvidence.invalid(reason), Map.of(), Map.of());
         }
         Map<String, IndexEvidence> evidence = new HashMap<>();
         for (Map.Entry<?, ?> e : ((Map<?, ?>) records).entrySet()) {
@@ -220,7 +322,7 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
                 evidence.put(prefix, IndexEvidence.invalid(reason));
             }
         }
-        return new Section(models, Map.copyOf(evidence), null);
+        return new Section(models, Map.copyOf(evidence), null, Map.of(), Map.of());
     }
 
     private static void warn(IndexMetadata im, String reason) {

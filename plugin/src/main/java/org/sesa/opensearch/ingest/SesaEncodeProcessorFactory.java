@@ -3,6 +3,7 @@ package org.sesa.opensearch.ingest;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.ingest.Processor;
+import org.sesa.opensearch.index.TargetMappings;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.util.ProcessorConfigs;
 import org.sesa.opensearch.util.SesaFieldNames;
@@ -40,14 +41,17 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
 
     private final Supplier<InferenceClient> client;
     private final ModelMetaLookup modelMeta;
+    private final TargetMappings targetMappings;
 
     /**
-     * @param client    supplier, because ingest factories are built before the plugin's components
-     * @param modelMeta where the expected models of an index come from
+     * @param client         supplier, because ingest factories are built before the plugin's components
+     * @param modelMeta      where the expected models of an index come from
+     * @param targetMappings whether a document's index can hold the output fields ({@code TargetMappingCheck} on a node)
      */
-    public SesaEncodeProcessorFactory(Supplier<InferenceClient> client, ModelMetaLookup modelMeta) {
+    public SesaEncodeProcessorFactory(Supplier<InferenceClient> client, ModelMetaLookup modelMeta, TargetMappings targetMappings) {
         this.client = client;
         this.modelMeta = modelMeta;
+        this.targetMappings = java.util.Objects.requireNonNull(targetMappings);
     }
 
     @Override
@@ -79,7 +83,8 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
             topLabels,
             allowModelChange,
             client.get(),
-            modelMeta
+            modelMeta,
+            targetMappings
         );
     }
 

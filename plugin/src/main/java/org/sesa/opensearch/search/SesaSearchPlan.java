@@ -45,6 +45,7 @@ public final class SesaSearchPlan {
     private final PendingResult<MultiSearchResponse> otherResults;
     private final long startNanos;
 
+    private volatile List<String> textFields;
     private volatile List<Candidate> ranking;
     private volatile Map<String, Object> responseInfo;
     private volatile String degradedReason;
@@ -115,6 +116,18 @@ public final class SesaSearchPlan {
 
     public SesaFieldNames names() {
         return names;
+    }
+
+    /**
+     * The fields whose text rerank reads for this search: those of its {@code ext.sesa.field}; null when the search
+     * names none (the rerank processor's own {@code text_fields} then).
+     */
+    public List<String> textFields() {
+        return textFields;
+    }
+
+    public void textFields(List<String> fields) {
+        this.textFields = fields == null ? null : List.copyOf(fields);
     }
 
     public int from() {

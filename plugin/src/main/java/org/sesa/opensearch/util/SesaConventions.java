@@ -50,6 +50,16 @@ public final class SesaConventions {
         return string("default_target_prefix");
     }
 
+    /** The index pattern of the {@code sesa-*} index template, e.g. {@code sesa-*}. */
+    public String defaultIndexPattern() {
+        return string("default_index_pattern");
+    }
+
+    /** Appended to a {@code sesa_text} field's name to make its target prefix: {@code body} -> {@code body_sesa}. */
+    public String sesaTextTargetSuffix() {
+        return string("sesa_text_target_suffix");
+    }
+
     public String defaultInferenceEndpoint() {
         return string("default_inference_endpoint");
     }

@@ -27,7 +27,7 @@ class SesaEncodeProcessorFactoryTests {
     @BeforeAll
     static void setUp() {
         client = FakeInference.client(List.of(new Endpoint("unused", 1)), FakeInference.IN_PROCESS_CHANNELS).build();
-        factory = new SesaEncodeProcessorFactory(() -> client, ModelMetaLookup.NONE);
+        factory = new SesaEncodeProcessorFactory(() -> client, ModelMetaLookup.NONE, org.sesa.opensearch.index.MappingFixtures.FITS);
     }
 
     @AfterAll

@@ -11,6 +11,9 @@ import org.opensearch.ingest.IngestDocument;
 import org.opensearch.ingest.IngestDocumentWrapper;
 import org.sesa.opensearch.FakeInference;
 import org.sesa.opensearch.FakeInferenceFixture;
+import org.sesa.opensearch.index.MappingFixtures;
+import org.sesa.opensearch.index.MappingVerdict;
+import org.sesa.opensearch.index.TargetMappings;
 
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -33,6 +36,8 @@ class SesaEncodeProcessorTests {
     final FakeInferenceFixture fake = new FakeInferenceFixture(b -> b.authToken("s3cret"));
     private final FakeInference service = fake.service;
     private Object expectedModels;
+    /** What the target index maps; by default every SESA field as the fake server's output needs (dimension 2). */
+    private TargetMappings targetMappings = MappingFixtures.FITS;
 
     private SesaEncodeProcessor processor(Object... kv) throws Exception {
         Map<String, Object> cfg = new HashMap<>();
@@ -40,7 +45,8 @@ class SesaEncodeProcessorTests {
         for (int i = 0; i < kv.length; i += 2) {
             cfg.put((String) kv[i], kv[i + 1]);
         }
-        return new SesaEncodeProcessorFactory(fake::client, (index, prefix) -> expectedModels).create(Map.of(), "tag", null, cfg);
+        return new SesaEncodeProcessorFactory(fake::client, (index, prefix) -> expectedModels, (index, names) -> targetMappings.verdict(index, names))
+            .create(Map.of(), "tag", null, cfg);
     }
 
     private static IngestDocument doc(String id, Object... kv) {
@@ -144,7 +150,7 @@ class SesaEncodeProcessorTests {
     @Test
     void severalMappingsShareOneCall() throws Exception {
         Map<String, Object> cfg = new HashMap<>(Map.of("field_map", Map.of("title", "t", "text", "b"), "top_k_concepts", 7, "top_labels", 3));
-        SesaEncodeProcessor p = new SesaEncodeProcessorFactory(fake::client, ModelMetaLookup.NONE).create(Map.of(), null, null, cfg);
+        SesaEncodeProcessor p = new SesaEncodeProcessorFactory(fake::client, ModelMetaLookup.NONE, MappingFixtures.FITS).create(Map.of(), null, null, cfg);
         IngestDocumentWrapper[] out = run(p, List.of(doc("1", "title", "a", "text", "bb"), doc("2", "title", "ccc", "text", "dddd")));
         assertEquals(1, service.encoding.calls.get());
         assertEquals(4, service.encoding.requests.get(0).getTextsCount());
@@ -317,6 +323,52 @@ class SesaEncodeProcessorTests {
         assertEquals(upstream, out.get(0).getException());
         assertEncoded(out.get(1), "b");
         assertEquals(List.of("b"), service.encoding.requests.get(0).getTextsList());
+    }
+
+    @Test
+    void anIndexThatCannotHoldTheOutputFailsEveryDocumentBeforeAnyCall() throws Exception {
+        targetMappings = (index, names) -> MappingVerdict.of("index [" + index + "]", Map.of("sesa_dense", Map.of("type", "float")), names, null);
+        IngestDocumentWrapper[] out = run(processor("ignore_missing", true), List.of(doc("1", "title", "a"), doc("2")));
+        assertEquals(0, service.encoding.calls.get(), "no text is sent for an index that cannot hold the vectors");
+        for (IngestDocumentWrapper w : out) {
+            assertFailed(
+                w,
+                "[sesa_encode] index [idx] cannot hold the SESA fields of target [sesa]",
+                "[sesa_dense] is mapped as [float], must be [knn_vector] with method.engine [lucene]",
+                "[sesa_concepts] is not mapped, must be [rank_features]",
+                "[sesa_status] is not mapped, must be [keyword]",
+                "Fix: create the index with `sesa index create idx` (or map a `sesa_text` field), or name it `sesa-*` so the template applies"
+            );
+            assertInstanceOf(IllegalArgumentException.class, w.getException());
+            assertEquals(RestStatus.BAD_REQUEST, ExceptionsHelper.status(w.getException()));
+            assertFalse(w.getIngestDocument().hasField("sesa_status"), "nothing is written, not even the status");
+            assertFalse(w.getIngestDocument().hasField("sesa_concepts"));
+        }
+    }
+
+    @Test
+    void vectorsOfAnotherDimensionThanTheIndexMapsFailTheDocument() throws Exception {
+        targetMappings = (index, names) -> MappingVerdict.of("index [" + index + "]", MappingFixtures.sesaProperties(names.prefix(), 384), names, null);
+        IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "a")));
+        assertEquals(1, service.encoding.calls.get());
+        assertFailed(out[0], "[sesa_dense] is a knn_vector of dimension [384], but the inference server's encoder makes vectors of dimension [2]", "document [1]");
+        assertEquals(RestStatus.BAD_REQUEST, ExceptionsHelper.status(out[0].getException()));
+    }
+
+    @Test
+    void eachIndexIsCheckedOncePerSubBatchAndOnlyItsDocumentsFail() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        targetMappings = (index, names) -> {
+            asked.incrementAndGet();
+            return "idx".equals(index) ? MappingFixtures.FITS.verdict(index, names) : MappingVerdict.of("index [" + index + "]", Map.of(), names, null);
+        };
+        IngestDocument elsewhere = new IngestDocument("my-docs", "9", null, null, null, new HashMap<>(Map.of("title", "z")));
+        IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "a"), elsewhere, doc("2", "title", "b"), doc("3", "title", "c")));
+        assertEquals(2, asked.get(), "one verdict per index and prefix");
+        assertEncoded(out[0], "a");
+        assertFailed(out[1], "index [my-docs] cannot hold", "sesa index create my-docs");
+        assertEncoded(out[2], "b");
+        assertEquals(List.of("a", "b", "c"), service.encoding.requests.get(0).getTextsList(), "the refused document's text is not sent");
     }
 
     @Test

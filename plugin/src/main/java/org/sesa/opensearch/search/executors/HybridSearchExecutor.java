@@ -18,6 +18,7 @@ import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.index.IndexModels;
+import org.sesa.opensearch.index.SesaTextFieldLookup;
 import org.sesa.opensearch.index.TargetModels;
 import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
@@ -70,6 +71,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * processor's setting or {@code ext.sesa.strict}) it fails with the server's status instead. A query the server
  * rejects (INVALID_ARGUMENT) always fails. Single-branch dense and concept searches fail when Encode fails.
  *
+ * <p>{@code ext.sesa.field} names a {@code sesa_text} field: the search then uses that field for BM25 and its
+ * {@code <field>_sesa_*} siblings for the dense and concept branches, the explanations and the model check, encodes the
+ * query into the field's concept space, and reranks the field's text. The field must be a {@code sesa_text} field of
+ * every target index ({@link SesaTextFieldLookup}), or the search is refused (400) naming it. Without {@code field} the
+ * processor's configured fields are used, as before.
+ *
  * Asynchronous only: the thread that runs the pipeline never waits for the inference server. One executor per
  * {@code sesa_query} processor, so one encoding cache per pipeline and node.
  */
@@ -84,6 +91,7 @@ public final class HybridSearchExecutor {
     private final InferenceClient client;
     private final BranchSearcher searcher;
     private final TargetModelsLookup models;
+    private final SesaTextFieldLookup sesaTextFields;
     private final QueryEncodingCache cache;
 
     /**
@@ -96,6 +104,7 @@ public final class HybridSearchExecutor {
      * @param strict       whether a hybrid search whose query cannot be encoded fails instead of degrading to BM25
      * @param searcher     runs the side branches and the backfill
      * @param models       what the search's target indices record about their models (checked against the encoding)
+     * @param sesaTextFields the sesa_text fields of the search's target indices (for {@code ext.sesa.field})
      */
     public HybridSearchExecutor(
         String type,
@@ -107,7 +116,8 @@ public final class HybridSearchExecutor {
         boolean strict,
         InferenceClient client,
         BranchSearcher searcher,
-        TargetModelsLookup models
+        TargetModelsLookup models,
+        SesaTextFieldLookup sesaTextFields
     ) {
         this.type = Objects.requireNonNull(type);
         this.queries = Objects.requireNonNull(queries);
@@ -118,6 +128,7 @@ public final class HybridSearchExecutor {
         this.client = Objects.requireNonNull(client);
         this.searcher = Objects.requireNonNull(searcher);
         this.models = Objects.requireNonNull(models);
+        this.sesaTextFields = Objects.requireNonNull(sesaTextFields);
         this.cache = new QueryEncodingCache(cacheSize);
     }
 
@@ -145,8 +156,22 @@ public final class HybridSearchExecutor {
         return cache;
     }
 
-    /** One request on its way through the executor, and when it arrived ({@link System#nanoTime}). */
-    private record Call(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext, long start) {}
+    /**
+     * One request on its way through the executor, and when it arrived ({@link System#nanoTime}), with the branch
+     * queries and concept space of its fields: the processor's, or those of its {@code ext.sesa.field}.
+     *
+     * @param textFields the fields rerank reads the text from when they are the request's (its sesa_text field); null:
+     *                   the rerank processor's own
+     */
+    private record Call(
+        SearchRequest request,
+        PipelineProcessingContext context,
+        SesaSearchExt ext,
+        long start,
+        BranchQueryFactory queries,
+        String conceptSpace,
+        List<String> textFields
+    ) {}
 
     /**
      * Turns {@code request}, which carries {@code ext} and passed validation, into the main branch's search and
@@ -154,7 +179,14 @@ public final class HybridSearchExecutor {
      * Failures go to the listener, never to the caller.
      */
     public void execute(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext, ActionListener<SearchRequest> listener) {
-        Call call = new Call(request, context, ext, System.nanoTime());
+        Call call;
+        try {
+            call = call(request, context, ext);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        BranchQueryFactory queries = call.queries();
         if (ext.mode().needsEncoding() == false) {
             complete(call, null, false, -1, null, listener);
             return;
@@ -181,14 +213,17 @@ public final class HybridSearchExecutor {
             );
             return;
         }
-        QueryEncoding cached = cache.get(target.expected(), ext.queryText());
+        String cacheText = cacheText(call);
+        QueryEncoding cached = cache.get(target.expected(), cacheText);
         if (cached != null) {
             complete(call, cached, true, -1, null, listener);
             return;
         }
         EncodeRequest encode = EncodeRequest.newBuilder()
             .addTexts(ext.queryText())
-            .setOptions(EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts))
+            .setOptions(
+                EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_QUERY).setTopKConcepts(topKConcepts).setConceptSpace(call.conceptSpace())
+            )
             .build();
         if (ext.mode().isHybrid()) {
             startBm25WhileEncoding(call, encode, target, listener);
@@ -199,12 +234,12 @@ public final class HybridSearchExecutor {
             public void onResponse(EncodeResponse response) {
                 QueryEncoding encoding;
                 try {
-                    encoding = checkedEncoding(response, target);
+                    encoding = checkedEncoding(response, target, queries);
                 } catch (Exception e) {
                     listener.onFailure(e);
                     return;
                 }
-                cache.put(target.expected(), ext.queryText(), encoding);
+                cache.put(target.expected(), cacheText, encoding);
                 Map<String, Object> serverTiming = SesaSearchPlan.serverTiming(response.hasTiming(), response.getTiming());
                 complete(call, encoding, false, System.nanoTime() - call.start(), serverTiming, listener);
             }
@@ -243,14 +278,14 @@ public final class HybridSearchExecutor {
                 plan.encodeServerTiming(SesaSearchPlan.serverTiming(response.hasTiming(), response.getTiming()));
                 QueryEncoding encoding;
                 try {
-                    encoding = checkedEncoding(response, target);
+                    encoding = checkedEncoding(response, target, call.queries());
                 } catch (Exception e) {
                     sides.onFailure(new QueryEncodingException(e.getMessage(), ExceptionsHelper.status(e), e));
                     return;
                 }
                 try {
-                    cache.put(target.expected(), ext.queryText(), encoding);
-                    Map<Branch, QueryBuilder> sideQueries = queries.build(ext, encoding, userSource.query());
+                    cache.put(target.expected(), cacheText(call), encoding);
+                    Map<Branch, QueryBuilder> sideQueries = call.queries().build(ext, encoding, userSource.query());
                     sideQueries.remove(Branch.BM25);
                     startSideBranches(template, userSource, ext, encoding, sideQueries, plan, sides);
                 } catch (Exception e) {
@@ -323,10 +358,31 @@ public final class HybridSearchExecutor {
     }
 
     /**
+     * The call of one request: with the processor's fields, or, when {@code ext.sesa.field} names a sesa_text field, with
+     * that field for BM25 and rerank, its {@code <field>_sesa_*} siblings and its concept space.
+     *
+     * @throws IllegalArgumentException (400) when the field is not a sesa_text field of every target index
+     */
+    private Call call(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext) {
+        long start = System.nanoTime();
+        String field = ext.field();
+        if (field == null) {
+            return new Call(request, context, ext, start, queries, "", null);
+        }
+        String space = sesaTextFields.conceptSpace(request, field);
+        return new Call(request, context, ext, start, queries.forSesaText(field), space == null ? "" : space, List.of(field));
+    }
+
+    /** The cache's text key: the query text, and the concept space it is encoded into when not the default one. */
+    private static String cacheText(Call call) {
+        return call.conceptSpace().isEmpty() ? call.ext().queryText() : call.conceptSpace() + "\0" + call.ext().queryText();
+    }
+
+    /**
      * The encoding of {@code response}, refused (400) when the server made it with other models than the target
      * indices record: what {@code sesa_encode} does with a document in that case, here before any vector is compared.
      */
-    private QueryEncoding checkedEncoding(EncodeResponse response, TargetModels target) {
+    private QueryEncoding checkedEncoding(EncodeResponse response, TargetModels target, BranchQueryFactory queries) {
         IndexModels expected = target.expected();
         if (expected != null) {
             Map<String, String> actual = IndexModels.of(response);
@@ -390,6 +446,7 @@ public final class HybridSearchExecutor {
         int from = Math.max(0, source.from());
         int size = source.size() < 0 ? 10 : source.size();
         int window = Math.max(windowSize, from + size);
+        BranchQueryFactory queries = call.queries();
         Map<Branch, QueryBuilder> branchQueries = queries.build(ext, encoding, source.query());
 
         // _source: keep what the user asked for, but fetch what explanations and rerank read.
@@ -445,6 +502,7 @@ public final class HybridSearchExecutor {
             ext, queries.names(), encoding, cached, branchQueries, from, size, window, userSource, augmented, others, otherResults, call.start()
         );
         plan.sideBranchesClock(sideClock);
+        plan.textFields(call.textFields());
         HitBackfill backfill = new ShardHitBackfill(searcher, template, source, fetch, otherExts);
         plan.backfill(backfill, leanMain, Boolean.TRUE.equals(source.seqNoAndPrimaryTerm()));
         call.context().setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);

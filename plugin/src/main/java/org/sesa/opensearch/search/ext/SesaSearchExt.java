@@ -35,7 +35,8 @@ import java.util.function.BiFunction;
  *                                                     "out_of_domain": "skip",     skip | rerank
  *                                                     "without_evidence": "skip" } skip | rerank
  *     "explain": true,
- *     "strict": false                            true: fail when the query cannot be encoded (hybrid degrades to BM25)
+ *     "strict": false,                           true: fail when the query cannot be encoded (hybrid degrades to BM25)
+ *     "field": "body"                            a sesa_text field: BM25 on it, vectors from its body_sesa_* fields
  * } }
  * </pre>
  *
@@ -65,8 +66,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
     public static final String SKIP = "skip";
     public static final String RERANK_ANYWAY = "rerank";
     public static final String EXPLAIN = "explain";
+    public static final String FIELD = "field";
 
-    private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT);
+    private static final Set<String> KEYS = Set.of(QUERY_TEXT, MODE, FUSION, RERANK, EXPLAIN, STRICT, FIELD);
     private static final Set<String> FUSION_KEYS = Set.of(TECHNIQUE, WEIGHTS, RANK_CONSTANT);
     private static final Set<String> RERANK_KEYS = Set.of(TOP_N, TIMEOUT, STRICT, WEIGHT, OUT_OF_DOMAIN, WITHOUT_EVIDENCE);
 
@@ -87,6 +89,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
     private final Boolean rerankSkipWithoutEvidence; // null: the pipeline's without_evidence
     private final boolean explain;
     private final Boolean strict; // null: the pipeline's sesa_query strict
+    private final String field; // null: the pipeline's fields; else a sesa_text field
 
     public SesaSearchExt(
         String queryText,
@@ -102,7 +105,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
         Boolean strict,
         Double rerankWeight,
         Boolean rerankSkipOutOfDomain,
-        Boolean rerankSkipWithoutEvidence
+        Boolean rerankSkipWithoutEvidence,
+        String field
     ) {
         this.queryText = checkQueryText(queryText);
         this.mode = Objects.requireNonNull(mode, "mode");
@@ -137,11 +141,24 @@ public final class SesaSearchExt extends SearchExtBuilder {
         this.rerankSkipWithoutEvidence = rerankSkipWithoutEvidence;
         this.explain = explain;
         this.strict = strict;
+        this.field = field == null ? null : checkField(field);
+    }
+
+    /** A field path: non-blank, no whitespace, no leading, trailing or doubled dot. */
+    private static String checkField(String field) {
+        if (field.isEmpty()
+            || field.chars().anyMatch(Character::isWhitespace)
+            || field.startsWith(".")
+            || field.endsWith(".")
+            || field.contains("..")) {
+            throw new IllegalArgumentException("[ext.sesa.field] must be the path of a sesa_text field such as \"body\", got [" + field + "]");
+        }
+        return field;
     }
 
     /** Only the query text; everything else as the pipeline says. */
     public static SesaSearchExt of(String queryText) {
-        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null, null, null);
+        return new SesaSearchExt(queryText, SearchMode.HYBRID, null, null, null, null, null, null, null, true, null, null, null, null, null);
     }
 
     public SesaSearchExt(StreamInput in) throws IOException {
@@ -159,7 +176,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             in.readOptionalBoolean(),
             in.readOptionalDouble(), // added after the others, so the older fields keep their place on the wire
             in.readOptionalBoolean(),
-            in.readOptionalBoolean()
+            in.readOptionalBoolean(),
+            in.readOptionalString() // added last, so the older fields keep their place on the wire
         );
     }
 
@@ -197,6 +215,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         out.writeOptionalDouble(rerankWeight);
         out.writeOptionalBoolean(rerankSkipOutOfDomain);
         out.writeOptionalBoolean(rerankSkipWithoutEvidence);
+        out.writeOptionalString(field);
     }
 
     @Override
@@ -221,7 +240,7 @@ public final class SesaSearchExt extends SearchExtBuilder {
         for (String key : map.keySet()) {
             if (KEYS.contains(key) == false) {
                 throw new IllegalArgumentException(
-                    "[ext.sesa] has unknown key [" + key + "]: expected " + "[query_text, mode, fusion, rerank, explain, strict]"
+                    "[ext.sesa] has unknown key [" + key + "]: expected " + "[query_text, mode, fusion, rerank, explain, strict, field]"
                 );
             }
         }
@@ -280,7 +299,24 @@ public final class SesaSearchExt extends SearchExtBuilder {
         }
         boolean explain = map.containsKey(EXPLAIN) ? bool(map.get(EXPLAIN), "ext.sesa.explain") : true;
         Boolean queryStrict = map.containsKey(STRICT) ? bool(map.get(STRICT), "ext.sesa.strict") : null;
-        return new SesaSearchExt((String) text, mode, technique, weights, rankConstant, rerank, topN, timeout, strict, explain, queryStrict, weight, skipOutOfDomain, skipWithoutEvidence);
+        String field = map.containsKey(FIELD) ? string(map.get(FIELD), "ext.sesa.field") : null;
+        return new SesaSearchExt(
+            (String) text,
+            mode,
+            technique,
+            weights,
+            rankConstant,
+            rerank,
+            topN,
+            timeout,
+            strict,
+            explain,
+            queryStrict,
+            weight,
+            skipOutOfDomain,
+            skipWithoutEvidence,
+            field
+        );
     }
 
     /** Parses a {@code {"bm25": 0.4, ...}} object; keys must be branch names, values numbers >= 0. */
@@ -479,6 +515,9 @@ public final class SesaSearchExt extends SearchExtBuilder {
         if (strict != null) {
             builder.field(STRICT, strict.booleanValue());
         }
+        if (field != null) {
+            builder.field(FIELD, field);
+        }
         return builder.endObject();
     }
 
@@ -546,6 +585,11 @@ public final class SesaSearchExt extends SearchExtBuilder {
         return strict;
     }
 
+    /** The sesa_text field the search is about; null: the pipeline's configured fields. */
+    public String field() {
+        return field;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (this == o) {
@@ -568,7 +612,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             && Objects.equals(rerankWeight, that.rerankWeight)
             && Objects.equals(rerankSkipOutOfDomain, that.rerankSkipOutOfDomain)
             && Objects.equals(rerankSkipWithoutEvidence, that.rerankSkipWithoutEvidence)
-            && Objects.equals(strict, that.strict);
+            && Objects.equals(strict, that.strict)
+            && Objects.equals(field, that.field);
     }
 
     @Override
@@ -587,7 +632,8 @@ public final class SesaSearchExt extends SearchExtBuilder {
             rerankSkipOutOfDomain,
             rerankSkipWithoutEvidence,
             explain,
-            strict
+            strict,
+            field
         );
     }
 }

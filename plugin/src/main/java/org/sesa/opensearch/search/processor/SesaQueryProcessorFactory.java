@@ -4,6 +4,7 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.sesa.opensearch.index.SesaTextFieldLookup;
 import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.executors.BranchSearcher;
@@ -47,10 +48,21 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
     private final BranchSearcher searcher;
     private final NamedXContentRegistry registry;
     private final TargetModelsLookup models;
+    private final SesaTextFieldLookup sesaTextFields;
 
-    /** A factory whose processors check no model record (tests of everything else). */
+    /** A factory whose processors check no model record and know no sesa_text field (tests of everything else). */
     public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
-        this(client, searcher, registry, TargetModelsLookup.NONE);
+        this(client, searcher, registry, TargetModelsLookup.NONE, SesaTextFieldLookup.NONE);
+    }
+
+    /** A factory whose processors know no sesa_text field (tests of the model check). */
+    public SesaQueryProcessorFactory(
+        Supplier<InferenceClient> client,
+        BranchSearcher searcher,
+        NamedXContentRegistry registry,
+        TargetModelsLookup models
+    ) {
+        this(client, searcher, registry, models, SesaTextFieldLookup.NONE);
     }
 
     /**
@@ -59,17 +71,21 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
      * @param registry the node's registry, to parse knn and rank_feature queries
      * @param models   the models a search's target indices record ({@code IndexSesaMeta} on a node), checked against
      *                 the query encoding
+     * @param sesaTextFields the sesa_text fields of a search's target indices ({@code IndexSesaMeta} on a node), for
+     *                 {@code ext.sesa.field}
      */
     public SesaQueryProcessorFactory(
         Supplier<InferenceClient> client,
         BranchSearcher searcher,
         NamedXContentRegistry registry,
-        TargetModelsLookup models
+        TargetModelsLookup models,
+        SesaTextFieldLookup sesaTextFields
     ) {
         this.client = client;
         this.searcher = searcher;
         this.registry = registry;
         this.models = java.util.Objects.requireNonNull(models);
+        this.sesaTextFields = java.util.Objects.requireNonNull(sesaTextFields);
     }
 
     @Override
@@ -85,7 +101,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         BranchQueryFactory queries = new BranchQueryFactory(textFields, SesaFieldNames.forPrefix(prefix), knnK, registry);
-        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models);
+        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models, sesaTextFields);
         return new SesaQueryProcessor(tag, description, ignoreFailure, executor);
     }
 

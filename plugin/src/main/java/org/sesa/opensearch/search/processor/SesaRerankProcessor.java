@@ -220,6 +220,8 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         SesaSearchExt ext = plan.ext();
         List<Candidate> ranking = plan.ranking();
         List<Candidate> head = ranking.subList(0, Math.min(n, ranking.size()));
+        // a search of a sesa_text field (ext.sesa.field) reranks that field's text
+        List<String> textFields = plan.textFields() != null ? plan.textFields() : this.textFields;
         List<Integer> sent = new ArrayList<>();
         RerankRequest.Builder rr = RerankRequest.newBuilder()
             .setQuery(ext.queryText())

@@ -2,6 +2,7 @@ package org.sesa.opensearch.search.query;
 
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.index.query.QueryBuilder;
+import org.sesa.opensearch.mapper.SesaTextFieldMapper;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.util.SesaFieldNames;
@@ -27,6 +28,14 @@ public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, 
         textFields = List.copyOf(textFields);
         Objects.requireNonNull(names);
         Objects.requireNonNull(registry);
+    }
+
+    /**
+     * The branch queries of a search of the {@code sesa_text} field at {@code path}: BM25 on the field itself, dense and
+     * concepts on its {@code <path>_sesa_*} siblings, with this factory's k-NN {@code k}.
+     */
+    public BranchQueryFactory forSesaText(String path) {
+        return new BranchQueryFactory(List.of(path), SesaFieldNames.forPrefix(SesaTextFieldMapper.targetPrefix(path)), knnK, registry);
     }
 
     /** The branch queries of the mode; a branch the query cannot fill (no vector, no concepts) is left out. */

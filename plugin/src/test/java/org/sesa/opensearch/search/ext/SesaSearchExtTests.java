@@ -205,4 +205,19 @@ class SesaSearchExtTests {
         String json = xContentRoundTrip(both);
         assertTrue(json.contains("\"rerank\":{\"out_of_domain\":\"skip\",\"without_evidence\":\"rerank\"}"), json);
     }
+
+    @Test
+    void fieldNamesASesaTextFieldAndTravels() throws IOException {
+        assertNull(parse("{\"query_text\": \"q\"}").field(), "unset: the pipeline's fields");
+        SesaSearchExt ext = parse("{\"query_text\": \"q\", \"field\": \"doc.body\"}");
+        assertEquals("doc.body", ext.field());
+        assertEquals("doc.body", streamRoundTrip(ext).field());
+        assertTrue(xContentRoundTrip(ext).contains("\"field\":\"doc.body\""));
+        assertFalse(ext.equals(parse("{\"query_text\": \"q\", \"field\": \"body\"}")));
+        assertRejected("{\"query_text\": \"q\", \"field\": 3}", "[ext.sesa.field] must be a string");
+        assertRejected("{\"query_text\": \"q\", \"field\": \"\"}", "[ext.sesa.field] must be the path of a sesa_text field");
+        assertRejected("{\"query_text\": \"q\", \"field\": \"a b\"}", "got [a b]");
+        assertRejected("{\"query_text\": \"q\", \"field\": \"a..b\"}", "got [a..b]");
+        assertRejected("{\"query_text\": \"q\", \"fields\": \"body\"}", "expected [query_text, mode, fusion, rerank, explain, strict, field]");
+    }
 }
