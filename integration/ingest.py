@@ -164,7 +164,21 @@ def mapped_fields(client, index: str) -> set[str]:
     return names
 
 
-def status_field() -> str:
+def sesa_text_fields(client, index: str) -> list[str]:
+    """The index's ``sesa_text`` fields (the plugin encodes them at ingest without a pipeline)."""
+    mapping = client.indices.get_mapping(index=index)
+    return sorted({name for body in mapping.values()
+                   for name, spec in body.get("mappings", {}).get("properties", {}).items()
+                   if spec.get("type") == "sesa_text"})
+
+
+def status_field(client=None, index: str | None = None) -> str:
+    """The field that says a document went through SESA encoding: ``<prefix>_status`` of the pipeline's target, or
+    of the index's first ``sesa_text`` field when it has one (pass ``client`` and ``index`` to look)."""
+    if client is not None and index is not None and client.indices.exists(index=index):
+        fields = sesa_text_fields(client, index)
+        if fields:
+            return schemas.field_names(schemas.text_field_prefix(fields[0]))["status"]
     return schemas.field_names()["status"]
 
 
@@ -172,7 +186,7 @@ def existing_ids(client, index: str, require_status: bool = False, page_size: in
                  scroll: str = "2m") -> set[str]:
     """Ids of the documents in the index (only those with a sesa status when `require_status`), by a
     scroll over `_doc` order without sources."""
-    query = {"exists": {"field": status_field()}} if require_status else {"match_all": {}}
+    query = {"exists": {"field": status_field(client, index)}} if require_status else {"match_all": {}}
     body = {"query": query, "_source": False, "sort": ["_doc"], "size": page_size}
     ids: set[str] = set()
     response = client.search(index=index, body=body, scroll=scroll)
@@ -264,7 +278,7 @@ def ingest(
     started = time.monotonic()
     result = IngestResult(dataset=str(ds.path), index=index, pipeline=pipeline)
     result.created_index = ensure_index(client, index, fresh=fresh)
-    result.require_status = pipeline != NO_PIPELINE and status_field() in mapped_fields(client, index)
+    result.require_status = pipeline != NO_PIPELINE and status_field(client, index) in mapped_fields(client, index)
     if result.created_index:
         present: set[str] = set()
     else:
@@ -326,9 +340,10 @@ def index_is_complete(client, ds: Dataset, index: str) -> tuple[bool, str]:
     if not client.indices.exists(index=index):
         return False, f"index {index} does not exist"
     client.indices.refresh(index=index)
-    if status_field() in mapped_fields(client, index):
-        count = client.count(index=index, body={"query": {"exists": {"field": status_field()}}})["count"]
-        what = f"documents with {status_field()}"
+    status = status_field(client, index)
+    if status in mapped_fields(client, index):
+        count = client.count(index=index, body={"query": {"exists": {"field": status}}})["count"]
+        what = f"documents with {status}"
     else:
         count = client.count(index=index)["count"]
         what = "documents"

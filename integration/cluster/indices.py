@@ -40,7 +40,10 @@ def field_index_body(fields: list[str], concept_space: str | None = None) -> dic
     spec: dict[str, Any] = {"type": SESA_TEXT}
     if concept_space:
         spec["concept_space"] = concept_space
-    return {"settings": {"index.knn": True, "number_of_shards": 1, "auto_expand_replicas": "0-1"},
+    template_settings = schemas.load_json("index-template.json")["template"]["settings"]
+    settings = {k: template_settings[k] for k in ("index.knn", "index.knn.derived_source.enabled",
+                                                   "number_of_shards", "auto_expand_replicas")}
+    return {"settings": settings,
             "mappings": {"properties": {f: dict(spec) for f in fields}}}
 
 

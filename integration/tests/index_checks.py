@@ -37,20 +37,22 @@ def count(client, index: str, query: dict | None = None) -> int:
     return client.count(index=index, body={"query": query or {"match_all": {}}})["count"]
 
 
-def assert_no_document_without_vectors(client, index: str) -> None:
-    """Vectors are missing only where the pipeline says why (empty text with ignore_missing)."""
-    f = schemas.field_names()
+def assert_no_document_without_vectors(client, index: str, prefix: str | None = None) -> None:
+    """Vectors are missing only where the pipeline says why (empty text with ignore_missing); ``prefix``: the
+    target prefix (default: the pipeline's; a sesa_text field's is ``schemas.text_field_prefix(field)``)."""
+    f = schemas.field_names(prefix)
     missing = schemas.conventions()["status_values"]["missing_source"]
     no_vectors = {"bool": {"must_not": [{"exists": {"field": f["dense"]}}, {"term": {f["status"]: missing}}]}}
     assert count(client, index, no_vectors) == 0, "no document may be indexed without its vectors"
 
 
-def assert_every_document_has_the_sesa_fields(client, index: str, expected_total: int) -> None:
+def assert_every_document_has_the_sesa_fields(client, index: str, expected_total: int,
+                                              prefix: str | None = None) -> None:
     """All documents are there, and every encoded one carries dense, concepts, labels and model."""
-    f = schemas.field_names()
+    f = schemas.field_names(prefix)
     encoded = schemas.conventions()["status_values"]["encoded"]
     assert count(client, index) == expected_total
-    assert_no_document_without_vectors(client, index)
+    assert_no_document_without_vectors(client, index, prefix)
     n_encoded = count(client, index, {"term": {f["status"]: encoded}})
     assert n_encoded > 0
     for field in (f["dense"], f["concept_labels"], f"{f['model']}.dense", f"{f['model']}.concepts"):
@@ -87,14 +89,16 @@ def sparse_cosine(a: dict, b: dict) -> float:
 
 
 def assert_vectors_equal_encode(client, index: str, dataset, server_address: str, sample: int | None = None,
-                                seed: int = 13) -> int:
+                                seed: int = 13, prefix: str | None = None, text_of=None) -> int:
     """Stored dense vectors, concept weights and model ids equal what Encode returns for the same text
-    (all documents, or ``sample`` of them picked with ``seed``). Returns how many were compared."""
+    (all documents, or ``sample`` of them picked with ``seed``). Returns how many were compared. ``text_of``: what
+    was encoded for a document (default: the pipeline's title and text joined)."""
     from integration.inference import InferenceClient, model_ref
 
-    f = schemas.field_names()
+    f = schemas.field_names(prefix)
     separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
-    docs = [d for d in dataset.iter_corpus() if d.joined(separator)]
+    text_of = text_of or (lambda d: d.joined(separator))
+    docs = [d for d in dataset.iter_corpus() if text_of(d)]
     if sample is not None and sample < len(docs):
         docs = random.Random(seed).sample(docs, sample)
     stored = fetch_sources(client, index, [d.id for d in docs])
@@ -103,7 +107,7 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
         dense_min, concepts_min = _tolerances(inference)
         for start in range(0, len(docs), ENCODE_BATCH):
             batch = docs[start:start + ENCODE_BATCH]
-            response = inference.encode([d.joined(separator) for d in batch])
+            response = inference.encode([text_of(d) for d in batch])
             models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
             for doc, emb in zip(batch, response.embeddings):
                 assert not emb.HasField("error"), (doc.id, emb.error)

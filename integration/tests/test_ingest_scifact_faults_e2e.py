@@ -1,5 +1,6 @@
 """Nothing is lost when the inference server dies during an ingest: the real server process is stopped
-while `sesa ingest` streams SciFact (5,183 abstracts) through the real `sesa-ingest` pipeline.
+while `sesa ingest` streams SciFact (5,183 abstracts) through the real `sesa-ingest` pipeline, and again into an
+index mapped with one `sesa_text` field (encoded by the plugin's system processor, no pipeline).
 
 Every document is either indexed WITH its vectors or counted failed with a reason; the failed count equals
 the documents missing from the index; after a restart a re-run indexes exactly the missing ones, and then
@@ -14,6 +15,7 @@ import time
 
 import pytest
 
+from integration import schemas
 from integration.tests.index_checks import (
     assert_every_document_has_the_sesa_fields,
     assert_no_document_without_vectors,
@@ -25,6 +27,7 @@ from integration.tests.index_checks import (
 pytestmark = pytest.mark.e2e
 
 INDEX = "sesa-scifact-faults-e2e"
+TEXT_INDEX = "scifact-text-faults-e2e"  # any name: `sesa index create --field text`
 KILL_AFTER = 1000  # documents indexed before the server is stopped
 
 
@@ -33,24 +36,31 @@ def scifact():
     return require_dataset("scifact")
 
 
+@pytest.mark.parametrize("layout", ["pipeline", "sesa_text"])
 def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_completes(os_client, scifact, stack,
-                                                                                  managed_server):
+                                                                                  managed_server, layout):
     from integration.cluster import server_process
+    from integration.cluster.indices import create_index
     from integration.ingest import ingest
 
     paths, state, args = managed_server
-    if os_client.indices.exists(index=INDEX):
-        os_client.indices.delete(index=INDEX)
+    index = INDEX if layout == "pipeline" else TEXT_INDEX
+    if os_client.indices.exists(index=index):
+        os_client.indices.delete(index=index)
+    checks = {}
+    if layout == "sesa_text":
+        create_index(os_client, index, None, fields=["text"])
+        checks = {"prefix": schemas.text_field_prefix("text")}
     results = {}
 
     def run_first_pass():
-        results["first"] = ingest(os_client, scifact, INDEX, batch_size=64, progress=False)
+        results["first"] = ingest(os_client, scifact, index, batch_size=64, progress=False)
 
     worker = threading.Thread(target=run_first_pass)
     worker.start()
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:  # stop the server once part of the corpus is in
-        if os_client.indices.exists(index=INDEX) and count(os_client, INDEX) >= KILL_AFTER:
+        if os_client.indices.exists(index=index) and count(os_client, index) >= KILL_AFTER:
             break
         time.sleep(1)
     host, port = state.address.rsplit(":", 1)
@@ -60,17 +70,19 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
         assert not worker.is_alive(), "the ingest did not finish after the server died"
         first = results["first"]
         total = scifact.document_count
-        indexed = count(os_client, INDEX)
+        indexed = count(os_client, index)
         assert first.failed > 0, "the server was stopped too late to test anything"
         assert first.indexed == indexed >= KILL_AFTER
         assert first.failed == total - indexed, "every document missing from the index is counted failed"
         assert first.failures and all(reason.strip() for reason in first.failures), "failures carry reasons"
-        assert_no_document_without_vectors(os_client, INDEX)
+        assert_no_document_without_vectors(os_client, index, **checks)
     finally:
         server_process.start(paths, host, int(port), None, extra_args=args)
-    second = ingest(os_client, scifact, INDEX, batch_size=64, progress=False)
+    second = ingest(os_client, scifact, index, batch_size=64, progress=False)
     assert second.ok and second.failed == 0, second.summary()
     assert second.indexed == first.failed, "the re-run indexes exactly what was missing"
-    assert_every_document_has_the_sesa_fields(os_client, INDEX, scifact.document_count)
-    assert assert_vectors_equal_encode(os_client, INDEX, scifact, stack.server_address, sample=300) == 300
-    os_client.indices.delete(index=INDEX)
+    assert_every_document_has_the_sesa_fields(os_client, index, scifact.document_count, **checks)
+    text_of = (lambda d: d.text) if layout == "sesa_text" else None
+    assert assert_vectors_equal_encode(os_client, index, scifact, stack.server_address, sample=300,
+                                       text_of=text_of, **checks) == 300
+    os_client.indices.delete(index=index)

@@ -32,7 +32,8 @@ import java.util.function.Supplier;
  * <ul>
  *   <li><b>Create index</b> and <b>put composable index template</b> with a sesa_text field and no {@code index.knn}
  *       setting: {@code index.knn: true} is added (a knn_vector with a method needs it; a transformer only sees the
- *       mapping). An explicit {@code index.knn: false} is left for the k-NN plugin to refuse.</li>
+ *       mapping), and {@code index.knn.derived_source.enabled: false} unless set (see {@link #withKnnDefaults}). An
+ *       explicit {@code index.knn: false} is left for the k-NN plugin to refuse.</li>
  *   <li><b>Put mapping</b> with a sesa_text field: refused (400) when a target index has no {@code index.knn: true},
  *       which cannot be set on an existing index; and when the request carries no {@code _meta}, the index's current
  *       {@code _meta} is put into it, so the models record the transformer adds merges into the index's {@code _meta}
@@ -45,6 +46,7 @@ import java.util.function.Supplier;
 public final class SesaTextRequestFilter implements ActionFilter {
 
     static final String KNN_SETTING = "index.knn";
+    static final String DERIVED_SOURCE_SETTING = "index.knn.derived_source.enabled";
 
     private final Supplier<ClusterState> state;
     private final Supplier<IndexNameExpressionResolver> resolver;
@@ -98,9 +100,35 @@ public final class SesaTextRequestFilter implements ActionFilter {
         return settings != null && (settings.get(KNN_SETTING) != null || settings.get("knn") != null);
     }
 
+    /**
+     * {@code settings} with what a sesa_text index needs and the user did not say: {@code index.knn: true}, and
+     * {@code index.knn.derived_source.enabled: false} (with k-NN 3.5 a fetch after a segment merge fails with
+     * AlreadyClosedException when derived source is on, k-NN issue #3458; the sesa-* template turns it off too).
+     * Explicit values are kept. Null when nothing is missing.
+     */
+    static Settings withKnnDefaults(Settings settings) {
+        Settings given = settings == null ? Settings.EMPTY : settings;
+        boolean knn = setsKnn(given);
+        boolean derived = given.get(DERIVED_SOURCE_SETTING) != null || given.get("knn.derived_source.enabled") != null;
+        if (knn && derived) {
+            return null;
+        }
+        Settings.Builder b = Settings.builder().put(given);
+        if (knn == false) {
+            b.put(KNN_SETTING, true);
+        }
+        if (derived == false) {
+            b.put(DERIVED_SOURCE_SETTING, false);
+        }
+        return b.build();
+    }
+
     static void onCreateIndex(CreateIndexRequest request) {
-        if (hasSesaText(parse(request.mappings())) && setsKnn(request.settings()) == false) {
-            request.settings(Settings.builder().put(request.settings()).put(KNN_SETTING, true).build());
+        if (hasSesaText(parse(request.mappings()))) {
+            Settings completed = withKnnDefaults(request.settings());
+            if (completed != null) {
+                request.settings(completed);
+            }
         }
     }
 
@@ -110,10 +138,13 @@ public final class SesaTextRequestFilter implements ActionFilter {
         if (template == null || template.mappings() == null) {
             return;
         }
-        if (hasSesaText(parse(template.mappings().string())) == false || setsKnn(template.settings())) {
+        if (hasSesaText(parse(template.mappings().string())) == false) {
             return;
         }
-        Settings settings = Settings.builder().put(template.settings() == null ? Settings.EMPTY : template.settings()).put(KNN_SETTING, true).build();
+        Settings settings = withKnnDefaults(template.settings());
+        if (settings == null) {
+            return;
+        }
         request.indexTemplate(
             new ComposableIndexTemplate(
                 t.indexPatterns(),

@@ -59,6 +59,14 @@ class SesaTextRequestFilterTests {
         CreateIndexRequest create = new CreateIndexRequest("docs").mapping(SESA_TEXT);
         SesaTextRequestFilter.onCreateIndex(create);
         assertEquals("true", create.settings().get("index.knn"));
+        assertEquals("false", create.settings().get("index.knn.derived_source.enabled"),
+            "derived source off, as in the sesa-* template (k-NN 3.5 fetches fail after a merge otherwise)");
+
+        CreateIndexRequest derivedOn = new CreateIndexRequest("docs", Settings.builder().put("index.knn.derived_source.enabled", true).build())
+            .mapping(SESA_TEXT);
+        SesaTextRequestFilter.onCreateIndex(derivedOn);
+        assertEquals("true", derivedOn.settings().get("index.knn.derived_source.enabled"), "an explicit setting is the user's");
+        assertEquals("true", derivedOn.settings().get("index.knn"));
 
         CreateIndexRequest plain = new CreateIndexRequest("docs").mapping("{\"properties\": {\"t\": {\"type\": \"text\"}}}");
         SesaTextRequestFilter.onCreateIndex(plain);
