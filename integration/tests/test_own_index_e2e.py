@@ -106,3 +106,38 @@ def test_one_sesa_text_field_wires_vectors_search_and_rerank(os_client, stack, c
     finally:
         if not os.environ.get("SESA_KEEP_STACK"):
             os_client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_each_sesa_text_field_names_its_concept_space(os_client, stack, server_with_env):
+    """A server serving two concept spaces (the default ESCO one and, as an extra, the trained SciFact head): a field
+    mapped with `concept_space` gets that space's concepts and model record, the other field the default's; search
+    on each field encodes the query in the field's space."""
+    from integration.inference import InferenceClient
+
+    trained = schemas.repo_root() / "models" / "esco-skills-sesa-scifact"
+    server_with_env({"SESA_SERVER_MODELS__EXTRA_CONCEPT_SPACES": f'["{trained}"]'})
+    with InferenceClient(stack.server_address) as inference:
+        spaces = [s.name for s in inference.info().concept_spaces]
+    assert spaces == ["esco-skills", "esco-skills-sesa-scifact"], spaces
+    name = f"spaces-{uuid.uuid4().hex[:6]}"
+    os_client.indices.create(index=name, body={"mappings": {"properties": {
+        "body": {"type": "sesa_text"}, "claim": {"type": "sesa_text", "concept_space": "esco-skills-sesa-scifact"}}}})
+    try:
+        res = _bulk(os_client, name, {k: {"body": v["body"], "claim": v["body"]} for k, v in DOCS.items()})
+        assert res["errors"] is False, res
+        models = os_client.indices.get_mapping(index=name)[name]["mappings"]["_meta"]["sesa"]["models"]
+        body_f, claim_f = (schemas.field_names(schemas.text_field_prefix(x)) for x in ("body", "claim"))
+        assert models["body_sesa"]["concepts"].startswith("esco-skills@")
+        assert models["claim_sesa"]["concepts"].startswith("esco-skills-sesa-scifact@")
+        src = os_client.get(index=name, id="chef")["_source"]
+        assert src[body_f["model"]]["concepts"] == models["body_sesa"]["concepts"]
+        assert src[claim_f["model"]]["concepts"] == models["claim_sesa"]["concepts"]
+        assert src[body_f["dense"]] == pytest.approx(src[claim_f["dense"]], abs=1e-6)  # one encoder, two spaces
+        pipeline = schemas.conventions()["default_search_pipeline"]
+        for field, space in (("body", "esco-skills"), ("claim", "esco-skills-sesa-scifact")):
+            res = os_client.search(index=name, params={"search_pipeline": pipeline}, body={
+                "size": 2, "ext": {"sesa": {"query_text": f"kitchen staff and menus ({field})", "field": field}}})
+            assert res["ext"]["sesa"]["query"]["concept_model"].startswith(space + "@"), res["ext"]["sesa"]["query"]
+    finally:
+        if not os.environ.get("SESA_KEEP_STACK"):
+            os_client.indices.delete(index=name, ignore_unavailable=True)
