@@ -141,14 +141,8 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         if (cs == null || r == null) {
             return TargetModels.NONE;
         }
-        String[] given = request.indices() == null ? new String[0] : request.indices();
-        List<String> local = new ArrayList<>(given.length);
-        for (String expression : given) {
-            if (isRemote(expression) == false) {
-                local.add(expression);
-            }
-        }
-        if (local.isEmpty() && given.length > 0) {
+        List<String> local = localExpressions(request);
+        if (local == null) {
             return TargetModels.NONE; // remote indices only
         }
         IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
@@ -244,14 +238,8 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
 
     /** The local concrete indices behind {@code request}'s targets, expanded leniently with its wildcard options. */
     private static String[] concreteLocalIndices(ClusterState cs, IndexNameExpressionResolver r, IndicesRequest request) {
-        String[] given = request.indices() == null ? new String[0] : request.indices();
-        List<String> local = new ArrayList<>(given.length);
-        for (String expression : given) {
-            if (isRemote(expression) == false) {
-                local.add(expression);
-            }
-        }
-        if (local.isEmpty() && given.length > 0) {
+        List<String> local = localExpressions(request);
+        if (local == null) {
             return new String[0];
         }
         IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
@@ -261,6 +249,18 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         } catch (RuntimeException e) {
             return new String[0];
         }
+    }
+
+    /** The request's target expressions that name local indices; null when it names remote indices only. */
+    private static List<String> localExpressions(IndicesRequest request) {
+        String[] given = request.indices() == null ? new String[0] : request.indices();
+        List<String> local = new ArrayList<>(given.length);
+        for (String expression : given) {
+            if (isRemote(expression) == false) {
+                local.add(expression);
+            }
+        }
+        return local.isEmpty() && given.length > 0 ? null : local;
     }
 
     /** {@code cluster:index} names an index of a remote cluster; a date math expression may hold a colon of its own. */
