@@ -41,6 +41,7 @@ import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.inference.InferenceClientConfig;
 import org.sesa.opensearch.inference.NettyChannelFactory;
 import org.sesa.opensearch.index.IndexSesaMeta;
+import org.sesa.opensearch.index.TargetChunkFields;
 import org.sesa.opensearch.index.TargetMappingCheck;
 import org.sesa.opensearch.ingest.SesaEncodeProcessor;
 import org.sesa.opensearch.ingest.SesaEncodeProcessorFactory;
@@ -104,6 +105,8 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
     private final IndexSesaMeta indexMeta = new IndexSesaMeta(this::clusterState, () -> indexNameResolver);
     /** Whether a document's index can hold the SESA fields ({@code sesa_encode} and the sesa_text processor). */
     private final TargetMappingCheck mappingCheck = new TargetMappingCheck(this::clusterState);
+    /** Whether a search's target indices hold the windows of a chunked encoding (best-window dense branch). */
+    private final TargetChunkFields chunkFields = new TargetChunkFields(this::clusterState, () -> indexNameResolver);
 
     public SesaPlugin(Settings settings, Path configPath) {
         this.settings = settings;
@@ -182,7 +185,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
         BranchSearcher searcher = new ParallelBranchSearcher((request, listener) -> parameters.client.search(request, listener));
         return Map.of(
             SesaQueryProcessor.TYPE,
-            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta, indexMeta)
+            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta, indexMeta, chunkFields)
         );
     }
 

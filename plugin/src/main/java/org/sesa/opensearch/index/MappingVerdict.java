@@ -20,6 +20,12 @@ import java.util.Map;
  *       {@code keyword};</li>
  *   <li>{@code <p>_truncated}: {@code boolean}.</li>
  * </ul>
+ * With chunking ({@code sesa_encode} option {@code chunking}) also:
+ * <ul>
+ *   <li>{@code <p>_chunks}: {@code nested}, with {@code dense} a {@code knn_vector} ({@code method.engine: lucene},
+ *       the same dimension as {@code <p>_dense}) and {@code start}/{@code end} {@code integer};</li>
+ *   <li>{@code <p>_coverage}: {@code float}.</li>
+ * </ul>
  *
  * @param where     the mapping that was checked, for messages, e.g. {@code index [docs]} or
  *                  {@code index [docs] (not created yet; index template [t] would map it)}
@@ -33,6 +39,8 @@ public record MappingVerdict(String where, List<String> problems, Integer dimens
     public static final String RANK_FEATURES = "rank_features";
     public static final String KEYWORD = "keyword";
     public static final String BOOLEAN = "boolean";
+    public static final String INTEGER = "integer";
+    public static final String FLOAT = "float";
 
     /** Nothing to check (no cluster state yet, or an alias without a write index, whose write fails on its own). */
     public static final MappingVerdict UNCHECKED = new MappingVerdict("", List.of(), null);
@@ -51,6 +59,14 @@ public record MappingVerdict(String where, List<String> problems, Integer dimens
      * @param preamble a first problem to report before the field ones (e.g. why there is no mapping at all), or null
      */
     public static MappingVerdict of(String where, Map<String, Object> properties, SesaFieldNames names, String preamble) {
+        return of(where, properties, names, preamble, false);
+    }
+
+    /**
+     * As {@link #of(String, Map, SesaFieldNames, String)}; with {@code chunks} also the fields of a chunked encoding
+     * ({@code <p>_chunks}, {@code <p>_coverage}).
+     */
+    public static MappingVerdict of(String where, Map<String, Object> properties, SesaFieldNames names, String preamble, boolean chunks) {
         List<String> problems = new ArrayList<>();
         if (preamble != null) {
             problems.add(preamble);
@@ -79,7 +95,50 @@ public record MappingVerdict(String where, List<String> problems, Integer dimens
         expect(problems, properties, names.model() + ".concepts", KEYWORD, "");
         expect(problems, properties, names.truncated(), BOOLEAN, "");
         expect(problems, properties, names.status(), KEYWORD, "");
+        if (chunks) {
+            chunkProblems(problems, properties, names, dimension);
+        }
         return new MappingVerdict(where, problems, dimension);
+    }
+
+    private static void chunkProblems(List<String> problems, Map<String, Object> properties, SesaFieldNames names, Integer dimension) {
+        Map<String, Object> chunks = MappingMaps.field(properties, names.chunks());
+        String chunksRule = "must be [" + MappingMaps.NESTED + "] with [dense] a [" + KNN_VECTOR + "] (method.engine [" + LUCENE
+            + "], the dimension of [" + names.dense() + "]) and [start], [end] [" + INTEGER + "] (chunking is on)";
+        if (chunks == null || MappingMaps.NESTED.equals(chunks.get(MappingMaps.TYPE)) == false) {
+            problems.add(is(names.chunks(), chunks) + ", " + chunksRule);
+        } else {
+            Map<String, Object> sub = chunks.get(MappingMaps.PROPERTIES) instanceof Map<?, ?> m ? castMap(m) : Map.of();
+            Map<String, Object> dense = MappingMaps.field(sub, "dense");
+            String path = names.chunksDense();
+            if (dense == null || KNN_VECTOR.equals(dense.get(MappingMaps.TYPE)) == false) {
+                problems.add(is(path, dense) + ", must be [" + KNN_VECTOR + "] with method.engine [" + LUCENE + "]");
+            } else {
+                Object engine = dense.get("method") instanceof Map<?, ?> method ? method.get("engine") : null;
+                if (LUCENE.equals(engine) == false) {
+                    problems.add("[" + path + "] is a knn_vector with method.engine [" + engine + "], must have method.engine [" + LUCENE + "]");
+                }
+                Integer d = dimensionOf(dense.get("dimension"));
+                if (d == null || (dimension != null && d.equals(dimension) == false)) {
+                    problems.add(
+                        "[" + path + "] is a knn_vector of dimension [" + dense.get("dimension") + "], must have the dimension of ["
+                            + names.dense() + "] [" + dimension + "]"
+                    );
+                }
+            }
+            for (String bound : List.of("start", "end")) {
+                Map<String, Object> f = MappingMaps.field(sub, bound);
+                if (f == null || INTEGER.equals(f.get(MappingMaps.TYPE)) == false) {
+                    problems.add(is(names.chunks() + "." + bound, f) + ", must be [" + INTEGER + "]");
+                }
+            }
+        }
+        expect(problems, properties, names.coverage(), FLOAT, " (chunking is on)");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> castMap(Map<?, ?> m) {
+        return (Map<String, Object>) m;
     }
 
     private static void expect(List<String> problems, Map<String, Object> properties, String path, String type, String why) {

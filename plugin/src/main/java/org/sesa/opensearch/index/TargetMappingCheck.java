@@ -44,6 +44,11 @@ public final class TargetMappingCheck implements TargetMappings {
 
     @Override
     public MappingVerdict verdict(String target, SesaFieldNames names) {
+        return verdict(target, names, false);
+    }
+
+    @Override
+    public MappingVerdict verdict(String target, SesaFieldNames names, boolean chunks) {
         ClusterState cs = target == null ? null : state.get();
         if (cs == null) {
             return MappingVerdict.UNCHECKED;
@@ -55,16 +60,16 @@ public final class TargetMappingCheck implements TargetMappings {
             if (im == null) {
                 return MappingVerdict.UNCHECKED; // an alias without a write index: OpenSearch refuses the write itself
             }
-            String key = "index/" + im.getIndexUUID() + "/" + im.getMappingVersion() + "/" + names.prefix();
+            String key = "index/" + im.getIndexUUID() + "/" + im.getMappingVersion() + "/" + names.prefix() + (chunks ? "/chunks" : "");
             return cached(key, () -> {
                 MappingMetadata mapping = im.mapping();
                 Map<String, Object> properties = mapping == null ? Map.of() : MappingMaps.properties(mapping.sourceAsMap());
                 String where = "index [" + im.getIndex().getName() + "]";
-                return MappingVerdict.of(where, properties, names, mapping == null ? where + " has no mapping" : null);
+                return MappingVerdict.of(where, properties, names, mapping == null ? where + " has no mapping" : null, chunks);
             });
         }
-        String key = "absent/" + metadata.clusterUUID() + "/" + metadata.version() + "/" + target + "/" + names.prefix();
-        return cached(key, () -> forTemplates(cs, target, names));
+        String key = "absent/" + metadata.clusterUUID() + "/" + metadata.version() + "/" + target + "/" + names.prefix() + (chunks ? "/chunks" : "");
+        return cached(key, () -> forTemplates(cs, target, names, chunks));
     }
 
     private MappingVerdict cached(String key, Supplier<MappingVerdict> compute) {
@@ -79,7 +84,7 @@ public final class TargetMappingCheck implements TargetMappings {
     }
 
     /** The verdict for an index the bulk request will create from the templates that match its name. */
-    private static MappingVerdict forTemplates(ClusterState cs, String index, SesaFieldNames names) {
+    private static MappingVerdict forTemplates(ClusterState cs, String index, SesaFieldNames names, boolean chunks) {
         Metadata metadata = cs.metadata();
         String v2 = MetadataIndexTemplateService.findV2Template(metadata, index, false);
         List<Map<String, Object>> mappings = new ArrayList<>();
@@ -99,7 +104,7 @@ public final class TargetMappingCheck implements TargetMappings {
                 String preamble = "index ["
                     + index
                     + "] does not exist and no index template matches its name, so it would be created with dynamic mappings";
-                return MappingVerdict.of("index [" + index + "] (not created yet)", Map.of(), names, preamble);
+                return MappingVerdict.of("index [" + index + "] (not created yet)", Map.of(), names, preamble, chunks);
             }
             List<String> templateNames = new ArrayList<>();
             for (int i = v1.size() - 1; i >= 0; i--) { // highest order first: apply the lowest first
@@ -111,7 +116,7 @@ public final class TargetMappingCheck implements TargetMappings {
             }
             where = "index [" + index + "] (not created yet: legacy index templates " + templateNames + " would map it)";
         }
-        return MappingVerdict.of(where, MappingMaps.mergedProperties(mappings), names, null);
+        return MappingVerdict.of(where, MappingMaps.mergedProperties(mappings), names, null, chunks);
     }
 
     private static Map<String, Object> parse(CompressedXContent mapping) {

@@ -17,4 +17,13 @@ public interface TargetMappings {
      * @param names  the output fields of one target prefix
      */
     MappingVerdict verdict(String target, SesaFieldNames names);
+
+    /**
+     * As {@link #verdict(String, SesaFieldNames)}; with {@code chunks} (a chunked encoding) the index must also hold
+     * {@code <prefix>_chunks} and {@code <prefix>_coverage} ({@link MappingVerdict#of(String, java.util.Map, SesaFieldNames,
+     * String, boolean)}). The default checks nothing more (test doubles); {@link TargetMappingCheck} does.
+     */
+    default MappingVerdict verdict(String target, SesaFieldNames names, boolean chunks) {
+        return verdict(target, names);
+    }
 }

@@ -4,6 +4,7 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.ingest.AbstractBatchingProcessor;
 import org.opensearch.ingest.IngestDocument;
 import org.opensearch.ingest.IngestDocumentWrapper;
+import org.sesa.inference.v1.Chunking;
 import org.sesa.inference.v1.EncodeOptions;
 import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.index.TargetMappings;
@@ -40,16 +41,19 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
         int topKConcepts,
         int topLabels,
         boolean allowModelChange,
+        Chunking chunking,
         InferenceClient client,
         ModelMetaLookup modelMeta,
         TargetMappings targetMappings
     ) {
         super(tag, description, batchSize);
-        EncodeOptions options = EncodeOptions.newBuilder()
+        EncodeOptions.Builder options = EncodeOptions.newBuilder()
             .setKind(TextKind.TEXT_KIND_PASSAGE)
             .setTopKConcepts(topKConcepts)
-            .setTopLabels(topLabels)
-            .build();
+            .setTopLabels(topLabels);
+        if (chunking != null) {
+            options.setChunking(chunking);
+        }
         this.encoder = new SesaEncoder(
             new SesaEncoder.Config(
                 TYPE,
@@ -58,7 +62,7 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
                 timeout,
                 ignoreMissing,
                 false,
-                options,
+                options.build(),
                 allowModelChange,
                 SesaEncodeProcessor::mappingFix,
                 "reindex into a new index, or set allow_model_change: true"
@@ -94,6 +98,11 @@ public final class SesaEncodeProcessor extends AbstractBatchingProcessor {
 
     public boolean isIgnoreMissing() {
         return encoder.config().ignoreMissing();
+    }
+
+    /** The {@code chunking} option, or null when off. */
+    public Chunking getChunking() {
+        return encoder.config().options().hasChunking() ? encoder.config().options().getChunking() : null;
     }
 
     public List<FieldMapping> getMappings() {

@@ -11,6 +11,7 @@ import org.sesa.inference.v1.Embedding;
 import org.sesa.inference.v1.EncodeOptions;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
+import org.sesa.inference.v1.Window;
 import org.sesa.opensearch.index.IndexModels;
 import org.sesa.opensearch.index.MappingVerdict;
 import org.sesa.opensearch.index.TargetMappings;
@@ -203,6 +204,8 @@ public final class SesaEncoder {
     /** Work and results for one sub-batch; one instance per Encode call. */
     private final class Batch {
         private final List<FieldMapping> mappings = config.mappings();
+        /** Whether the encoding is chunked ({@code EncodeOptions.chunking}): windows, coverage and the chunk fields. */
+        private final boolean chunked = config.options().hasChunking();
         private final List<IngestDocumentWrapper> in;
         private final Exception[] errors;
         /** Per document and mapping: index into {@link #texts}, or -1 when missing/not sent. */
@@ -266,7 +269,10 @@ public final class SesaEncoder {
             String where = null;
             for (int m = 0; m < mappings.size(); m++) {
                 SesaFieldNames names = mappings.get(m).target();
-                MappingVerdict v = verdictOf.computeIfAbsent(index + "\u0000" + names.prefix(), k -> targetMappings.verdict(index, names));
+                MappingVerdict v = verdictOf.computeIfAbsent(
+                    index + "\u0000" + names.prefix(),
+                    k -> targetMappings.verdict(index, names, chunked)
+                );
                 verdicts[d][m] = v;
                 if (v.fits() == false) {
                     where = v.where();
@@ -439,7 +445,11 @@ public final class SesaEncoder {
                         RestStatus.BAD_REQUEST
                     );
                 }
-                if (e.getDenseCount() == 0) {
+                if (chunked) {
+                    checkWindows(doc, mapping, e);
+                }
+                int denseCount = chunked ? e.getWindows(0).getDenseCount() : e.getDenseCount();
+                if (denseCount == 0) {
                     throw new OpenSearchStatusException(
                         "["
                             + config.type()
@@ -452,7 +462,7 @@ public final class SesaEncoder {
                     );
                 }
                 MappingVerdict verdict = verdicts[d][m];
-                String dimension = verdict == null ? null : verdict.dimensionProblem(mapping.target().dense(), e.getDenseCount());
+                String dimension = verdict == null ? null : verdict.dimensionProblem(mapping.target().dense(), denseCount);
                 if (dimension != null) {
                     dimensionProblems.add(dimension);
                     where = verdict.where();
@@ -483,6 +493,29 @@ public final class SesaEncoder {
             }
         }
 
+        /** A chunked embedding must have at least one window, all of one dimension (that of the first). */
+        private void checkWindows(IngestDocument doc, FieldMapping mapping, Embedding e) {
+            String problem = null;
+            if (e.getWindowsCount() == 0) {
+                problem = "no windows for a chunked encoding (an inference server without chunking support?)";
+            } else {
+                int dim = e.getWindows(0).getDenseCount();
+                for (int w = 1; w < e.getWindowsCount(); w++) {
+                    if (e.getWindows(w).getDenseCount() != dim) {
+                        problem = "windows of different dimensions (" + dim + " and " + e.getWindows(w).getDenseCount() + ")";
+                        break;
+                    }
+                }
+            }
+            if (problem != null) {
+                throw new OpenSearchStatusException(
+                    "[" + config.type() + "] inference server returned " + problem + " for target [" + mapping.prefix() + "] in document ["
+                        + docId(doc) + "]",
+                    RestStatus.BAD_GATEWAY
+                );
+            }
+        }
+
         private void write(IngestDocument doc, int d, EncodeResponse response, Map<String, String> models) {
             for (int m = 0; m < mappings.size(); m++) {
                 SesaFieldNames names = mappings.get(m).target();
@@ -500,7 +533,23 @@ public final class SesaEncoder {
                     continue;
                 }
                 Embedding e = response.getEmbeddings(idx);
-                doc.setFieldValue(names.dense(), new ArrayList<>(e.getDenseList()));
+                if (chunked) {
+                    // the single-vector field stays what it was: the first window (the server's mean of the windows
+                    // measured worse); every window goes to <prefix>_chunks for best-window search.
+                    List<Map<String, Object>> chunks = new ArrayList<>(e.getWindowsCount());
+                    for (Window w : e.getWindowsList()) {
+                        Map<String, Object> chunk = new LinkedHashMap<>();
+                        chunk.put("dense", new ArrayList<>(w.getDenseList()));
+                        chunk.put("start", w.getStartChar());
+                        chunk.put("end", w.getEndChar());
+                        chunks.add(chunk);
+                    }
+                    doc.setFieldValue(names.dense(), new ArrayList<>(e.getWindows(0).getDenseList()));
+                    doc.setFieldValue(names.chunks(), chunks);
+                    doc.setFieldValue(names.coverage(), e.getCoverage());
+                } else {
+                    doc.setFieldValue(names.dense(), new ArrayList<>(e.getDenseList()));
+                }
                 Map<String, Object> concepts = new LinkedHashMap<>();
                 for (Concept c : e.getConceptsList()) {
                     // rank_features only accepts positive weights.

@@ -46,6 +46,7 @@ public final class SesaSearchPlan {
     private final long startNanos;
 
     private volatile List<String> textFields;
+    private volatile List<String> chunkTextFields;
     private volatile List<Candidate> ranking;
     private volatile Map<String, Object> responseInfo;
     private volatile String degradedReason;
@@ -128,6 +129,18 @@ public final class SesaSearchPlan {
 
     public void textFields(List<String> fields) {
         this.textFields = fields == null ? null : List.copyOf(fields);
+    }
+
+    /**
+     * Non-null when the dense branch scored each document by its best window ({@code <prefix>_chunks}): the fields
+     * whose joined text the windows' offsets point into, for {@code _sesa.passage} (see {@link Passages}).
+     */
+    public List<String> chunkTextFields() {
+        return chunkTextFields;
+    }
+
+    public void chunkTextFields(List<String> fields) {
+        this.chunkTextFields = fields == null ? null : List.copyOf(fields);
     }
 
     public int from() {

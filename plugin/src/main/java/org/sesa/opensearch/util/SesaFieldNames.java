@@ -19,8 +19,26 @@ public record SesaFieldNames(String prefix, String dense, String concepts, Strin
         );
     }
 
+    /**
+     * {@code <prefix>_chunks}: the windows of a chunked encoding (a {@code nested} field of {@code {dense, start, end}}
+     * objects); written only by {@code sesa_encode} with its {@code chunking} option.
+     */
+    public String chunks() {
+        return prefix + SesaConventions.get().fieldSuffix("chunks");
+    }
+
+    /** {@code <prefix>_chunks.dense}: the window vectors. */
+    public String chunksDense() {
+        return chunks() + ".dense";
+    }
+
+    /** {@code <prefix>_coverage}: the share of the text the windows of a chunked encoding cover. */
+    public String coverage() {
+        return prefix + SesaConventions.get().fieldSuffix("coverage");
+    }
+
     /** Every output field, e.g. to clear stale values. */
     public String[] all() {
-        return new String[] { dense, concepts, conceptLabels, model, truncated, status };
+        return new String[] { dense, concepts, conceptLabels, model, truncated, status, chunks(), coverage() };
     }
 }

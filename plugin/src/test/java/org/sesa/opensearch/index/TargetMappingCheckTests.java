@@ -60,6 +60,52 @@ class TargetMappingCheckTests {
     }
 
     @Test
+    void theSesaTemplateMappingHoldsChunks() {
+        cluster(1, List.of(index("sesa-docs", sesaTemplateMapping(384))));
+        MappingVerdict v = check.verdict("sesa-docs", SESA, true);
+        assertTrue(v.fits(), () -> v.problems().toString());
+        assertEquals(384, v.dimension());
+    }
+
+    @Test
+    void chunksAreRequiredOnlyWithChunking() {
+        Map<String, Object> props = MappingFixtures.sesaProperties("sesa", 384);
+        cluster(1, List.of(index("plain", Map.of("properties", props))));
+        assertTrue(check.verdict("plain", SESA).fits());
+        assertTrue(check.verdict("plain", SESA, false).fits());
+        assertProblems(
+            check.verdict("plain", SESA, true),
+            "[sesa_chunks] is not mapped, must be [nested] with [dense] a [knn_vector]",
+            "[sesa_coverage] is not mapped, must be [float]"
+        );
+    }
+
+    @Test
+    void badChunkMappingsNameEachField() {
+        Map<String, Object> props = new java.util.LinkedHashMap<>(MappingFixtures.sesaProperties("sesa", 384));
+        props.put(
+            "sesa_chunks",
+            MappingFixtures.json(
+                "{\"type\":\"nested\",\"properties\":{\"dense\":{\"type\":\"knn_vector\",\"dimension\":128,"
+                    + "\"method\":{\"name\":\"hnsw\",\"engine\":\"faiss\"}},\"start\":{\"type\":\"long\"}}}"
+            )
+        );
+        props.put("sesa_coverage", Map.of("type", "double"));
+        Map<String, Object> objectChunks = new java.util.LinkedHashMap<>(props);
+        objectChunks.put("sesa_chunks", MappingFixtures.json("{\"properties\":{\"start\":{\"type\":\"integer\"}}}"));
+        cluster(1, List.of(index("bad", Map.of("properties", props)), index("object", Map.of("properties", objectChunks))));
+        assertProblems(
+            check.verdict("bad", SESA, true),
+            "[sesa_chunks.dense] is a knn_vector with method.engine [faiss]",
+            "[sesa_chunks.dense] is a knn_vector of dimension [128], must have the dimension of [sesa_dense] [384]",
+            "[sesa_chunks.start] is mapped as [long], must be [integer]",
+            "[sesa_chunks.end] is not mapped, must be [integer]",
+            "[sesa_coverage] is mapped as [double], must be [float]"
+        );
+        assertProblems(check.verdict("object", SESA, true), "[sesa_chunks] is mapped as [object]", "must be [nested]");
+    }
+
+    @Test
     void anIndexWithoutMappingNamesEveryField() {
         cluster(1, List.of(index("my-docs", null)));
         MappingVerdict v = check.verdict("my-docs", SESA);

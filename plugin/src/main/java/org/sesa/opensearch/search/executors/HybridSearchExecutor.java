@@ -17,6 +17,7 @@ import org.sesa.inference.v1.EncodeOptions;
 import org.sesa.inference.v1.EncodeRequest;
 import org.sesa.inference.v1.EncodeResponse;
 import org.sesa.inference.v1.TextKind;
+import org.sesa.opensearch.index.ChunkFieldLookup;
 import org.sesa.opensearch.index.IndexModels;
 import org.sesa.opensearch.index.SesaTextFieldLookup;
 import org.sesa.opensearch.index.TargetModels;
@@ -25,6 +26,7 @@ import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.Branch;
 import org.sesa.opensearch.search.DocKey;
 import org.sesa.opensearch.search.HitBackfill;
+import org.sesa.opensearch.search.Passages;
 import org.sesa.opensearch.search.PendingResult;
 import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SesaSearchPlan;
@@ -92,6 +94,7 @@ public final class HybridSearchExecutor {
     private final BranchSearcher searcher;
     private final TargetModelsLookup models;
     private final SesaTextFieldLookup sesaTextFields;
+    private final ChunkFieldLookup chunkFields;
     private final QueryEncodingCache cache;
 
     /**
@@ -119,6 +122,28 @@ public final class HybridSearchExecutor {
         TargetModelsLookup models,
         SesaTextFieldLookup sesaTextFields
     ) {
+        this(type, queries, windowSize, topKConcepts, cacheSize, timeout, strict, client, searcher, models, sesaTextFields, ChunkFieldLookup.NONE);
+    }
+
+    /**
+     * As above; {@code chunkFields} tells whether the target indices hold {@code <prefix>_chunks}: the dense branch
+     * then scores each document by its best window.
+     */
+    public HybridSearchExecutor(
+        String type,
+        BranchQueryFactory queries,
+        int windowSize,
+        int topKConcepts,
+        int cacheSize,
+        TimeValue timeout,
+        boolean strict,
+        InferenceClient client,
+        BranchSearcher searcher,
+        TargetModelsLookup models,
+        SesaTextFieldLookup sesaTextFields,
+        ChunkFieldLookup chunkFields
+    ) {
+        this.chunkFields = Objects.requireNonNull(chunkFields);
         this.type = Objects.requireNonNull(type);
         this.queries = Objects.requireNonNull(queries);
         this.windowSize = windowSize;
@@ -367,7 +392,8 @@ public final class HybridSearchExecutor {
         long start = System.nanoTime();
         String field = ext.field();
         if (field == null) {
-            return new Call(request, context, ext, start, queries, "", null);
+            boolean chunks = ext.mode().branches().contains(Branch.DENSE) && chunkFields.mapsChunks(request, queries.names().chunks());
+            return new Call(request, context, ext, start, queries.withChunks(chunks), "", null);
         }
         String space = sesaTextFields.conceptSpace(request, field);
         return new Call(request, context, ext, start, queries.forSesaText(field), space == null ? "" : space, List.of(field));
@@ -451,7 +477,18 @@ public final class HybridSearchExecutor {
 
         // _source: keep what the user asked for, but fetch what explanations and rerank read.
         FetchSourceContext userSource = source.fetchSource();
-        FetchSourceContext fetch = SourceWidening.widen(userSource, SourceWidening.neededFields(ext, queries.names(), queries.textFields()));
+        List<String> needed = SourceWidening.neededFields(ext, queries.names(), queries.textFields());
+        if (queries.chunks()) { // the best window and the coverage of each hit, for _sesa and rerank
+            needed = new java.util.ArrayList<>(needed);
+            needed.add(queries.names().chunks());
+            needed.add(queries.names().coverage());
+            for (String f : Passages.withoutBoosts(queries.textFields())) {
+                if (needed.contains(f) == false) {
+                    needed.add(f);
+                }
+            }
+        }
+        FetchSourceContext fetch = SourceWidening.widen(userSource, needed);
         boolean augmented = fetch != userSource;
 
         List<SearchExtBuilder> otherExts = BranchRequests.otherExts(source);
@@ -503,6 +540,9 @@ public final class HybridSearchExecutor {
         );
         plan.sideBranchesClock(sideClock);
         plan.textFields(call.textFields());
+        if (queries.chunks()) {
+            plan.chunkTextFields(Passages.withoutBoosts(queries.textFields()));
+        }
         HitBackfill backfill = new ShardHitBackfill(searcher, template, source, fetch, otherExts);
         plan.backfill(backfill, leanMain, Boolean.TRUE.equals(source.seqNoAndPrimaryTerm()));
         call.context().setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);

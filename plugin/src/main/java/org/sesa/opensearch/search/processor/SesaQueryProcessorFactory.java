@@ -4,6 +4,7 @@ import org.opensearch.common.unit.TimeValue;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.sesa.opensearch.index.ChunkFieldLookup;
 import org.sesa.opensearch.index.SesaTextFieldLookup;
 import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
@@ -49,6 +50,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
     private final NamedXContentRegistry registry;
     private final TargetModelsLookup models;
     private final SesaTextFieldLookup sesaTextFields;
+    private final ChunkFieldLookup chunkFields;
 
     /** A factory whose processors check no model record and know no sesa_text field (tests of everything else). */
     public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
@@ -81,6 +83,22 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         TargetModelsLookup models,
         SesaTextFieldLookup sesaTextFields
     ) {
+        this(client, searcher, registry, models, sesaTextFields, ChunkFieldLookup.NONE);
+    }
+
+    /**
+     * As above, with {@code chunkFields}: whether a search's target indices hold {@code <prefix>_chunks}
+     * ({@code TargetChunkFields} on a node), for the best-window dense branch.
+     */
+    public SesaQueryProcessorFactory(
+        Supplier<InferenceClient> client,
+        BranchSearcher searcher,
+        NamedXContentRegistry registry,
+        TargetModelsLookup models,
+        SesaTextFieldLookup sesaTextFields,
+        ChunkFieldLookup chunkFields
+    ) {
+        this.chunkFields = java.util.Objects.requireNonNull(chunkFields);
         this.client = client;
         this.searcher = searcher;
         this.registry = registry;
@@ -101,7 +119,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
         BranchQueryFactory queries = new BranchQueryFactory(textFields, SesaFieldNames.forPrefix(prefix), knnK, registry);
-        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models, sesaTextFields);
+        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models, sesaTextFields, chunkFields);
         return new SesaQueryProcessor(tag, description, ignoreFailure, executor);
     }
 

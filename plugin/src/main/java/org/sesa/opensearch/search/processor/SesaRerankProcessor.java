@@ -14,6 +14,7 @@ import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.index.EvidenceRecord;
 import org.sesa.opensearch.search.Candidate;
 import org.sesa.opensearch.search.SearchEvidence;
+import org.sesa.opensearch.search.Passages;
 import org.sesa.opensearch.search.SesaResponses;
 import org.sesa.opensearch.search.SesaResponses.Ranked;
 import org.sesa.opensearch.search.SesaSearchPlan;
@@ -74,6 +75,20 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
 
     public static final String TYPE = "sesa_rerank";
     static final String SEPARATOR = "\n";
+
+    /**
+     * The text of the window the dense branch scored {@code c} by, when the search scored best windows and it is
+     * known ({@link Passages}); null otherwise (the whole text is reranked then).
+     */
+    static String passageText(SesaSearchPlan plan, Candidate c, List<String> textFields) {
+        if (plan.chunkTextFields() == null || plan.encoding() == null) {
+            return null;
+        }
+        List<String> paths = new ArrayList<>(textFields);
+        paths.add(plan.names().chunks());
+        Passages.Passage p = Passages.best(plan.encoding().dense(), c.sourceFields(paths), plan.names().chunks(), textFields);
+        return p == null || p.text() == null || Texts.isBlank(p.text()) ? null : p.text();
+    }
 
     private final List<String> textFields;
     private final int topN;
@@ -227,7 +242,10 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             .setQuery(ext.queryText())
             .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks).setSkipOutOfDomain(skipOod));
         for (int i = 0; i < head.size(); i++) {
-            String text = SesaResponses.text(head.get(i).sourceFields(textFields), textFields, SEPARATOR);
+            String text = passageText(plan, head.get(i), textFields);
+            if (text == null) {
+                text = SesaResponses.text(head.get(i).sourceFields(textFields), textFields, SEPARATOR);
+            }
             if (Texts.isBlank(text) == false) {
                 rr.addPassages(text);
                 sent.add(i);

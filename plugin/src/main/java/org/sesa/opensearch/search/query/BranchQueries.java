@@ -62,6 +62,39 @@ public final class BranchQueries {
     }
 
     /**
+     * The dense branch of an index that holds the windows of a chunked encoding: a {@code dis_max} of the {@code knn} on
+     * {@code denseField} (the first window; the filter is its pre-filter) and a {@code nested} query on
+     * {@code chunksPath} wrapping a {@code knn} on {@code <chunksPath>.dense} with {@code score_mode: max}, so a document
+     * scores by its best window (its first window is one of them) and a document without chunks still by its first
+     * window. The nested query ignores indices that do not map the path; the filter restricts it from outside (the
+     * user's query is on the parent documents, not on the windows).
+     */
+    public static Map<String, Object> denseBestWindow(
+        String denseField,
+        String chunksPath,
+        float[] vector,
+        int k,
+        Map<String, Object> filter
+    ) {
+        Map<String, Object> nested = new LinkedHashMap<>();
+        nested.put("path", chunksPath);
+        nested.put("query", dense(chunksPath + ".dense", vector, k, null));
+        nested.put("score_mode", "max");
+        nested.put("ignore_unmapped", true);
+        Map<String, Object> windows = Map.of("nested", nested);
+        if (filter != null) {
+            Map<String, Object> bool = new LinkedHashMap<>();
+            bool.put("must", List.of(windows));
+            bool.put("filter", List.of(filter));
+            windows = Map.of("bool", bool);
+        }
+        Map<String, Object> disMax = new LinkedHashMap<>();
+        disMax.put("queries", List.of(dense(denseField, vector, k, filter), windows));
+        disMax.put("tie_breaker", 0.0);
+        return Map.of("dis_max", disMax);
+    }
+
+    /**
      * A {@code bool} of one {@code rank_feature} (linear, boost = the query's weight) per query concept on
      * {@code <field>.<key>}, so a document's score is the dot product of the two concept vectors. At least one
      * clause must match. Null when the query has no usable concept (keys must be non-empty and dot-free).

@@ -21,13 +21,25 @@ import java.util.Objects;
  * @param names      the target prefix's field names ({@code <prefix>_dense}, {@code <prefix>_concepts})
  * @param knnK       {@code k} of the k-NN query
  * @param registry   the node's registry, to parse knn and rank_feature queries
+ * @param chunks     whether the target indices hold {@code <prefix>_chunks}: the dense branch then scores each document
+ *                   by its best window ({@link BranchQueries#denseBestWindow})
  */
-public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry) {
+public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry, boolean chunks) {
 
     public BranchQueryFactory {
         textFields = List.copyOf(textFields);
         Objects.requireNonNull(names);
         Objects.requireNonNull(registry);
+    }
+
+    /** Branch queries for indices without chunks. */
+    public BranchQueryFactory(List<String> textFields, SesaFieldNames names, int knnK, NamedXContentRegistry registry) {
+        this(textFields, names, knnK, registry, false);
+    }
+
+    /** This factory, with the dense branch on the best window ({@code true}) or on {@code <prefix>_dense} only. */
+    public BranchQueryFactory withChunks(boolean chunks) {
+        return chunks == this.chunks ? this : new BranchQueryFactory(textFields, names, knnK, registry, chunks);
     }
 
     /**
@@ -56,6 +68,8 @@ public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, 
                 case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
                 case DENSE -> encoding == null || encoding.dense().length == 0
                     ? null
+                    : chunks
+                        ? BranchQueries.denseBestWindow(names.dense(), names.chunks(), encoding.dense(), knnK, filter)
                     : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
                 case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
             };

@@ -123,8 +123,18 @@ abstract class SesaPipelineTestCase extends SesaQueryTestCase {
         return response(hit("a", 8f, A), hit("b", 4f, B));
     }
 
+    /** Whether the target indices hold chunks ({@code <prefix>_chunks}); none unless a test says so. */
+    org.sesa.opensearch.index.ChunkFieldLookup chunkFields = org.sesa.opensearch.index.ChunkFieldLookup.NONE;
+
     SesaQueryProcessor query() {
-        return new SesaQueryProcessorFactory(fake::client, searcher, SearchTestSupport.registry()).create(Map.of(), null, null, false, new HashMap<>(), null);
+        return new SesaQueryProcessorFactory(
+            fake::client,
+            searcher,
+            SearchTestSupport.registry(),
+            org.sesa.opensearch.index.TargetModelsLookup.NONE,
+            org.sesa.opensearch.index.SesaTextFieldLookup.NONE,
+            chunkFields
+        ).create(Map.of(), null, null, false, new HashMap<>(), null);
     }
 
     /** The indices' evidence records that {@link #fuse} reads; none unless a test sets them. */

@@ -53,4 +53,36 @@ class BranchQueryFactoryTests {
         );
         assertTrue(BranchQueries.toJson(json.get(Branch.CONCEPTS)).endsWith("\"minimum_should_match\":1,\"filter\":[{\"term\":{\"lang\":\"py\"}}]}}"));
     }
+
+    @Test
+    void withChunksTheDenseBranchScoresTheBestWindow() {
+        BranchQueryFactory p = new BranchQueryFactory(List.of("text"), SesaFieldNames.forPrefix("sesa"), 50, SearchTestSupport.registry());
+        assertEquals(false, p.chunks());
+        BranchQueryFactory chunked = p.withChunks(true);
+        assertTrue(chunked.chunks());
+        assertTrue(p.withChunks(false) == p);
+        Embedding embedding = Embedding.newBuilder().addDense(0.6f).addDense(0.8f).build();
+        QueryEncoding enc = QueryEncoding.from(EncodeResponse.newBuilder().addEmbeddings(embedding).build(), "t");
+        Map<Branch, Map<String, Object>> json = chunked.json(ext("{\"query_text\": \"q\", \"mode\": \"dense\"}"), enc, null);
+        assertEquals(
+            "{\"dis_max\":{\"queries\":[{\"knn\":{\"sesa_dense\":{\"vector\":[0.6,0.8],\"k\":50}}},"
+                + "{\"nested\":{\"path\":\"sesa_chunks\",\"query\":{\"knn\":{\"sesa_chunks.dense\":{\"vector\":[0.6,0.8],\"k\":50}}},"
+                + "\"score_mode\":\"max\",\"ignore_unmapped\":true}}],\"tie_breaker\":0.0}}",
+            BranchQueries.toJson(json.get(Branch.DENSE))
+        );
+        Map<String, Object> filter = Map.of("term", Map.of("lang", "py"));
+        json = chunked.json(ext("{\"query_text\": \"q\", \"mode\": \"dense\"}"), enc, filter);
+        assertEquals(
+            "{\"dis_max\":{\"queries\":[{\"knn\":{\"sesa_dense\":{\"vector\":[0.6,0.8],\"k\":50,\"filter\":{\"term\":{\"lang\":\"py\"}}}}},"
+                + "{\"bool\":{\"must\":[{\"nested\":{\"path\":\"sesa_chunks\",\"query\":{\"knn\":{\"sesa_chunks.dense\":{\"vector\":[0.6,0.8],\"k\":50}}},"
+                + "\"score_mode\":\"max\",\"ignore_unmapped\":true}}],\"filter\":[{\"term\":{\"lang\":\"py\"}}]}}],\"tie_breaker\":0.0}}",
+            BranchQueries.toJson(json.get(Branch.DENSE)),
+            "the user's query filters the parents from outside the nested query"
+        );
+        // it parses with the node's registry (nested and dis_max are core queries)
+        assertTrue(chunked.build(ext("{\"query_text\": \"q\", \"mode\": \"dense\"}"), enc, null).get(Branch.DENSE)
+            instanceof org.opensearch.index.query.DisMaxQueryBuilder);
+        // a sesa_text field never has chunks
+        assertEquals(false, chunked.forSesaText("body").chunks());
+    }
 }
