@@ -39,6 +39,21 @@ def write_corpus(docs: list[dict], folder: Path) -> Path:
     return folder
 
 
+def demo_index_models_changed(client) -> dict | None:
+    """The models the demo index recorded when they differ from those `sesa up` just stamped into the template
+    (the server's); None when they agree or there is no index yet. Searches on an index encoded by other models are
+    refused, so the demo rebuilds its own index instead."""
+    conv = schemas.conventions()
+    if not client.indices.exists(index=DEMO_INDEX):
+        return None
+    key = conv["index_meta_key"]
+    recorded = (client.indices.get_mapping(index=DEMO_INDEX)[DEMO_INDEX]["mappings"].get("_meta", {})
+                .get(key, {}).get("models"))
+    template = client.indices.get_index_template(name=conv["default_index_template"])["index_templates"][0]
+    current = template["index_template"]["template"]["mappings"].get("_meta", {}).get(key, {}).get("models")
+    return recorded if recorded and current and recorded != current else None
+
+
 def run(summary: dict, args=None, queries: tuple[str, ...] = DEMO_QUERIES, limit: int | None = None) -> None:
     from .cluster.stack import opensearch_client
 
@@ -50,7 +65,10 @@ def run(summary: dict, args=None, queries: tuple[str, ...] = DEMO_QUERIES, limit
     from .ingest import ingest
 
     folder = write_corpus(docs, state_paths().home / "demo" / "esco-occupations")
-    result = ingest(client, folder, DEMO_INDEX)
+    stale = demo_index_models_changed(client)
+    if stale:
+        print(f"the demo index was encoded with {stale}; the server now serves other models: rebuilding it")
+    result = ingest(client, folder, DEMO_INDEX, fresh=bool(stale))
     print(result.summary())
     if not result.ok:
         raise SesaError(f"the demo index is incomplete: {result.failed} occupations failed (see above)")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 BUILTIN_PACKS = ("esco-skills", "wordnet-nouns")
 # Bump a pack's revision when its rows or labels change, so cached artifacts are rebuilt.
-PACK_REVISIONS = {"esco-skills": 2, "wordnet-nouns": 1}
+PACK_REVISIONS = {"esco-skills": 3, "wordnet-nouns": 1}
 
 
 def builtin_artifact_dir(pack: str, encoder_version: str, limit: int | None = None) -> Path:

