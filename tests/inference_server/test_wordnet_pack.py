@@ -199,7 +199,11 @@ def test_registered_as_a_builtin_pack_cached_by_encoder_version(wn_dir, tmp_path
     assert BUILTIN_PACKS == ("esco-skills", "wordnet-nouns")
     d = builtin_artifact_dir("wordnet-nouns", "v1")
     assert d == tmp_path / "home" / "concepts" / "wordnet-nouns" / "enc-v1-r1"
-    assert builtin_artifact_dir("esco-skills", "v1").name == "enc-v1-r2"  # ESCO's revision is untouched
+    from inference_server.runtime.concept_space import PACK_REVISIONS
+
+    # each pack has its own revision: WordNet's does not move ESCO's cache entry
+    assert builtin_artifact_dir("esco-skills", "v1").name == f"enc-v1-r{PACK_REVISIONS['esco-skills']}"
+    assert PACK_REVISIONS["esco-skills"] != PACK_REVISIONS["wordnet-nouns"]
     with pytest.raises(FileNotFoundError, match="concepts build --vocab wordnet-nouns"):
         resolve_concept_space("wordnet-nouns", _StubEncoder(), build_missing=False)
     h = resolve_concept_space("wordnet-nouns", _StubEncoder())  # built once into the cache, then loaded
