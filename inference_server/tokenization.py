@@ -142,9 +142,8 @@ class TextTokenizer:
         window = max(1, window)
         overlap = min(max(0, overlap), window // 2)
         max_windows = max(1, max_windows)
-        need = window + (max_windows - 1) * max(1, window - overlap)
-        if sentences:
-            need = window * max_windows  # shortened windows advance less: read enough tokens for all of them
+        # shortened windows (sentence ends) advance less: read enough tokens for all of them
+        need = window * max_windows if sentences else window + (max_windows - 1) * max(1, window - overlap)
         spans, more = self.word_spans(text, need)
         n = len(spans)
         if n == 0:

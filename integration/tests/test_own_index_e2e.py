@@ -73,6 +73,7 @@ def test_one_sesa_text_field_wires_vectors_search_and_rerank(os_client, stack, c
         with InferenceClient(stack.server_address) as inference:
             fresh = inference.encode([d["body"] for d in DOCS.values()])
             models = {"dense": model_ref(fresh.dense_model), "concepts": model_ref(fresh.concept_model)}
+            has_reranker = any(m.role == "reranker" for m in inference.info().models)
         stored = {h["_id"]: h["_source"] for h in os_client.search(index=name, body={"size": 10})["hits"]["hits"]}
         for doc_id, emb in zip(DOCS, fresh.embeddings):
             assert cosine(stored[doc_id][f["dense"]], list(emb.dense)) > 0.98, doc_id  # the body field, encoded
@@ -89,7 +90,7 @@ def test_one_sesa_text_field_wires_vectors_search_and_rerank(os_client, stack, c
         body["ext"]["sesa"]["rerank"] = {"top_n": 4, "without_evidence": "rerank", "out_of_domain": "rerank"}
         reranked = os_client.search(index=name, body=body, params={"search_pipeline": pipeline})
         rerank_info = reranked["ext"]["sesa"]["rerank"]
-        if any(m.role == "reranker" for m in InferenceClient(stack.server_address).info().models):
+        if has_reranker:
             assert rerank_info["applied"] is True, rerank_info
         # a field that is not a sesa_text field is a 400 naming it
         from opensearchpy.exceptions import RequestError

@@ -108,26 +108,8 @@ public final class HybridSearchExecutor {
      * @param searcher     runs the side branches and the backfill
      * @param models       what the search's target indices record about their models (checked against the encoding)
      * @param sesaTextFields the sesa_text fields of the search's target indices (for {@code ext.sesa.field})
-     */
-    public HybridSearchExecutor(
-        String type,
-        BranchQueryFactory queries,
-        int windowSize,
-        int topKConcepts,
-        int cacheSize,
-        TimeValue timeout,
-        boolean strict,
-        InferenceClient client,
-        BranchSearcher searcher,
-        TargetModelsLookup models,
-        SesaTextFieldLookup sesaTextFields
-    ) {
-        this(type, queries, windowSize, topKConcepts, cacheSize, timeout, strict, client, searcher, models, sesaTextFields, ChunkFieldLookup.NONE);
-    }
-
-    /**
-     * As above; {@code chunkFields} tells whether the target indices hold {@code <prefix>_chunks}: the dense branch
-     * then scores each document by its best window.
+     * @param chunkFields  whether the target indices hold {@code <prefix>_chunks}: the dense branch then scores each
+     *                     document by its best window
      */
     public HybridSearchExecutor(
         String type,
