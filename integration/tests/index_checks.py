@@ -7,6 +7,7 @@ compares, so large corpora compare a fixed-seed sample.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -121,6 +122,78 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
     # concept weights may swap at the top-k cut-off under batch-dependent noise, never more
     assert worst_concepts > concepts_min, f"worst concept-vector cosine {worst_concepts:.5f}"
     return len(docs)
+
+
+def _code_points(text: str) -> int:
+    return len(text)  # Python strings count code points, as the server's window offsets do
+
+
+def assert_every_document_has_all_its_windows(client, index: str, dataset, server_address: str, chunking: dict,
+                                              sample: int = 100, seed: int = 13, prefix: str | None = None) -> int:
+    """With `chunking` (sesa_encode's option) every indexed document carries every window of its text, never a part:
+    for all of them (read back), windows in text order, the first at 0, each next one starting inside or at the end of
+    the one before (no gap), the last at the text's end unless the coverage says `max_windows` cut it, one vector per
+    window of the single vector's dimension, and the single vector is the first window's. For `sample` of them
+    (picked with `seed`) the windows are exactly what the server's chunked Encode of the same text returns now:
+    the same spans and coverage, vectors and pooled concept weights equal up to the encoder's tolerance. Returns how
+    many documents were checked."""
+    from opensearchpy.helpers import scan
+
+    from integration.inference import InferenceClient, pb
+
+    f = schemas.field_names(prefix)
+    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    texts = {d.id: d.joined(separator) for d in dataset.iter_corpus()}
+    missing = schemas.conventions()["status_values"]["missing_source"]
+    max_windows = int(chunking.get("max_windows", 16))
+    stored: dict[str, dict] = {}
+    for hit in scan(client, index=index, size=500,
+                    _source=[f["chunks"], f["coverage"], f["dense"], f["status"], f["concepts"]]):
+        src = hit["_source"]
+        if src.get(f["status"]) == missing:
+            continue
+        doc, text = hit["_id"], texts[hit["_id"]]
+        windows = src.get(f["chunks"]) or []
+        assert windows, f"document {doc} was indexed without its windows"
+        spans = [(w["start"], w["end"]) for w in windows]
+        assert spans[0][0] == 0, (doc, spans)
+        for (s0, e0), (s1, e1) in itertools.pairwise(spans):
+            assert s0 < s1 <= e0 < e1, f"document {doc}: windows {spans} leave a gap or go back"
+        coverage = src.get(f["coverage"])
+        assert coverage is not None, f"document {doc} has windows but no coverage"
+        if coverage >= 1.0:
+            assert spans[-1][1] == _code_points(text), f"document {doc}: the windows {spans} stop before the text's end"
+        else:
+            assert len(windows) == max_windows, f"document {doc}: coverage {coverage} with {len(windows)} windows"
+        dim = len(src[f["dense"]])
+        assert all(len(w["dense"]) == dim for w in windows), f"document {doc}: a window without its vector"
+        assert src[f["dense"]] == pytest.approx(windows[0]["dense"], abs=1e-6), \
+            f"document {doc}: the single vector is not the first window's"
+        stored[doc] = src
+    picked = random.Random(seed).sample(sorted(stored), min(sample, len(stored)))
+    if not picked:
+        return len(stored)
+    options = pb.Chunking(window_tokens=int(chunking.get("window_tokens", 0)),
+                          overlap_tokens=int(chunking.get("overlap_tokens", 32)), max_windows=max_windows)
+    with InferenceClient(server_address) as inference:
+        dense_min, concepts_min = _tolerances(inference)
+        worst_concepts = 1.0
+        for start in range(0, len(picked), ENCODE_BATCH):
+            batch = picked[start:start + ENCODE_BATCH]
+            response = inference.encode([texts[d] for d in batch], chunking=options)
+            for doc, emb in zip(batch, response.embeddings):
+                assert not emb.HasField("error"), (doc, emb.error)
+                src = stored[doc]
+                fresh = [(w.start_char, w.end_char) for w in emb.windows]
+                assert [(w["start"], w["end"]) for w in src[f["chunks"]]] == fresh, f"document {doc}: windows differ"
+                assert src[f["coverage"]] == pytest.approx(emb.coverage, abs=1e-6), doc
+                for w, fw in zip(src[f["chunks"]], emb.windows):
+                    cos = cosine(w["dense"], list(fw.dense))
+                    assert cos > dense_min, f"document {doc}: cosine {cos:.6f} between a stored and a fresh window"
+                weights = {c.key: c.weight for c in emb.concepts if c.weight > 0}
+                worst_concepts = min(worst_concepts, sparse_cosine(src[f["concepts"]], weights))
+    assert worst_concepts > concepts_min, f"worst pooled concept-vector cosine {worst_concepts:.5f}"
+    return len(stored)
 
 
 def _tolerances(inference) -> tuple[float, float]:

@@ -16,6 +16,7 @@ from integration import schemas
 
 pytestmark = pytest.mark.e2e
 
+QUERY = "Python software for hospital patient records in SQL"
 FILLER = " ".join(f"Paragraph {i} is about the history of medieval castles, their walls and their towers." for i in range(60))
 NEEDLE = "The hospital replaced paper patient records with a Python service that writes them to an SQL database."
 
@@ -49,13 +50,108 @@ def test_a_long_document_is_found_by_its_best_window_and_names_the_passage(os_cl
             assert cosine(mid["dense"], list(alone.dense)) > 0.98
 
         res = os_client.search(index=index, params={"search_pipeline": conv["default_search_pipeline"]}, body={
-            "size": 2, "ext": {"sesa": {"query_text": "Python software for hospital patient records in SQL",
-                                        "mode": "dense", "explain": True}}})
+            "size": 2, "ext": {"sesa": {"query_text": QUERY, "mode": "dense", "explain": True}}})
         top = res["hits"]["hits"][0]
         assert top["_id"] == "long", res["hits"]["hits"]
         passage = top["fields"]["_sesa"][0]["passage"]
         assert "Python service" in passage["text"] and joined[passage["start"]:passage["end"]] == passage["text"]
+
+        # the passage is the window nearest to the query by the exact cosine (the windows' vectors in _source)
+        with InferenceClient(stack.server_address) as inference:
+            from integration.inference import pb
+
+            query = list(inference.encode([QUERY], kind=pb.TEXT_KIND_QUERY).embeddings[0].dense)
+        nearest = max(chunks, key=lambda w: cosine(query, w["dense"]))
+        assert (passage["start"], passage["end"]) == (nearest["start"], nearest["end"])
+        _same_passage_on_every_path(os_client, conv, index, passage)
     finally:
         if not os.environ.get("SESA_KEEP_STACK"):
             os_client.indices.delete(index=index, ignore_unavailable=True)
         os_client.ingest.delete_pipeline(id=pipeline_name, ignore=[404])
+
+
+def _same_passage_on_every_path(os_client, conv, index: str, passage: dict) -> None:
+    """The page fetch names each hit's best window (a lookup with inner hits, no window vector read from _source):
+    the same passage whatever the request fetches, in hybrid with rerank, with highlights (the main branch fetches its
+    own hits), and next to a document of the same index ingested without chunking (no passage)."""
+    params = {"search_pipeline": conv["default_search_pipeline"]}
+    os_client.index(index=index, id="plain", body={"title": "Records", "text": "Patient records kept on paper."},
+                    params={"pipeline": conv["default_ingest_pipeline"], "refresh": "true"})  # no chunks
+    rerank = {"top_n": 5, "out_of_domain": "rerank", "without_evidence": "rerank"}
+    bodies = {
+        "dense, title only": {"size": 3, "_source": ["title"], "ext": {"sesa": {"query_text": QUERY, "mode": "dense",
+                                                                                "explain": True}}},
+        "hybrid + rerank": {"size": 3, "_source": False, "ext": {"sesa": {"query_text": QUERY, "mode": "hybrid",
+                                                                           "explain": True, "rerank": rerank}}},
+        "highlight": {"size": 3, "_source": ["title"], "highlight": {"fields": {"text": {}}},
+                      "ext": {"sesa": {"query_text": QUERY, "mode": "dense", "explain": True}}},
+    }
+    for name, body in bodies.items():
+        hits = {h["_id"]: h for h in os_client.search(index=index, params=params, body=body)["hits"]["hits"]}
+        assert set(hits) == {"long", "short", "plain"}, (name, list(hits))
+        assert hits["long"]["fields"]["_sesa"][0]["passage"] == passage, name
+        assert hits["short"]["fields"]["_sesa"][0]["passage"]["start"] == 0, name
+        assert hits["plain"]["fields"]["_sesa"][0]["passage"] is None, f"{name}: no chunks, no passage"
+        assert not any("inner_hits" in h for h in hits.values()), f"{name}: the lookup's inner hits leaked"
+        for h in hits.values():
+            if body["_source"] is False:
+                assert "_source" not in h, name
+            else:
+                assert set(h["_source"]) <= {"title"}, (name, h["_source"])
+    # nothing to name: no explanation, nothing looked up, the request's _source as asked
+    hits = os_client.search(index=index, params=params, body={
+        "size": 3, "_source": ["title"], "ext": {"sesa": {"query_text": QUERY, "mode": "hybrid", "explain": False,
+                                                          "rerank": False}}})["hits"]["hits"]
+    assert hits and all("fields" not in h and set(h["_source"]) <= {"title"} for h in hits), hits
+
+
+def test_a_sesa_text_field_with_chunking_stores_every_window_and_names_the_passage(os_client, stack):
+    """`chunking` as a sesa_text mapping parameter means what sesa_encode's option means: the system processor stores
+    every window of the field's text (no pipeline), the field's search scores a document by its best window and names
+    it; the parameter cannot change once set."""
+    from opensearchpy.exceptions import RequestError
+
+    conv = schemas.conventions()
+    f = schemas.field_names(schemas.text_field_prefix("body"))
+    chunking = {"window_tokens": 128, "overlap_tokens": 16, "max_windows": 32}
+    index = f"long-text-{uuid.uuid4().hex[:6]}"
+    text = f"{FILLER} {NEEDLE} {FILLER}"
+    os_client.indices.create(index=index, body={"mappings": {"properties": {
+        "title": {"type": "keyword"}, "body": {"type": "sesa_text", "chunking": chunking}}}})
+    try:
+        props = os_client.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+        assert props["body"]["chunking"] == chunking, props["body"]
+        assert props[f["chunks"]]["type"] == "nested" and props[f["coverage"]]["type"] == "float"
+        assert props[f["chunks"]]["properties"]["dense"]["dimension"] == props[f["dense"]]["dimension"]
+        os_client.index(index=index, id="long", body={"title": "Castles", "body": text}, params={"refresh": "true"})
+        os_client.index(index=index, id="short", body={"title": "Gardens", "body": "Roses and tulips in spring."},
+                        params={"refresh": "true"})
+        src = os_client.get(index=index, id="long")["_source"]
+        chunks = src[f["chunks"]]
+        assert len(chunks) > 5 and src[f["coverage"]] == pytest.approx(1.0)
+        assert chunks[0]["start"] == 0 and chunks[-1]["end"] == len(text)  # offsets into the field's own text
+        assert src[f["dense"]] == pytest.approx(chunks[0]["dense"], abs=1e-6)
+
+        params = {"search_pipeline": conv["default_search_pipeline"]}
+        rerank = {"top_n": 5, "out_of_domain": "rerank", "without_evidence": "rerank"}
+        passages = []
+        for ext in ({"mode": "dense", "explain": True}, {"mode": "hybrid", "explain": True, "rerank": rerank}):
+            res = os_client.search(index=index, params=params, body={
+                "size": 2, "_source": ["title"], "ext": {"sesa": {"query_text": QUERY, "field": "body", **ext}}})
+            hits = {h["_id"]: h for h in res["hits"]["hits"]}
+            if ext["mode"] == "dense":  # (the cross-encoder, trained on SciFact, may order two such texts either way)
+                assert res["hits"]["hits"][0]["_id"] == "long", res["hits"]["hits"]
+            top = hits["long"]
+            assert "inner_hits" not in top and top["_source"] == {"title": "Castles"}
+            passage = top["fields"]["_sesa"][0]["passage"]
+            assert "Python service" in passage["text"] and text[passage["start"]:passage["end"]] == passage["text"]
+            passages.append(passage)
+        assert passages[0] == passages[1]
+
+        with pytest.raises(RequestError) as changed:
+            os_client.indices.put_mapping(index=index, body={"properties": {"body": {
+                "type": "sesa_text", "chunking": {**chunking, "max_windows": 8}}}})
+        assert "chunking" in str(changed.value.info), changed.value.info
+    finally:
+        if not os.environ.get("SESA_KEEP_STACK"):
+            os_client.indices.delete(index=index, ignore_unavailable=True)

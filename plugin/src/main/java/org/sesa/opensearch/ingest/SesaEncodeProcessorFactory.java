@@ -6,6 +6,7 @@ import org.opensearch.ingest.Processor;
 import org.sesa.inference.v1.Chunking;
 import org.sesa.opensearch.index.TargetMappings;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.util.ChunkingOption;
 import org.sesa.opensearch.util.ProcessorConfigs;
 import org.sesa.opensearch.util.SesaFieldNames;
 
@@ -39,17 +40,17 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
     /** The limit of both {@link #TOP_K_CONCEPTS} and {@link #TOP_LABELS}. */
     public static final int MAX_TOP_K = 1024;
     public static final String ALLOW_MODEL_CHANGE = "allow_model_change";
-    /** Chunked encoding: {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}}; absent: off. */
-    public static final String CHUNKING = "chunking";
-    public static final String WINDOW_TOKENS = "window_tokens";
-    public static final String OVERLAP_TOKENS = "overlap_tokens";
-    public static final String MAX_WINDOWS = "max_windows";
-    public static final int DEFAULT_OVERLAP_TOKENS = 32;
-    public static final int DEFAULT_MAX_WINDOWS = 16;
+    /** Chunked encoding: {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}}; absent: off ({@link ChunkingOption}). */
+    public static final String CHUNKING = ChunkingOption.CHUNKING;
+    public static final String WINDOW_TOKENS = ChunkingOption.WINDOW_TOKENS;
+    public static final String OVERLAP_TOKENS = ChunkingOption.OVERLAP_TOKENS;
+    public static final String MAX_WINDOWS = ChunkingOption.MAX_WINDOWS;
+    public static final int DEFAULT_OVERLAP_TOKENS = ChunkingOption.DEFAULT_OVERLAP_TOKENS;
+    public static final int DEFAULT_MAX_WINDOWS = ChunkingOption.DEFAULT_MAX_WINDOWS;
     /** Limit of {@link #WINDOW_TOKENS} (the server clamps it to its passage window anyway). */
-    public static final int MAX_WINDOW_TOKENS = 8192;
+    public static final int MAX_WINDOW_TOKENS = ChunkingOption.MAX_WINDOW_TOKENS;
     /** Limit of {@link #MAX_WINDOWS}: every window is a vector in the document's nested field. */
-    public static final int MAX_MAX_WINDOWS = 256;
+    public static final int MAX_MAX_WINDOWS = ChunkingOption.MAX_MAX_WINDOWS;
 
     private final Supplier<InferenceClient> client;
     private final ModelMetaLookup modelMeta;
@@ -104,82 +105,10 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
 
     /**
      * The {@code chunking} option, or null when absent. Every key is optional; unknown keys, non-integers and values out
-     * of range are refused with what is allowed.
+     * of range are refused with what is allowed ({@link ChunkingOption}).
      */
     static Chunking parseChunking(String tag, Object raw) {
-        String type = SesaEncodeProcessor.TYPE;
-        if (raw == null) {
-            return null;
-        }
-        if (!(raw instanceof Map<?, ?> map)) {
-            throw newConfigurationException(
-                type,
-                tag,
-                CHUNKING,
-                "must be an object such as {\"" + WINDOW_TOKENS + "\": 0, \"" + OVERLAP_TOKENS + "\": 32, \"" + MAX_WINDOWS
-                    + "\": 16}, got " + describe(raw)
-            );
-        }
-        for (Object key : map.keySet()) {
-            if (List.of(WINDOW_TOKENS, OVERLAP_TOKENS, MAX_WINDOWS).contains(key) == false) {
-                throw newConfigurationException(
-                    type,
-                    tag,
-                    CHUNKING,
-                    "has unknown key [" + key + "]: expected [" + WINDOW_TOKENS + ", " + OVERLAP_TOKENS + ", " + MAX_WINDOWS + "]"
-                );
-            }
-        }
-        int window = chunkingInt(tag, map, WINDOW_TOKENS, 0);
-        int overlap = chunkingInt(tag, map, OVERLAP_TOKENS, DEFAULT_OVERLAP_TOKENS);
-        int maxWindows = chunkingInt(tag, map, MAX_WINDOWS, DEFAULT_MAX_WINDOWS);
-        if (window < 0 || window > MAX_WINDOW_TOKENS) {
-            throw newConfigurationException(
-                type,
-                tag,
-                CHUNKING + "." + WINDOW_TOKENS,
-                "must be between 0 (the server's passage window) and " + MAX_WINDOW_TOKENS + ", got " + window
-            );
-        }
-        if (overlap < 1) {
-            throw newConfigurationException(
-                type,
-                tag,
-                CHUNKING + "." + OVERLAP_TOKENS,
-                "must be at least 1 (the server reads 0 as its default of 32), got " + overlap
-            );
-        }
-        if (window > 0 && overlap * 2 > window) {
-            throw newConfigurationException(
-                type,
-                tag,
-                CHUNKING + "." + OVERLAP_TOKENS,
-                "must be at most half of " + WINDOW_TOKENS + " [" + window + "] (the server would clamp it), got " + overlap
-            );
-        }
-        if (maxWindows < 1 || maxWindows > MAX_MAX_WINDOWS) {
-            throw newConfigurationException(
-                type,
-                tag,
-                CHUNKING + "." + MAX_WINDOWS,
-                "must be between 1 and " + MAX_MAX_WINDOWS + ", got " + maxWindows
-            );
-        }
-        return Chunking.newBuilder().setWindowTokens(window).setOverlapTokens(overlap).setMaxWindows(maxWindows).build();
-    }
-
-    private static int chunkingInt(String tag, Map<?, ?> map, String key, int defaultValue) {
-        Object v = map.get(key);
-        if (v == null) {
-            return defaultValue;
-        }
-        if (v instanceof Number n && (n instanceof Float || n instanceof Double) == false) {
-            long l = n.longValue();
-            if (l >= Integer.MIN_VALUE && l <= Integer.MAX_VALUE) {
-                return (int) l;
-            }
-        }
-        throw newConfigurationException(SesaEncodeProcessor.TYPE, tag, CHUNKING + "." + key, "must be an integer, got " + describe(v));
+        return ChunkingOption.parse(raw, (property, message) -> newConfigurationException(SesaEncodeProcessor.TYPE, tag, property, message));
     }
 
     private static int readRange(String tag, Map<String, Object> config, String key) {

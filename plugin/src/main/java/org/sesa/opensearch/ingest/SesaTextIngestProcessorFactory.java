@@ -1,6 +1,7 @@
 package org.sesa.opensearch.ingest;
 
 import org.opensearch.ingest.AbstractBatchingSystemProcessor;
+import org.sesa.inference.v1.Chunking;
 import org.sesa.inference.v1.EncodeOptions;
 import org.sesa.inference.v1.TextKind;
 import org.sesa.opensearch.index.TargetMappings;
@@ -66,31 +67,36 @@ public final class SesaTextIngestProcessorFactory extends AbstractBatchingSystem
             return null;
         }
         Map<String, String> fields = new LinkedHashMap<>();
+        // one encoder per concept space and chunking: the fields of one share one Encode call per sub-batch
+        Map<EncodeKey, List<FieldMapping>> byEncoding = new LinkedHashMap<>();
         for (SesaTextField f : MappingMaps.sesaTextFields(properties).values()) {
             if (f.inNested() == false) { // the mapping transformer refuses those; one made otherwise gets no vectors
                 fields.put(f.path(), f.conceptSpace());
+                SesaFieldNames names = SesaFieldNames.forPrefix(SesaTextFieldMapper.targetPrefix(f.path()));
+                byEncoding.computeIfAbsent(new EncodeKey(f.conceptSpace(), f.chunking()), k -> new ArrayList<>())
+                    .add(new FieldMapping(List.of(f.path()), names));
             }
         }
         if (fields.isEmpty()) {
             return null;
         }
-        Map<String, List<FieldMapping>> bySpace = new LinkedHashMap<>();
-        for (Map.Entry<String, String> f : fields.entrySet()) {
-            SesaFieldNames names = SesaFieldNames.forPrefix(SesaTextFieldMapper.targetPrefix(f.getKey()));
-            bySpace.computeIfAbsent(f.getValue(), k -> new ArrayList<>()).add(new FieldMapping(List.of(f.getKey()), names));
-        }
         InferenceClient inference = client.get();
         List<SesaEncoder> encoders = new ArrayList<>();
-        for (Map.Entry<String, List<FieldMapping>> space : bySpace.entrySet()) {
-            EncodeOptions options = EncodeOptions.newBuilder().setKind(TextKind.TEXT_KIND_PASSAGE).setConceptSpace(space.getKey()).build();
+        for (Map.Entry<EncodeKey, List<FieldMapping>> encoding : byEncoding.entrySet()) {
+            EncodeOptions.Builder options = EncodeOptions.newBuilder()
+                .setKind(TextKind.TEXT_KIND_PASSAGE)
+                .setConceptSpace(encoding.getKey().conceptSpace());
+            if (encoding.getKey().chunking() != null) {
+                options.setChunking(encoding.getKey().chunking());
+            }
             SesaEncoder.Config encoderConfig = new SesaEncoder.Config(
                 SesaTextIngestProcessor.TYPE,
-                space.getValue(),
+                encoding.getValue(),
                 SEPARATOR,
                 null,
                 true,
                 true,
-                options,
+                options.build(),
                 false,
                 SesaTextIngestProcessorFactory::mappingFix,
                 "reindex into a new index created with the sesa_text mapping while the server serves these models"
@@ -102,6 +108,9 @@ public final class SesaTextIngestProcessorFactory extends AbstractBatchingSystem
             : "encodes the sesa_text fields " + fields.keySet() + " into their SESA vectors (added by the opensearch-sesa plugin)";
         return new SesaTextIngestProcessor(tag, desc, BATCH_SIZE, encoders, fields);
     }
+
+    /** How a field's text is encoded: its concept space (empty: the server's default) and chunking (null: off). */
+    private record EncodeKey(String conceptSpace, Chunking chunking) {}
 
     /** What to do when an index with sesa_text fields cannot hold their output: its siblings were changed. */
     static String mappingFix(String index) {

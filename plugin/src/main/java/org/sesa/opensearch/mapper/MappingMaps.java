@@ -1,5 +1,7 @@
 package org.sesa.opensearch.mapper;
 
+import org.sesa.inference.v1.Chunking;
+
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
@@ -80,6 +82,16 @@ public final class MappingMaps {
         /** The field's {@code concept_space} parameter; empty: the server's default space. */
         public String conceptSpace() {
             return config.get(SesaTextFieldMapper.CONCEPT_SPACE) instanceof String s ? s : "";
+        }
+
+        /**
+         * The field's {@code chunking} parameter, or null when absent (off).
+         *
+         * @throws org.opensearch.index.mapper.MapperParsingException when it is not a valid option
+         */
+        public Chunking chunking() {
+            Object raw = config.get(SesaTextFieldMapper.CHUNKING);
+            return raw == null ? null : SesaTextFieldMapper.parseChunking(path, raw);
         }
     }
 

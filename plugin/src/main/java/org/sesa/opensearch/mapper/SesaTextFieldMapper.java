@@ -1,5 +1,7 @@
 package org.sesa.opensearch.mapper;
 
+import org.sesa.inference.v1.Chunking;
+import org.sesa.opensearch.util.ChunkingOption;
 import org.sesa.opensearch.util.SesaConventions;
 import org.apache.lucene.document.FieldType;
 import org.opensearch.Version;
@@ -14,7 +16,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -32,8 +33,10 @@ import java.util.regex.Pattern;
  * </ul>
  *
  * Parameters: those of {@code text}, plus {@code concept_space} (the server's concept space to map the text into;
- * default: the server's default space; it cannot change once set, as vectors of two spaces cannot be compared).
- * {@code chunking} is not supported yet. A {@code sesa_text} field cannot be a multi-field.
+ * default: the server's default space; it cannot change once set, as vectors of two spaces cannot be compared) and
+ * {@code chunking} ({@code sesa_encode}'s option of that name, {@link ChunkingOption}: every window of a long text is
+ * encoded and stored in {@code <field>_sesa_chunks}, and the search scores the document by its best window; absent:
+ * off; it cannot change once set). A {@code sesa_text} field cannot be a multi-field.
  *
  * <p>The mapper is a {@link TextFieldMapper} (its field type is the text field type, so every text query, highlighter
  * and analyzer works on it unchanged); only its type name and the extra parameter differ.
@@ -42,16 +45,16 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
 
     public static final String CONTENT_TYPE = "sesa_text";
     public static final String CONCEPT_SPACE = "concept_space";
+    public static final String CHUNKING = ChunkingOption.CHUNKING;
     public static final String ANALYZER = "analyzer";
     public static final String DEFAULT_ANALYZER = "english";
     /** A sesa_text field {@code body} writes its SESA output under target prefix {@code body_sesa} (conventions.json). */
     public static final String TARGET_PREFIX_SUFFIX = SesaConventions.get().sesaTextTargetSuffix();
-    /** Parameters that will come, rejected with a message of their own until then. */
-    static final Set<String> NOT_YET_SUPPORTED = Set.of("chunking");
     /** What a concept space name may look like (what the server's names look like, with room to spare). */
     private static final Pattern CONCEPT_SPACE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,199}");
 
     private final String conceptSpace;
+    private final Map<String, Object> chunking;
 
     private SesaTextFieldMapper(
         String simpleName,
@@ -65,6 +68,7 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
     ) {
         super(simpleName, fieldType, mappedFieldType, prefixFieldMapper, phraseFieldMapper, multiFields, copyTo, builder);
         this.conceptSpace = builder.conceptSpace.getValue();
+        this.chunking = builder.chunking.getValue();
     }
 
     /** The target prefix of the sesa_text field at {@code fieldPath}: {@code body} → {@code body_sesa}. */
@@ -77,6 +81,11 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
         return conceptSpace;
     }
 
+    /** The field's {@code chunking} option, or null when its text is encoded whole (the default). */
+    public Chunking chunking() {
+        return chunking.isEmpty() ? null : parseChunking(name(), chunking);
+    }
+
     @Override
     protected String contentType() {
         return CONTENT_TYPE;
@@ -87,11 +96,25 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
         return new Builder(simpleName(), indexCreatedVersion, indexAnalyzers).init(this);
     }
 
-    /** The text field writes its own parameters one by one; {@code concept_space} follows them. */
+    /** The text field writes its own parameters one by one; {@code concept_space} and {@code chunking} follow them. */
     @Override
     protected void doXContentBody(XContentBuilder builder, boolean includeDefaults, Params params) throws IOException {
         super.doXContentBody(builder, includeDefaults, params);
-        ((Builder) getMergeBuilder()).conceptSpace.toXContent(builder, includeDefaults);
+        Builder b = (Builder) getMergeBuilder();
+        b.conceptSpace.toXContent(builder, includeDefaults);
+        b.chunking.toXContent(builder, includeDefaults);
+    }
+
+    /**
+     * Checks a {@code chunking} value with the rules of {@code sesa_encode}'s option of that name.
+     *
+     * @throws MapperParsingException naming the field and what is wrong
+     */
+    public static Chunking parseChunking(String field, Object value) {
+        return ChunkingOption.parse(
+            value,
+            (property, message) -> new MapperParsingException("[" + property + "] of " + CONTENT_TYPE + " field [" + field + "] " + message)
+        );
     }
 
     /**
@@ -127,6 +150,15 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
             m -> ((SesaTextFieldMapper) m).conceptSpace
         );
 
+        /* Stored with every key set (ChunkingOption.toMap), so a mapping reads back the same; empty: off. */
+        final Parameter<Map<String, Object>> chunking = new Parameter<>(
+            CHUNKING,
+            false,
+            Map::of,
+            (field, context, value) -> ChunkingOption.toMap(parseChunking(field, value)),
+            m -> ((SesaTextFieldMapper) m).chunking
+        );
+
         /* What the text field's build makes, kept to build this mapper from the same parts. */
         private FieldType builtFieldType;
         private TextFieldType builtFieldTypeMapped;
@@ -141,6 +173,7 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
         protected List<Parameter<?>> getParameters() {
             List<Parameter<?>> all = new ArrayList<>(super.getParameters());
             all.add(conceptSpace);
+            all.add(chunking);
             return all;
         }
 
@@ -196,13 +229,6 @@ public final class SesaTextFieldMapper extends TextFieldMapper {
                 throw new MapperParsingException(
                     CONTENT_TYPE + " field [" + name + "] cannot be a multi-field (under [fields]): map it as a field of its own"
                 );
-            }
-            for (String key : NOT_YET_SUPPORTED) {
-                if (node.containsKey(key)) {
-                    throw new MapperParsingException(
-                        "[" + key + "] of " + CONTENT_TYPE + " field [" + name + "] is not supported yet: each document's text is encoded whole"
-                    );
-                }
             }
             if (node.containsKey(ANALYZER) == false) {
                 node.put(ANALYZER, DEFAULT_ANALYZER);

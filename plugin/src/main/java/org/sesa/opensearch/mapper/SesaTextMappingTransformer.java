@@ -39,6 +39,8 @@ import java.util.function.Supplier;
  * body_sesa_model           object: dense, concepts (keyword)
  * body_sesa_truncated       boolean
  * body_sesa_status          keyword
+ * body_sesa_chunks          nested {dense: knn_vector as body_sesa_dense, start, end: integer}   (with chunking)
+ * body_sesa_coverage        float                                                               (with chunking)
  * </pre>
  *
  * and records the models the server encodes that field with in {@code _meta.sesa.models.body_sesa} (as the
@@ -190,9 +192,11 @@ public final class SesaTextMappingTransformer implements MappingTransformer {
                     errors.add(e.getMessage());
                 }
             }
-            for (String key : SesaTextFieldMapper.NOT_YET_SUPPORTED) {
-                if (f.config().containsKey(key)) {
-                    errors.add("[" + key + "] of " + SesaTextFieldMapper.CONTENT_TYPE + " field [" + f.path() + "] is not supported yet");
+            if (f.config().containsKey(SesaTextFieldMapper.CHUNKING)) {
+                try {
+                    SesaTextFieldMapper.parseChunking(f.path(), f.config().get(SesaTextFieldMapper.CHUNKING));
+                } catch (MapperParsingException e) {
+                    errors.add(e.getMessage());
                 }
             }
         }
@@ -272,7 +276,7 @@ public final class SesaTextMappingTransformer implements MappingTransformer {
         Map<String, Object> sesa = meta.get(metaKey) instanceof Map<?, ?> s ? new LinkedHashMap<>((Map<String, Object>) s) : new LinkedHashMap<>();
         Map<String, Object> models = sesa.get(MODELS) instanceof Map<?, ?> mm ? new LinkedHashMap<>((Map<String, Object>) mm) : new LinkedHashMap<>();
         for (SesaTextField f : fields.values()) {
-            f.parentProperties().putAll(siblings(SesaTextFieldMapper.targetPrefix(f.name()), dimension));
+            f.parentProperties().putAll(siblings(SesaTextFieldMapper.targetPrefix(f.name()), dimension, f.chunking() != null));
             Map<String, String> recorded = modelsBySpace.get(f.conceptSpace());
             if (recorded != null) {
                 models.putIfAbsent(SesaTextFieldMapper.targetPrefix(f.path()), new LinkedHashMap<>(recorded));
@@ -283,10 +287,44 @@ public final class SesaTextMappingTransformer implements MappingTransformer {
         root.put(MappingMaps.META, meta);
     }
 
-    /** The sibling fields of target prefix {@code prefix}, in the order of {@link SesaFieldNames#all()}. */
+    /** The sibling fields of target prefix {@code prefix} without chunking, in the order of {@link SesaFieldNames#all()}. */
     public static Map<String, Object> siblings(String prefix, int dimension) {
+        return siblings(prefix, dimension, false);
+    }
+
+    /**
+     * The sibling fields of target prefix {@code prefix}, in the order of {@link SesaFieldNames#all()}; with
+     * {@code chunks} also those of a chunked encoding, as the {@code sesa-*} template maps them: {@code <prefix>_chunks}
+     * ({@code nested}: {@code dense} a {@code knn_vector} like {@code <prefix>_dense}, {@code start} and {@code end}
+     * {@code integer}) and {@code <prefix>_coverage} ({@code float}).
+     */
+    public static Map<String, Object> siblings(String prefix, int dimension, boolean chunks) {
         SesaFieldNames names = SesaFieldNames.forPrefix(prefix);
         Map<String, Object> out = new LinkedHashMap<>();
+        out.put(names.dense(), denseVector(dimension));
+        out.put(names.concepts(), type(MappingVerdict.RANK_FEATURES));
+        out.put(names.conceptLabels(), type(MappingVerdict.KEYWORD));
+        Map<String, Object> modelProperties = new LinkedHashMap<>();
+        modelProperties.put(IndexModels.DENSE, type(MappingVerdict.KEYWORD));
+        modelProperties.put(IndexModels.CONCEPTS, type(MappingVerdict.KEYWORD));
+        out.put(names.model(), new LinkedHashMap<>(Map.of(MappingMaps.PROPERTIES, modelProperties)));
+        out.put(names.truncated(), type(MappingVerdict.BOOLEAN));
+        out.put(names.status(), type(MappingVerdict.KEYWORD));
+        if (chunks) {
+            Map<String, Object> window = new LinkedHashMap<>();
+            window.put("dense", denseVector(dimension));
+            window.put("start", type(MappingVerdict.INTEGER));
+            window.put("end", type(MappingVerdict.INTEGER));
+            Map<String, Object> nested = type(MappingMaps.NESTED);
+            nested.put(MappingMaps.PROPERTIES, window);
+            out.put(names.chunks(), nested);
+            out.put(names.coverage(), type(MappingVerdict.FLOAT));
+        }
+        return out;
+    }
+
+    /** A {@code knn_vector} of {@code dimension}: hnsw, lucene, cosinesimil, m 16, ef_construction 128. */
+    private static Map<String, Object> denseVector(int dimension) {
         Map<String, Object> parameters = new LinkedHashMap<>();
         parameters.put("m", 16);
         parameters.put("ef_construction", 128);
@@ -299,16 +337,7 @@ public final class SesaTextMappingTransformer implements MappingTransformer {
         dense.put(MappingMaps.TYPE, MappingVerdict.KNN_VECTOR);
         dense.put("dimension", dimension);
         dense.put("method", method);
-        out.put(names.dense(), dense);
-        out.put(names.concepts(), type(MappingVerdict.RANK_FEATURES));
-        out.put(names.conceptLabels(), type(MappingVerdict.KEYWORD));
-        Map<String, Object> modelProperties = new LinkedHashMap<>();
-        modelProperties.put(IndexModels.DENSE, type(MappingVerdict.KEYWORD));
-        modelProperties.put(IndexModels.CONCEPTS, type(MappingVerdict.KEYWORD));
-        out.put(names.model(), new LinkedHashMap<>(Map.of(MappingMaps.PROPERTIES, modelProperties)));
-        out.put(names.truncated(), type(MappingVerdict.BOOLEAN));
-        out.put(names.status(), type(MappingVerdict.KEYWORD));
-        return out;
+        return dense;
     }
 
     private static Map<String, Object> type(String type) {

@@ -27,11 +27,17 @@ public final class Candidate {
     private final int[] ranks;
     private final double fused;
     private final boolean partial;
+    private final Passages.Lookup passageLookup;
     private Map<String, Object> sourceMap;
     private boolean sourceParsed;
 
     /** @param partial the hit carries the id and score only; its source and fields are still to be fetched */
     public Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused, boolean partial) {
+        this(key, hit, raw, ranks, fused, partial, Passages.Lookup.NOT_LOOKED_UP);
+    }
+
+    private Candidate(DocKey key, SearchHit hit, Float[] raw, int[] ranks, double fused, boolean partial, Passages.Lookup passageLookup) {
+        this.passageLookup = passageLookup;
         this.partial = partial;
         this.key = key;
         this.hit = hit;
@@ -41,15 +47,32 @@ public final class Candidate {
         this.fused = fused;
     }
 
-    /** The same candidate with the fully fetched hit (the partial hit's Lucene explanation and matched queries are kept). */
-    public Candidate withFetchedHit(SearchHit full) {
+    /**
+     * The same candidate with the fully fetched hit (the partial hit's Lucene explanation and matched queries are kept),
+     * and the best window its fetch looked up, if any ({@link Passages#lookedUp}: the lookup's inner hits are taken off
+     * the hit).
+     *
+     * @param chunksField {@code <prefix>_chunks}
+     */
+    public Candidate withFetchedHit(SearchHit full, String chunksField) {
+        Passages.Lookup lookup = Passages.lookedUp(full, chunksField);
         if (full.getExplanation() == null && hit.getExplanation() != null) {
             full.explanation(hit.getExplanation());
         }
         if (hit.getMatchedQueries().length > 0) { // the user's named queries matched in the branch search
             full.matchedQueries(hit.getMatchedQueries());
         }
-        return new Candidate(key, full, raw, ranks, fused, false);
+        return new Candidate(key, full, raw, ranks, fused, false, lookup);
+    }
+
+    /** The same candidate with the best window a lean lookup of its (already complete) hit found. */
+    public Candidate withPassageLookup(Passages.Lookup lookup) {
+        return lookup.looked() ? new Candidate(key, hit, raw, ranks, fused, partial, lookup) : this;
+    }
+
+    /** The best window the fetch of this candidate's hit looked up ({@link Passages#lookup}), or that it did not. */
+    public Passages.Lookup passageLookup() {
+        return passageLookup;
     }
 
     /** Whether the hit still lacks what the user asked to fetch (it came from a lean branch search). */

@@ -107,16 +107,12 @@ public final class SesaResponses {
         e.put("shared_concepts", plan.encoding() == null ? List.of() : sharedConcepts(plan.encoding(), c.sourceFields(List.of(plan.names().concepts())), plan.names().concepts()));
         List<String> chunkText = plan.chunkTextFields();
         if (chunkText != null) {
-            // the window the dense branch scored the document by, found again from its source (no model call)
-            List<String> paths = new ArrayList<>(chunkText);
-            paths.add(plan.names().chunks());
-            paths.add(plan.names().coverage());
-            Map<String, Object> source = c.sourceFields(paths);
+            // the window the dense branch scored the document by, found again without a model call (see Passages)
             Passages.Passage passage = plan.encoding() == null
                 ? null
-                : Passages.best(plan.encoding().dense(), source, plan.names().chunks(), chunkText);
+                : Passages.of(c, plan.encoding().dense(), plan.names().chunks(), chunkText);
             e.put("passage", passage == null ? null : passage.toMap());
-            Float coverage = Passages.coverage(source, plan.names().coverage());
+            Float coverage = Passages.coverage(c.sourceFields(List.of(plan.names().coverage())), plan.names().coverage());
             if (coverage != null) {
                 e.put("coverage", coverage);
             }

@@ -254,25 +254,31 @@ public final class SesaSearchPlan {
 
     /**
      * Fetches the partial candidates among the first {@code n} of the ranking (one msearch for all of them) and
-     * puts the fetched hits into the ranking; completes at once when none is partial. A candidate whose document
-     * was updated or deleted since its branch search found it is dropped, and the head is completed again from
-     * the candidates behind it. A failed fetch goes to the listener.
+     * puts the fetched hits into the ranking, and looks up the best window of the others when the search names
+     * passages ({@link HitBackfill#looksUpPassages}); completes at once when there is nothing to fetch. A candidate
+     * whose document was updated or deleted since its branch search found it is dropped, and the head is completed
+     * again from the candidates behind it. A failed fetch goes to the listener.
      */
     public void completeHead(int n, ActionListener<Void> listener) {
         List<Candidate> current = ranking;
         int upTo = Math.min(Math.max(0, n), current == null ? 0 : current.size());
         List<DocKey> missing = new ArrayList<>();
+        List<DocKey> passagesOnly = new ArrayList<>(); // fetched by their branch, but the best window is still unknown
+        boolean lookup = backfill != null && backfill.looksUpPassages();
         for (int i = 0; i < upTo; i++) {
-            if (current.get(i).partial()) {
-                missing.add(current.get(i).key());
+            Candidate c = current.get(i);
+            if (c.partial()) {
+                missing.add(c.key());
+            } else if (lookup && c.passageLookup().looked() == false) {
+                passagesOnly.add(c.key());
             }
         }
-        if (missing.isEmpty()) {
+        if (missing.isEmpty() && passagesOnly.isEmpty()) {
             listener.onResponse(null);
             return;
         }
         long started = System.nanoTime();
-        backfill.fetch(missing, new ActionListener<>() {
+        backfill.fetch(missing, passagesOnly, new ActionListener<>() {
             @Override
             public void onResponse(Map<DocKey, SearchHit> found) {
                 backfillNanos.accumulateAndGet(System.nanoTime() - started, (a, b) -> Math.max(0, a) + b);
@@ -286,7 +292,11 @@ public final class SesaSearchPlan {
                             dropped++;
                             continue;
                         }
-                        c = c.withFetchedHit(full);
+                        c = c.withFetchedHit(full, names.chunks());
+                    } else if (i < upTo && lookup && c.passageLookup().looked() == false) {
+                        SearchHit lean = found.get(c.key());
+                        // not found: changed since its branch search; its passage then comes from its source, if any
+                        c = lean == null ? c : c.withPassageLookup(Passages.lookedUp(lean, names.chunks()));
                     }
                     next.add(c);
                 }

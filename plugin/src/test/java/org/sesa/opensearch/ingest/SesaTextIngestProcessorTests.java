@@ -159,6 +159,43 @@ class SesaTextIngestProcessorTests {
     }
 
     @Test
+    void aFieldWithChunkingIsEncodedWindowByWindowInACallOfItsOwn() throws Exception {
+        // every text: windows [0, 2) along (1, 0) and [1, end) along (0, 1); their mean (0.7, 0.7) as the whole
+        service.embedder = text -> org.sesa.inference.v1.Embedding.newBuilder()
+            .addDense(0.7f)
+            .addDense(0.7f)
+            .addConcepts(org.sesa.inference.v1.Concept.newBuilder().setKey("c1").setWeight(0.9f))
+            .addWindows(org.sesa.inference.v1.Window.newBuilder().addDense(1f).addDense(0f).setStartChar(0).setEndChar(2).setNumTokens(1))
+            .addWindows(org.sesa.inference.v1.Window.newBuilder().addDense(0f).addDense(1f).setStartChar(1).setEndChar(text.length()).setNumTokens(2))
+            .setCoverage(1f)
+            .build();
+        SesaTextIngestProcessor p = processorFor(
+            "{\"properties\": {\"body\": {\"type\": \"sesa_text\", \"chunking\": {\"window_tokens\": 0, \"overlap_tokens\": 32, \"max_windows\": 8}},"
+                + " \"title\": {\"type\": \"sesa_text\"}}}"
+        );
+        assertEquals(2, p.encoders().size(), "one encoder per concept space and chunking");
+        IngestDocumentWrapper[] out = run(p, doc("1", "body", "long body", "title", "hi"));
+        assertNull(out[0].getException(), () -> "unexpected: " + out[0].getException());
+        assertEquals(2, service.encoding.calls.get());
+        EncodeRequest chunked = service.encoding.requests.stream().filter(r -> r.getOptions().hasChunking()).findFirst().orElseThrow();
+        assertEquals(List.of("long body"), chunked.getTextsList());
+        assertEquals(8, chunked.getOptions().getChunking().getMaxWindows());
+        assertEquals(32, chunked.getOptions().getChunking().getOverlapTokens());
+        EncodeRequest whole = service.encoding.requests.stream().filter(r -> r.getOptions().hasChunking() == false).findFirst().orElseThrow();
+        assertEquals(List.of("hi"), whole.getTextsList());
+
+        IngestDocument d = out[0].getIngestDocument();
+        assertEquals(List.of(1f, 0f), d.getFieldValue("body_sesa_dense", List.class), "the first window, as sesa_encode writes it");
+        List<?> windows = d.getFieldValue("body_sesa_chunks", List.class);
+        assertEquals(2, windows.size());
+        assertEquals(Map.of("dense", List.of(0f, 1f), "start", 1, "end", "long body".length()), Map.copyOf((Map<?, ?>) windows.get(1)));
+        assertEquals(1f, d.getFieldValue("body_sesa_coverage", Float.class));
+        assertEquals(List.of(0.7f, 0.7f), d.getFieldValue("title_sesa_dense", List.class), "no chunking: the whole text's vector");
+        assertFalse(d.hasField("title_sesa_chunks"));
+        assertFalse(d.hasField("title_sesa_coverage"));
+    }
+
+    @Test
     void aFailedEncodeFailsTheDocumentWithItsReason() throws Exception {
         SesaTextIngestProcessor p = processorFor("{\"properties\": {\"body\": {\"type\": \"sesa_text\"}}}");
         IngestDocumentWrapper[] out = run(p, doc("1", "body", "bad"), doc("2", "body", "fine"), doc("3", "body", 42));

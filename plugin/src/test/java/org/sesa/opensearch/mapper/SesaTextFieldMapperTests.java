@@ -26,6 +26,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -135,7 +136,10 @@ class SesaTextFieldMapperTests {
             { "{\"concept_space\": \"two words\"}", "got [two words]" },
             { "{\"concept_space\": 7}", "got Integer [7]" },
             { "{\"concept_space\": [\"a\"]}", "[concept_space] of sesa_text field [body]" },
-            { "{\"chunking\": true}", "[chunking] of sesa_text field [body] is not supported yet" },
+            { "{\"chunking\": true}", "[chunking] of sesa_text field [body] must be an object such as" },
+            { "{\"chunking\": {\"size\": 3}}", "[chunking] of sesa_text field [body] has unknown key [size]" },
+            { "{\"chunking\": {\"window_tokens\": 64, \"overlap_tokens\": 40}}", "[chunking.overlap_tokens] of sesa_text field [body] must be at most half" },
+            { "{\"chunking\": {\"max_windows\": 1.5}}", "[chunking.max_windows] of sesa_text field [body] must be an integer" },
             { "{\"colour\": \"blue\"}", "unknown parameter [colour] on mapper [body] of type [sesa_text]" },
             { "{\"analyzer\": \"klingon\"}", "klingon" } };
         for (String[] c : cases) {
@@ -162,6 +166,30 @@ class SesaTextFieldMapperTests {
         assertEquals("esco-skills", ((SesaTextFieldMapper) a.merge(same)).conceptSpace());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> a.merge(other));
         assertTrue(e.getMessage().contains("concept_space"), e.getMessage());
+    }
+
+    @Test
+    void chunkingIsStoredWithEveryKeyAndCannotChange() throws IOException {
+        SesaTextFieldMapper off = build(parse("body", "{}"));
+        assertNull(off.chunking(), "absent: the text is encoded whole");
+        assertFalse(serialized(off).containsKey("chunking"));
+
+        SesaTextFieldMapper on = build(parse("body", "{\"chunking\": {\"max_windows\": 8}}"));
+        assertEquals(0, on.chunking().getWindowTokens());
+        assertEquals(32, on.chunking().getOverlapTokens());
+        assertEquals(8, on.chunking().getMaxWindows());
+        Map<String, Object> out = serialized(on);
+        assertEquals(Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 8), out.get("chunking"));
+        SesaTextFieldMapper reparsed = build(new SesaTextFieldMapper.TypeParser().parse("body", new HashMap<>(out), context(false)));
+        assertEquals(out, serialized(reparsed));
+        assertEquals(on.chunking(), ((SesaTextFieldMapper) on.merge(reparsed)).chunking(), "the same option merges");
+
+        SesaTextFieldMapper defaults = build(parse("body", "{\"chunking\": {}}"));
+        assertEquals(16, defaults.chunking().getMaxWindows(), "{} takes every default, and turns chunking on");
+        for (SesaTextFieldMapper other : List.of(off, defaults)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> on.merge(other));
+            assertTrue(e.getMessage().contains("chunking"), e.getMessage());
+        }
     }
 
     @Test

@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -206,8 +207,36 @@ class SesaTextMappingTransformerTests {
         Exception badSpace = failure(json("{\"properties\": {\"body\": {\"type\": \"sesa_text\", \"concept_space\": \"\"}}}"));
         assertTrue(badSpace.getMessage().contains("[concept_space] of sesa_text field [body]"), badSpace.getMessage());
         Exception chunking = failure(json("{\"properties\": {\"body\": {\"type\": \"sesa_text\", \"chunking\": true}}}"));
-        assertTrue(chunking.getMessage().contains("[chunking] of sesa_text field [body] is not supported yet"), chunking.getMessage());
+        assertTrue(chunking.getMessage().contains("[chunking] of sesa_text field [body] must be an object"), chunking.getMessage());
+        Exception overlap = failure(json("{\"properties\": {\"body\": {\"type\": \"sesa_text\", \"chunking\": {\"overlap_tokens\": 0}}}}"));
+        assertTrue(overlap.getMessage().contains("[chunking.overlap_tokens] of sesa_text field [body] must be at least 1"), overlap.getMessage());
         assertEquals(0, service.infoCalls.get());
+    }
+
+    @Test
+    void aFieldWithChunkingAlsoGetsTheWindowFieldsTheEncoderChecksFor() throws Exception {
+        service.encoderDimension = 2;
+        Map<String, Object> mapping = transform(json(
+            "{\"properties\": {\"body\": {\"type\": \"sesa_text\", \"chunking\": {\"max_windows\": 8}}, \"title\": {\"type\": \"sesa_text\"}}}"
+        ));
+        Map<String, Object> properties = at(mapping, "properties");
+        Map<String, Object> chunks = at(properties, "body_sesa_chunks");
+        assertEquals("nested", chunks.get("type"));
+        assertEquals(properties.get("body_sesa_dense"), at(chunks, "properties", "dense"), "the windows' vectors are mapped like the single vector");
+        assertEquals(Map.of("type", "integer"), at(chunks, "properties", "start"));
+        assertEquals(Map.of("type", "integer"), at(chunks, "properties", "end"));
+        assertEquals(Map.of("type", "float"), properties.get("body_sesa_coverage"));
+        assertFalse(properties.containsKey("title_sesa_chunks"), "a field without chunking gets no window fields");
+        assertFalse(properties.containsKey("title_sesa_coverage"));
+        // what sesa_encode's mapping check asks of a chunked encoding (the system processor runs the same check)
+        MappingVerdict verdict = MappingVerdict.of(
+            "index [i]",
+            properties,
+            org.sesa.opensearch.util.SesaFieldNames.forPrefix("body_sesa"),
+            null,
+            true
+        );
+        assertTrue(verdict.fits(), String.valueOf(verdict.problems()));
     }
 
     @Test

@@ -8,6 +8,7 @@ import org.opensearch.action.search.SearchRequest;
 import org.opensearch.action.search.SearchResponse;
 import org.opensearch.action.search.SearchResponseSections;
 import org.opensearch.action.search.ShardSearchFailure;
+import org.opensearch.common.document.DocumentField;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.core.ParseField;
 import org.opensearch.core.common.bytes.BytesArray;
@@ -127,5 +128,25 @@ public final class SearchTestSupport {
         public SearchRequest only(int i) {
             return requests.get(0).requests().get(i);
         }
+    }
+
+    /**
+     * {@code hit} carrying the best window as a passage lookup ({@link Passages#lookup}) names it: inner hits
+     * {@link Passages#INNER_HITS}, start/end as fields; no window (the document has no chunks) when {@code start} is null.
+     */
+    public static SearchHit withLookup(SearchHit hit, Integer start, Integer end, float score) {
+        Map<String, SearchHits> inner = new HashMap<>();
+        if (start == null) {
+            inner.put(Passages.INNER_HITS, new SearchHits(new SearchHit[0], new TotalHits(0, TotalHits.Relation.EQUAL_TO), Float.NaN));
+        } else {
+            Map<String, DocumentField> fields = new HashMap<>();
+            fields.put("sesa_chunks.start", new DocumentField("sesa_chunks.start", List.of(start)));
+            fields.put("sesa_chunks.end", new DocumentField("sesa_chunks.end", List.of(end)));
+            SearchHit w = new SearchHit(0, hit.getId(), new SearchHit.NestedIdentity("sesa_chunks", 1, null), fields, Map.of());
+            w.score(score);
+            inner.put(Passages.INNER_HITS, new SearchHits(new SearchHit[] { w }, new TotalHits(3, TotalHits.Relation.EQUAL_TO), score));
+        }
+        hit.setInnerHits(inner);
+        return hit;
     }
 }

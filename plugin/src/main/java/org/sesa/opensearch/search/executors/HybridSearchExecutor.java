@@ -41,6 +41,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * Runs a SESA search's branches for {@code sesa_query}: the one place that orders Encode, the branch searches and
@@ -61,7 +62,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *       search. The branches fetch ids and scores only, named by {@code _seq_no} ({@link DocKey},
  *       {@link BranchRequests}); the few of their hits that reach the page or the rerank head get their source and
  *       fields from one search afterwards ({@link ShardHitBackfill}), with the {@code _source} widened to what the
- *       response processors read ({@link SourceWidening}).</li>
+ *       response processors read ({@link SourceWidening}). When the dense branch scores best windows and the search
+ *       names passages ({@code explain} or rerank), that search also looks up each hit's best window
+ *       ({@link Passages#lookup}), so no window vector is fetched.</li>
  *   <li>Leaves a {@link SesaSearchPlan} in the pipeline context for {@code sesa_fuse} and {@code sesa_rerank}.</li>
  * </ol>
  *
@@ -378,7 +381,10 @@ public final class HybridSearchExecutor {
             return new Call(request, context, ext, start, queries.withChunks(chunks), "", null);
         }
         String space = sesaTextFields.conceptSpace(request, field);
-        return new Call(request, context, ext, start, queries.forSesaText(field), space == null ? "" : space, List.of(field));
+        BranchQueryFactory fieldQueries = queries.forSesaText(field);
+        // a sesa_text field with chunking: scored by its best window, like the pipeline's fields
+        boolean chunks = ext.mode().branches().contains(Branch.DENSE) && chunkFields.mapsChunks(request, fieldQueries.names().chunks());
+        return new Call(request, context, ext, start, fieldQueries.withChunks(chunks), space == null ? "" : space, List.of(field));
     }
 
     /** The cache's text key: the query text, and the concept space it is encoded into when not the default one. */
@@ -459,11 +465,16 @@ public final class HybridSearchExecutor {
 
         // _source: keep what the user asked for, but fetch what explanations and rerank read.
         FetchSourceContext userSource = source.fetchSource();
+        boolean leanMain = BranchRequests.fetchesOnlySource(source);
+        // the best window of each hit (_sesa.passage, rerank): looked up when the page is fetched (Passages.lookup),
+        // so no window vector is read from _source
+        boolean passages = queries.chunks() && (ext.explain() || Boolean.FALSE.equals(ext.rerank()) == false);
         List<String> needed = SourceWidening.neededFields(ext, queries.names(), queries.textFields());
-        if (queries.chunks()) { // the best window and the coverage of each hit, for _sesa and rerank
+        if (passages) { // the text the window's span is cut from, and the coverage
             needed = new java.util.ArrayList<>(needed);
-            needed.add(queries.names().chunks());
-            needed.add(queries.names().coverage());
+            if (ext.explain()) {
+                needed.add(queries.names().coverage());
+            }
             for (String f : Passages.withoutBoosts(queries.textFields())) {
                 if (needed.contains(f) == false) {
                     needed.add(f);
@@ -508,7 +519,6 @@ public final class HybridSearchExecutor {
         // The main branch's window is lean too (names from doc values, nothing stored loaded) unless the user asks
         // for highlights or fields; the page's hits (or the rerank head) are fetched afterwards. Either way its
         // hits carry _seq_no, the key the lean side branches' hits are matched by (see DocKey).
-        boolean leanMain = BranchRequests.fetchesOnlySource(source);
         if (leanMain) {
             BranchRequests.lean(mainSource);
         } else if (augmented) {
@@ -525,7 +535,12 @@ public final class HybridSearchExecutor {
         if (queries.chunks()) {
             plan.chunkTextFields(Passages.withoutBoosts(queries.textFields()));
         }
-        HitBackfill backfill = new ShardHitBackfill(searcher, template, source, fetch, otherExts);
+        String chunks = queries.names().chunks();
+        // asked when the page is fetched: a hybrid search's encoding may arrive after this rewrite
+        Supplier<QueryBuilder> lookup = passages
+            ? () -> plan.encoding() == null ? null : Passages.lookup(chunks, plan.encoding().dense())
+            : null;
+        HitBackfill backfill = new ShardHitBackfill(searcher, template, source, fetch, otherExts, lookup);
         plan.backfill(backfill, leanMain, Boolean.TRUE.equals(source.seqNoAndPrimaryTerm()));
         call.context().setAttribute(SesaSearchPlan.CONTEXT_KEY, plan);
         return request;

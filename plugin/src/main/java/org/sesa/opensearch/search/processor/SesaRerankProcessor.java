@@ -84,9 +84,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         if (plan.chunkTextFields() == null || plan.encoding() == null) {
             return null;
         }
-        List<String> paths = new ArrayList<>(textFields);
-        paths.add(plan.names().chunks());
-        Passages.Passage p = Passages.best(plan.encoding().dense(), c.sourceFields(paths), plan.names().chunks(), textFields);
+        Passages.Passage p = Passages.of(c, plan.encoding().dense(), plan.names().chunks(), textFields);
         return p == null || p.text() == null || Texts.isBlank(p.text()) ? null : p.text();
     }
 

@@ -7,6 +7,7 @@ import org.opensearch.cluster.ClusterState;
 import org.opensearch.cluster.metadata.IndexMetadata;
 import org.opensearch.core.rest.RestStatus;
 import org.opensearch.index.query.BoolQueryBuilder;
+import org.opensearch.index.query.DisMaxQueryBuilder;
 import org.opensearch.index.query.MultiMatchQueryBuilder;
 import org.sesa.opensearch.index.IndexSesaMeta;
 import org.sesa.opensearch.index.MappingFixtures;
@@ -22,6 +23,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -92,6 +94,27 @@ class SesaTextSearchTests extends SesaQueryTestCase {
 
         assertEquals("body_sesa", r.plan().names().prefix(), "explanations and evidence read the field's siblings");
         assertEquals(List.of("body"), r.plan().textFields(), "rerank reads the field's text");
+    }
+
+    @Test
+    void aSesaTextFieldWithChunksIsScoredByItsBestWindowAndNamesItsPassage() throws Exception {
+        indices(withBody("docs", null, null));
+        SesaQueryProcessor chunked = new SesaQueryProcessorFactory(
+            fake::client,
+            searcher,
+            SearchTestSupport.registry(),
+            meta,
+            meta,
+            (request, field) -> field.equals("body_sesa_chunks")
+        ).create(Map.of(), "t", null, false, new HashMap<>(), null);
+        Result r = run(chunked, search("{\"query_text\": \"python dev\", \"field\": \"body\", \"mode\": \"dense\"}", "docs"));
+        DisMaxQueryBuilder dense = assertInstanceOf(DisMaxQueryBuilder.class, r.request().source().query());
+        assertTrue(dense.toString().contains("body_sesa_chunks"), dense.toString());
+        assertEquals(List.of("body"), r.plan().chunkTextFields(), "the passage is cut from the field's text");
+
+        Result plain = run(processor(), search("{\"query_text\": \"python dev\", \"field\": \"body\", \"mode\": \"dense\"}", "docs"));
+        assertFalse(plain.request().source().query() instanceof DisMaxQueryBuilder, "no chunks: the single vector");
+        assertNull(plain.plan().chunkTextFields());
     }
 
     @Test
