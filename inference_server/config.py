@@ -77,9 +77,15 @@ class ModelsConfig(_Section):
 
 class RuntimeConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
-        "auto", description=("auto = fp16 on CUDA, fp32 on CPU; int8 = dynamic per-channel quantisation (CPU): "
-                             "1.8x faster, same SciFact nDCG, but vectors depend slightly on their batch")
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
+        "auto", description=("auto = fp16 on CUDA; on the CPU the fastest accurate path for its instruction sets "
+                             "(bf16 on AMX, dynamic int8 with VNNI/AVX2, fp32 otherwise; Info and `sesa status` "
+                             "say which and why); bf16 needs OpenVINO and bf16 units (AMX or AVX-512 BF16); int8 "
+                             "runs one sequence per call so a vector depends on its text alone")
+    )
+    engine: Literal["auto", "onnxruntime", "openvino"] = Field(
+        "auto", description="auto = ONNX Runtime, or OpenVINO where it runs the CPU's bf16 units; openvino "
+        "serves fp32 and bf16 on the CPU"
     )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = number of CPU cores")
     allow_spinning: bool = Field(True, description="ORT worker threads spin between ops (faster small batches)")
@@ -383,7 +389,8 @@ def add_config_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--config", help="YAML config file (default: $SESA_SERVER_CONFIG)")
     sp.add_argument("--encoder", help="encoder: HF model dir or .onnx file (default: built-in all-MiniLM-L6-v2)")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    sp.add_argument("--precision", choices=["auto", "fp32", "fp16", "int8"])
+    sp.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16", "int8"])
+    sp.add_argument("--engine", choices=["auto", "onnxruntime", "openvino"])
     sp.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (0 = cores)")
     sp.add_argument("--cache-dir", help="ONNX export cache (default $SESA_HOME/models)")
     sp.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -401,6 +408,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "models.cache_dir": getattr(args, "cache_dir", None),
         "runtime.device": getattr(args, "device", None),
         "runtime.precision": getattr(args, "precision", None),
+        "runtime.engine": getattr(args, "engine", None),
         "runtime.intra_op_threads": getattr(args, "threads", None),
         "batching.max_batch_size": getattr(args, "max_batch_size", None),
         "batching.max_wait_ms": getattr(args, "max_wait_ms", None),

@@ -198,7 +198,10 @@ def cached_hf_export(model_dir: str | Path, role: str, cache_dir: str | Path | N
 
 def derive_precision(model: ExportedModel, precision: str, cache_dir: str | Path | None = None) -> Path:
     """ONNX file for the wanted precision: fp32 as is; int8 (dynamic, per-channel) and fp16
-    variants are derived once and cached next to the export (or in the cache for foreign files)."""
+    variants are derived once and cached next to the export (or in the cache for foreign files); bf16 is the
+    fp32 file too (OpenVINO turns it to bf16 when it compiles it)."""
+    if precision in ("fp32", "auto", "bf16") and model.precision == "fp32":
+        return model.onnx_path
     if precision in ("fp32", "auto"):
         return model.onnx_path
     if model.precision != "fp32":

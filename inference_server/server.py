@@ -23,6 +23,7 @@ from inference_server.batching import DynamicBatcher
 from inference_server.config import ServerConfig
 from inference_server.contract import inference_pb2 as pb2
 from inference_server.metrics import Metrics, start_metrics_http
+from inference_server.runtime import cpu_features
 from inference_server.runtime.loader import Runtimes, load_runtimes
 from inference_server.service import BearerTokenInterceptor, InferenceService, add_inference_service
 
@@ -116,6 +117,7 @@ class SesaServer:
         self.service = InferenceService(
             cfg, rt.encoder, self.encoder_batcher, rt.reranker, self.rerank_batcher, self.metrics,
             device=rt.device.description, providers=list(getattr(rt.encoder.backend, "providers", rt.device.providers)),
+            cpu_features=cpu_features.detect().found if rt.device.kind == "cpu" else [],
             tokenize_executor=self._tok_exec,
         )
         interceptors = []

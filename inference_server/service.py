@@ -254,6 +254,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
         *,
         device: str,
         providers: list[str],
+        cpu_features: list[str] | None = None,
         tokenize_executor: Executor | None = None,
     ):
         self.cfg = cfg
@@ -264,6 +265,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
         self.metrics = metrics
         self.device = device
         self.providers = providers
+        self.cpu_features = list(cpu_features or [])
         self._tok_exec = tokenize_executor
         self._dense_ref = pb2.ModelRef(id=encoder.meta.model_id, version=encoder.meta.version)
         self._rerank_ref = (
@@ -471,11 +473,13 @@ class InferenceService(pb2_grpc.InferenceServicer):
         models = []
         em = self.encoder.meta
         models.append(pb2.ModelInfo(role="encoder", ref=self._dense_ref, dimension=em.dimension, precision=em.precision,
-                                    max_sequence_length=self.encoder.passage_max_tokens, source=em.source))
+                                    max_sequence_length=self.encoder.passage_max_tokens, source=em.source,
+                                    engine=em.engine, choice_reason=em.reason))
         if self.reranker is not None:
             rm = self.reranker.meta
             models.append(pb2.ModelInfo(role="reranker", ref=self._rerank_ref, precision=rm.precision,
-                                        max_sequence_length=self.reranker.max_tokens, source=rm.source))
+                                        max_sequence_length=self.reranker.max_tokens, source=rm.source,
+                                        engine=rm.engine, choice_reason=rm.reason))
         spaces = [pb2.ConceptSpaceInfo(name=h.name, size=h.size, version=h.version,
                                        default_top_k=self.cfg.concepts.default_top_k) for h in self.encoder.heads]
         cs = spaces[0] if self.encoder.head is not None else pb2.ConceptSpaceInfo()
@@ -487,6 +491,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
             device=self.device,
             providers=self.providers,
             concept_spaces=spaces,
+            cpu_features=self.cpu_features,
             limits=pb2.Limits(
                 max_texts_per_call=lim.max_texts_per_call,
                 max_text_bytes=lim.max_text_bytes,

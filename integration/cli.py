@@ -69,6 +69,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  plugin {plugin}")
         srv = result["inference_server"]
         print(f"inference server: {srv['health']} {srv['address']} {srv.get('reason', '')}")
+        runtime = srv.get("runtime", {})
+        if runtime.get("device"):
+            print(f"  device {runtime['device']}; CPU instruction sets: {', '.join(runtime['cpu_features']) or '-'}")
+        for m in runtime.get("models", []):
+            print(f"  {m['role']} {m['id']}: {m['engine']} {m['precision']} ({m['why']})")
+        if runtime.get("reason"):
+            print(f"  {runtime['reason']}")
         if "indices" in result:
             from .cluster.indices import format_indices
 

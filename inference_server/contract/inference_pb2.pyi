@@ -212,20 +212,24 @@ class InfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("role", "ref", "dimension", "precision", "max_sequence_length", "source")
+    __slots__ = ("role", "ref", "dimension", "precision", "max_sequence_length", "source", "engine", "choice_reason")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     REF_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
     MAX_SEQUENCE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_REASON_FIELD_NUMBER: _ClassVar[int]
     role: str
     ref: ModelRef
     dimension: int
     precision: str
     max_sequence_length: int
     source: str
-    def __init__(self, role: _Optional[str] = ..., ref: _Optional[_Union[ModelRef, _Mapping]] = ..., dimension: _Optional[int] = ..., precision: _Optional[str] = ..., max_sequence_length: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
+    engine: str
+    choice_reason: str
+    def __init__(self, role: _Optional[str] = ..., ref: _Optional[_Union[ModelRef, _Mapping]] = ..., dimension: _Optional[int] = ..., precision: _Optional[str] = ..., max_sequence_length: _Optional[int] = ..., source: _Optional[str] = ..., engine: _Optional[str] = ..., choice_reason: _Optional[str] = ...) -> None: ...
 
 class ConceptSpaceInfo(_message.Message):
     __slots__ = ("name", "size", "version", "default_top_k")
@@ -256,7 +260,7 @@ class Limits(_message.Message):
     def __init__(self, max_texts_per_call: _Optional[int] = ..., max_text_bytes: _Optional[int] = ..., max_batch_tokens: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., query_max_tokens: _Optional[int] = ..., passage_max_tokens: _Optional[int] = ...) -> None: ...
 
 class InfoResponse(_message.Message):
-    __slots__ = ("server_version", "models", "concept_space", "device", "providers", "limits", "concept_spaces")
+    __slots__ = ("server_version", "models", "concept_space", "device", "providers", "limits", "concept_spaces", "cpu_features")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +268,7 @@ class InfoResponse(_message.Message):
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_SPACES_FIELD_NUMBER: _ClassVar[int]
+    CPU_FEATURES_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     concept_space: ConceptSpaceInfo
@@ -271,4 +276,5 @@ class InfoResponse(_message.Message):
     providers: _containers.RepeatedScalarFieldContainer[str]
     limits: Limits
     concept_spaces: _containers.RepeatedCompositeFieldContainer[ConceptSpaceInfo]
-    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., concept_space: _Optional[_Union[ConceptSpaceInfo, _Mapping]] = ..., device: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., concept_spaces: _Optional[_Iterable[_Union[ConceptSpaceInfo, _Mapping]]] = ...) -> None: ...
+    cpu_features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_version: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., concept_space: _Optional[_Union[ConceptSpaceInfo, _Mapping]] = ..., device: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., concept_spaces: _Optional[_Iterable[_Union[ConceptSpaceInfo, _Mapping]]] = ..., cpu_features: _Optional[_Iterable[str]] = ...) -> None: ...

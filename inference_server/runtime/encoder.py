@@ -77,6 +77,8 @@ class ModelMeta:
     precision: str
     max_sequence_length: int
     source: str
+    engine: str = "onnxruntime"
+    reason: str = ""  # why this engine and precision were chosen
 
 
 def length_sorted_passes(lengths: list[int], batch_tokens: int, max_batch: int):

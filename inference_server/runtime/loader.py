@@ -9,8 +9,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from inference_server.config import ServerConfig
-from inference_server.model_store import ExportedModel, ModelResolutionError, derive_precision, resolve_model
-from inference_server.runtime.backend import DeviceChoice, OrtBackend, choose_device
+from inference_server.model_store import (
+    ExportedModel,
+    ModelResolutionError,
+    default_cache_dir,
+    derive_precision,
+    resolve_model,
+)
+from inference_server.runtime import cpu_features
+from inference_server.runtime.backend import DeviceChoice, ModelBackend, choose_device, make_backend
 from inference_server.runtime.concept_space import resolve_concept_space
 from inference_server.runtime.domain import DomainBankError, load_domain_bank
 from inference_server.runtime.encoder import EncoderRuntime, ModelMeta
@@ -27,7 +34,7 @@ class Runtimes:
     reranker: RerankerRuntime | None
 
 
-def _meta(model: ExportedModel, backend: OrtBackend, role: str) -> ModelMeta:
+def _meta(model: ExportedModel, backend: ModelBackend, role: str) -> ModelMeta:
     dim = int(model.manifest.get("dimension") or getattr(backend, "dimension", 0) or 0)
     return ModelMeta(
         role=role,
@@ -35,19 +42,29 @@ def _meta(model: ExportedModel, backend: OrtBackend, role: str) -> ModelMeta:
         version=model.version,
         dimension=dim if role == "encoder" else 0,
         precision=backend.precision,
+        engine=getattr(backend, "engine", "onnxruntime"),
+        reason=getattr(backend, "reason", ""),
         max_sequence_length=model.max_sequence_length,
         source=model.source,
     )
 
 
-def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> OrtBackend:
-    path = derive_precision(model, choice.precision, cfg.models.cache_dir)
+def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> ModelBackend:
     if model.precision != "fp32" and model.precision != choice.precision:
-        # an export that is already int8 (the shipped reranker) runs as what it is: int8 also means one
-        # unpadded sequence per call, so a pair's score does not depend on its batch
-        choice = dataclasses.replace(choice, precision=model.precision)
-    return OrtBackend(str(path), choice, threads=cfg.runtime.intra_op_threads, cuda_device_id=cfg.runtime.cuda_device_id,
-                      allow_spinning=cfg.runtime.allow_spinning)
+        # an export that is already int8 (the shipped reranker) runs as what it is, on ONNX Runtime: int8 also
+        # means one unpadded sequence per call, so a pair's score does not depend on its batch
+        reason = f"the export is already {model.precision}: served as it is (was: {choice.reason})"
+        choice = dataclasses.replace(choice, precision=model.precision, engine="onnxruntime",
+                                     providers=["CPUExecutionProvider"] if choice.kind == "cpu" else choice.providers,
+                                     reason=reason)
+    path = derive_precision(model, choice.precision, cfg.models.cache_dir)
+    backend = make_backend(str(path), choice, threads=cfg.runtime.intra_op_threads,
+                           cuda_device_id=cfg.runtime.cuda_device_id, allow_spinning=cfg.runtime.allow_spinning,
+                           cache_dir=str(default_cache_dir(cfg.models.cache_dir) / "openvino"))
+    backend.engine, backend.reason = choice.engine, choice.reason
+    log.info("%s %s: %s %s on %s (%s)", model.role, model.model_id, choice.engine, choice.precision,
+             choice.description, choice.reason)
+    return backend
 
 
 _QUERY_MEMO: "weakref.WeakKeyDictionary[EncoderRuntime, dict]" = weakref.WeakKeyDictionary()
@@ -90,7 +107,7 @@ def _load_space(cfg: ServerConfig, spec: str, enc: EncoderRuntime, progress_fact
 def load_encoder(cfg: ServerConfig, choice: DeviceChoice | None = None, with_concepts: bool = True,
                  progress_factory: Callable | None = None) -> EncoderRuntime:
     choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
-                                     cfg.runtime.cuda_device_id)
+                                     cfg.runtime.cuda_device_id, engine=cfg.runtime.engine)
     model = resolve_model(cfg.models.encoder, "encoder", tokenizer=cfg.models.encoder_tokenizer,
                           cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
     backend = _backend(model, cfg, choice)
@@ -118,7 +135,7 @@ def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> Rera
     if not cfg.models.reranker:
         return None
     choice = choice or choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
-                                     cfg.runtime.cuda_device_id, role="reranker")
+                                     cfg.runtime.cuda_device_id, role="reranker", engine=cfg.runtime.engine)
     model = resolve_model(cfg.models.reranker, "reranker", tokenizer=cfg.models.reranker_tokenizer,
                           cache_dir=cfg.models.cache_dir, auto_export=cfg.models.auto_export)
     backend = _backend(model, cfg, choice)
@@ -131,11 +148,11 @@ def load_reranker(cfg: ServerConfig, choice: DeviceChoice | None = None) -> Rera
 
 def load_runtimes(cfg: ServerConfig, progress_factory: Callable | None = None) -> Runtimes:
     choice = choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
-                           cfg.runtime.cuda_device_id)
+                           cfg.runtime.cuda_device_id, engine=cfg.runtime.engine)
     rerank_choice = choose_device(cfg.runtime.device, cfg.runtime.precision, cfg.runtime.intra_op_threads,
-                                  cfg.runtime.cuda_device_id, role="reranker")
-    log.info("device %s, providers %s, precision %s (encoder) / %s (reranker)", choice.description,
-             choice.providers, choice.precision, rerank_choice.precision)
+                                  cfg.runtime.cuda_device_id, role="reranker", engine=cfg.runtime.engine)
+    if choice.kind == "cpu":
+        log.info("CPU instruction sets: %s", cpu_features.detect().describe())
     enc = load_encoder(cfg, choice, progress_factory=progress_factory)
     rr = load_reranker(cfg, rerank_choice)
     if rr is not None and cfg.rerank.domain_check and rr.model_dir is not None:

@@ -5,20 +5,24 @@ interleaved rounds (noise on a shared machine only slows a run down):
 
 * **sentence-transformers** ``encode`` (PyTorch eager, fp32, batch 32; its own length sorting), the
   reference every anchor system starts from;
-* **our runtime at each precision**, end to end as the server runs it: tokenize, model, mean pooling,
-  L2 norm and the concept head, in token-budget batches over length buckets (``EncoderRuntime.embed``
-  with the server's batching limits);
+* **our runtime on every CPU path this machine has** (engine and precision: ONNX Runtime fp32 and dynamic
+  int8, OpenVINO fp32, and OpenVINO bf16 where the CPU has bf16 units), end to end as the server runs it:
+  tokenize, model, mean pooling, L2 norm and the concept head, in token-budget batches over length buckets
+  (``EncoderRuntime.compute`` with the server's batching limits); each path's vectors against ONNX Runtime
+  fp32 (minimum cosine, top-k concept overlap) and against themselves computed alone (batch independence);
+  which path ``precision: auto`` picks here, and why;
 * on a **mixed stream** (queries and passages interleaved, the way ingest and search traffic share a
   server): length bucketing vs padding every batch of 32 to its longest text;
-* the **fp32 compute limit** of this machine for the model: FLOPs per passage from the model's shape
-  (the dense layers and attention at the passage's length) over a measured single-precision GEMM peak.
+* the **compute limits** of this machine for the model: FLOPs per passage from the model's shape (the dense
+  layers and attention at the passage's length) over measured GEMM peaks: fp32 (numpy), and bf16 and int8
+  (PyTorch's oneDNN kernels) when torch is installed; and the instruction sets found.
 
-* the **reranker at each precision**, when the config names one (``models.reranker``): (query, passage)
-  pairs scored per second, as the server plans and batches them, and how far int8 moves the scores from
-  fp32 (Spearman correlation per query, top-1 agreement).
+* the **reranker on each path**, when the config names one (``models.reranker``): (query, passage)
+  pairs scored per second, as the server plans and batches them, and how far each path moves the scores
+  from ONNX Runtime fp32 (Spearman correlation per query, top-1 agreement).
 
-Ratios are the result (``ours_over_sentence_transformers``, ``bucketing_over_padding``,
-``rerank_int8_over_fp32``); absolute figures count only from a GPU run.
+Ratios are the result (``ours_<path>_over_sentence_transformers``, ``bucketing_over_padding_<path>``,
+``rerank_<path>_over_ort-fp32``); absolute figures count only from a GPU run.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from inference_server import paths
+from inference_server import paths as paths_module
+from inference_server.runtime.backend import cpu_name
 from inference_server.config import ServerConfig
 
 
@@ -94,29 +99,111 @@ def _rate(fn, n_texts: int) -> float:
     return n_texts / (time.perf_counter() - t0)
 
 
+ENGINE_SHORT = {"onnxruntime": "ort", "openvino": "ov"}
+
+
+def path_label(engine: str, precision: str) -> str:
+    return f"{ENGINE_SHORT.get(engine, engine)}-{precision}"
+
+
+def cpu_paths(features=None, has_openvino: bool | None = None) -> list[tuple[str, str]]:
+    """Every (engine, precision) the CPU path can take on this machine, ONNX Runtime fp32 (the reference) first."""
+    from inference_server.runtime import cpu_features
+    from inference_server.runtime.backend import openvino_available
+
+    features = features or cpu_features.detect()
+    has_openvino = openvino_available() if has_openvino is None else has_openvino
+    paths_ = [("onnxruntime", "fp32"), ("onnxruntime", "int8")]
+    if has_openvino:
+        paths_.append(("openvino", "fp32"))
+        if features.bf16_units:
+            paths_.append(("openvino", "bf16"))
+    return paths_
+
+
+def _config_for(base: ServerConfig, engine: str, precision: str) -> ServerConfig:
+    cfg = base.model_copy(deep=True)
+    cfg.runtime.engine, cfg.runtime.precision = engine, precision
+    return cfg
+
+
+def _torch_peak_gflops(dtype: str, threads: int, n: int = 1024, repeats: int = 5) -> float | None:
+    """bf16 or int8 GEMM throughput through PyTorch (oneDNN: AMX tiles, AVX-512 BF16/VNNI where present)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    if dtype == "int8":
+        a = torch.randint(-100, 100, (n, n), dtype=torch.int8, generator=g)
+        b = torch.randint(-100, 100, (n, n), dtype=torch.int8, generator=g)
+        mm = getattr(torch, "_int_mm", None)
+        if mm is None:
+            return None
+    else:
+        a = torch.randn(n, n, generator=g).to(torch.bfloat16)
+        b = torch.randn(n, n, generator=g).to(torch.bfloat16)
+        mm = torch.matmul
+    try:
+        mm(a, b)
+    except RuntimeError:
+        return None
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def _quality(ref, other, enc, docs: list[str], k: int) -> dict[str, float]:
+    """A path's passage vectors against the reference path's, and against themselves computed alone."""
+    from inference_server.runtime.encoder import EncodeItem
+
+    seqs = enc.tokenize(docs, False)
+    batched = other.compute([EncodeItem(s, k) for s in seqs])
+    cos = [float(np.dot(a.dense, b.dense)) for a, b in zip(ref, batched)]
+    alone = [float(np.dot(other.compute([EncodeItem(seqs[i], k)])[0].dense, batched[i].dense))
+             for i in range(0, len(seqs), max(1, len(seqs) // 16))]
+    out = {"cosine_min": round(min(cos), 5), "cosine_mean": round(float(np.mean(cos)), 5),
+           "alone_vs_batched_cosine_min": round(min(alone), 6)}
+    if k and ref[0].concepts is not None:
+        overlap = [len(set(a.concepts.indices.tolist()) & set(b.concepts.indices.tolist())) / max(1, len(a.concepts.indices))
+                   for a, b in zip(ref, batched)]
+        out[f"concepts_top{k}_overlap_mean"] = round(float(np.mean(overlap)), 4)
+    return out
+
+
 def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 256, rounds: int = 3,
-                precisions: tuple[str, ...] = ("fp32", "int8"), encoder_dir: str | Path | None = None,
+                paths: list[tuple[str, str]] | None = None, encoder_dir: str | Path | None = None,
                 config: ServerConfig | None = None) -> dict[str, Any]:
-    from inference_server.runtime.backend import cpu_cores
+    from inference_server.runtime import cpu_features
+    from inference_server.runtime.backend import choose_device, cpu_cores
     from inference_server.runtime.encoder import EncodeItem, length_sorted_passes
     from inference_server.runtime.loader import load_encoder
 
     base = config or ServerConfig()
     threads = base.runtime.intra_op_threads or cpu_cores()
-    model_dir = Path(encoder_dir) if encoder_dir else paths.builtin_encoder_dir()
+    model_dir = Path(encoder_dir) if encoder_dir else paths_module.builtin_encoder_dir()
     docs, qs = load_texts(dataset_dir, passages, queries)
     mixed = [t for pair in zip(qs, docs) for t in pair]
+    features = cpu_features.detect()
+    paths_ = paths or cpu_paths(features)
     report: dict[str, Any] = {"dataset": str(dataset_dir), "passages": len(docs), "queries": len(qs),
-                              "threads": threads, "rounds": rounds, "encoder": str(model_dir)}
+                              "threads": threads, "rounds": rounds, "encoder": str(model_dir),
+                              "cpu": cpu_name(), "cpu_features": features.found,
+                              "paths": [path_label(*p) for p in paths_]}
+    auto = {role: choose_device("cpu", "auto", role=role, features=features) for role in ("encoder", "reranker")}
+    report["auto"] = {role: {"path": path_label(c.engine, c.precision), "why": c.reason} for role, c in auto.items()}
 
     runtimes = {}
-    for precision in precisions:
-        cfg = base.model_copy(deep=True)
-        cfg.runtime.precision = precision
+    for engine, precision in paths_:
+        cfg = _config_for(base, engine, precision)
         if encoder_dir:
             cfg.models.encoder = str(encoder_dir)
-        runtimes[precision] = load_encoder(cfg)
-    enc0 = runtimes[precisions[0]]
+        runtimes[path_label(engine, precision)] = load_encoder(cfg)
+    enc0 = next(iter(runtimes.values()))
     tokens = [s.num_tokens for s in enc0.tokenize(docs, False)]
     report["passage_tokens_mean"] = round(float(np.mean(tokens)), 1)
 
@@ -132,12 +219,12 @@ def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 
         report["sentence_transformers"] = f"not installed ({exc.name}): pip install '.[bench]'"
 
     budget, max_batch = base.batching.max_batch_tokens, base.batching.max_batch_size
+    k = base.concepts.default_top_k if enc0.head is not None else 0
 
     def run(enc, texts, bucketed: bool):
         """Tokenize + model + pooling + concept head: token-budget passes over length-sorted buckets, as the
         batcher forms them, or batches of 32 in arrival order, each padded to its longest text."""
         def go():
-            k = base.concepts.default_top_k if enc.head is not None else 0
             seqs = enc.tokenize(texts, False)
             if bucketed:
                 passes = length_sorted_passes([s.num_tokens for s in seqs], budget, max_batch)
@@ -158,32 +245,43 @@ def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 
                 keep_best(name, "sentence_transformers_fp32", _rate(
                     lambda t=texts: st.encode(t, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
                                               show_progress_bar=False), len(texts)))
-            for precision, enc in runtimes.items():
-                keep_best(name, f"ours_{precision}", _rate(run(enc, texts, True), len(texts)))
+            for label, enc in runtimes.items():
+                keep_best(name, f"ours_{label}", _rate(run(enc, texts, True), len(texts)))
                 if name == "mixed":
-                    keep_best(name, f"ours_{precision}_padded", _rate(run(enc, texts, False), len(texts)))
-    report["texts_per_s"] = {n: {k: round(v, 1) for k, v in p.items()} for n, p in points.items()}
+                    keep_best(name, f"ours_{label}_padded", _rate(run(enc, texts, False), len(texts)))
+    report["texts_per_s"] = {n: {k_: round(v, 1) for k_, v in p.items()} for n, p in points.items()}
+
+    ref_label = next(iter(runtimes))
+    ref = enc0.compute([EncodeItem(s, k) for s in enc0.tokenize(docs, False)])
+    report["quality_vs_" + ref_label] = {label: _quality(ref, enc, enc0, docs, k) for label, enc in runtimes.items()}
 
     peak = gemm_peak_gflops(threads)
     flops = float(np.mean([encoder_flops(model_dir / "config.json", t) for t in tokens]))
-    report["compute_limit"] = {"gemm_peak_gflops_fp32": round(peak, 1), "gflop_per_passage": round(flops / 1e9, 3),
-                               "passages_per_s_at_peak_fp32": round(peak * 1e9 / flops, 1)}
+    limits = {"gemm_peak_gflops_fp32": round(peak, 1), "gflop_per_passage": round(flops / 1e9, 3),
+              "passages_per_s_at_peak_fp32": round(peak * 1e9 / flops, 1)}
+    for dtype in ("bf16", "int8"):
+        other = _torch_peak_gflops(dtype, threads)
+        if other is not None:
+            limits[f"gemm_peak_gflops_{dtype}"] = round(other, 1)
+            limits[f"passages_per_s_at_peak_{dtype}"] = round(other * 1e9 / flops, 1)
+    report["compute_limit"] = limits
     ratios: dict[str, float] = {}
     p = points["passages"]
     if "sentence_transformers_fp32" in p:
-        for precision in runtimes:
-            ratios[f"ours_{precision}_over_sentence_transformers"] = round(p[f"ours_{precision}"]
-                                                                           / p["sentence_transformers_fp32"], 2)
-    for precision in runtimes:
+        for label in runtimes:
+            ratios[f"ours_{label}_over_sentence_transformers"] = round(p[f"ours_{label}"]
+                                                                       / p["sentence_transformers_fp32"], 2)
+    for label in runtimes:
         m = points["mixed"]
-        ratios[f"bucketing_over_padding_{precision}"] = round(m[f"ours_{precision}"] / m[f"ours_{precision}_padded"], 2)
-        ratios[f"ours_{precision}_over_fp32_compute_limit"] = round(
-            p[f"ours_{precision}"] / report["compute_limit"]["passages_per_s_at_peak_fp32"], 2)
+        ratios[f"bucketing_over_padding_{label}"] = round(m[f"ours_{label}"] / m[f"ours_{label}_padded"], 2)
+        ratios[f"ours_{label}_over_fp32_compute_limit"] = round(
+            p[f"ours_{label}"] / report["compute_limit"]["passages_per_s_at_peak_fp32"], 2)
     if base.models.reranker:
-        report["reranker"] = _rerank_compare(base, precisions, docs, qs, rounds)
+        report["reranker"] = _rerank_compare(base, paths_, docs, qs, rounds)
         rates = report["reranker"]["pairs_per_s"]
-        if "fp32" in rates and "int8" in rates:
-            ratios["rerank_int8_over_fp32"] = round(rates["int8"] / rates["fp32"], 2)
+        first = next(iter(rates))
+        for label in list(rates)[1:]:
+            ratios[f"rerank_{label}_over_{first}"] = round(rates[label] / rates[first], 2)
     else:
         report["reranker"] = "not configured (models.reranker): no rerank figures"
     report["ratios"] = ratios
@@ -191,18 +289,18 @@ def run_compare(dataset_dir: str | Path, *, passages: int = 256, queries: int = 
     return report
 
 
-def _rerank_compare(base: ServerConfig, precisions: tuple[str, ...], docs: list[str], qs: list[str],
+def _rerank_compare(base: ServerConfig, paths_: list[tuple[str, str]], docs: list[str], qs: list[str],
                     rounds: int, per_query: int = 8) -> dict[str, Any]:
-    """Pairs/s of the reranker per precision (plan + token-budget passes + score, as the server runs a Rerank
-    call), and the agreement of each precision's scores with the first one's."""
+    """Pairs/s of the reranker on each path (plan + token-budget passes + score, as the server runs a Rerank
+    call), and the agreement of each path's scores with the first one's."""
     from inference_server.runtime.encoder import length_sorted_passes
     from inference_server.runtime.loader import load_reranker
 
     runtimes = {}
-    for precision in precisions:
-        cfg = base.model_copy(deep=True)
-        cfg.runtime.precision = precision
-        runtimes[precision] = load_reranker(cfg)
+    for engine, precision in paths_:
+        rt = load_reranker(_config_for(base, engine, precision))
+        label = path_label(rt.meta.engine, rt.meta.precision)
+        runtimes.setdefault(label, rt)  # an int8 export is served as int8 whatever is asked: measured once
     groups = [(q, [docs[(i * per_query + j) % len(docs)] for j in range(per_query)]) for i, q in enumerate(qs)]
     budget, max_batch = base.batching.max_batch_tokens, base.batching.max_batch_size
 
@@ -221,18 +319,19 @@ def _rerank_compare(base: ServerConfig, precisions: tuple[str, ...], docs: list[
     rates: dict[str, float] = {}
     scores: dict[str, list[np.ndarray]] = {}
     for _ in range(rounds):
-        for precision, rt in runtimes.items():
+        for label, rt in runtimes.items():
             t0 = time.perf_counter()
-            scores[precision] = score_all(rt)
-            rates[precision] = max(rates.get(precision, 0.0), n_pairs / (time.perf_counter() - t0))
-    ref = precisions[0]
+            scores[label] = score_all(rt)
+            rates[label] = max(rates.get(label, 0.0), n_pairs / (time.perf_counter() - t0))
+    labels = list(runtimes)
+    ref = labels[0]
     agreement = {}
-    for precision in precisions[1:]:
-        rho = [_spearman(a, b) for a, b in zip(scores[ref], scores[precision])]
-        top1 = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(scores[ref], scores[precision])]
-        agreement[f"{precision}_vs_{ref}"] = {"spearman_mean": round(float(np.mean(rho)), 4),
-                                              "spearman_min": round(float(np.min(rho)), 4),
-                                              "top1_agreement": round(float(np.mean(top1)), 3)}
+    for label in labels[1:]:
+        rho = [_spearman(a, b) for a, b in zip(scores[ref], scores[label])]
+        top1 = [int(np.argmax(a) == np.argmax(b)) for a, b in zip(scores[ref], scores[label])]
+        agreement[f"{label}_vs_{ref}"] = {"spearman_mean": round(float(np.mean(rho)), 4),
+                                          "spearman_min": round(float(np.min(rho)), 4),
+                                          "top1_agreement": round(float(np.mean(top1)), 3)}
     return {"model": str(base.models.reranker), "queries": len(groups), "pairs": n_pairs,
             "pairs_per_s": {k: round(v, 1) for k, v in rates.items()}, "agreement": agreement}
 
@@ -248,7 +347,9 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 def to_markdown(r: dict[str, Any]) -> str:
     title = (f"## Encoder compare ({r['passages']} passages, mean {r['passage_tokens_mean']} tokens; "
              f"{r['queries']} queries; {r['threads']} threads; best of {r['rounds']} interleaved rounds)")
-    lines = [title, ""]
+    lines = [title, "", f"CPU: {r['cpu']}; instruction sets: {', '.join(r['cpu_features']) or 'none found'}",
+             "", "`precision: auto` here: " + "; ".join(f"{role} {a['path']} ({a['why']})" for role, a in r["auto"].items()),
+             ""]
     if isinstance(r.get("sentence_transformers"), str):
         lines += [f"sentence-transformers: {r['sentence_transformers']}", ""]
     lines += ["| texts/s | " + " | ".join(r["texts_per_s"]["passages"]) + " |",
@@ -257,10 +358,16 @@ def to_markdown(r: dict[str, Any]) -> str:
     lines += ["", "| mixed stream texts/s | " + " | ".join(r["texts_per_s"]["mixed"]) + " |",
               "|---|" + "---|" * len(r["texts_per_s"]["mixed"])]
     lines.append("| mixed | " + " | ".join(str(v) for v in r["texts_per_s"]["mixed"].values()) + " |")
+    quality = next((v for k, v in r.items() if k.startswith("quality_vs_")), {})
+    if quality:
+        ref = next(k for k in r if k.startswith("quality_vs_"))[len("quality_vs_"):]
+        cols = list(next(iter(quality.values())))
+        lines += ["", f"| vectors vs {ref} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [f"| {label} | " + " | ".join(str(q.get(c, "")) for c in cols) + " |" for label, q in quality.items()]
     c = r["compute_limit"]
-    limit = (f"fp32 compute limit: GEMM peak {c['gemm_peak_gflops_fp32']} GFLOP/s, {c['gflop_per_passage']} "
-             f"GFLOP per passage -> {c['passages_per_s_at_peak_fp32']} passages/s")
-    lines += ["", limit]
+    lines += ["", f"Compute limits: {c['gflop_per_passage']} GFLOP per passage; " + "; ".join(
+        f"{dt} GEMM peak {c[f'gemm_peak_gflops_{dt}']} GFLOP/s -> {c[f'passages_per_s_at_peak_{dt}']} passages/s"
+        for dt in ("fp32", "bf16", "int8") if f"gemm_peak_gflops_{dt}" in c)]
     rr = r.get("reranker")
     if isinstance(rr, dict):
         lines += ["", f"Reranker {rr['model']}: {rr['pairs']} (query, passage) pairs over {rr['queries']} queries", "",

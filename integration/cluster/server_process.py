@@ -154,6 +154,24 @@ def health(address: str, timeout_s: float = 2.0) -> tuple[str, str]:
         return "UNREACHABLE", f"{exc.code().name}: {exc.details()}"
 
 
+def runtime_info(address: str, timeout_s: float = 5.0) -> dict:
+    """What runs each model, per the server's Info: device, CPU instruction sets, and per model the engine,
+    precision and why (``runtime.precision: auto`` on this CPU, or the config); ``{"reason": ...}`` when Info
+    cannot be read (e.g. a server that wants a token)."""
+    import grpc
+
+    from ..inference import InferenceClient
+
+    try:
+        with InferenceClient(address, timeout_s=timeout_s) as client:
+            info = client.info()
+    except grpc.RpcError as exc:
+        return {"reason": f"Info: {exc.code().name}: {exc.details()}"}
+    return {"device": info.device, "cpu_features": list(info.cpu_features),
+            "models": [{"role": m.role, "id": m.ref.id, "engine": m.engine or "onnxruntime", "precision": m.precision,
+                        "why": m.choice_reason} for m in info.models]}
+
+
 def read_state(paths: StatePaths) -> ServerState | None:
     return load_state(paths.server_state, ServerState)
 

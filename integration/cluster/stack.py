@@ -156,4 +156,6 @@ def status(paths: StatePaths | None = None, cluster_url: str | None = None,
     result["inference_server"] = {"address": address, "health": grpc_status, "pid": srv.pid if srv else None}
     if detail:
         result["inference_server"]["reason"] = detail
+    if grpc_status == "SERVING":
+        result["inference_server"]["runtime"] = server_process.runtime_info(address)
     return result

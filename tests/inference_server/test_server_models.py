@@ -14,6 +14,7 @@ pytest.importorskip("transformers", reason="transformers not installed (pip inst
 from inference_server.contract import inference_pb2 as pb  # noqa: E402
 from inference_server.contract import inference_pb2_grpc as pbg  # noqa: E402
 from inference_server.model_store import ModelResolutionError, derive_precision, resolve_model
+from inference_server.runtime import cpu_features
 from model_building.export import export_hf_dir
 
 
@@ -88,6 +89,52 @@ def test_int8_results_depend_on_the_text_alone(tiny_models):
     assert cos.min() > 0.9, cos
 
 
+def test_openvino_serves_the_same_models_and_bf16_keeps_a_text_independent_of_its_batch(tiny_models, tmp_path):
+    """OpenVINO reads the same ONNX files: fp32 matches ONNX Runtime; bf16 stays close to fp32 and each row is
+    computed on its own, so batching and padding leave a text's vector as it is (stored vector = Encode)."""
+    pytest.importorskip("openvino", reason="OpenVINO not installed (a default dependency; pip install openvino)")
+    from inference_server.runtime.backend import DeviceChoice, OpenVinoBackend, OrtBackend, make_backend
+    from inference_server.tokenization import TextTokenizer, pad_batch
+
+    tok = TextTokenizer(tiny_models["encoder"].tokenizer_path, tiny_models["encoder"].max_sequence_length)
+    texts = ["vaccines", "a much longer text about vaccines and the immune response of older adults", "x y"]
+    seqs = tok.encode(texts, 64)
+    batch = pad_batch(seqs, tok.pad_id)
+    ort_choice = DeviceChoice("cpu", "cpu", ["CPUExecutionProvider"], "fp32")
+    ref = OrtBackend(str(tiny_models["encoder"].onnx_path), ort_choice, threads=1).encode(batch)
+
+    def cos(a, b):
+        return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+    for precision, floor in (("fp32", 0.99999), ("bf16", 0.999)):
+        choice = DeviceChoice("cpu", "cpu", ["OpenVINO (CPU)"], precision, "openvino", "test")
+        ov = make_backend(str(tiny_models["encoder"].onnx_path), choice, threads=1, cache_dir=str(tmp_path / "ov"))
+        assert isinstance(ov, OpenVinoBackend) and ov.precision == precision and not ov.per_sequence
+        together = ov.encode(batch)
+        assert together.shape == ref.shape and cos(ref, together).min() > floor, (precision, cos(ref, together))
+        for i, s in enumerate(seqs):
+            alone = ov.encode(pad_batch([s], tok.pad_id))
+            assert cos(alone, together[i:i + 1])[0] >= 0.9999, f"{precision}: text {i} changed with its batch"
+    rr = tiny_models["reranker"]
+    rtok = TextTokenizer(rr.tokenizer_path, rr.max_sequence_length)
+    pairs = pad_batch(rtok.encode(texts, 64), rtok.pad_id)
+    want = OrtBackend(str(rr.onnx_path), ort_choice, threads=1).score(pairs)
+    got = make_backend(str(rr.onnx_path), DeviceChoice("cpu", "cpu", [], "fp32", "openvino"), threads=1).score(pairs)
+    assert got.shape == want.shape and np.allclose(got, want, atol=1e-4)
+
+
+def test_a_forced_fallback_is_what_the_encoder_runs_and_its_reason(tiny_models, cfg_factory, tmp_path, monkeypatch):
+    """A CPU without VNNI or bf16 units (forced with SESA_CPU_FLAGS) runs the AVX2 path and says so."""
+    from inference_server.runtime.loader import load_encoder
+
+    cfg = cfg_factory(**{"models.encoder": str(tiny_models["encoder"].onnx_path.parent), "models.concept_space": None,
+                         "models.cache_dir": str(tmp_path), "runtime.intra_op_threads": 1})
+    monkeypatch.setenv(cpu_features.OVERRIDE_ENV, "avx2")
+    enc = load_encoder(cfg)
+    assert (enc.meta.engine, enc.meta.precision) == ("onnxruntime", "int8")
+    assert "AVX2 found (avx2)" in enc.meta.reason
+
+
 @pytest.fixture(scope="module")
 def tiny_server(tiny_models, tmp_path_factory, cfg_factory_module):
     from tests.support.inference import ServerThread, build_tiny_concept_space, tiny_server_settings
@@ -105,6 +152,8 @@ def test_real_models_over_grpc(tiny_server):
         assert [m.role for m in info.models] == ["encoder", "reranker"]
         assert info.models[0].dimension == 32 and info.concept_space.size == 5
         assert "CPUExecutionProvider" in info.providers and info.device.startswith("cpu")
+        assert all(m.engine in ("onnxruntime", "openvino") and m.choice_reason for m in info.models)
+        assert list(info.cpu_features) == cpu_features.detect().found
         r = s.Encode(pb.EncodeRequest(texts=["vaccines", "a second text"], options=pb.EncodeOptions(top_k_concepts=3)),
                      timeout=10)
         assert len(r.embeddings[0].dense) == 32 and 0 < len(r.embeddings[0].concepts) <= 3

@@ -183,3 +183,26 @@ def test_terminate_kills_what_ignores_sigterm(tmp_path):
         time.sleep(0.05)
     terminate(srv.pid, 0.5, group=True)
     assert srv.proc.wait(10) == -9
+
+
+def test_status_shows_what_runs_each_model_and_why(tmp_path, monkeypatch, capsys):
+    """`sesa status` reads the server's Info: device, the CPU's instruction sets, engine/precision/reason."""
+    from integration.cluster import stack
+    from tests.inference_server.conftest import make_cfg
+    from tests.support.inference import ServerThread, fake_runtimes
+
+    monkeypatch.setenv("SESA_HOME", str(tmp_path))
+    cfg = make_cfg()
+    rt = fake_runtimes(cfg)
+    rt.encoder.meta.reason = "VNNI found (avx512_vnni): ONNX Runtime dynamic int8, one sequence per call"
+    with ServerThread(cfg, rt) as st:
+        result = stack.status(StatePaths(tmp_path), server_address=st.address)
+        assert main(["status", "--server", st.address]) == 3  # the node is down; the server part still prints
+    runtime = result["inference_server"]["runtime"]
+    encoder = next(m for m in runtime["models"] if m["role"] == "encoder")
+    assert encoder == {"role": "encoder", "id": "fake/encoder", "engine": "onnxruntime", "precision": "fp32",
+                       "why": rt.encoder.meta.reason}
+    from inference_server.runtime import cpu_features
+
+    assert runtime["cpu_features"] == cpu_features.detect().found
+    assert f"encoder fake/encoder: onnxruntime fp32 ({rt.encoder.meta.reason})" in capsys.readouterr().out
