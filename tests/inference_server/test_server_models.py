@@ -151,7 +151,8 @@ def test_real_models_over_grpc(tiny_server):
         info = s.Info(pb.InfoRequest(), timeout=10)
         assert [m.role for m in info.models] == ["encoder", "reranker"]
         assert info.models[0].dimension == 32 and info.concept_space.size == 5
-        assert "CPUExecutionProvider" in info.providers and info.device.startswith("cpu")
+        want = "CPUExecutionProvider" if info.models[0].engine == "onnxruntime" else "OpenVINO (CPU)"
+        assert want in info.providers and info.device.startswith("cpu")
         assert all(m.engine in ("onnxruntime", "openvino") and m.choice_reason for m in info.models)
         assert list(info.cpu_features) == cpu_features.detect().found
         r = s.Encode(pb.EncodeRequest(texts=["vaccines", "a second text"], options=pb.EncodeOptions(top_k_concepts=3)),
