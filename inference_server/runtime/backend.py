@@ -112,9 +112,9 @@ def choose_cpu_path(role: str, features: CpuFeatures, has_openvino: bool, engine
     Measured (`sesa bench server --compare`, docs/model-cards/all-minilm-l6-v2-encoder.md):
     * AMX tiles: OpenVINO bf16 runs the matrix units, which ONNX Runtime's CPU provider leaves idle; bf16
       keeps the vectors at cosine >= 0.9999 to fp32 and a text's vector does not depend on its batch.
-    * AVX-512 BF16 without AMX (AMD Zen 4): ONNX Runtime dynamic int8 (VNNI) encodes fastest (62 passages/s
-      against 54 for OpenVINO bf16 and 24 for fp32 on 2 cores); the reranker, scored in fp32 by ONNX Runtime
-      because int8 moves its order, runs bf16 on OpenVINO at fp32's order and about twice its speed.
+    * AVX-512 BF16 without AMX (AMD Zen 4): ONNX Runtime dynamic int8 (VNNI) encodes fastest (57.3 passages/s
+      end to end against 55.1 for OpenVINO bf16 and 26.9 for fp32 on 2 cores); a reranker export in fp32, which
+      int8 would reorder (Spearman 0.95), runs bf16 on OpenVINO at fp32's order (Spearman 0.997) and 1.55x speed.
     * VNNI or AVX2 only: ONNX Runtime dynamic int8 for the encoder, fp32 for the reranker.
     * neither: fp32 (int8 has no fast kernels there).
     An encoder in int8 runs one unpadded sequence per call (its vector depends on the text alone).
