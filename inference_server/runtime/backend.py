@@ -120,9 +120,7 @@ def choose_cpu_path(role: str, features: CpuFeatures, has_openvino: bool, engine
     An encoder in int8 runs one unpadded sequence per call (its vector depends on the text alone).
     """
     found = features.describe()
-    use_ov = has_openvino and engine in ("auto", "openvino")
-    if engine == "openvino" and not has_openvino:
-        raise BackendError("runtime.engine=openvino but OpenVINO is not installed: pip install openvino")
+    use_ov = has_openvino and engine in ("auto", "openvino")  # engine=openvino implies has_openvino (choose_device)
     if use_ov and features.bf16_units and (features.amx_bf16 or role == "reranker" or engine == "openvino"):
         unit = "AMX tiles" if features.amx_bf16 else "AVX-512 BF16"
         return "openvino", "bf16", f"{unit} found ({found}): OpenVINO bf16 uses them at fp32's accuracy"
@@ -166,6 +164,8 @@ def choose_device(device: str = "auto", precision: str = "auto", threads: int = 
                             "CUDA device: fp16" if precision == "auto" else f"runtime.precision={prec}")
     features = features or cpu_features.detect()
     has_openvino = openvino_available() if has_openvino is None else has_openvino
+    if engine == "openvino" and not has_openvino:
+        raise BackendError("runtime.engine=openvino but OpenVINO is not installed: pip install openvino")
     n = threads or cpu_cores()
     desc = f"cpu ({cpu_name()}, {n} threads)"
     if precision == "auto":
@@ -191,8 +191,6 @@ def _explicit_cpu_path(precision: str, engine: str, features: CpuFeatures, has_o
         return "openvino", "bf16", "runtime.precision=bf16"
     if precision == "int8" and engine == "openvino":
         raise BackendError("runtime.precision=int8 runs on ONNX Runtime (dynamic int8); OpenVINO serves fp32 and bf16")
-    if engine == "openvino" and not has_openvino:
-        raise BackendError("runtime.engine=openvino but OpenVINO is not installed: pip install openvino")
     return ("openvino" if engine == "openvino" else "onnxruntime"), precision, f"runtime.precision={precision}"
 
 
@@ -380,7 +378,11 @@ class OpenVinoBackend(ModelBackend):
 
 def make_backend(onnx_path: str, choice: DeviceChoice, threads: int = 0, cuda_device_id: int = 0,
                  allow_spinning: bool = True, cache_dir: str | None = None) -> ModelBackend:
-    """The backend of ``choice.engine`` for one ONNX file."""
+    """The backend of ``choice.engine`` for one ONNX file, carrying the choice's engine and reason (Info)."""
     if choice.engine == "openvino":
-        return OpenVinoBackend(onnx_path, choice, threads=threads, cache_dir=cache_dir)
-    return OrtBackend(onnx_path, choice, threads=threads, cuda_device_id=cuda_device_id, allow_spinning=allow_spinning)
+        backend: ModelBackend = OpenVinoBackend(onnx_path, choice, threads=threads, cache_dir=cache_dir)
+    else:
+        backend = OrtBackend(onnx_path, choice, threads=threads, cuda_device_id=cuda_device_id,
+                             allow_spinning=allow_spinning)
+    backend.engine, backend.reason = choice.engine, choice.reason
+    return backend

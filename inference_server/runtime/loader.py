@@ -42,8 +42,8 @@ def _meta(model: ExportedModel, backend: ModelBackend, role: str) -> ModelMeta:
         version=model.version,
         dimension=dim if role == "encoder" else 0,
         precision=backend.precision,
-        engine=getattr(backend, "engine", "onnxruntime"),
-        reason=getattr(backend, "reason", ""),
+        engine=backend.engine,
+        reason=backend.reason,
         max_sequence_length=model.max_sequence_length,
         source=model.source,
     )
@@ -61,7 +61,6 @@ def _backend(model: ExportedModel, cfg: ServerConfig, choice: DeviceChoice) -> M
     backend = make_backend(str(path), choice, threads=cfg.runtime.intra_op_threads,
                            cuda_device_id=cfg.runtime.cuda_device_id, allow_spinning=cfg.runtime.allow_spinning,
                            cache_dir=str(default_cache_dir(cfg.models.cache_dir) / "openvino"))
-    backend.engine, backend.reason = choice.engine, choice.reason
     log.info("%s %s: %s %s on %s (%s)", model.role, model.model_id, choice.engine, choice.precision,
              choice.description, choice.reason)
     return backend
