@@ -130,17 +130,34 @@ public final class Passages {
      * window vectors give ({@link #best}); null when it has none (or the query has no vector).
      */
     public static Passage of(Candidate c, float[] query, String chunksField, List<String> textFields) {
+        return of(c, query, chunksField, textFields, c.sourceFields(paths(c, chunksField, textFields)));
+    }
+
+    /**
+     * {@link #of(Candidate, float[], String, List)} on {@code fields}: the candidate's source, or the part of it that
+     * holds {@link #paths} (read together with what else a caller needs: each read of a chunked source scans every
+     * window vector in it).
+     */
+    public static Passage of(Candidate c, float[] query, String chunksField, List<String> textFields, Map<String, Object> fields) {
         Lookup lookup = c.passageLookup();
         if (lookup.looked()) {
             Span s = lookup.span();
             if (s == null || query == null || query.length == 0) {
                 return null;
             }
-            return new Passage(s.start(), s.end(), s.score(), cut(textOf(c.sourceFields(textFields), textFields), s.start(), s.end()));
+            return new Passage(s.start(), s.end(), s.score(), cut(textOf(fields, textFields), s.start(), s.end()));
+        }
+        return best(query, fields, chunksField, textFields);
+    }
+
+    /** The source paths {@link #of} reads for {@code c}: the text fields, and the windows when its fetch did not look its best one up. */
+    public static List<String> paths(Candidate c, String chunksField, List<String> textFields) {
+        if (c.passageLookup().looked()) {
+            return textFields;
         }
         List<String> paths = new ArrayList<>(textFields);
         paths.add(chunksField);
-        return best(query, c.sourceFields(paths), chunksField, textFields);
+        return paths;
     }
 
     /**

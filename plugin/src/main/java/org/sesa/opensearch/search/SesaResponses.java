@@ -104,15 +104,23 @@ public final class SesaResponses {
         if (blended != null) {
             e.put("rerank_blended", blended);
         }
-        e.put("shared_concepts", plan.encoding() == null ? List.of() : sharedConcepts(plan.encoding(), c.sourceFields(List.of(plan.names().concepts())), plan.names().concepts()));
         List<String> chunkText = plan.chunkTextFields();
+        // every source field the explanation reads, in one pass over the source (a chunked document's source holds
+        // all its window vectors, which each pass would scan again)
+        List<String> paths = new ArrayList<>(List.of(plan.names().concepts()));
+        if (chunkText != null) {
+            paths.addAll(Passages.paths(c, plan.names().chunks(), chunkText));
+            paths.add(plan.names().coverage());
+        }
+        Map<String, Object> fields = c.sourceFields(paths);
+        e.put("shared_concepts", plan.encoding() == null ? List.of() : sharedConcepts(plan.encoding(), fields, plan.names().concepts()));
         if (chunkText != null) {
             // the window the dense branch scored the document by, found again without a model call (see Passages)
             Passages.Passage passage = plan.encoding() == null
                 ? null
-                : Passages.of(c, plan.encoding().dense(), plan.names().chunks(), chunkText);
+                : Passages.of(c, plan.encoding().dense(), plan.names().chunks(), chunkText, fields);
             e.put("passage", passage == null ? null : passage.toMap());
-            Float coverage = Passages.coverage(c.sourceFields(List.of(plan.names().coverage())), plan.names().coverage());
+            Float coverage = Passages.coverage(fields, plan.names().coverage());
             if (coverage != null) {
                 e.put("coverage", coverage);
             }
