@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from ..cluster.errors import USER_ERRORS
+from ..cluster.errors import USER_ERRORS, SesaError
 from .common import write_report
 from .search import WARMUP
 
@@ -40,13 +40,27 @@ def _server(args: argparse.Namespace) -> dict:
     return report
 
 
+def _chunking(text: str | None) -> dict | None:
+    """``--chunking``'s JSON object (``sesa_encode``'s option; ``PUT _ingest/pipeline`` checks its keys and ranges)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SesaError(f"--chunking must be a JSON object such as '{{}}' or '{{\"overlap_tokens\": 32}}': {exc}")
+    if not isinstance(value, dict):
+        raise SesaError(f"--chunking must be a JSON object such as '{{}}', got {text!r}")
+    return value
+
+
 def _ingest(args: argparse.Namespace) -> dict:
     from ..cluster.stack import opensearch_client
     from ..ingest import resolve_cluster_url
     from .ingest import run_ingest_benchmark, to_markdown
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
-    report = run_ingest_benchmark(client, args.server, args.dataset or _default_dataset(), limit=args.limit)
+    report = run_ingest_benchmark(client, args.server, args.dataset or _default_dataset(), limit=args.limit,
+                                  chunking=_chunking(args.chunking))
     markdown = to_markdown(report)
     write_report(report, markdown, args.out / "ingest" if args.out else None)
     print(markdown)
@@ -60,7 +74,8 @@ def _search(args: argparse.Namespace) -> dict:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     report = run_search_benchmark(client, args.server, args.dataset or _default_dataset(),
-                                  queries=args.queries, rounds=args.rounds, warmup=args.warmup)
+                                  queries=args.queries, rounds=args.rounds, index=args.index, warmup=args.warmup,
+                                  rerank=not args.no_rerank)
     markdown = to_markdown(report)
     write_report(report, markdown, args.out / "search" if args.out else None)
     print(markdown)
@@ -140,7 +155,14 @@ def register(subparsers) -> None:
     p.add_argument("which", choices=[*BENCHMARKS, "all"])
     p.add_argument("--dataset", help="BEIR dataset folder for ingest/search (default: ../shared/data/scifact)")
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
+    p.add_argument("--chunking", metavar="JSON",
+                   help="ingest: encode every window, with this sesa_encode chunking option (e.g. '{}'), and "
+                        "report windows/s through OpenSearch against the server's Encode on the same windows")
     p.add_argument("--queries", type=int, default=50, help="queries for the search benchmark")
+    p.add_argument("--index", help="search: the index to search (default sesa-<dataset folder>, ingested if "
+                                   "incomplete), e.g. one ingested with chunking")
+    p.add_argument("--no-rerank", action="store_true",
+                   help="search: BM25 and hybrid only (the ratio), without the cross-encoder configurations")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=WARMUP,
                    help="unmeasured queries per configuration before the search benchmark (JIT warm-up)")

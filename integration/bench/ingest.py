@@ -3,6 +3,11 @@ Encode throughput on the same documents, in the same run, for several processor 
 
 The ratio that matters: ingest docs/s at batch_size 64 / the server's own docs/s (the plugin should add
 little on top of inference), and batch_size 64 / batch_size 1 (batching must pay off).
+
+With ``chunking`` (the ``sesa_encode`` option of that name, e.g. ``{}`` for every default) both sides encode every
+window of each text: the server's Encode with ``EncodeOptions.chunking`` and the bulk through a pipeline with the same
+option, into an index the ``sesa-*`` template maps for windows. The report then counts windows/s too (the windows
+the server made of these texts; the ingest writes the same ones).
 """
 
 from __future__ import annotations
@@ -23,25 +28,35 @@ def _docs(dataset: str, limit: int) -> list:
     return list(itertools.islice(Dataset(dataset).iter_corpus(), limit))
 
 
-def server_throughput(address: str, texts: list[str], batch: int = 64) -> float:
-    """Docs/s of Encode called directly with the processor's batch, as the plugin would call it."""
+def server_encode(address: str, texts: list[str], batch: int = 64,
+                  chunking: dict[str, int] | None = None) -> tuple[float, int]:
+    """(docs/s, windows) of Encode called directly with the processor's batch and chunking, as the plugin would
+    call it; ``windows`` is the number of windows the texts were cut into (one per text without chunking)."""
+    from inference_server.contract import inference_pb2 as pb
+
     from ..inference import InferenceClient
 
+    options = {"chunking": pb.Chunking(**chunking)} if chunking is not None else {}
+    windows = 0
     with InferenceClient(address, timeout_s=600) as client:
-        client.encode(texts[:2])  # warm-up
+        client.encode(texts[:2], **options)  # warm-up
         with Stopwatch() as sw:
             for i in range(0, len(texts), batch):
-                client.encode(texts[i:i + batch])
-    return len(texts) / sw.seconds
+                response = client.encode(texts[i:i + batch], **options)
+                windows += sum(max(1, len(e.windows)) for e in response.embeddings)
+    return len(texts) / sw.seconds, windows
 
 
-def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256) -> dict[str, Any]:
-    """Docs/s of _bulk through a pipeline whose sesa_encode uses `batch_size`."""
+def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256,
+                    chunking: dict[str, int] | None = None) -> dict[str, Any]:
+    """Docs/s of _bulk through a pipeline whose sesa_encode uses `batch_size` (and `chunking` when given)."""
     from opensearchpy.helpers import bulk
 
     pipeline_id = f"sesa-bench-bs{batch_size}"
     pipeline = schemas.load_json("ingest-pipeline.json")
     pipeline["processors"][0]["sesa_encode"]["batch_size"] = batch_size
+    if chunking is not None:
+        pipeline["processors"][0]["sesa_encode"]["chunking"] = chunking
     client.ingest.put_pipeline(id=pipeline_id, body=pipeline)
     index = f"sesa-bench-ingest-bs{batch_size}"
     if client.indices.exists(index=index):
@@ -61,12 +76,15 @@ def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256) 
 
 
 def run_ingest_benchmark(client, server_address: str, dataset: str, limit: int = 256,
-                         batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES) -> dict[str, Any]:
+                         batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
+                         chunking: dict[str, int] | None = None) -> dict[str, Any]:
     docs = _docs(dataset, limit)
     texts = [d.joined("\n") for d in docs]
     started = time.time()
-    server_dps = server_throughput(server_address, texts)
-    runs = [bulk_throughput(client, docs, bs) for bs in batch_sizes]
+    server_dps, windows = server_encode(server_address, texts, chunking=chunking)
+    runs = [bulk_throughput(client, docs, bs, chunking=chunking) for bs in batch_sizes]
+    for run in runs:  # the same texts, so the same windows as the server made
+        run["windows_per_s"] = round(run["docs_per_s"] * windows / len(docs), 2)
     by_bs = {r["batch_size"]: r for r in runs}
     best = max(batch_sizes)
     ratios = {f"ingest_bs{best}_over_server": round(by_bs[best]["docs_per_s"] / server_dps, 3)}
@@ -79,7 +97,10 @@ def run_ingest_benchmark(client, server_address: str, dataset: str, limit: int =
         "benchmark": "ingest",
         "dataset": dataset,
         "documents": len(docs),
+        "chunking": chunking,
+        "windows": windows,
         "server_encode_docs_per_s": round(server_dps, 2),
+        "server_encode_windows_per_s": round(server_dps * windows / len(docs), 2),
         "runs": runs,
         "ratios": ratios,
         "time_split_at_best_batch": {
@@ -100,8 +121,16 @@ def to_markdown(report: dict[str, Any]) -> str:
         "| sesa_encode batch_size | docs/s through OpenSearch | failed | seconds |",
         "|---|---|---|---|",
     ]
+    chunked = report.get("chunking") is not None
+    if chunked:
+        lines[2] = (f"Chunking {report['chunking']}: {report['windows']} windows of {report['documents']} documents; "
+                    f"server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s = "
+                    f"{report['server_encode_windows_per_s']} windows/s**")
+        lines[4:6] = ["| sesa_encode batch_size | docs/s through OpenSearch | windows/s | failed | seconds |",
+                      "|---|---|---|---|---|"]
     for run in report["runs"]:
-        lines.append(f"| {run['batch_size']} | {run['docs_per_s']} | {run['failed']} | {run['seconds']} |")
+        middle = f" {run['windows_per_s']} |" if chunked else ""
+        lines.append(f"| {run['batch_size']} | {run['docs_per_s']} |{middle} {run['failed']} | {run['seconds']} |")
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["ratios"].items()]
     split = report["time_split_at_best_batch"]

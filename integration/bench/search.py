@@ -117,42 +117,45 @@ def _fresh_pipeline(client):
 
 
 def run_search_benchmark(client, server_address: str, dataset_dir: str, queries: int = 50,
-                         rounds: int = 1, index: str | None = None, encoder=None, warmup: int = WARMUP) -> dict[str, Any]:
+                         rounds: int = 1, index: str | None = None, encoder=None, warmup: int = WARMUP,
+                         rerank: bool = True) -> dict[str, Any]:
     """Interleaved: for each query position every configuration (and the bare Encode) runs once in turn, so
     a slow phase of this shared machine hits all of them alike and the ratio stays meaningful. ``warmup``
     unmeasured queries per configuration come first: a freshly started node runs its search code interpreted
     for the first few hundred searches, and measuring that is measuring the JIT."""
+    configs = CONFIGS if rerank else tuple(c for c in CONFIGS if "rerank" not in c[1])
     dataset = Dataset(dataset_dir)
     index = index or f"sesa-{dataset.name}"
     _ensure_index(client, dataset, index)
     texts = list(dict.fromkeys(dataset.queries.values()))
-    slots = _query_slots(texts, len(CONFIGS) + 1, queries, rounds)
-    warm = _warmup_texts(dataset, texts[(len(CONFIGS) + 1) * queries * rounds:], warmup * (len(CONFIGS) + 1))
+    slots = _query_slots(texts, len(configs) + 1, queries, rounds)
+    warm = _warmup_texts(dataset, texts[(len(configs) + 1) * queries * rounds:], warmup * (len(configs) + 1))
     started = time.time()
     with _fresh_pipeline(client) as pipeline:
-        return _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started, warm)
+        return _measure(client, server_address, dataset, index, pipeline, configs, slots, queries, rounds, encoder,
+                        started, warm)
 
 
-def _measure(client, server_address, dataset, index, pipeline, slots, queries, rounds, encoder, started, warm):
+def _measure(client, server_address, dataset, index, pipeline, configs, slots, queries, rounds, encoder, started, warm):
     encode = encoder or _Encoder(server_address)
     # warm-up on texts no measured slot uses, interleaved like the measurement
-    for i in range(0, len(warm), len(CONFIGS) + 1):
+    for i in range(0, len(warm), len(configs) + 1):
         encode(warm[i])
-        for slot, (_, params) in enumerate(CONFIGS, start=1):
+        for slot, (_, params) in enumerate(configs, start=1):
             run_search(client, index, warm[i + slot], pipeline=pipeline, size=10, explain=True, **params)
-    samples: dict[str, list[float]] = {name: [] for name, _ in CONFIGS}
+    samples: dict[str, list[float]] = {name: [] for name, _ in configs}
     encode_samples: list[float] = []
-    errors = {name: 0 for name, _ in CONFIGS}
-    degraded = {name: 0 for name, _ in CONFIGS}
-    cached = {name: 0 for name, _ in CONFIGS}
-    timing: dict[str, dict[str, list[float]]] = {name: {} for name, _ in CONFIGS}
+    errors = {name: 0 for name, _ in configs}
+    degraded = {name: 0 for name, _ in configs}
+    cached = {name: 0 for name, _ in configs}
+    timing: dict[str, dict[str, list[float]]] = {name: {} for name, _ in configs}
     try:
         for r in range(rounds):
             for i in range(queries):
                 with Stopwatch() as sw:
                     encode(slots[r][0][i])
                 encode_samples.append(sw.seconds)
-                for slot, (name, params) in enumerate(CONFIGS, start=1):
+                for slot, (name, params) in enumerate(configs, start=1):
                     with Stopwatch() as sw:
                         try:
                             response = run_search(client, index, slots[r][slot][i], pipeline=pipeline, size=10,
@@ -161,7 +164,7 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
                             degraded[name] += bool(info.get("degraded"))
                             cached[name] += bool(info.get("query", {}).get("cached"))
                             for key, value in (info.get("timing") or {}).items():
-                                if value is not None:
+                                if isinstance(value, (int, float)):  # encode_server is the server's own breakdown
                                     timing[name].setdefault(key, []).append(float(value))
                         except Exception:  # noqa: BLE001 - counted, reported
                             errors[name] += 1
@@ -172,14 +175,14 @@ def _measure(client, server_address, dataset, index, pipeline, slots, queries, r
     encode_stats = latency_stats(encode_samples)
     results = {name: {**latency_stats(samples[name]), "qps": round(len(samples[name]) / max(1e-9, sum(samples[name])), 2),
                       "errors": errors[name], "degraded": degraded[name], "cached_encodings": cached[name]}
-               for name, _ in CONFIGS}
+               for name, _ in configs}
     bm25, hybrid = results["bm25"]["p50_ms"], results["hybrid"]["p50_ms"]
     ratios = {"hybrid_over_bm25_plus_encode": round(hybrid / max(1e-9, bm25 + encode_stats["p50_ms"]), 3)}
     inference_share = {name: round(min(1.0, encode_stats["p50_ms"] / r["p50_ms"]), 3)
                        for name, r in results.items() if name != "bm25" and r["p50_ms"] > 0}
     return {
         "benchmark": "search", "dataset": str(dataset.path), "index": index, "queries_per_config": queries,
-        "rounds": rounds, "warmup_queries_per_config": len(warm) // (len(CONFIGS) + 1), "interleaved": True, "pipeline": pipeline, "encode_query": encode_stats, "configs": results, "ratios": ratios,
+        "rounds": rounds, "warmup_queries_per_config": len(warm) // (len(configs) + 1), "interleaved": True, "pipeline": pipeline, "encode_query": encode_stats, "configs": results, "ratios": ratios,
         "encode_share_of_p50": inference_share,
         # the plugin's own account (ext.sesa.timing): median ms of its Encode call and of the side branches
         "plugin_timing_p50_ms": {name: {k: round(float(np.median(v)), 2) for k, v in t.items()}

@@ -46,7 +46,9 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     class FakeClient:
         def search(self, index, body, params):
             seen.append((body["ext"]["sesa"]["mode"], body["ext"]["sesa"]["query_text"], body["ext"]["sesa"]["rerank"]))
-            return {"hits": {"hits": []}, "ext": {"sesa": {"degraded": bool(body["ext"]["sesa"]["rerank"])}}}
+            return {"hits": {"hits": []}, "ext": {"sesa": {"degraded": bool(body["ext"]["sesa"]["rerank"]),
+                                                           "timing": {"encode_ms": 2.0, "total_ms": 5.0,
+                                                                      "encode_server": {"compute_ms": 1.0}}}}}
 
     report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3,
                                                encoder=encoded.append, warmup=1)
@@ -54,6 +56,8 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     assert list(report["configs"]) == ["bm25", "hybrid", "hybrid+rerank20", "hybrid+rerank50"]
     assert report["configs"]["hybrid+rerank50"]["degraded"] == 3
     assert report["configs"]["bm25"]["degraded"] == 0
+    assert all(c["errors"] == 0 for c in report["configs"].values()), "the server's timing breakdown is no error"
+    assert report["plugin_timing_p50_ms"]["hybrid"] == {"encode_ms": 2.0, "total_ms": 5.0}
     per_config = {}
     for mode, text, rerank in seen:
         per_config.setdefault((mode, json.dumps(rerank)), set()).add(text)
@@ -68,6 +72,56 @@ def test_search_benchmark_runs_every_configuration_on_its_own_queries(tmp_path, 
     report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=2, rounds=2,
                                                encoder=encoded.append)
     assert len({text for _, text, _ in seen}) == len(seen) == bench_search.WARMUP * 4 + 16  # warm-ups: spare queries, titles, fillers
+    seen.clear()
+    report = bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3,
+                                               encoder=encoded.append, warmup=1, rerank=False)
+    assert list(report["configs"]) == ["bm25", "hybrid"] and {r for _, _, r in seen} == {False}
+    assert "hybrid_over_bm25_plus_encode" in report["ratios"]
     with pytest.raises(ValueError, match="distinct"):
         bench_search.run_search_benchmark(FakeClient(), "unused:1", str(tmp_path), queries=3, rounds=2,
                                           encoder=encoded.append)
+
+
+def test_chunked_ingest_benchmark_counts_windows_on_both_sides(monkeypatch):
+    """With chunking the server side encodes with the option and the pipeline carries it; windows/s follow."""
+    from integration.bench import ingest as bench_ingest
+
+    class Doc:
+        def __init__(self, i):
+            self.id = str(i)
+
+        def joined(self, sep):
+            return f"text {self.id}"
+
+        def source(self):
+            return {"text": f"text {self.id}"}
+
+    monkeypatch.setattr(bench_ingest, "_docs", lambda dataset, limit: [Doc(i) for i in range(4)])
+    server_calls, pipelines = [], []
+    monkeypatch.setattr(bench_ingest, "server_encode",
+                        lambda address, texts, chunking=None: server_calls.append(chunking) or (8.0, 10))
+
+    def fake_bulk(client, docs, bs, chunking=None):
+        pipelines.append(chunking)
+        return {"batch_size": bs, "docs": len(docs), "indexed": len(docs), "failed": 0, "seconds": 1.0,
+                "docs_per_s": 4.0 if bs == 64 else 2.0}
+
+    monkeypatch.setattr(bench_ingest, "bulk_throughput", fake_bulk)
+    report = bench_ingest.run_ingest_benchmark(None, "unused:1", "d", chunking={"overlap_tokens": 32})
+    assert server_calls == [{"overlap_tokens": 32}] and pipelines == [{"overlap_tokens": 32}] * 3
+    assert report["server_encode_windows_per_s"] == 20.0  # 8 docs/s x 10 windows / 4 docs
+    assert [r["windows_per_s"] for r in report["runs"]] == [5.0, 5.0, 10.0]
+    assert report["ratios"]["ingest_bs64_over_server"] == 0.5
+    md = to_markdown(report)
+    assert "10 windows of 4 documents" in md and "| 64 | 4.0 | 10.0 | 0 | 1.0 |" in md
+
+
+def test_bench_chunking_option_is_a_json_object():
+    from integration.bench.cli import _chunking
+    from integration.cluster.errors import SesaError
+
+    assert _chunking(None) is None and _chunking("{}") == {}
+    assert _chunking('{"max_windows": 16}') == {"max_windows": 16}
+    for bad in ("[1]", "{oops"):
+        with pytest.raises(SesaError, match="JSON object"):
+            _chunking(bad)
