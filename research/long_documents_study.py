@@ -91,17 +91,9 @@ def _query_vectors(client, queries: Mapping[str, str], batch: int = 64) -> dict[
     return out
 
 
-def _bm25_windows(cluster, index: str, queries: Mapping[str, str]) -> dict[str, list[tuple[str, float]]]:
-    from integration.search import run_search
-
-    out = {}
-    for qid, text in queries.items():
-        res = run_search(cluster, index, text, mode="bm25", size=TOP, explain=False, source_fields=[])
-        out[qid] = [(h["_id"], float(h["_score"])) for h in res["hits"]["hits"]]
-    return out
-
-
 def study_dataset(cluster, encoder, path: str, settings: Sequence[tuple[int, int]]) -> dict:
+    from integration.evaluation.tuning import branch_windows
+
     ds = Dataset(path)
     queries, qrels = ds.judged_queries("test")
     docs = list(ds.iter_corpus())
@@ -109,7 +101,7 @@ def study_dataset(cluster, encoder, path: str, settings: Sequence[tuple[int, int
     texts = [d.joined("\n") for d in docs]
     qv = _query_vectors(encoder, queries)
     dim = len(next(iter(qv.values())))
-    bm25 = _bm25_windows(cluster, f"sesa-{ds.name}", queries)
+    bm25 = branch_windows(cluster, f"sesa-{ds.name}", queries, window=TOP, progress=False, branches=("bm25",))["bm25"]
     result = {"dataset": ds.name, "documents": len(docs), "queries": len(queries),
               "bm25": evaluate(qrels, {q: [d for d, _ in w] for q, w in bm25.items()}).mean["ndcg@10"], "runs": []}
     for window_tokens, overlap_tokens in settings:

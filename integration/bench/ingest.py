@@ -113,24 +113,24 @@ def run_ingest_benchmark(client, server_address: str, dataset: str, limit: int =
 
 
 def to_markdown(report: dict[str, Any]) -> str:
+    chunked = report.get("chunking") is not None
+    server = f"Server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s**"
+    if chunked:
+        server = (f"Chunking {report['chunking']}: {report['windows']} windows of {report['documents']} documents; "
+                  f"server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s = "
+                  f"{report['server_encode_windows_per_s']} windows/s**")
+    columns = ["batch_size", "docs_per_s", *(["windows_per_s"] if chunked else []), "failed", "seconds"]
+    headings = {"batch_size": "sesa_encode batch_size", "docs_per_s": "docs/s through OpenSearch",
+                "windows_per_s": "windows/s", "failed": "failed", "seconds": "seconds"}
     lines = [
         f"## Ingest benchmark ({report['documents']} documents of {report['dataset']})",
         "",
-        f"Server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s**",
+        server,
         "",
-        "| sesa_encode batch_size | docs/s through OpenSearch | failed | seconds |",
-        "|---|---|---|---|",
+        "| " + " | ".join(headings[c] for c in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
-    chunked = report.get("chunking") is not None
-    if chunked:
-        lines[2] = (f"Chunking {report['chunking']}: {report['windows']} windows of {report['documents']} documents; "
-                    f"server Encode alone (batches of 64): **{report['server_encode_docs_per_s']} docs/s = "
-                    f"{report['server_encode_windows_per_s']} windows/s**")
-        lines[4:6] = ["| sesa_encode batch_size | docs/s through OpenSearch | windows/s | failed | seconds |",
-                      "|---|---|---|---|---|"]
-    for run in report["runs"]:
-        middle = f" {run['windows_per_s']} |" if chunked else ""
-        lines.append(f"| {run['batch_size']} | {run['docs_per_s']} |{middle} {run['failed']} | {run['seconds']} |")
+    lines += ["| " + " | ".join(str(run[c]) for c in columns) + " |" for run in report["runs"]]
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report["ratios"].items()]
     split = report["time_split_at_best_batch"]

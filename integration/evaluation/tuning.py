@@ -120,12 +120,13 @@ def _progress(total: int, desc: str, show: bool):
 
 
 def branch_windows(client, index: str, queries: Mapping[str, str], window: int = WINDOW,
-                   progress: bool = True) -> dict[str, dict[str, list[tuple[str, float]]]]:
-    """``{branch: {qid: [(doc id, raw score), ...] best first}}``: each branch of the pipeline alone."""
+                   progress: bool = True, branches: Sequence[str] = fusion.BRANCHES
+                   ) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """``{branch: {qid: [(doc id, raw score), ...] best first}}``: each of ``branches`` of the pipeline alone."""
     from ..search import run_search
 
     out: dict[str, dict[str, list[tuple[str, float]]]] = {}
-    for branch in fusion.BRANCHES:
+    for branch in branches:
         bar = _progress(len(queries), f"tune {branch}", progress)
         found: dict[str, list[tuple[str, float]]] = {}
         for qid, text in queries.items():
