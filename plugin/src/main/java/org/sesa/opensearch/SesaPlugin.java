@@ -91,6 +91,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
     private final Settings settings;
     private final Path configPath;
     private volatile TimeValue timeout;
+    private volatile TimeValue ingestTimeout;
     private volatile int maxRetries;
     private InferenceClient client;
     private InferenceClientConfig config;
@@ -112,6 +113,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
         this.settings = settings;
         this.configPath = configPath;
         this.timeout = SesaSettings.TIMEOUT.get(settings);
+        this.ingestTimeout = SesaSettings.INGEST_TIMEOUT.get(settings);
         this.maxRetries = SesaSettings.MAX_RETRIES.get(settings);
     }
 
@@ -219,6 +221,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
         this.indexNameResolver = indexNameExpressionResolver;
         ClusterSettings cs = clusterService.getClusterSettings();
         cs.addSettingsUpdateConsumer(SesaSettings.TIMEOUT, v -> this.timeout = v);
+        cs.addSettingsUpdateConsumer(SesaSettings.INGEST_TIMEOUT, v -> this.ingestTimeout = v);
         cs.addSettingsUpdateConsumer(SesaSettings.MAX_RETRIES, v -> this.maxRetries = v);
         InferenceClient c = inferenceClient(environment.settings(), environment.configDir(), threadPool);
         return List.of(c);
@@ -273,6 +276,7 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
             channels.validate();
             client = InferenceClient.builder(config.endpoints(), channels, threadPool.getThreadContext())
                 .defaultTimeout(() -> timeout)
+                .ingestTimeout(() -> ingestTimeout)
                 .maxRetries(() -> maxRetries)
                 .authToken(config.authToken())
                 .threadPool(threadPool, SesaSettings.THREAD_POOL)

@@ -88,6 +88,7 @@ public final class InferenceClient implements Closeable {
     private final ChannelFactory channelFactory;
     private final ThreadContext threadContext;
     private final Supplier<TimeValue> defaultTimeout;
+    private final Supplier<TimeValue> ingestTimeout;
     private final IntSupplier maxRetries;
     private final List<ClientInterceptor> interceptors;
     private final Threads threads;
@@ -108,6 +109,7 @@ public final class InferenceClient implements Closeable {
         this.channelFactory = Objects.requireNonNull(b.channelFactory, "channelFactory");
         this.threadContext = Objects.requireNonNull(b.threadContext, "threadContext");
         this.defaultTimeout = Objects.requireNonNull(b.defaultTimeout, "defaultTimeout");
+        this.ingestTimeout = Objects.requireNonNull(b.ingestTimeout, "ingestTimeout");
         this.maxRetries = Objects.requireNonNull(b.maxRetries, "maxRetries");
         List<ClientInterceptor> list = new ArrayList<>();
         if (b.authToken != null) {
@@ -235,6 +237,11 @@ public final class InferenceClient implements Closeable {
     /** The node-level default deadline ({@code sesa.inference.timeout}). */
     public TimeValue defaultTimeout() {
         return defaultTimeout.get();
+    }
+
+    /** The deadline of an ingest processor's Encode without a timeout of its own ({@code sesa.inference.ingest_timeout}). */
+    public TimeValue ingestTimeout() {
+        return ingestTimeout.get();
     }
 
     public List<Endpoint> endpoints() {
@@ -726,6 +733,7 @@ public final class InferenceClient implements Closeable {
         private final ChannelFactory channelFactory;
         private final ThreadContext threadContext;
         private Supplier<TimeValue> defaultTimeout = () -> TimeValue.timeValueSeconds(10);
+        private Supplier<TimeValue> ingestTimeout = () -> TimeValue.timeValueSeconds(60);
         private IntSupplier maxRetries = () -> 3;
         private String authToken;
         private ThreadFactory threadFactory;
@@ -742,6 +750,12 @@ public final class InferenceClient implements Closeable {
         /** Read at every call without its own timeout (a dynamic node setting). */
         public Builder defaultTimeout(Supplier<TimeValue> defaultTimeout) {
             this.defaultTimeout = Objects.requireNonNull(defaultTimeout, "defaultTimeout");
+            return this;
+        }
+
+        /** Read at every ingest Encode without its own timeout (a dynamic node setting). */
+        public Builder ingestTimeout(Supplier<TimeValue> ingestTimeout) {
+            this.ingestTimeout = Objects.requireNonNull(ingestTimeout, "ingestTimeout");
             return this;
         }
 

@@ -58,7 +58,7 @@ public final class SesaEncoder {
      * @param type             the processor's name, which every message starts with
      * @param mappings         source field(s) to target prefix
      * @param separator        joins several source values
-     * @param timeout          deadline per call; null: the node's setting at call time
+     * @param timeout          deadline per call; null: the node's {@code sesa.inference.ingest_timeout} at call time
      * @param ignoreMissing    whether a document without text is indexed without vectors ({@code missing_source})
      * @param joinLists        whether a list of strings is text (joined with the separator), as a text field takes it
      * @param options          what every Encode call asks for
@@ -174,7 +174,8 @@ public final class SesaEncoder {
         // Not ActionListener.wrap: if the handler threw in onResponse, wrap would run onFailure and call it a second
         // time for the same documents. The handler is called exactly once, outside the try (as in
         // AbstractSesaResponseProcessor#respond); a failure while applying the response fails the documents instead.
-        client.encode(request, config.timeout(), new ActionListener<>() {
+        TimeValue deadline = config.timeout() != null ? config.timeout() : client.ingestTimeout();
+        client.encode(request, deadline, new ActionListener<>() {
             @Override
             public void onResponse(EncodeResponse response) {
                 List<IngestDocumentWrapper> out;

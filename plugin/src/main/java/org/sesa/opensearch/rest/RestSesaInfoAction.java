@@ -87,6 +87,7 @@ public final class RestSesaInfoAction extends BaseRestHandler {
             builder.field("node_id", nodeId);
         }
         builder.field("timeout", inference.defaultTimeout().getStringRep());
+        builder.field("ingest_timeout", inference.ingestTimeout().getStringRep());
         builder.field("serving_endpoints", reports.stream().filter(r -> "SERVING".equals(r.health())).count());
         builder.startArray("endpoints");
         for (EndpointReport r : reports) {

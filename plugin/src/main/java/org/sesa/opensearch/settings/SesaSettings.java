@@ -44,6 +44,19 @@ public final class SesaSettings {
         Property.Dynamic
     );
 
+    /**
+     * Deadline of one Encode call of an ingest processor that sets no {@code timeout} of its own (the sesa_text
+     * system processor, a {@code sesa_encode} without one). Longer than {@link #TIMEOUT}: the batches of concurrent
+     * bulks queue behind each other on the server, and a bulk document that misses it fails instead of waiting.
+     */
+    public static final Setting<TimeValue> INGEST_TIMEOUT = Setting.timeSetting(
+        PREFIX + "ingest_timeout",
+        TimeValue.timeValueSeconds(60),
+        TimeValue.timeValueMillis(1),
+        Property.NodeScope,
+        Property.Dynamic
+    );
+
     /** Extra attempts after UNAVAILABLE or RESOURCE_EXHAUSTED, as long as the deadline allows. */
     public static final Setting<Integer> MAX_RETRIES = Setting.intSetting(PREFIX + "max_retries", 3, 0, 10, Property.NodeScope, Property.Dynamic);
 
@@ -95,7 +108,7 @@ public final class SesaSettings {
     }
 
     public static List<Setting<?>> all() {
-        return List.of(ENDPOINTS, TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_KEY_PASSWORD, AUTH_TOKEN);
+        return List.of(ENDPOINTS, TIMEOUT, INGEST_TIMEOUT, MAX_RETRIES, TLS_ENABLED, TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, TLS_KEY_PASSWORD, AUTH_TOKEN);
     }
 
     private static void validateEndpoints(List<Endpoint> endpoints) {

@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SesaEncodeProcessorTests {
 
     @RegisterExtension
-    final FakeInferenceFixture fake = new FakeInferenceFixture(b -> b.authToken("s3cret"));
+    final FakeInferenceFixture fake = new FakeInferenceFixture(b -> b.authToken("s3cret").ingestTimeout(() -> TimeValue.timeValueSeconds(2)));
     private final FakeInference service = fake.service;
     private Object expectedModels;
     /** What the target index maps; by default every SESA field as the fake server's output needs (dimension 2). */
@@ -372,8 +372,12 @@ class SesaEncodeProcessorTests {
     }
 
     @Test
-    void timeoutDefaultsToNodeSetting() throws Exception {
+    void withoutATimeoutItWaitsTheNodesIngestDeadlineNotTheSearchOne() throws Exception {
         assertEquals(TimeValue.timeValueSeconds(5), fake.client().defaultTimeout());
-        assertNull(processor().getTimeout());
+        SesaEncodeProcessor p = processor();
+        assertNull(p.getTimeout());
+        service.encoding.hang();
+        IngestDocumentWrapper[] out = run(p, List.of(doc("1", "title", "a")));
+        assertFailed(out[0], "deadline of 2s exceeded", "DEADLINE_EXCEEDED");
     }
 }

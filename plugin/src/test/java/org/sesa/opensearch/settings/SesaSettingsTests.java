@@ -64,6 +64,9 @@ class SesaSettingsTests {
         assertThrows(IllegalArgumentException.class, () -> SesaSettings.MAX_RETRIES.get(badRetries));
         Settings badTimeout = Settings.builder().put("sesa.inference.timeout", "0s").build();
         assertThrows(IllegalArgumentException.class, () -> SesaSettings.TIMEOUT.get(badTimeout));
+        assertEquals(TimeValue.timeValueSeconds(60), SesaSettings.INGEST_TIMEOUT.get(Settings.EMPTY), "ingest waits longer than search");
+        Settings badIngestTimeout = Settings.builder().put("sesa.inference.ingest_timeout", "0s").build();
+        assertThrows(IllegalArgumentException.class, () -> SesaSettings.INGEST_TIMEOUT.get(badIngestTimeout));
     }
 
     @Test
