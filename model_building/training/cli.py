@@ -1,6 +1,7 @@
 """``sesa-server train ...`` subcommands, added to the server CLI by ``register(subparsers)``.
 
     sesa-server train concepts --dataset DIR [--vocab esco-skills] [--out DIR] [--tiny] [--eval DIR ...]
+    sesa-server train skills   --esco DIR [--out DIR] [--tiny] [--epochs N] [--anchor A] [--scale S]
     sesa-server train reranker --dataset DIR [--out DIR] [--tiny] [--eval DIR ...] [--time-budget S]
     sesa-server train evaluate --dataset DIR [--concepts DIR] [--reranker DIR] [--eval DIR ...] [--weights b,d,c] [--update-manifest]
     sesa-server train report   --concepts DIR --dataset DIR [--json FILE] [--markdown FILE]
@@ -52,6 +53,31 @@ def cmd_concepts(args: argparse.Namespace) -> int:
     print(json.dumps({"out": str(args.out or Path("models") / m["name"]), "name": m["name"], "version": m["version"],
                       "matrix_sha256": m["matrix_sha256"], "metrics": m["metrics"]["ndcg@10"],
                       "fusion": m["fusion"], "truthfulness": m["truthfulness"]["trained"]}, indent=2))
+    return 0
+
+
+def cmd_skills(args: argparse.Namespace) -> int:
+    from model_building.training.skills_training import DEFAULT_NAME, SkillsTrainConfig, train_skills
+
+    _setup(args)
+    cfg = SkillsTrainConfig.tiny() if args.tiny else SkillsTrainConfig()
+    for name in ("epochs", "seed", "top_k", "lr", "anchor", "scale", "batch_size"):
+        v = getattr(args, name, None)
+        if v is not None:
+            setattr(cfg, name, v)
+    for spec in args.source_weight or ():
+        source, _, value = spec.partition("=")
+        if source not in cfg.source_weights or not value:
+            print(f"sesa-server: error: --source-weight {spec!r}: expected SOURCE=WEIGHT with SOURCE one of "
+                  f"{', '.join(cfg.source_weights)}", file=sys.stderr)
+            return 2
+        cfg.source_weights[source] = float(value)
+    name = args.name or DEFAULT_NAME
+    out = Path(args.out) if args.out else Path("models") / name
+    m = train_skills(args.esco, out, cfg, name=name, cache_dir=args.cache_dir, show_progress=not args.quiet)
+    _record_command(out, args)
+    print(json.dumps({"out": str(out), "name": m["name"], "version": m["version"], "matrix_sha256": m["matrix_sha256"],
+                      "metrics": m["metrics"], "truthfulness": m["truthfulness"]["trained"]}, indent=2))
     return 0
 
 
@@ -218,7 +244,7 @@ def _guarded(fn: Any) -> Any:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``train`` (concepts | reranker | report) to an argparse subparsers object."""
+    """Add ``train`` (concepts | skills | reranker | evaluate | domain | report) to an argparse subparsers object."""
     t = subparsers.add_parser("train", help="train the SESA concept head or the cross-encoder reranker")
     tsub = t.add_subparsers(dest="train_command", required=True)
 
@@ -244,6 +270,27 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--l1", type=float, help="weight of the L1 activation term")
     c.add_argument("--batch-size", type=int, dest="batch_size")
     c.set_defaults(func=_guarded(cmd_concepts))
+
+    k = tsub.add_parser("skills", help="train the ESCO skill space on ESCO's own supervision (labels, aliases, "
+                                       "descriptions, SkillSkape sentences; dev sets choose the epoch)")
+    k.add_argument("--esco", required=True, help="ESCO data folder: skills.jsonl, skillskape/, postings/ (qrels dev_* "
+                                                 "choose the epoch, test_* are only reported)")
+    k.add_argument("--out", help="artifact dir (default models/<name>)")
+    k.add_argument("--name", help="artifact name (default esco-skills-sesa-esco)")
+    k.add_argument("--tiny", action="store_true", help="a tiny run (300 skills, 2 epochs) that checks the code path")
+    k.add_argument("--epochs", type=_positive_int)
+    k.add_argument("--lr", type=float)
+    k.add_argument("--scale", type=float, help="softmax scale of the training logits (default 10)")
+    k.add_argument("--anchor", type=float, help="weight of the row-to-zero-shot-row term (default 0.25)")
+    k.add_argument("--batch-size", type=_positive_int, dest="batch_size")
+    k.add_argument("--top-k", type=_positive_int, dest="top_k", help="concepts kept per text when measuring (default 32)")
+    k.add_argument("--source-weight", action="append", metavar="SOURCE=W",
+                   help="loss weight of one source (label, alias, description, skillskape; 0 leaves it out; repeat)")
+    k.add_argument("--cache-dir", help="embedding cache (default $SESA_TRAINING_CACHE or $SESA_HOME/training-cache)")
+    k.add_argument("--seed", type=int)
+    k.add_argument("--quiet", action="store_true", help="no progress bars")
+    k.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    k.set_defaults(func=_guarded(cmd_skills))
 
     r = tsub.add_parser("reranker", help="train the cross-encoder and export it to int8 ONNX")
     common(r)

@@ -232,3 +232,25 @@ def test_choose_concept_weight_keeps_bm25_equal_to_dense_and_prefers_the_smaller
     # without any signal in the concept branch the plain hybrid (w = 0) is kept
     flat = {**runs, "concepts": {"q1": run([2], [1.0]), "q2": run([2], [1.0])}}
     assert choose_concept_weight(flat, qrels, docs)[0]["concepts"] == 0.0
+
+
+@pytest.mark.slow
+@needs_torch
+def test_train_skills_tiny_on_esco(tmp_path, shared_data):
+    """`sesa-server train skills --tiny` with the real encoder and package: 300 skills, a servable artifact whose
+    manifest keeps the test sets apart from the dev sets that chose the epoch."""
+    from inference_server.runtime.concept_head import ConceptHead
+    from model_building.training.cli import main
+
+    if not (shared_data / "esco" / "skills.jsonl").is_file():
+        pytest.fail(f"shared data {shared_data} lacks esco/skills.jsonl")
+    out = tmp_path / "tiny-skills"
+    assert main(["train", "skills", "--esco", str(shared_data / "esco"), "--tiny", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["size"] == 300 and m["recipe"]["command"].startswith("sesa-server train skills")
+    assert "postings-test_tech" in m["data"]["reported_only"] and "postings-test_tech" not in m["data"]["dev"]
+    assert m["data"]["occupations_held_out"] == 225
+    assert ConceptHead.load(out).size == 300
+    best = max(h["dev"] for h in m["history"])
+    assert best >= m["history"][0]["dev"], "the kept epoch is never worse on dev than the zero-shot rows"

@@ -1,0 +1,324 @@
+"""``sesa-server train skills``: the ESCO skill space trained on ESCO's own supervision (issue 18).
+
+What is learned
+    The same head as the zero-shot ``esco-skills`` pack: one row per skill, a text's concepts are
+    ``top_k(relu(W e))`` on the frozen encoder's L2-normalised embedding ``e`` (so the dense vector and the
+    serving path do not change). Only the rows W move, starting from the zero-shot rows (the embeddings of
+    the package texts), so that the skills a text is annotated with come first.
+
+Objective
+    Softmax cross-entropy over all skills of ``scale * W e``, the target spread evenly over the text's skills
+    (a sentence may name several), plus ``anchor * mean_c ||W_c - a_c||^2`` with ``a_c`` the zero-shot row, so
+    a row stays near the text that names it (its label keeps meaning it).
+
+Supervision (ESCO's, never a test split)
+    * every preferred and alternative label of a skill, and its description -> that skill
+      (``skills.jsonl`` of an ESCO export with separate fields);
+    * SkillSkape's synthetic job-ad sentences (``skillskape/train.jsonl``) -> their skills;
+    * an occupation's label and description -> its essential skills (``occupation-skills.jsonl``: ESCO's expert
+      links), except the occupations of the profiles' dev queries (``profiles/``, the train qrels split by
+      :func:`ir.splits.split_dev`): profile -> occupation matching is measured on those.
+    Epoch selection: the mean R-Precision@5 over the dev sets: SkillSkape ``dev`` and the TECH / HOUSE ``dev``
+    qrels of ``postings/`` (real job-ad sentences). Their test qrels are only reported.
+
+The artifact is a trained concept space (``matrix.npy`` + ``concepts.jsonl`` + ``manifest.json``) over the
+installed package's skills, served by naming its directory (``models.concept_space`` or
+``models.extra_concept_spaces``); its manifest records the recipe, the data and every measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from model_building.training.recipe import RecipeConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "esco-skills-sesa-esco"
+SOURCES = ("label", "alias", "description", "skillskape", "occupation")
+
+
+@dataclass
+class SkillsTrainConfig(RecipeConfig):
+    epochs: int = 4
+    lr: float = 2e-3
+    scale: float = 10.0
+    anchor: float = 0.25
+    batch_size: int = 1024
+    # weight of each supervision source in the loss (0 leaves it out)
+    source_weights: dict[str, float] = field(default_factory=lambda: {s: 1.0 for s in SOURCES})
+    top_k: int = 32
+    limit_skills: int | None = None  # only the first N skills of the package (tiny runs)
+    seed: int = 13
+    threads: int = 2
+
+    @classmethod
+    def tiny(cls) -> SkillsTrainConfig:
+        return cls(epochs=2, batch_size=64, limit_skills=300)
+
+
+@dataclass
+class Example:
+    text: str
+    skills: tuple[int, ...]  # row indices
+    source: str
+
+
+@dataclass
+class LabelledSet:
+    """Texts with annotated skills (row indices) for selection or reporting."""
+
+    name: str
+    texts: list[str]
+    skills: list[frozenset[int]]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def esco_examples(esco_dir: Path, row_of: dict[str, int]) -> list[Example]:
+    """Labels, alternative labels and descriptions of ``skills.jsonl`` -> their skill (a text that names two
+    skills is kept once, with both)."""
+    by_text: dict[tuple[str, str], set[int]] = {}
+    for r in _read_jsonl(esco_dir / "skills.jsonl"):
+        row = row_of.get(r["id"])
+        if row is None:
+            continue
+        texts = [("label", r.get("label", ""))] + [("alias", a) for a in r.get("aliases") or []]
+        texts.append(("description", r.get("description", "")))
+        for source, text in texts:
+            text = " ".join((text or "").split())
+            if text:
+                by_text.setdefault((source, text), set()).add(row)
+    out, seen = [], set()
+    for (source, text), rows in by_text.items():
+        key = text.lower()
+        if source == "alias" and key in seen:  # an alias that repeats a label adds nothing
+            continue
+        seen.add(key)
+        out.append(Example(text, tuple(sorted(rows)), source))
+    return out
+
+
+def held_out_occupations(esco_dir: Path) -> set[str]:
+    """The occupations judged for the dev queries of ``profiles/``'s train split (kept out of training)."""
+    from ir.beir import Dataset
+    from ir.splits import split_dev
+
+    if not (esco_dir / "profiles").is_dir():
+        return set()
+    qrels = Dataset(esco_dir / "profiles").qrels("train")
+    _, dev = split_dev(sorted(qrels))
+    return {occ for q in dev for occ, g in qrels[q].items() if g > 0}
+
+
+def occupation_examples(esco_dir: Path, row_of: dict[str, int]) -> list[Example]:
+    """An occupation's label and description -> its essential skills, for the occupations ESCO links and the
+    profiles' dev queries do not judge."""
+    links, occupations = esco_dir / "occupation-skills.jsonl", esco_dir / "occupations.jsonl"
+    if not (links.is_file() and occupations.is_file()):
+        return []
+    held_out = held_out_occupations(esco_dir)
+    # as an index of the occupations holds them: title and text joined by the pipeline's separator
+    text_of = {r["id"]: f"{r.get('label', '')}\n{r.get('description', '')}".strip() for r in _read_jsonl(occupations)}
+    out = []
+    for r in _read_jsonl(links):
+        occ = r["occupation"]
+        rows = tuple(sorted({row_of[s] for s in r.get("essential") or [] if s in row_of}))
+        if occ in held_out or not rows or not text_of.get(occ):
+            continue
+        out.append(Example(text_of[occ], rows, "occupation"))
+    return out
+
+
+def skillskape_set(esco_dir: Path, split: str, row_of: dict[str, int]) -> LabelledSet:
+    texts, skills = [], []
+    for r in _read_jsonl(esco_dir / "skillskape" / f"{split}.jsonl"):
+        rows = frozenset(row_of[i] for i in r.get("ids") or [] if i in row_of)
+        if rows and r.get("text", "").strip():
+            texts.append(" ".join(r["text"].split()))
+            skills.append(rows)
+    return LabelledSet(f"skillskape-{split}", texts, skills)
+
+
+def postings_set(esco_dir: Path, split: str, row_of: dict[str, int]) -> LabelledSet:
+    """One qrels split of ``postings/`` (BEIR layout: queries = sentences, corpus = skills)."""
+    from ir.beir import Dataset
+
+    ds = Dataset(esco_dir / "postings")
+    texts, skills = [], []
+    for qid, rel in sorted(ds.qrels(split).items()):
+        rows = frozenset(row_of[c] for c, g in rel.items() if g > 0 and c in row_of)
+        if rows and qid in ds.queries:
+            texts.append(ds.queries[qid])
+            skills.append(rows)
+    return LabelledSet(f"postings-{split}", texts, skills)
+
+
+def rp_at(scores: np.ndarray, relevant: Sequence[frozenset[int]], k: int = 5) -> float:
+    """Mean R-Precision@k of score rows [n, concepts] (the literature's |top-k ∩ rel| / min(k, |rel|))."""
+    from ir.metrics import r_precision_at
+
+    kk = min(k, scores.shape[1] - 1)
+    top = np.argpartition(-scores, kk, axis=1)[:, :kk]
+    vals = []
+    for i, rel in enumerate(relevant):
+        ranked = [str(j) for j in top[i][np.argsort(-scores[i, top[i]])]]
+        vals.append(r_precision_at(ranked, {str(j) for j in rel}, k))
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def train_rows(anchor: np.ndarray, x: np.ndarray, targets: Sequence[Sequence[int]], weights: np.ndarray,
+               cfg: SkillsTrainConfig, on_epoch: Callable[[int, np.ndarray], float] | None = None
+               ) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Fit W from ``anchor`` on embeddings ``x`` with target rows; ``on_epoch(epoch, W)`` returns the dev score
+    (higher is better), and the epoch with the best one is returned (the anchor itself counts as epoch 0)."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(max(1, cfg.threads))
+    a = torch.tensor(anchor, dtype=torch.float32)
+    w = torch.nn.Parameter(a.clone())
+    opt = torch.optim.Adam([w], lr=cfg.lr)
+    xt = torch.tensor(x, dtype=torch.float32)
+    wt = torch.tensor(weights, dtype=torch.float32)
+    n = len(targets)
+    history = []
+    best_w, best = anchor.copy(), on_epoch(0, anchor) if on_epoch else float("-inf")
+    history.append({"epoch": 0, "dev": best})
+    gen = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(1, cfg.epochs + 1):
+        start, total, steps = time.monotonic(), 0.0, 0
+        perm = torch.randperm(n, generator=gen)
+        for b in range(0, n, cfg.batch_size):
+            idx = perm[b: b + cfg.batch_size]
+            logp = torch.log_softmax(cfg.scale * (xt[idx] @ w.T), dim=1)
+            rows, cols, vals = [], [], []
+            for j, i in enumerate(idx.tolist()):
+                t = targets[i]
+                rows.extend([j] * len(t))
+                cols.extend(t)
+                vals.extend([1.0 / len(t)] * len(t))
+            target = torch.zeros_like(logp)
+            target[rows, cols] = torch.tensor(vals)
+            ce = -(target * logp).sum(dim=1)
+            bw = wt[idx]
+            loss = (ce * bw).sum() / bw.sum().clamp_min(1e-12) + cfg.anchor * ((w - a) ** 2).sum(dim=1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        current = w.detach().numpy().copy()
+        dev = on_epoch(epoch, current) if on_epoch else float(epoch)
+        history.append({"epoch": epoch, "loss": round(total / max(steps, 1), 4), "dev": dev,
+                        "seconds": round(time.monotonic() - start, 1)})
+        log.info("epoch %d: loss %.4f, dev RP@5 %.4f (%.0fs)", epoch, total / max(steps, 1), dev, time.monotonic() - start)
+        if dev > best:
+            best, best_w = dev, current
+    return best_w, history
+
+
+def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: SkillsTrainConfig | None = None, *,
+                 name: str = DEFAULT_NAME, cache_dir: str | Path | None = None, show_progress: bool = True,
+                 command: str = "", encoder: Any = None, vocabulary: tuple[list, dict] | None = None
+                 ) -> dict[str, Any]:
+    """Train, write the artifact and return its manifest (metrics included). ``encoder`` and ``vocabulary``
+    ((entries, pack metadata)) default to the server's encoder and the installed package's skills."""
+    from model_building.concept_packs.esco import esco_skills_vocab
+    from model_building.training.concept_head_training import truthfulness, write_trained_artifact
+    from model_building.training.concepts_pipeline import zero_shot_rows
+    from model_building.training.embeddings import EmbeddingCache, load_server_encoder
+
+    cfg = cfg or SkillsTrainConfig()
+    esco = Path(esco_dir).expanduser()
+    for need in ("skills.jsonl", "skillskape/train.jsonl"):
+        if not (esco / need).is_file():
+            raise FileNotFoundError(f"{esco} lacks {need}: pass the ESCO data folder (skills.jsonl, skillskape/, postings/)")
+    entries, pack_meta = vocabulary or esco_skills_vocab(limit=cfg.limit_skills)
+    row_of = {e.id: i for i, e in enumerate(entries)}
+    encoder = encoder or load_server_encoder()
+    cache = EmbeddingCache(encoder, cache_dir, show_progress=show_progress)
+    # the served zero-shot rows when they are the whole package's (the server's cached artifact), else embedded
+    pack = "esco-skills" if vocabulary is None and cfg.limit_skills is None else "esco-skills-subset"
+    anchor = zero_shot_rows(entries, pack, encoder, cache)
+
+    examples = esco_examples(esco, row_of) + occupation_examples(esco, row_of)
+    train_ss = skillskape_set(esco, "train", row_of)
+    examples += [Example(t, tuple(sorted(s)), "skillskape") for t, s in zip(train_ss.texts, train_ss.skills)]
+    examples = [e for e in examples if cfg.source_weights.get(e.source, 0.0) > 0]
+    if not examples:
+        raise ValueError("no training example: every source weight is 0 or no skill id matched the package")
+    counts = {s: sum(e.source == s for e in examples) for s in SOURCES}
+    log.info("training examples: %s", counts)
+    x = cache.embed([e.text for e in examples], query=False, desc="ESCO training texts")
+
+    dev_sets = [skillskape_set(esco, "dev", row_of)]
+    test_sets = []
+    if (esco / "postings").is_dir():
+        from ir.beir import Dataset
+
+        splits = Dataset(esco / "postings").splits()
+        dev_sets += [postings_set(esco, s, row_of) for s in splits if s.startswith("dev")]
+        test_sets += [postings_set(esco, s, row_of) for s in splits if s.startswith("test")]
+    dev_sets = [s for s in dev_sets if s.texts]
+    test_sets = [s for s in test_sets if s.texts]
+    emb = {s.name: cache.embed(s.texts, query=False, desc=s.name) for s in dev_sets + test_sets}
+
+    def dev_score(epoch: int, w: np.ndarray) -> float:
+        return float(np.mean([rp_at(emb[s.name] @ w.T, s.skills) for s in dev_sets])) if dev_sets else float(epoch)
+
+    w, history = train_rows(anchor, x, [e.skills for e in examples],
+                            np.array([cfg.source_weights[e.source] for e in examples], dtype=np.float32), cfg, dev_score)
+
+    def metrics(m: np.ndarray) -> dict[str, dict[str, float]]:
+        from ir.metrics import evaluate_concepts
+
+        out = {}
+        for s in dev_sets + test_sets:
+            scores = emb[s.name] @ m.T
+            top = np.argsort(-scores, axis=1)[:, :max(cfg.top_k, 10)]
+            rankings = {str(i): [str(j) for j in top[i] if scores[i, j] > 0] for i in range(len(s.texts))}
+            qrels = {str(i): {str(j): 1 for j in rel} for i, rel in enumerate(s.skills)}
+            ev = evaluate_concepts(qrels, rankings)
+            out[s.name] = {k: round(v, 4) for k, v in ev.mean.items()} | {"texts": ev.queries}
+        return out
+
+    served = np.asarray(w, dtype=np.float16).astype(np.float32)  # what the server will read
+    measured = {"zero_shot": metrics(anchor), "trained": metrics(served)}
+    extra = {
+        "version_prefix": "esco-1",
+        "base_vocabulary": {"name": "esco-skills", **pack_meta, "size": len(entries)},
+        "licence": f"{pack_meta.get('licence', 'see base_vocabulary')}; SkillSkape training sentences: MIT (Magron et al. 2024); "
+                   "trained head: Apache-2.0 (opensearch-sesa)",
+        "recipe": {
+            "objective": "softmax CE over scale * W e against the text's annotated skills (spread evenly) "
+                         "+ anchor * mean_c ||W_c - a_c||^2",
+            "encoder_frozen": True,
+            "init": "zero-shot rows (normalised embeddings of the package texts)",
+            "config": asdict(cfg),
+            "command": command,
+            "selection": "epoch with the best mean RP@5 over " + ", ".join(s.name for s in dev_sets),
+        },
+        "data": {"esco_dir": str(esco), "examples": counts, "dev": [s.name for s in dev_sets],
+                 "occupations_held_out": len(held_out_occupations(esco)),
+                 "reported_only": [s.name for s in test_sets]},
+        "history": history,
+        "metrics": measured,
+        "truthfulness": {"trained": truthfulness(served, anchor)},
+    }
+    target = Path(out) if out else Path("models") / name
+    write_trained_artifact(target, w, entries, encoder.meta, name=name,
+                           passage_max_tokens=encoder.max_tokens(False), extra=extra)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    log.info("wrote %s (%s)", target, manifest["version"])
+    return manifest

@@ -1,0 +1,157 @@
+"""The ESCO skill-space trainer (model_building.training.skills_training): its data readers, the metric, and
+that fitting the rows moves texts' annotated skills up and keeps the best dev epoch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from model_building.training.skills_training import (
+    SkillsTrainConfig,
+    esco_examples,
+    postings_set,
+    rp_at,
+    skillskape_set,
+    train_rows,
+)
+
+
+def _write_jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def esco(tmp_path):
+    _write_jsonl(tmp_path / "skills.jsonl", [
+        {"id": "s:a", "label": "repair engines", "aliases": ["fix engines", "repair engines", "overhaul"],
+         "description": "Repair  engine\nproblems."},
+        {"id": "s:b", "label": "overhaul boats", "aliases": ["overhaul"], "description": ""},
+        {"id": "s:unknown", "label": "not in the package", "aliases": [], "description": "x"},
+    ])
+    _write_jsonl(tmp_path / "skillskape" / "dev.jsonl", [
+        {"text": "You will fix our engines.", "labels": ["repair engines"], "ids": ["s:a"]},
+        {"text": "Nothing we serve.", "labels": ["?"], "ids": ["s:unknown"]},
+    ])
+    _write_jsonl(tmp_path / "postings" / "corpus.jsonl", [{"_id": "s:a", "title": "repair engines", "text": ""},
+                                                          {"_id": "s:b", "title": "overhaul boats", "text": ""}])
+    _write_jsonl(tmp_path / "postings" / "queries.jsonl", [{"_id": "q1", "text": "boat and engine work"},
+                                                           {"_id": "q2", "text": "no skill"}])
+    (tmp_path / "postings" / "qrels").mkdir()
+    (tmp_path / "postings" / "qrels" / "dev_x.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\ts:a\t1\nq1\ts:b\t1\nq2\ts:a\t0\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_esco_examples_label_aliases_and_description_point_at_their_skill(esco):
+    got = {(e.source, e.text): e.skills for e in esco_examples(esco, {"s:a": 0, "s:b": 1})}
+    assert got[("label", "repair engines")] == (0,)
+    assert got[("alias", "fix engines")] == (0,)
+    assert got[("description", "Repair engine problems.")] == (0,), "whitespace folded"
+    assert got[("alias", "overhaul")] == (0, 1), "an alias of two skills names both"
+    assert ("alias", "repair engines") not in got, "an alias that repeats the label is not a second example"
+    assert not any("not in the package" in text for _, text in got), "skills the package lacks are left out"
+    assert ("description", "") not in got
+
+
+def test_labelled_sets_keep_only_texts_with_a_served_skill(esco):
+    ss = skillskape_set(esco, "dev", {"s:a": 0})
+    assert ss.texts == ["You will fix our engines."] and ss.skills == [frozenset({0})]
+    ps = postings_set(esco, "dev_x", {"s:a": 0, "s:b": 1})
+    assert ps.texts == ["boat and engine work"] and ps.skills == [frozenset({0, 1})], "grade 0 is not relevant"
+
+
+def test_rp_at_is_the_literatures_r_precision():
+    scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.1, 0.2, 0.3, 0.9]])
+    # text 0: top-2 = {0, 1}, relevant {0, 2} -> 1/2; text 1: top-2 = {3, 2}, relevant {3} -> 1/min(2, 1) = 1
+    assert rp_at(scores, [frozenset({0, 2}), frozenset({3})], k=2) == pytest.approx(0.75)
+
+
+def test_training_moves_the_annotated_skills_up_and_keeps_the_best_dev_epoch():
+    rng = np.random.default_rng(0)
+    n_concepts, dim = 40, 16
+    truth = rng.normal(size=(n_concepts, dim))
+    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
+    anchor = truth + rng.normal(scale=1.2, size=truth.shape)  # zero-shot rows: far from what texts say
+    anchor /= np.linalg.norm(anchor, axis=1, keepdims=True)
+
+    def texts(n):
+        labels = rng.integers(0, n_concepts, size=n)
+        x = truth[labels] + rng.normal(scale=0.3, size=(n, dim))
+        return x / np.linalg.norm(x, axis=1, keepdims=True), [frozenset({int(c)}) for c in labels]
+
+    x, y = texts(800)
+    dev_x, dev_y = texts(200)
+    seen = []
+
+    def dev(epoch, w):
+        seen.append(epoch)
+        return rp_at(dev_x @ w.T, dev_y, k=1)
+
+    cfg = SkillsTrainConfig(epochs=3, lr=0.05, scale=10.0, anchor=0.0, batch_size=100)
+    w, history = train_rows(anchor, x, [sorted(s) for s in y], np.ones(len(y), np.float32), cfg, dev)
+    assert seen == [0, 1, 2, 3] and [h["epoch"] for h in history] == [0, 1, 2, 3]
+    before, after = history[0]["dev"], max(h["dev"] for h in history)
+    assert after > before + 0.2, history
+    assert rp_at(dev_x @ w.T, dev_y, k=1) == pytest.approx(after), "the best epoch's rows come back"
+
+    # a strong anchor keeps the rows where they started
+    held, _ = train_rows(anchor, x, [sorted(s) for s in y], np.ones(len(y), np.float32),
+                         SkillsTrainConfig(epochs=1, lr=0.01, scale=10.0, anchor=1e4, batch_size=100),
+                         lambda e, w: float(e))
+    assert np.abs(held - anchor).max() < 0.05
+
+
+def test_the_pipeline_writes_a_servable_trained_space_with_its_measurements(esco, tmp_path):
+    """Fake encoder (no model), a two-skill vocabulary: the artifact loads in the server's ConceptHead, records the
+    recipe and the data, measures dev and test sets apart and never trains on a test split."""
+    from inference_server.config import load_config
+    from inference_server.runtime.concept_head import ConceptHead
+    from model_building.concept_packs.vocabulary import VocabEntry
+    from model_building.training.skills_training import train_skills
+    from tests.support.inference import fake_runtimes
+
+    (esco / "skillskape" / "train.jsonl").write_text(
+        "".join(json.dumps({"text": t, "labels": [], "ids": [i]}) + "\n" for t, i in
+                [("We fix engines daily.", "s:a"), ("Boat overhaul experience.", "s:b")] * 5), encoding="utf-8")
+    (esco / "postings" / "qrels" / "test_x.tsv").write_text("query-id\tcorpus-id\tscore\nq2\ts:b\t1\n", encoding="utf-8")
+    encoder = load_config(overrides={"models.concept_space": "none"}, environ={})
+    encoder = fake_runtimes(encoder, dim=16, with_reranker=False, with_concepts=False).encoder
+    entries = [VocabEntry(id="s:a", label="repair engines", key="esco-a", text="repair engines fix engines"),
+               VocabEntry(id="s:b", label="overhaul boats", key="esco-b", text="overhaul boats")]
+    cfg = SkillsTrainConfig(epochs=2, batch_size=4, top_k=2)
+    m = train_skills(esco, tmp_path / "space", cfg, name="t", cache_dir=tmp_path / "cache", show_progress=False,
+                     encoder=encoder, vocabulary=(entries, {"source": "test"}))
+    head = ConceptHead.load(tmp_path / "space")
+    assert head.keys == ["esco-a", "esco-b"] and head.labels == ["repair engines", "overhaul boats"]
+    assert m["kind"] == "trained" and m["version"].startswith("esco-1-")
+    assert m["data"]["examples"]["skillskape"] == 10 and m["data"]["examples"]["label"] == 2
+    assert m["data"]["dev"] == ["skillskape-dev", "postings-dev_x"]
+    assert m["data"]["reported_only"] == ["postings-test_x"]
+    assert set(m["metrics"]["trained"]) == {"skillskape-dev", "postings-dev_x", "postings-test_x"}
+    assert [h["epoch"] for h in m["history"]] == [0, 1, 2]
+    assert 0.0 <= m["metrics"]["trained"]["postings-test_x"]["rp@5"] <= 1.0
+
+
+def test_occupations_teach_their_essential_skills_except_those_of_the_profiles_dev_queries(esco):
+    from ir.splits import split_dev
+    from model_building.training.skills_training import held_out_occupations, occupation_examples
+
+    occupations = [f"o:{i}" for i in range(20)]
+    _write_jsonl(esco / "occupations.jsonl", [{"id": o, "label": f"engine fitter {o}", "description": "Fits."}
+                                              for o in occupations])
+    _write_jsonl(esco / "occupation-skills.jsonl", [{"occupation": o, "essential": ["s:b", "s:a", "s:unknown"],
+                                                     "optional": ["s:b"]} for o in occupations])
+    _write_jsonl(esco / "profiles" / "queries.jsonl", [{"_id": f"p{i}", "text": "fix engines"} for i in range(20)])
+    _write_jsonl(esco / "profiles" / "corpus.jsonl", [{"_id": o, "title": o, "text": ""} for o in occupations])
+    (esco / "profiles" / "qrels").mkdir()
+    (esco / "profiles" / "qrels" / "train.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"p{i}\to:{i}\t1\n" for i in range(20)), encoding="utf-8")
+    _, dev = split_dev([f"p{i}" for i in range(20)])
+    held = held_out_occupations(esco)
+    assert held == {f"o:{q[1:]}" for q in dev} and len(held) == 3  # 15% of 20
+    got = occupation_examples(esco, {"s:a": 0, "s:b": 1})
+    assert [e.text for e in got] == [f"engine fitter {o}\nFits." for o in occupations if o not in held]
+    assert all(e.skills == (0, 1) and e.source == "occupation" for e in got), "essential links only, served skills"
