@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .cluster.errors import USER_ERRORS
+from .cluster.node import DEFAULT_HEAP
 
 
 def _reranker_args(choice: str | None) -> tuple[str, ...]:
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the embedded node + inference server (or use --cluster) and apply templates")
     up.add_argument("--port", type=int, default=9200, help="HTTP port of the embedded node (default 9200)")
-    up.add_argument("--heap", default="1g", help="JVM heap of the embedded node (default 1g)")
+    up.add_argument("--heap", default=DEFAULT_HEAP, help=f"JVM heap of the embedded node (default {DEFAULT_HEAP})")
     up.add_argument("--cluster", metavar="URL", help="use an existing cluster instead of the embedded node")
     up.add_argument("--server-host", default="127.0.0.1")
     up.add_argument("--server-port", type=int, default=50051)

@@ -24,13 +24,17 @@ from .paths import StatePaths
 
 NODE_USER = "opensearch-sesa"
 CLUSTER_NAME = "sesa-embedded"
+# JVM heap of the embedded node. Not 1g: with 1g, after a session of evaluations the parent circuit breaker (which
+# counts real heap use, garbage included) refused `sesa tune`'s searches with 429 "Data too large" while the live
+# heap was 70 MB (2026-12-07, OpenSearch 3.5 on Temurin 25, G1); 2g ran the same session through.
+DEFAULT_HEAP = "2g"
 
 
 @dataclass
 class NodeConfig:
     http_port: int = 9200
     transport_port: int = 9300
-    heap: str = "1g"
+    heap: str = DEFAULT_HEAP
     inference_endpoints: tuple[str, ...] = ("127.0.0.1:50051",)
     extra_settings: dict | None = None
 

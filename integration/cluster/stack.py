@@ -20,7 +20,7 @@ from .templates import ModelFacts, apply_all
 @dataclass
 class UpOptions:
     port: int = 9200
-    heap: str = "1g"
+    heap: str = node.DEFAULT_HEAP
     cluster_url: str | None = None
     server_host: str = "127.0.0.1"
     server_port: int = 50051
