@@ -53,7 +53,8 @@ from inference_server.contract import inference_pb2 as pb2
 from inference_server.contract import inference_pb2_grpc as pb2_grpc
 from inference_server.metrics import Metrics
 from inference_server.runtime.domain import DomainBank
-from inference_server.runtime.encoder import EncodeItem, EncoderRuntime, pool_windows
+from inference_server.runtime.concept_head import concept_segments
+from inference_server.runtime.encoder import EncodeItem, EncoderRuntime, EncodeResult, pool_concepts, pool_windows
 from inference_server.runtime.reranker import RerankerRuntime
 
 log = logging.getLogger("inference_server.service")
@@ -175,6 +176,26 @@ class _EmbeddingBuilder:
                                 for j, w in zip(idx, hits.weights.tolist()))
             emb.top_labels.extend(labels[j] for j in idx[:self.top_labels])
         return emb
+
+
+def segment_plan(texts: Sequence[str], head: Any, top_k: int, query: bool) -> list[list[str]]:
+    """Per text, the segments its concept space pools over (none when the space does not pool texts of this kind,
+    or concepts are not asked for)."""
+    n = head.segments_for(query) if head is not None and top_k > 0 else 0
+    return [concept_segments(t, n) for t in texts] if n else [[] for _ in texts]
+
+
+def pool_segments(whole: list[EncodeResult], parts: list[EncodeResult], segments: list[list[str]],
+                  top_k: int) -> list[EncodeResult]:
+    """Each text's result with its concepts pooled over the whole text and its segments (the dense vector stays the
+    whole text's)."""
+    out, pos = [], 0
+    for res, segs in zip(whole, segments):
+        mine = parts[pos:pos + len(segs)]
+        pos += len(segs)
+        out.append(EncodeResult(res.dense, pool_concepts([res.concepts] + [r.concepts for r in mine], top_k))
+                   if mine else res)
+    return out
 
 
 def rerank_options(opts: pb2.RerankOptions, rcfg: RerankConfig) -> tuple[bool, int]:
@@ -361,11 +382,20 @@ class InferenceService(pb2_grpc.InferenceServicer):
             else:
                 plans = None
                 seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
+            # segment pooling (a space that asks for it): each text's segments go through the same pass
+            segments = segment_plan(ok_texts, head, top_k, query) if plans is None else []
+            seg_seqs = []
+            if any(segments):
+                flat = [seg for segs in segments for seg in segs]
+                seg_seqs = await self._tokenize(self.encoder.tokenize, sum(map(len, flat)), flat, query)
             tokenize_s = time.perf_counter() - t_tok
-            items = [EncodeItem(s, top_k, head) for s in seqs]
-            results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
+            all_seqs = seqs + seg_seqs
+            items = [EncodeItem(s, top_k, head) for s in all_seqs]
+            results = await self.encoder_batcher.submit(items, [s.num_tokens for s in all_seqs],
                                                         timeout=context.time_remaining(),
                                                         priority=timing.priority, timing=timing)
+            if seg_seqs:
+                results = pool_segments(results[:len(seqs)], results[len(seqs):], segments, top_k)
             build = _EmbeddingBuilder(head, top_labels, opts.skip_dense, head.domain if head is not None and query
                                       else None)
             ntrunc = 0

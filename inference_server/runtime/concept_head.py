@@ -1,9 +1,14 @@
 """The SESA concept head: a (concepts x dim) matrix and a top-k, nothing else.
 
-Why separate: today the rows are normalised embeddings of concept descriptions (zero-shot);
-a trained head will later replace the rows without touching batching, serving or the
-artifact layout. Weight of concept c for a text = max(cos(text, row_c), 0); a text keeps its
-``k`` strongest concepts above ``min_weight``.
+Why separate: the rows are normalised embeddings of concept descriptions (zero-shot) or trained
+ones, without touching batching, serving or the artifact layout. Weight of concept c for a text
+= max(cos(text, row_c), 0); a text keeps its ``k`` strongest concepts above ``min_weight``.
+
+A space whose manifest asks for it (``"assignment": {"pool": "segments", "max_segments": N}``, optionally
+``"kinds": ["query"]`` to pool queries only) also
+maps each segment of a text (:func:`concept_segments`: items of a list, sentences, lines) and keeps
+each concept's strongest weight over the whole text and its segments: one embedding of a list of
+skills lands between them, the segments name each one.
 
 The product and top-k run as a tiny ONNX Runtime graph (MatMul -> Relu -> TopK) on the
 calling thread: mixing numpy/OpenBLAS threads with ORT's spinning worker threads on a
@@ -13,6 +18,7 @@ calling thread: mixing numpy/OpenBLAS threads with ORT's spinning worker threads
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,19 @@ if TYPE_CHECKING:  # runtime imports this module: no import cycle at run time
 ARTIFACT_MATRIX = "matrix.npy"
 ARTIFACT_CONCEPTS = "concepts.jsonl"
 ARTIFACT_MANIFEST = "manifest.json"
+
+
+# Where a text splits into segments for segment pooling: list separators, line breaks, bullets, and sentence ends
+# (. ! ? followed by whitespace).
+_SEGMENT_BREAK = re.compile(r"\s*(?:[;\n\r\u2022\u00b7]+|(?<=[.!?])\s+)\s*")
+
+
+def concept_segments(text: str, max_segments: int) -> list[str]:
+    """The segments of ``text`` that segment pooling maps on their own (the first ``max_segments`` with a letter or
+    digit); [] when the text is one segment, so it costs nothing extra."""
+    parts = [p.strip(" \t-*") for p in _SEGMENT_BREAK.split(text)]
+    parts = [p for p in parts if any(ch.isalnum() for ch in p)]
+    return parts[:max(0, max_segments)] if len(parts) > 1 else []
 
 
 @dataclass(frozen=True)
@@ -60,12 +79,21 @@ class ConceptHead:
         self.min_weight = float(min_weight)
         self.manifest = manifest or {}
         self.use_ort = use_ort
+        # segment pooling: segments per text mapped beside the whole text (0 = off), from the manifest's assignment
+        assignment = self.manifest.get("assignment") or {}
+        self.max_segments = int(assignment.get("max_segments", 0)) if assignment.get("pool") == "segments" else 0
+        # which texts pool: queries, passages (documents) or both (the default)
+        self.segment_kinds = frozenset(assignment.get("kinds") or ("query", "passage"))
         # the artifact dir it was loaded from, and its domain bank when it ships one that fits the encoder
         # (set by the loader: the check compares the encoder's query embeddings with the bank)
         self.directory: Path | None = None
         self.domain: DomainBank | None = None
         self._ort: Any = None
         self._ort_lock = threading.Lock()
+
+    def segments_for(self, query: bool) -> int:
+        """Segments pooled for a text of this kind (0 = the whole text only)."""
+        return self.max_segments if ("query" if query else "passage") in self.segment_kinds else 0
 
     @property
     def size(self) -> int:

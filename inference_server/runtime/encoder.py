@@ -48,22 +48,28 @@ class TextWindows:
 
 def pool_windows(results: list[EncodeResult], top_k: int) -> tuple[np.ndarray, ConceptHits | None]:
     """One document from its windows: the L2-normalised mean of their vectors, and each concept's strongest weight
-    over the windows, top ``top_k``. (Exact from each window's own top-k: a concept missing from the top-k of the
-    window where it peaks is outranked there by k concepts whose pooled weights are at least as strong.)"""
+    over the windows, top ``top_k`` (:func:`pool_concepts`)."""
     dense = np.mean([r.dense for r in results], axis=0).astype(np.float32)
     dense /= max(float(np.linalg.norm(dense)), 1e-12)
+    return dense, pool_concepts([r.concepts for r in results], top_k)
+
+
+def pool_concepts(parts: list[ConceptHits | None], top_k: int) -> ConceptHits | None:
+    """Each concept's strongest weight over the parts of one text (windows, segments), top ``top_k``. Exact from
+    each part's own top-k: a concept missing from the top-k of the part where it peaks is outranked there by k
+    concepts whose pooled weights are at least as strong. None when no part has concepts."""
+    if all(p is None for p in parts):
+        return None
     best: dict[int, float] = {}
-    for r in results:
-        if r.concepts is None:
+    for p in parts:
+        if p is None:
             continue
-        for j, w in zip(r.concepts.indices.tolist(), r.concepts.weights.tolist()):
+        for j, w in zip(p.indices.tolist(), p.weights.tolist()):
             if w > best.get(j, 0.0):
                 best[j] = w
-    if all(r.concepts is None for r in results):
-        return dense, None
     ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:max(0, top_k)]
-    return dense, ConceptHits(np.array([j for j, _ in ranked], dtype=np.int64),
-                              np.array([w for _, w in ranked], dtype=np.float32))
+    return ConceptHits(np.array([j for j, _ in ranked], dtype=np.int64),
+                       np.array([w for _, w in ranked], dtype=np.float32))
 
 
 @dataclass

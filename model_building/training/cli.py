@@ -61,10 +61,17 @@ def cmd_skills(args: argparse.Namespace) -> int:
 
     _setup(args)
     cfg = SkillsTrainConfig.tiny() if args.tiny else SkillsTrainConfig()
-    for name in ("epochs", "seed", "top_k", "lr", "anchor", "scale", "batch_size"):
+    for name in ("epochs", "seed", "top_k", "lr", "anchor", "scale", "batch_size", "max_segments"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(cfg, name, v)
+    if args.segment_kinds:
+        kinds = tuple(k.strip() for k in args.segment_kinds.split(",") if k.strip())
+        if not kinds or set(kinds) - {"query", "passage"}:
+            print(f"sesa-server: error: --segment-kinds {args.segment_kinds!r}: expected query, passage or both",
+                  file=sys.stderr)
+            return 2
+        cfg.segment_kinds = kinds
     for spec in args.source_weight or ():
         source, _, value = spec.partition("=")
         if source not in cfg.source_weights or not value:
@@ -284,6 +291,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     k.add_argument("--anchor", type=float, help="weight of the row-to-zero-shot-row term (default 0.25)")
     k.add_argument("--batch-size", type=_positive_int, dest="batch_size")
     k.add_argument("--top-k", type=_positive_int, dest="top_k", help="concepts kept per text when measuring (default 32)")
+    k.add_argument("--max-segments", type=int, dest="max_segments",
+                   help="segment pooling of the served space: concepts over the text and up to N of its segments "
+                        "(list items, sentences, lines); 0 = the whole text only (default 32)")
+    k.add_argument("--segment-kinds", help="which texts pool over their segments: query (default), passage or "
+                                           "query,passage")
     k.add_argument("--source-weight", action="append", metavar="SOURCE=W",
                    help="loss weight of one source (label, alias, description, skillskape; 0 leaves it out; repeat)")
     k.add_argument("--cache-dir", help="embedding cache (default $SESA_TRAINING_CACHE or $SESA_HOME/training-cache)")

@@ -423,3 +423,72 @@ def test_chunked_encode_caps_windows_and_flags_the_rest(stub):
     e = stub.Encode(pb.EncodeRequest(texts=[text], options=opts), timeout=20).embeddings[0]
     assert len(e.windows) == 2 and e.truncated and 0 < e.coverage < 0.2
     assert e.windows[1].end_char < len(text)
+
+
+def test_a_space_with_segment_pooling_maps_each_list_item(cfg_factory):
+    """A space whose manifest asks for segment pooling keeps each concept's strongest weight over the whole text and
+    its segments (here: the items of a ';' list); the dense vector stays the whole text's, and a default space
+    without pooling answers as before."""
+    from inference_server.runtime.concept_head import ConceptHead
+    from tests.support.inference import fake_concept_head
+
+    cfg = cfg_factory()
+    runtimes = fake_runtimes(cfg)
+    base = fake_concept_head(16, seed=3)
+    pooled = ConceptHead(base.matrix, base.keys, base.labels, name="pooled", version="p1",
+                         manifest={"assignment": {"pool": "segments", "max_segments": 8}})
+    assert pooled.max_segments == 8 and base.max_segments == 0
+    queries_only = ConceptHead(base.matrix, base.keys, base.labels, name="pooled-queries", version="q1",
+                               manifest={"assignment": {"pool": "segments", "max_segments": 8, "kinds": ["query"]}})
+    assert queries_only.segments_for(query=True) == 8 and queries_only.segments_for(query=False) == 0
+    runtimes.encoder.add_space(pooled)
+    runtimes.encoder.add_space(queries_only)
+    items = ["repair engines", "bake bread", "install kerbstones"]
+    text = "; ".join(items)
+    with ServerThread(cfg, runtimes) as st, grpc.insecure_channel(st.address) as ch:
+        stub = pbg.InferenceStub(ch)
+
+        def encode(texts, space, k=40):
+            opts = pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY, top_k_concepts=k, concept_space=space)
+            return stub.Encode(pb.EncodeRequest(texts=texts, options=opts), timeout=10).embeddings
+
+        whole, = encode([text], "pooled", k=6)
+        alone = encode(items, "pooled")  # one segment each: nothing to pool
+        own = pooled.top_k(np.array([list(whole.dense)], dtype=np.float32), 40)[0]  # the whole text's vector alone
+        best = {pooled.keys[i]: float(w) for i, w in zip(own.indices, own.weights)}
+        for e in alone:
+            for c in e.concepts:
+                best[c.key] = max(best.get(c.key, 0.0), c.weight)
+        expected = sorted(best.items(), key=lambda kv: -kv[1])[:6]
+        assert [(c.key, round(c.weight, 4)) for c in whole.concepts] == [(k, round(w, 4)) for k, w in expected]
+        assert [c.key for c in whole.concepts] != [pooled.keys[i] for i in own.indices[:6]], "the items changed them"
+        plain, = stub.Encode(pb.EncodeRequest(texts=[text], options=pb.EncodeOptions(kind=pb.TEXT_KIND_QUERY)),
+                             timeout=10).embeddings
+        assert list(whole.dense) == pytest.approx(list(plain.dense), abs=1e-6), "the dense vector is the text's"
+        assert whole.num_tokens == plain.num_tokens, "the text's own tokens, not its segments'"
+        # the default space (other rows) does not pool: its concepts are those of the whole text's vector alone
+        default_whole, = encode([text], "", k=6)
+        own = runtimes.encoder.head.top_k(np.array([list(default_whole.dense)], dtype=np.float32), 6)[0]
+        assert [c.key for c in default_whole.concepts] == [runtimes.encoder.head.keys[i] for i in own.indices]
+        # a space that pools queries only: a query pools as above, a document is its whole text's vector alone
+        as_query, = encode([text], "pooled-queries", k=6)
+        assert [c.key for c in as_query.concepts] == [c.key for c in whole.concepts]
+        doc = stub.Encode(pb.EncodeRequest(texts=[text], options=pb.EncodeOptions(
+            kind=pb.TEXT_KIND_PASSAGE, top_k_concepts=6, concept_space="pooled-queries")), timeout=10).embeddings[0]
+        own = queries_only.top_k(np.array([list(doc.dense)], dtype=np.float32), 6)[0]
+        assert [c.key for c in doc.concepts] == [queries_only.keys[i] for i in own.indices]
+        # a one-segment text is unchanged
+        one, = encode(["repair engines"], "pooled", k=6)
+        assert [c.key for c in one.concepts] == [c.key for c in alone[0].concepts[:6]]
+
+
+def test_concept_segments_split_lists_sentences_and_lines():
+    from inference_server.runtime.concept_head import concept_segments
+
+    assert concept_segments("ensure quality; troubleshoot;  meet deadlines ", 32) == [
+        "ensure quality", "troubleshoot", "meet deadlines"]
+    assert concept_segments("We need Python. You will build APIs!\n- Docker\n\u2022 Kubernetes", 32) == [
+        "We need Python.", "You will build APIs!", "Docker", "Kubernetes"]
+    assert concept_segments("one sentence, no list", 32) == [] and concept_segments("version 3.5 is out", 32) == []
+    assert concept_segments("a; b; c", 2) == ["a", "b"], "capped"
+    assert concept_segments(";; ;", 4) == [] and concept_segments("x; ;", 4) == []

@@ -126,7 +126,9 @@ def test_the_pipeline_writes_a_servable_trained_space_with_its_measurements(esco
                      encoder=encoder, vocabulary=(entries, {"source": "test"}))
     head = ConceptHead.load(tmp_path / "space")
     assert head.keys == ["esco-a", "esco-b"] and head.labels == ["repair engines", "overhaul boats"]
-    assert m["kind"] == "trained" and m["version"].startswith("esco-1-")
+    assert m["kind"] == "trained" and m["version"].startswith("esco-2q-"), "esco-2q: segment pooling of queries"
+    assert m["assignment"] == {"pool": "segments", "max_segments": 32, "kinds": ["query"]}
+    assert head.segments_for(query=True) == 32 and head.segments_for(query=False) == 0
     assert m["data"]["examples"]["skillskape"] == 10 and m["data"]["examples"]["label"] == 2
     assert m["data"]["dev"] == ["skillskape-dev", "postings-dev_x"]
     assert m["data"]["reported_only"] == ["postings-test_x"]
