@@ -399,9 +399,11 @@ class InferenceService(pb2_grpc.InferenceServicer):
             build = _EmbeddingBuilder(head, top_labels, opts.skip_dense, head.domain if head is not None and query
                                       else None)
             ntrunc = 0
+            literal = head is not None and head.phrases is not None and top_k > 0
             if plans is None:
                 for i, seq, res in zip(ok_idx, seqs, results):
-                    embeddings[i] = build(res.dense, res.concepts, truncated=seq.truncated, num_tokens=seq.num_tokens)
+                    hits = head.with_literal(res.concepts, res.dense, texts[i], top_k) if literal else res.concepts
+                    embeddings[i] = build(res.dense, hits, truncated=seq.truncated, num_tokens=seq.num_tokens)
                     ntrunc += seq.truncated
             else:
                 pos = 0
@@ -409,6 +411,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
                     window_results = results[pos:pos + len(plan.seqs)]
                     pos += len(plan.seqs)
                     dense, hits = pool_windows(window_results, top_k)
+                    if literal:
+                        hits = head.with_literal(hits, dense, texts[i], top_k)
                     emb = build(dense, hits, truncated=plan.truncated,
                                 num_tokens=sum(seq.num_tokens for seq in plan.seqs))
                     emb.coverage = plan.coverage

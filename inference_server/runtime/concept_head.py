@@ -10,6 +10,10 @@ maps each segment of a text (:func:`concept_segments`: items of a list, sentence
 each concept's strongest weight over the whole text and its segments: one embedding of a list of
 skills lands between them, the segments name each one.
 
+Literal evidence (``"assignment": {"literal_boost": b}``): a concept whose label or alias the text
+names word for word (:class:`PhraseIndex`) gets ``b`` on top of its weight, and joins the top-k if
+that lifts it there: "Python", "Docker" or "bake bread" in a text is evidence no embedding doubts.
+
 The product and top-k run as a tiny ONNX Runtime graph (MatMul -> Relu -> TopK) on the
 calling thread: mixing numpy/OpenBLAS threads with ORT's spinning worker threads on a
 2-core machine doubled the time of a batch-1 pass. numpy is the fallback.
@@ -47,6 +51,46 @@ def concept_segments(text: str, max_segments: int) -> list[str]:
     return parts[:max(0, max_segments)] if len(parts) > 1 else []
 
 
+_WORD = re.compile(r"[a-z0-9+#]+")
+# One-word names that are too common to be evidence on their own.
+_FUNCTION_WORDS = frozenset("a an the of and or in on for to with by at from as into use using work data".split())
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Lowercase word tokens as literal matching sees them ('C++', 'C#' and 'R' keep their shape)."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+class PhraseIndex:
+    """Labels and aliases of a concept space as word tuples -> the concepts they name.
+
+    Left out, so that a match is evidence: names longer than ``max_words``, one-word names shorter than three
+    characters or among a few function words, and names shared by more than ``max_concepts`` concepts."""
+
+    def __init__(self, names: list[list[str]], max_words: int = 6, max_concepts: int = 3):
+        self.max_words = max_words
+        table: dict[tuple[str, ...], set[int]] = {}
+        for row, row_names in enumerate(names):
+            for name in row_names:
+                w = words(name)
+                if not w or len(w) > max_words or (len(w) == 1 and (len(w[0]) < 3 or w[0] in _FUNCTION_WORDS)):
+                    continue
+                table.setdefault(w, set()).add(row)
+        self.table = {w: tuple(sorted(rows)) for w, rows in table.items() if len(rows) <= max_concepts}
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def mentions(self, text: str) -> set[int]:
+        """The concepts whose label or alias ``text`` names word for word."""
+        w = words(text)
+        found: set[int] = set()
+        for a in range(len(w)):
+            for b in range(a + 1, min(len(w), a + self.max_words) + 1):
+                found.update(self.table.get(w[a:b], ()))
+        return found
+
+
 @dataclass(frozen=True)
 class ConceptHits:
     """Top concepts of one text: row indices and weights, strongest first, all > 0."""
@@ -67,6 +111,7 @@ class ConceptHead:
         min_weight: float = 0.0,
         manifest: dict | None = None,
         use_ort: bool = True,
+        aliases: list[list[str]] | None = None,
     ):
         if matrix.ndim != 2 or matrix.shape[0] != len(keys) or len(keys) != len(labels):
             raise ValueError(f"concept matrix {matrix.shape} does not match {len(keys)} keys / {len(labels)} labels")
@@ -84,6 +129,10 @@ class ConceptHead:
         self.max_segments = int(assignment.get("max_segments", 0)) if assignment.get("pool") == "segments" else 0
         # which texts pool: queries, passages (documents) or both (the default)
         self.segment_kinds = frozenset(assignment.get("kinds") or ("query", "passage"))
+        # literal evidence: the boost of a concept the text names (0 = off), over labels and aliases
+        self.literal_boost = float(assignment.get("literal_boost", 0.0))
+        self.phrases = (PhraseIndex([[lab, *(aliases[i] if aliases else [])] for i, lab in enumerate(labels)])
+                        if self.literal_boost > 0 else None)
         # the artifact dir it was loaded from, and its domain bank when it ships one that fits the encoder
         # (set by the loader: the check compares the encoder's query embeddings with the bank)
         self.directory: Path | None = None
@@ -94,6 +143,23 @@ class ConceptHead:
     def segments_for(self, query: bool) -> int:
         """Segments pooled for a text of this kind (0 = the whole text only)."""
         return self.max_segments if ("query" if query else "passage") in self.segment_kinds else 0
+
+    def with_literal(self, hits: ConceptHits | None, embedding: np.ndarray, text: str, k: int) -> ConceptHits | None:
+        """``hits`` with literal evidence: each concept ``text`` names gets ``literal_boost`` on top of its weight
+        (its weight in ``hits``, else its own on ``embedding``), and the strongest ``k`` are kept."""
+        if self.phrases is None or hits is None or k <= 0:
+            return hits
+        named = self.phrases.mentions(text)
+        if not named:
+            return hits
+        weight = dict(zip(hits.indices.tolist(), hits.weights.tolist()))
+        rows = sorted(named)
+        own = np.maximum(self.matrix[rows] @ np.asarray(embedding, dtype=np.float32), 0.0)
+        for row, w in zip(rows, own.tolist()):
+            weight[row] = weight.get(row, w) + self.literal_boost
+        ranked = sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        return ConceptHits(np.array([j for j, _ in ranked], dtype=np.int64),
+                           np.array([w for _, w in ranked], dtype=np.float32))
 
     @property
     def size(self) -> int:
@@ -166,13 +232,14 @@ class ConceptHead:
             raise FileNotFoundError(f"not a concept-space artifact (no {ARTIFACT_MANIFEST}): {d}")
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
         matrix = np.load(d / manifest.get("matrix_file", ARTIFACT_MATRIX), allow_pickle=False)
-        keys, labels = [], []
+        keys, labels, aliases = [], [], []
         with open(d / manifest.get("concepts_file", ARTIFACT_CONCEPTS), encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     row = json.loads(line)
                     keys.append(row["key"])
                     labels.append(row["label"])
+                    aliases.append(list(row.get("aliases") or []))
         if verify and manifest.get("matrix_sha256"):
             import hashlib
 
@@ -187,6 +254,7 @@ class ConceptHead:
             version=str(manifest.get("version", "0")),
             min_weight=min_weight,
             manifest=manifest,
+            aliases=aliases,
         )
         head.directory = d
         return head

@@ -26,7 +26,9 @@ Assignment
     concepts are each concept's strongest weight over the whole text and its segments (list items, sentences,
     lines), so a profile that lists fifteen skills maps to those skills, not to the one point between them.
     ``--segment-kinds query,passage`` pools documents too (ingest then encodes every sentence again). Epoch
-    selection and every measurement score texts the way the artifact serves them.
+    selection and every measurement score texts the way the artifact serves them. Literal evidence: a concept
+    whose label or alias a text names word for word gets a boost on top of its weight; the boost is chosen on the
+    dev sets among ``literal_boosts`` with the trained rows.
 
 The artifact is a trained concept space (``matrix.npy`` + ``concepts.jsonl`` + ``manifest.json``) over the
 installed package's skills, served by naming its directory (``models.concept_space`` or
@@ -35,6 +37,7 @@ installed package's skills, served by naming its directory (``models.concept_spa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -44,6 +47,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from inference_server.runtime.concept_head import PhraseIndex
 from model_building.training.recipe import RecipeConfig
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ class SkillsTrainConfig(RecipeConfig):
     # the texts that pool: queries only by default (profiles -> occupations through the cluster, 225 dev queries:
     # concepts alone 0.416 pooling queries, 0.408 pooling both, and ingest keeps its speed)
     segment_kinds: tuple[str, ...] = ("query",)
+    # literal evidence (a label or alias the text names): the boosts tried on the dev sets; the best is shipped
+    literal_boosts: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
     limit_skills: int | None = None  # only the first N skills of the package (tiny runs)
     seed: int = 13
     threads: int = 2
@@ -324,12 +330,28 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
     w, history = train_rows(anchor, x, [e.skills for e in examples],
                             np.array([cfg.source_weights[e.source] for e in examples], dtype=np.float32), cfg, dev_score)
 
-    def metrics(m: np.ndarray) -> dict[str, dict[str, float]]:
+    # literal evidence: the boost of a named concept, chosen on the dev sets with the trained rows (ties: smaller)
+    phrases = PhraseIndex([[e.label, *e.aliases] for e in entries])
+    named = {s.name: [sorted(phrases.mentions(t)) for t in s.texts] for s in dev_sets + test_sets}
+
+    def scored(name: str, m: np.ndarray, boost: float) -> np.ndarray:
+        scores = views[name].scores(m)
+        for i, rows in enumerate(named[name]):
+            scores[i, rows] += boost
+        return scores
+
+    served = np.asarray(w, dtype=np.float16).astype(np.float32)  # what the server will read
+    literal = {b: float(np.mean([rp_at(scored(s.name, served, b), s.skills) for s in dev_sets])) if dev_sets else 0.0
+               for b in cfg.literal_boosts}
+    boost = max(literal, key=lambda b: (round(literal[b], 6), -b))
+    log.info("literal boost %.2f (dev RP@5 by boost: %s)", boost, {b: round(v, 4) for b, v in literal.items()})
+
+    def metrics(m: np.ndarray, boost: float) -> dict[str, dict[str, float]]:
         from ir.metrics import evaluate_concepts
 
         out = {}
         for s in dev_sets + test_sets:
-            scores = views[s.name].scores(m)
+            scores = scored(s.name, m, boost)
             top = np.argsort(-scores, axis=1)[:, :max(cfg.top_k, 10)]
             rankings = {str(i): [str(j) for j in top[i] if scores[i, j] > 0] for i in range(len(s.texts))}
             qrels = {str(i): {str(j): 1 for j in rel} for i, rel in enumerate(s.skills)}
@@ -337,13 +359,15 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
             out[s.name] = {k: round(v, 4) for k, v in ev.mean.items()} | {"texts": ev.queries}
         return out
 
-    served = np.asarray(w, dtype=np.float16).astype(np.float32)  # what the server will read
-    measured = {"zero_shot": metrics(anchor), "trained": metrics(served)}
+    measured = {"zero_shot": metrics(anchor, 0.0), "trained_without_literal": metrics(served, 0.0),
+                "trained": metrics(served, boost)}
+    assignment = ({"pool": "segments", "max_segments": cfg.max_segments, "kinds": list(cfg.segment_kinds)}
+                  if cfg.max_segments else {"pool": "whole text"}) | {"literal_boost": boost}
     extra = {
-        "version_prefix": ("esco-1" if not cfg.max_segments else
-                           "esco-2" if set(cfg.segment_kinds) == {"query", "passage"} else f"esco-2{cfg.segment_kinds[0][0]}"),
-        "assignment": ({"pool": "segments", "max_segments": cfg.max_segments, "kinds": list(cfg.segment_kinds)}
-                       if cfg.max_segments else {"pool": "whole text"}),
+        # the version names the assignment too: the same rows served another way give other concepts
+        "version_prefix": "esco-" + hashlib.sha256(json.dumps(assignment, sort_keys=True).encode()).hexdigest()[:6],
+        "assignment": assignment,
+        "literal_boost_dev_rp@5": {str(b): round(v, 4) for b, v in literal.items()},
         "base_vocabulary": {"name": "esco-skills", **pack_meta, "size": len(entries)},
         "licence": f"{pack_meta.get('licence', 'see base_vocabulary')}; SkillSkape training sentences: MIT (Magron et al. 2024); "
                    "trained head: Apache-2.0 (opensearch-sesa)",

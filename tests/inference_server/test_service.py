@@ -492,3 +492,57 @@ def test_concept_segments_split_lists_sentences_and_lines():
     assert concept_segments("one sentence, no list", 32) == [] and concept_segments("version 3.5 is out", 32) == []
     assert concept_segments("a; b; c", 2) == ["a", "b"], "capped"
     assert concept_segments(";; ;", 4) == [] and concept_segments("x; ;", 4) == []
+
+
+def test_literal_evidence_lifts_the_concepts_a_text_names(cfg_factory):
+    """A space with a literal boost: a concept whose label or alias the text names word for word gets the boost on
+    top of its own weight and joins the top-k; other concepts keep their weights; a space without it is unchanged."""
+    from inference_server.runtime.concept_head import ConceptHead
+    from tests.support.inference import fake_concept_head
+
+    cfg = cfg_factory()
+    runtimes = fake_runtimes(cfg)
+    base = fake_concept_head(16, seed=5)
+    labels = list(base.labels)
+    labels[7] = "Docker (software)"
+    aliases = [[] for _ in labels]
+    aliases[7] = ["docker"]
+    aliases[12] = ["bake bread"]
+    literal = ConceptHead(base.matrix, base.keys, labels, name="literal", version="l1", aliases=aliases,
+                          manifest={"assignment": {"literal_boost": 0.25}})
+    plain = ConceptHead(base.matrix, base.keys, labels, name="plain", version="p1", aliases=aliases)
+    assert plain.phrases is None and literal.phrases.mentions("We BAKE bread and ship Docker images.") == {7, 12}
+    runtimes.encoder.add_space(literal)
+    runtimes.encoder.add_space(plain)
+    text = "We bake bread and ship Docker images."
+    with ServerThread(cfg, runtimes) as st, grpc.insecure_channel(st.address) as ch:
+        stub = pbg.InferenceStub(ch)
+
+        def encode(space, k):
+            opts = pb.EncodeOptions(top_k_concepts=k, concept_space=space)
+            return stub.Encode(pb.EncodeRequest(texts=[text], options=opts), timeout=10).embeddings[0]
+
+        without = {c.key: c.weight for c in encode("plain", 40).concepts}
+        got = encode("literal", 3)
+        dense = np.array(list(got.dense), dtype=np.float32)
+        own = np.maximum(base.matrix @ dense, 0.0)
+        expected = {base.keys[j]: float(own[j]) for j in range(40) if own[j] > 0}
+        for j in (7, 12):
+            expected[base.keys[j]] = float(own[j]) + 0.25
+        top3 = sorted(expected.items(), key=lambda kv: -kv[1])[:3]
+        assert [(c.key, round(c.weight, 4)) for c in got.concepts] == [(k, round(w, 4)) for k, w in top3]
+        assert {base.keys[7], base.keys[12]} <= {c.key for c in encode("literal", 40).concepts}
+        assert without == pytest.approx({base.keys[j]: float(own[j]) for j in range(40) if own[j] > 0}, abs=1e-4)
+
+
+def test_phrase_index_keeps_only_names_that_are_evidence():
+    from inference_server.runtime.concept_head import PhraseIndex
+
+    idx = PhraseIndex([["Python (computer programming)", "Python"], ["use"], ["R"], ["data"],
+                       ["project management"], ["project management"], ["project management"], ["project management"],
+                       ["C++"], ["a b c d e f g"]])
+    assert idx.mentions("We code in python and C++.") == {0, 8}
+    assert idx.mentions("use R for data") == set(), "short and function-word names are not evidence"
+    assert idx.mentions("strong project management skills") == set(), "a name of four concepts says nothing"
+    assert idx.mentions("python (computer programming)") == {0}
+    assert idx.mentions("a b c d e f g") == set(), "longer than six words"

@@ -126,8 +126,18 @@ def test_the_pipeline_writes_a_servable_trained_space_with_its_measurements(esco
                      encoder=encoder, vocabulary=(entries, {"source": "test"}))
     head = ConceptHead.load(tmp_path / "space")
     assert head.keys == ["esco-a", "esco-b"] and head.labels == ["repair engines", "overhaul boats"]
-    assert m["kind"] == "trained" and m["version"].startswith("esco-2q-"), "esco-2q: segment pooling of queries"
-    assert m["assignment"] == {"pool": "segments", "max_segments": 32, "kinds": ["query"]}
+    assert m["kind"] == "trained" and m["version"].startswith("esco-")
+    other = train_skills(esco, tmp_path / "other", SkillsTrainConfig(epochs=2, batch_size=4, top_k=2, max_segments=0),
+                         name="t", cache_dir=tmp_path / "cache", show_progress=False, encoder=encoder,
+                         vocabulary=(entries, {"source": "test"}))
+    assert other["matrix_sha256"] == m["matrix_sha256"] and other["version"] != m["version"], \
+        "the same rows served another way are another version"
+    tried = m["literal_boost_dev_rp@5"]
+    assert set(tried) == {"0.0", "0.1", "0.2", "0.3"}
+    best = max(tried.values())
+    assert m["assignment"] == {"pool": "segments", "max_segments": 32, "kinds": ["query"],
+                               "literal_boost": min(float(b) for b, v in tried.items() if v == best)}
+    assert set(m["metrics"]) == {"zero_shot", "trained_without_literal", "trained"}
     assert head.segments_for(query=True) == 32 and head.segments_for(query=False) == 0
     assert m["data"]["examples"]["skillskape"] == 10 and m["data"]["examples"]["label"] == 2
     assert m["data"]["dev"] == ["skillskape-dev", "postings-dev_x"]
