@@ -98,3 +98,25 @@ def test_the_shipped_reranker_files_match_their_manifest_and_stay_under_25_mb():
     for name, meta in manifest["files"].items():
         assert (d / name).stat().st_size == meta["bytes"] < 25 * 1024 * 1024, name
         assert paths.sha256_file(d / name) == meta["sha256"], name
+
+
+def test_every_shipped_concept_space_matches_its_manifest_and_loads():
+    """Each trained concept space under models/: the files its manifest lists (sha256, size, each under 25 MB), and
+    the server's own loader (which checks the matrix against matrix_sha256) reads it with the assignment it declares."""
+    import json
+
+    from inference_server import paths
+    from inference_server.runtime.concept_head import ConceptHead
+
+    spaces = sorted(d for d in (schemas.repo_root() / "models").iterdir() if (d / "matrix.npy").is_file())
+    assert {d.name for d in spaces} >= {"esco-skills-sesa-scifact", "esco-skills-sesa-esco"}
+    for d in spaces:
+        manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+        for name, meta in manifest["files"].items():
+            assert (d / name).stat().st_size == meta["bytes"] < 25 * 1024 * 1024, (d.name, name)
+            assert paths.sha256_file(d / name) == meta["sha256"], (d.name, name)
+        head = ConceptHead.load(d)
+        assert head.name == d.name and head.size == manifest["size"]
+        assignment = manifest.get("assignment") or {}
+        assert head.literal_boost == assignment.get("literal_boost", 0.0)
+        assert (head.phrases is not None) == (head.literal_boost > 0)
