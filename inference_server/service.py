@@ -381,28 +381,24 @@ class InferenceService(pb2_grpc.InferenceServicer):
                 seqs = [seq for plan in plans for seq in plan.seqs]
             else:
                 plans = None
-                seqs = await self._tokenize(self.encoder.tokenize, chars, ok_texts, query)
-            # segment pooling (a space that asks for it): each text's segments go through the same pass
-            segments = segment_plan(ok_texts, head, top_k, query) if plans is None else []
-            seg_seqs = []
-            if any(segments):
+                # segment pooling (a space that asks for it): each text's segments go through the same pass
+                segments = segment_plan(ok_texts, head, top_k, query)
                 flat = [seg for segs in segments for seg in segs]
-                seg_seqs = await self._tokenize(self.encoder.tokenize, sum(map(len, flat)), flat, query)
+                seqs = await self._tokenize(self.encoder.tokenize, chars + sum(map(len, flat)), ok_texts + flat, query)
             tokenize_s = time.perf_counter() - t_tok
-            all_seqs = seqs + seg_seqs
-            items = [EncodeItem(s, top_k, head) for s in all_seqs]
-            results = await self.encoder_batcher.submit(items, [s.num_tokens for s in all_seqs],
+            items = [EncodeItem(s, top_k, head) for s in seqs]
+            results = await self.encoder_batcher.submit(items, [s.num_tokens for s in seqs],
                                                         timeout=context.time_remaining(),
                                                         priority=timing.priority, timing=timing)
-            if seg_seqs:
-                results = pool_segments(results[:len(seqs)], results[len(seqs):], segments, top_k)
+            if plans is None and len(seqs) > len(ok_texts):
+                n_ok = len(ok_texts)
+                seqs, results = seqs[:n_ok], pool_segments(results[:n_ok], results[n_ok:], segments, top_k)
             build = _EmbeddingBuilder(head, top_labels, opts.skip_dense, head.domain if head is not None and query
                                       else None)
             ntrunc = 0
-            literal = head is not None and head.phrases is not None and top_k > 0
             if plans is None:
                 for i, seq, res in zip(ok_idx, seqs, results):
-                    hits = head.with_literal(res.concepts, res.dense, texts[i], top_k) if literal else res.concepts
+                    hits = res.concepts if head is None else head.with_literal(res.concepts, res.dense, texts[i], top_k)
                     embeddings[i] = build(res.dense, hits, truncated=seq.truncated, num_tokens=seq.num_tokens)
                     ntrunc += seq.truncated
             else:
@@ -411,7 +407,7 @@ class InferenceService(pb2_grpc.InferenceServicer):
                     window_results = results[pos:pos + len(plan.seqs)]
                     pos += len(plan.seqs)
                     dense, hits = pool_windows(window_results, top_k)
-                    if literal:
+                    if head is not None:
                         hits = head.with_literal(hits, dense, texts[i], top_k)
                     emb = build(dense, hits, truncated=plan.truncated,
                                 num_tokens=sum(seq.num_tokens for seq in plan.seqs))
