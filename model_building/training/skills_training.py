@@ -187,8 +187,8 @@ def rp_at(scores: np.ndarray, relevant: Sequence[frozenset[int]], k: int = 5) ->
     """Mean R-Precision@k of score rows [n, concepts] (the literature's |top-k ∩ rel| / min(k, |rel|))."""
     from ir.metrics import r_precision_at
 
-    kk = min(k, scores.shape[1] - 1)
-    top = np.argpartition(-scores, kk, axis=1)[:, :kk]
+    kk = min(k, scores.shape[1])
+    top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
     vals = []
     for i, rel in enumerate(relevant):
         ranked = [str(j) for j in top[i][np.argsort(-scores[i, top[i]])]]

@@ -67,6 +67,8 @@ def test_rp_at_is_the_literatures_r_precision():
     scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.1, 0.2, 0.3, 0.9]])
     # text 0: top-2 = {0, 1}, relevant {0, 2} -> 1/2; text 1: top-2 = {3, 2}, relevant {3} -> 1/min(2, 1) = 1
     assert rp_at(scores, [frozenset({0, 2}), frozenset({3})], k=2) == pytest.approx(0.75)
+    # no more concepts than k: every concept is in the top-k
+    assert rp_at(np.array([[0.1, 0.9]]), [frozenset({0, 1})], k=5) == pytest.approx(1.0)
 
 
 def test_training_moves_the_annotated_skills_up_and_keeps_the_best_dev_epoch():
