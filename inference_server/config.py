@@ -146,6 +146,10 @@ class ChunkingConfig(_Section):
     default_overlap_tokens: int = Field(32, ge=0, le=4096, description="tokens shared by neighbouring windows")
     default_max_windows: int = Field(16, ge=1, le=1024, description="windows per text when the caller sets none")
     max_windows: int = Field(64, ge=1, le=4096, description="cap on a caller's max_windows")
+    last_window: Literal["full", "tail"] = Field(
+        "full", description="'full': the last window of a text of several windows is a whole window (it starts "
+        "earlier instead of holding a short tail that can outscore the document by chance; measured in the README); "
+        "'tail': it holds what is left")
 
     @model_validator(mode="after")
     def _cap(self) -> "ChunkingConfig":

@@ -377,7 +377,8 @@ class InferenceService(pb2_grpc.InferenceServicer):
             t_tok = time.perf_counter()
             if opts.HasField("chunking"):
                 window, overlap, max_windows = chunking_options(opts.chunking, self.cfg.chunking)
-                plans = await self._tokenize(self.encoder.plan_windows, chars, ok_texts, window, overlap, max_windows)
+                plans = await self._tokenize(self.encoder.plan_windows, chars, ok_texts, window, overlap, max_windows,
+                                             self.cfg.chunking.last_window == "full")
                 seqs = [seq for plan in plans for seq in plan.seqs]
             else:
                 plans = None

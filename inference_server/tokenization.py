@@ -130,7 +130,7 @@ class TextTokenizer:
         return offsets[:max_tokens], len(offsets) > max_tokens
 
     def window_spans(self, text: str, window: int, overlap: int, max_windows: int,
-                     sentences: bool = True) -> tuple[list[tuple[int, int, int]], bool]:
+                     sentences: bool = True, full_last: bool = False) -> tuple[list[tuple[int, int, int]], bool]:
         """Windows of at most ``window`` content tokens over ``text``: ``(start_char, end_char, tokens)`` each, in
         text order, and whether the text goes on past the last one.
 
@@ -138,6 +138,9 @@ class TextTokenizer:
         sentence end (a token ending in . ! or ? before whitespace) in its second half, when there is one, so a
         window holds whole sentences; the next one then starts ``overlap`` tokens before that end. One rule for
         Encode's chunking and the reranker's passage chunks (which keep fixed strides: ``sentences=False``).
+        With ``full_last`` the last window of a text that ends inside it is a whole window: when it would hold fewer
+        than ``window`` tokens it starts earlier (at a word start), so no window is a short tail whose few tokens
+        outscore the rest of the document by chance.
         """
         window = max(1, window)
         overlap = min(max(0, overlap), window // 2)
@@ -162,6 +165,12 @@ class TextTokenizer:
             if end >= n:
                 break
             start = max(end - overlap, start + 1)
+        if full_last and not more and len(out) > 1 and out[-1][1] >= spans[-1][1] and out[-1][2] < window:
+            first = max(0, n - window)
+            while first < n - 1 and first > 0 and not text[spans[first][0] - 1].isspace():
+                first += 1  # a word start, not a subword piece
+            if first < n - out[-1][2]:
+                out[-1] = (spans[first][0], spans[-1][1], n - first)
         covered = out[-1][1] >= spans[-1][1]
         return out, more or not covered
 

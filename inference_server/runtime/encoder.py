@@ -163,12 +163,13 @@ class EncoderRuntime:
         """Content tokens of one passage window (the passage length without the special tokens)."""
         return max(1, self.passage_max_tokens - self.tokenizer.specials_single)
 
-    def plan_windows(self, texts: list[str], window: int, overlap: int, max_windows: int) -> list[TextWindows]:
+    def plan_windows(self, texts: list[str], window: int, overlap: int, max_windows: int,
+                     full_last: bool = False) -> list[TextWindows]:
         """Cut each text into windows (``TextTokenizer.window_spans``, sentence ends preferred) and tokenize them."""
         window = self.passage_window if window <= 0 else min(window, self.passage_window)
         plans = []
         for text in texts:
-            spans, cut = self.tokenizer.window_spans(text, window, overlap, max_windows)
+            spans, cut = self.tokenizer.window_spans(text, window, overlap, max_windows, full_last=full_last)
             plans.append(TextWindows(spans, [], cut, len(text)))
         flat = [text[s:e] if tokens else text for text, plan in zip(texts, plans) for s, e, tokens in plan.spans]
         seqs = self.tokenize(flat, query=False)

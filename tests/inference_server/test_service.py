@@ -396,6 +396,8 @@ def test_chunked_encode_returns_every_window_and_pools_them(stub):
     assert len(long_.windows) > 3 and long_.coverage == pytest.approx(1.0) and not long_.truncated
     spans = [(w.start_char, w.end_char) for w in long_.windows]
     assert spans[0][0] == 0 and spans[-1][1] == len(text) and all(a[1] > b[0] for a, b in zip(spans, spans[1:]))
+    # chunking.last_window "full" (the default): the last window is a whole one, not the tail that is left
+    assert 64 - 8 < long_.windows[-1].num_tokens <= 64 + 2  # content tokens + [CLS] and [SEP]
     # each window's vector is what Encode gives for that slice alone; the document vector is their normalised mean
     alone = stub.Encode(pb.EncodeRequest(texts=[text[s:e] for s, e in spans], options=pb.EncodeOptions(top_k_concepts=8)),
                         timeout=20)

@@ -98,3 +98,20 @@ def test_windows_stop_at_max_windows_and_say_so():
     assert one == [(0, 13, 4)] and not cut_short
     fixed, _ = tok.window_spans(text, window=64, overlap=16, max_windows=3, sentences=False)
     assert [n for _, _, n in fixed] == [64, 64, 64]  # the reranker's fixed strides
+
+
+def test_full_last_window_holds_a_whole_window_instead_of_a_tail():
+    tok = TextTokenizer(builtin_tokenizer(), 512)
+    text = _sentences(9)  # about 1.5 windows of 64 tokens: the plain rule leaves a short tail
+    tail, cut = tok.window_spans(text, window=64, overlap=16, max_windows=16)
+    full, cut_full = tok.window_spans(text, window=64, overlap=16, max_windows=16, full_last=True)
+    assert not cut and not cut_full and len(tail) == len(full) == 2
+    assert tail[-1][2] < 64 and full[0] == tail[0]
+    s, e, n = full[-1]
+    assert e == len(text) and s < tail[-1][0] and 60 <= n <= 64  # ends at the end, starts earlier, (about) full
+    assert s == 0 or text[s - 1].isspace()  # at a word start
+    assert len(tok.encode([text[s:e]], 512)[0].ids) - 2 == n
+    # a text of one window, or one cut by max_windows, is unchanged
+    assert tok.window_spans("A short text.", 64, 16, 3, full_last=True) == tok.window_spans("A short text.", 64, 16, 3)
+    long = _sentences(60)
+    assert tok.window_spans(long, 64, 16, 3, full_last=True) == tok.window_spans(long, 64, 16, 3)
