@@ -97,6 +97,8 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
     private final double rerankWeight;
     private final boolean skipOutOfDomain;
     private final boolean skipWithoutEvidence;
+    /** Whether a hit's best window ({@link #passageText}) is reranked instead of its text from the start. */
+    private final boolean bestWindow;
     private final InferenceClient client;
 
     SesaRerankProcessor(
@@ -112,6 +114,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         double rerankWeight,
         boolean skipOutOfDomain,
         boolean skipWithoutEvidence,
+        boolean bestWindow,
         InferenceClient client
     ) {
         super(TYPE, tag, description, ignoreFailure);
@@ -124,7 +127,13 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
         this.rerankWeight = SesaSearchExt.checkRerankWeight(rerankWeight, SesaRerankProcessorFactory.RERANK_WEIGHT);
         this.skipOutOfDomain = skipOutOfDomain;
         this.skipWithoutEvidence = skipWithoutEvidence;
+        this.bestWindow = bestWindow;
         this.client = Objects.requireNonNull(client);
+    }
+
+    /** {@code passage: "best"}: a hit's best window is reranked when known; {@code "first"}: its text from the start. */
+    public boolean reranksBestWindow() {
+        return bestWindow;
     }
 
     public int getTopN() {
@@ -240,7 +249,7 @@ public final class SesaRerankProcessor extends AbstractSesaResponseProcessor {
             .setQuery(ext.queryText())
             .setOptions(RerankOptions.newBuilder().setChunkLongPassages(true).setMaxChunks(maxChunks).setSkipOutOfDomain(skipOod));
         for (int i = 0; i < head.size(); i++) {
-            String text = passageText(plan, head.get(i), textFields);
+            String text = bestWindow ? passageText(plan, head.get(i), textFields) : null;
             if (text == null) {
                 text = SesaResponses.text(head.get(i).sourceFields(textFields), textFields, SEPARATOR);
             }

@@ -32,6 +32,12 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
      * on in-domain queries only); saves the cross-encoder's time too.
      */
     public static final String DEFAULT_OUT_OF_DOMAIN = SesaSearchExt.SKIP;
+    public static final String PASSAGE = "passage";
+    /** Rerank the window the dense branch matched ({@code _sesa.passage}) when a hit has one. */
+    public static final String PASSAGE_BEST = "best";
+    /** Rerank the document's text from its start (the first window, with {@code max_chunks: 1}), chunked or not. */
+    public static final String PASSAGE_FIRST = "first";
+    public static final String DEFAULT_PASSAGE = PASSAGE_BEST;
     public static final String WITHOUT_EVIDENCE = "without_evidence";
     /**
      * Keep the fused order when the candidates' indices have no evidence record saying rerank helps on them: an extra
@@ -66,6 +72,7 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
         double rerankWeight = readUnitInterval(type, tag, config, RERANK_WEIGHT, DEFAULT_RERANK_WEIGHT);
         boolean skipOutOfDomain = readSkipOrRerank(type, tag, config, OUT_OF_DOMAIN, DEFAULT_OUT_OF_DOMAIN);
         boolean skipWithoutEvidence = readSkipOrRerank(type, tag, config, WITHOUT_EVIDENCE, DEFAULT_WITHOUT_EVIDENCE);
+        boolean bestWindow = readPassage(type, tag, config);
         return new SesaRerankProcessor(
             tag,
             description,
@@ -79,8 +86,21 @@ public final class SesaRerankProcessorFactory extends AbstractSesaProcessorFacto
             rerankWeight,
             skipOutOfDomain,
             skipWithoutEvidence,
+            bestWindow,
             client.get()
         );
+    }
+
+    /** {@code "best"} (true) or {@code "first"} (false); {@link #DEFAULT_PASSAGE} when absent. */
+    private static boolean readPassage(String type, String tag, Map<String, Object> config) {
+        Object value = config.remove(PASSAGE);
+        Object passage = value == null ? DEFAULT_PASSAGE : value;
+        if (PASSAGE_BEST.equals(passage) || PASSAGE_FIRST.equals(passage)) {
+            return PASSAGE_BEST.equals(passage);
+        }
+        throw newConfigurationException(type, tag, PASSAGE,
+            "must be \"" + PASSAGE_BEST + "\" (the window the dense branch matched) or \"" + PASSAGE_FIRST
+                + "\" (the text from its start), got [" + value + "]");
     }
 
     /** {@code "skip"} (true) or {@code "rerank"} (false); {@code def} when absent. */

@@ -81,6 +81,19 @@ class SesaChunkSearchTests extends SesaPipelineTestCase {
         assertEquals(List.of("long", "C\npython python"), sent, "the best window of e; c has no chunks: its whole text");
     }
 
+    @Test
+    void rerankWithPassageFirstScoresTheTextFromItsStart() throws Exception {
+        chunkFields = (request, field) -> field.equals("sesa_chunks");
+        PipelineProcessingContext ctx = denseSearch(", \"rerank\": true");
+        SearchResponse fused = run(fuse(), response(hit("e", 0.9f, E), hit("c", 0.8f, C)), ctx);
+        SesaRerankProcessor first = rerank("passage", "first");
+        assertFalse(first.reranksBestWindow());
+        run(first, fused, ctx);
+        var sent = service.reranking.requests.get(0).getPassagesList();
+        assertEquals("C\npython python", sent.get(1));
+        assertTrue(sent.get(0).startsWith("E\n"), () -> "e's text from its start, not its best window: " + sent);
+    }
+
     /** E as a source that does not hold the window vectors (what a lookup-named passage needs: the text). */
     static final String E_TEXT = "{\"title\":\"E\",\"text\":\"long python text\",\"sesa_coverage\":0.5}";
 

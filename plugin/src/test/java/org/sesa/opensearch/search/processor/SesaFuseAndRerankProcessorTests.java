@@ -521,6 +521,8 @@ class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
         assertEquals("5s", r.getTimeout().getStringRep());
         assertFalse(r.isStrict());
         assertFalse(r.isByDefault());
+        assertTrue(r.reranksBestWindow(), "default: the window the dense branch matched");
+        assertFalse(rerank("passage", "first").reranksBestWindow());
         Object[][] badRerank = {
             { "text_fields", List.of() },
             { "text_fields", List.of("title^2") },
@@ -528,7 +530,8 @@ class SesaFuseAndRerankProcessorTests extends SesaPipelineTestCase {
             { "top_n", 1001 },
             { "timeout", "-1" },
             { "strict", "maybe" },
-            { "max_chunks", 257 } };
+            { "max_chunks", 257 },
+            { "passage", "middle" } };
         for (Object[] kv : badRerank) {
             OpenSearchParseException e = assertThrows(OpenSearchParseException.class, () -> rerank(kv), () -> kv[0] + "=" + kv[1]);
             assertTrue(e.getMessage().startsWith("[" + kv[0] + "]"), e.getMessage());
