@@ -90,14 +90,21 @@ def sparse_cosine(a: dict, b: dict) -> float:
 
 
 def assert_vectors_equal_encode(client, index: str, dataset, server_address: str, sample: int | None = None,
-                                seed: int = 13, prefix: str | None = None, text_of=None) -> int:
+                                seed: int = 13, prefix: str | None = None, text_of=None,
+                                chunking: dict | None | str = "pipeline") -> int:
     """Stored dense vectors, concept weights and model ids equal what Encode returns for the same text
     (all documents, or ``sample`` of them picked with ``seed``). Returns how many were compared. ``text_of``: what
-    was encoded for a document (default: the pipeline's title and text joined)."""
-    from integration.inference import InferenceClient, model_ref
+    was encoded for a document (default: the pipeline's title and text joined). ``chunking``: the option it was
+    encoded with ("pipeline": the shipped pipeline's; None: none), so that the stored single vector is compared
+    with the first window's and the concepts with the pooled ones."""
+    from integration.inference import InferenceClient, model_ref, pb
 
     f = schemas.field_names(prefix)
-    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    processor = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]
+    separator = processor["separator"]
+    if chunking == "pipeline":
+        chunking = processor.get("chunking")
+    options = {} if chunking is None else {"chunking": pb.Chunking(**{k: int(v) for k, v in chunking.items()})}
     text_of = text_of or (lambda d: d.joined(separator))
     docs = [d for d in dataset.iter_corpus() if text_of(d)]
     if sample is not None and sample < len(docs):
@@ -108,12 +115,13 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
         dense_min, concepts_min = _tolerances(inference)
         for start in range(0, len(docs), ENCODE_BATCH):
             batch = docs[start:start + ENCODE_BATCH]
-            response = inference.encode([text_of(d) for d in batch])
+            response = inference.encode([text_of(d) for d in batch], **options)
             models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
             for doc, emb in zip(batch, response.embeddings):
                 assert not emb.HasField("error"), (doc.id, emb.error)
                 src = stored[doc.id]
-                cos = cosine(src[f["dense"]], list(emb.dense))
+                fresh_dense = list(emb.windows[0].dense) if options else list(emb.dense)
+                cos = cosine(src[f["dense"]], fresh_dense)
                 worst_dense = min(worst_dense, cos)
                 assert cos > dense_min, f"document {doc.id}: cosine {cos:.6f} between stored and fresh dense vector"
                 fresh = {c.key: c.weight for c in emb.concepts if c.weight > 0}
@@ -130,8 +138,9 @@ def _code_points(text: str) -> int:
 
 def assert_every_document_has_all_its_windows(client, index: str, dataset, server_address: str, chunking: dict,
                                               sample: int = 100, seed: int = 13, prefix: str | None = None) -> int:
-    """With `chunking` (sesa_encode's option) every indexed document carries every window of its text, never a part:
-    for all of them (read back), windows in text order, the first at 0, each next one starting inside or at the end of
+    """With `chunking` (sesa_encode's option) every indexed document carries every window of its text, never a part
+    (a text of one window stores none: its single vector is that window, with its coverage): for all of them (read
+    back), windows in text order, the first at 0, each next one starting inside or at the end of
     the one before (no gap), the last at the text's end unless the coverage says `max_windows` cut it, one vector per
     window of the single vector's dimension, and the single vector is the first window's. For `sample` of them
     (picked with `seed`) the windows are exactly what the server's chunked Encode of the same text returns now:
@@ -154,13 +163,16 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
             continue
         doc, text = hit["_id"], texts[hit["_id"]]
         windows = src.get(f["chunks"]) or []
-        assert windows, f"document {doc} was indexed without its windows"
+        coverage = src.get(f["coverage"])
+        assert coverage is not None, f"document {doc} was indexed without its coverage (not chunked?)"
+        if not windows:  # one window: the single vector is the window
+            assert src.get(f["dense"]), f"document {doc} was indexed without its vectors"
+            stored[doc] = src
+            continue
         spans = [(w["start"], w["end"]) for w in windows]
         assert spans[0][0] == 0, (doc, spans)
         for (s0, e0), (s1, e1) in itertools.pairwise(spans):
             assert s0 < s1 <= e0 < e1, f"document {doc}: windows {spans} leave a gap or go back"
-        coverage = src.get(f["coverage"])
-        assert coverage is not None, f"document {doc} has windows but no coverage"
         if coverage >= 1.0:
             assert spans[-1][1] == _code_points(text), f"document {doc}: the windows {spans} stop before the text's end"
         else:
@@ -185,9 +197,13 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
                 assert not emb.HasField("error"), (doc, emb.error)
                 src = stored[doc]
                 fresh = [(w.start_char, w.end_char) for w in emb.windows]
-                assert [(w["start"], w["end"]) for w in src[f["chunks"]]] == fresh, f"document {doc}: windows differ"
+                kept = src.get(f["chunks"]) or []
+                if len(fresh) == 1:  # one window: none stored, the single vector is it
+                    assert not kept, f"document {doc}: a text of one window stored {len(kept)} chunks"
+                    kept = [{"start": fresh[0][0], "end": fresh[0][1], "dense": src[f["dense"]]}]
+                assert [(w["start"], w["end"]) for w in kept] == fresh, f"document {doc}: windows differ"
                 assert src[f["coverage"]] == pytest.approx(emb.coverage, abs=1e-6), doc
-                for w, fw in zip(src[f["chunks"]], emb.windows):
+                for w, fw in zip(kept, emb.windows):
                     cos = cosine(w["dense"], list(fw.dense))
                     assert cos > dense_min, f"document {doc}: cosine {cos:.6f} between a stored and a fresh window"
                 weights = {c.key: c.weight for c in emb.concepts if c.weight > 0}

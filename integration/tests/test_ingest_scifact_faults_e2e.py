@@ -1,18 +1,17 @@
 """Nothing is lost when the inference server dies during an ingest: the real server process is stopped
-while `sesa ingest` streams SciFact (5,183 abstracts) through the real `sesa-ingest` pipeline, again through that
-pipeline with `chunking` on (every window of a text stored as `sesa_chunks`), and into an index mapped with one
-`sesa_text` field (encoded by the plugin's system processor, no pipeline).
+while `sesa ingest` streams SciFact (5,183 abstracts) through the real `sesa-ingest` pipeline (which chunks: every
+window of a text of several windows stored as `sesa_chunks`), and into an index mapped with one `sesa_text` field
+(encoded by the plugin's system processor, no pipeline, no chunking).
 
 Every document is either indexed WITH its vectors (with chunking: with every window of its text, never some of
 them) or counted failed with a reason; the failed count equals the documents missing from the index; after a
 restart a re-run indexes exactly the missing ones, and then every document carries its four SESA fields, with
 vectors equal to what Encode returns for the same text (a fixed-seed sample of 300; the ADI test compares every
-document; with chunking, the windows of a sample of 100 equal the server's chunked Encode, spans included).
+document; through the pipeline, the windows of a sample of 100 equal the server's chunked Encode, spans included).
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 
@@ -32,10 +31,8 @@ pytestmark = pytest.mark.e2e
 
 INDEX = "sesa-scifact-faults-e2e"
 TEXT_INDEX = "scifact-text-faults-e2e"  # any name: `sesa index create --field text`
-CHUNKED_INDEX = "sesa-scifact-faults-chunked-e2e"
-CHUNKED_PIPELINE = "sesa-ingest-chunked-faults-e2e"
-# the setting measured on TIME (README): windows of the server's passage length, 32 tokens overlap
-CHUNKING = {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}
+# the shipped pipeline's chunking option (README: windows of the server's passage length, 32 tokens overlap)
+CHUNKING = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["chunking"]
 KILL_AFTER = 1000  # documents indexed before the server is stopped
 
 
@@ -44,15 +41,7 @@ def scifact():
     return require_dataset("scifact")
 
 
-def _chunked_pipeline(client) -> str:
-    """The shipped `sesa-ingest` pipeline with `chunking` on the sesa_encode processor."""
-    pipeline = copy.deepcopy(schemas.load_json("ingest-pipeline.json"))
-    pipeline["processors"][0]["sesa_encode"]["chunking"] = dict(CHUNKING)
-    client.ingest.put_pipeline(id=CHUNKED_PIPELINE, body=pipeline)
-    return CHUNKED_PIPELINE
-
-
-@pytest.mark.parametrize("layout", ["pipeline", "chunked", "sesa_text"])
+@pytest.mark.parametrize("layout", ["pipeline", "sesa_text"])
 def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_completes(os_client, scifact, stack,
                                                                                   managed_server, layout):
     from integration.cluster import server_process
@@ -60,7 +49,7 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
     from integration.ingest import ingest
 
     paths, state, args = managed_server
-    index = {"pipeline": INDEX, "chunked": CHUNKED_INDEX, "sesa_text": TEXT_INDEX}[layout]
+    index = {"pipeline": INDEX, "sesa_text": TEXT_INDEX}[layout]
     if os_client.indices.exists(index=index):
         os_client.indices.delete(index=index)
     checks = {}
@@ -68,8 +57,6 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
     if layout == "sesa_text":
         create_index(os_client, index, None, fields=["text"])
         checks = {"prefix": schemas.text_field_prefix("text")}
-    elif layout == "chunked":
-        pipeline = _chunked_pipeline(os_client)
     results = {}
 
     def run_first_pass():
@@ -95,7 +82,7 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
         assert first.failed == total - indexed, "every document missing from the index is counted failed"
         assert first.failures and all(reason.strip() for reason in first.failures), "failures carry reasons"
         assert_no_document_without_vectors(os_client, index, **checks)
-        if layout == "chunked":  # every document that made it in has all its windows (read back: no Encode now)
+        if layout == "pipeline":  # every document that made it in has all its windows (read back: no Encode now)
             assert assert_every_document_has_all_its_windows(os_client, index, scifact, stack.server_address,
                                                              CHUNKING, sample=0) == indexed
     finally:
@@ -104,15 +91,12 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
     assert second.ok and second.failed == 0, second.summary()
     assert second.indexed == first.failed, "the re-run indexes exactly what was missing"
     assert_every_document_has_the_sesa_fields(os_client, index, scifact.document_count, **checks)
-    if layout == "chunked":
+    if layout == "pipeline":
         # the single vector is the first window's, which ends at a sentence boundary: compared with the chunked
         # Encode, window by window, not with Encode of the whole (truncated) text
         assert assert_every_document_has_all_its_windows(os_client, index, scifact, stack.server_address, CHUNKING,
                                                          sample=100) == scifact.document_count
-    else:
-        text_of = (lambda d: d.text) if layout == "sesa_text" else None
+    else:  # a sesa_text field without chunking: Encode of the field's whole (truncated) text
         assert assert_vectors_equal_encode(os_client, index, scifact, stack.server_address, sample=300,
-                                           text_of=text_of, **checks) == 300
+                                           text_of=lambda d: d.text, chunking=None, **checks) == 300
     os_client.indices.delete(index=index)
-    if pipeline:
-        os_client.ingest.delete_pipeline(id=pipeline, ignore=[404])

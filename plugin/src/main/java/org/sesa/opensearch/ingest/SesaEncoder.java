@@ -536,17 +536,23 @@ public final class SesaEncoder {
                 Embedding e = response.getEmbeddings(idx);
                 if (chunked) {
                     // the single-vector field stays what it was: the first window (the server's mean of the windows
-                    // measured worse); every window goes to <prefix>_chunks for best-window search.
-                    List<Map<String, Object>> chunks = new ArrayList<>(e.getWindowsCount());
-                    for (Window w : e.getWindowsList()) {
-                        Map<String, Object> chunk = new LinkedHashMap<>();
-                        chunk.put("dense", new ArrayList<>(w.getDenseList()));
-                        chunk.put("start", w.getStartChar());
-                        chunk.put("end", w.getEndChar());
-                        chunks.add(chunk);
-                    }
+                    // measured worse); every window goes to <prefix>_chunks for best-window search. A text of one
+                    // window stores none: <prefix>_dense is that window and the dense branch finds it there, so a
+                    // short document costs no nested document and no second copy of its vector in _source.
                     doc.setFieldValue(names.dense(), new ArrayList<>(e.getWindows(0).getDenseList()));
-                    doc.setFieldValue(names.chunks(), chunks);
+                    if (e.getWindowsCount() > 1) {
+                        List<Map<String, Object>> chunks = new ArrayList<>(e.getWindowsCount());
+                        for (Window w : e.getWindowsList()) {
+                            Map<String, Object> chunk = new LinkedHashMap<>();
+                            chunk.put("dense", new ArrayList<>(w.getDenseList()));
+                            chunk.put("start", w.getStartChar());
+                            chunk.put("end", w.getEndChar());
+                            chunks.add(chunk);
+                        }
+                        doc.setFieldValue(names.chunks(), chunks);
+                    } else if (doc.hasField(names.chunks())) {
+                        doc.removeField(names.chunks()); // stale windows of an earlier, longer version
+                    }
                     doc.setFieldValue(names.coverage(), e.getCoverage());
                 } else {
                     doc.setFieldValue(names.dense(), new ArrayList<>(e.getDenseList()));

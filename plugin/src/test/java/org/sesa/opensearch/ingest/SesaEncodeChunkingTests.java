@@ -123,6 +123,25 @@ class SesaEncodeChunkingTests {
     }
 
     @Test
+    void aTextOfOneWindowStoresNoChunksAndDropsStaleOnes() throws Exception {
+        service.embedder = text -> Embedding.newBuilder()
+            .addDense(1f)
+            .addDense(0f)
+            .addWindows(Window.newBuilder().addDense(1f).addDense(0f).setStartChar(0).setEndChar(text.length()).setNumTokens(3))
+            .setCoverage(1f)
+            .build();
+        SesaEncodeProcessor p = processor(Map.of());
+        // a document re-sent with the windows of an earlier, longer version of its text
+        IngestDocumentWrapper w = run(p, Map.of("title", "hello", "text", "world",
+            "sesa_chunks", List.of(Map.of("dense", List.of(0f, 1f), "start", 0, "end", 99))));
+        assertNull(w.getException(), () -> "unexpected: " + w.getException());
+        IngestDocument d = w.getIngestDocument();
+        assertEquals(List.of(1f, 0f), d.getFieldValue("sesa_dense", List.class), "the one window is the dense vector");
+        assertFalse(d.hasField("sesa_chunks"), "one window: no nested copy of the dense vector");
+        assertEquals(1f, d.getFieldValue("sesa_coverage", Float.class));
+    }
+
+    @Test
     void explicitValuesAreSent() throws Exception {
         service.embedder = SesaEncodeChunkingTests::twoWindows;
         SesaEncodeProcessor p = processor(Map.of("window_tokens", 128, "overlap_tokens", 16, "max_windows", 4));
