@@ -41,8 +41,13 @@ def _server(args: argparse.Namespace) -> dict:
 
 
 def _chunking(text: str | None) -> dict | None:
-    """``--chunking``'s JSON object (``sesa_encode``'s option; ``PUT _ingest/pipeline`` checks its keys and ranges)."""
+    """``--chunking``'s JSON object (``sesa_encode``'s option; ``PUT _ingest/pipeline`` checks its keys and ranges):
+    absent, the shipped pipeline's option; ``off``, none (one window per text)."""
+    from .ingest import pipeline_chunking
+
     if text is None:
+        return pipeline_chunking()
+    if text.strip().lower() in ("off", "none"):
         return None
     try:
         value = json.loads(text)
@@ -155,9 +160,10 @@ def register(subparsers) -> None:
     p.add_argument("which", choices=[*BENCHMARKS, "all"])
     p.add_argument("--dataset", help="BEIR dataset folder for ingest/search (default: ../shared/data/scifact)")
     p.add_argument("--limit", type=int, default=256, help="documents for the ingest benchmark")
-    p.add_argument("--chunking", metavar="JSON",
-                   help="ingest: encode every window, with this sesa_encode chunking option (e.g. '{}'), and "
-                        "report windows/s through OpenSearch against the server's Encode on the same windows")
+    p.add_argument("--chunking", metavar="JSON|off",
+                   help="ingest: the sesa_encode chunking option both sides use (default: the shipped pipeline's; "
+                        "'off': one window per text); windows/s through OpenSearch against the server's Encode on "
+                        "the same windows")
     p.add_argument("--queries", type=int, default=50, help="queries for the search benchmark")
     p.add_argument("--index", help="search: the index to search (default sesa-<dataset folder>, ingested if "
                                    "incomplete), e.g. one ingested with chunking")

@@ -4,10 +4,11 @@ Encode throughput on the same documents, in the same run, for several processor 
 The ratio that matters: ingest docs/s at batch_size 64 / the server's own docs/s (the plugin should add
 little on top of inference), and batch_size 64 / batch_size 1 (batching must pay off).
 
-With ``chunking`` (the ``sesa_encode`` option of that name, e.g. ``{}`` for every default) both sides encode every
-window of each text: the server's Encode with ``EncodeOptions.chunking`` and the bulk through a pipeline with the same
-option, into an index the ``sesa-*`` template maps for windows. The report then counts windows/s too (the windows
-the server made of these texts; the ingest writes the same ones).
+With ``chunking`` (the ``sesa_encode`` option of that name, e.g. ``{}`` for every default; the CLI passes the shipped
+pipeline's unless told otherwise) both sides encode every window of each text: the server's Encode with
+``EncodeOptions.chunking`` and the bulk through a pipeline with the same option, into an index the ``sesa-*`` template
+maps for windows. The report then counts windows/s too (the windows the server made of these texts; the ingest
+writes the same ones). Without it both sides encode one window per text.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from .. import schemas
 from .common import Stopwatch, provenance
 
 DEFAULT_BATCH_SIZES = (1, 16, 64)
+
+
+def pipeline_chunking() -> dict[str, int] | None:
+    """The shipped ``sesa-ingest`` pipeline's ``chunking`` option (None when it does not chunk)."""
+    return schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"].get("chunking")
 
 
 def _docs(dataset: str, limit: int) -> list:
@@ -47,17 +53,25 @@ def server_encode(address: str, texts: list[str], batch: int = 64,
     return len(texts) / sw.seconds, windows
 
 
+def bench_pipeline(batch_size: int, chunking: dict[str, int] | None) -> dict[str, Any]:
+    """The shipped pipeline with ``batch_size`` and exactly ``chunking`` (None: no chunking), so the bulk encodes
+    what the server side of the benchmark encodes, whatever the shipped pipeline's own option is."""
+    pipeline = schemas.load_json("ingest-pipeline.json")
+    processor = pipeline["processors"][0]["sesa_encode"]
+    processor["batch_size"] = batch_size
+    processor.pop("chunking", None)
+    if chunking is not None:
+        processor["chunking"] = chunking
+    return pipeline
+
+
 def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256,
                     chunking: dict[str, int] | None = None) -> dict[str, Any]:
     """Docs/s of _bulk through a pipeline whose sesa_encode uses `batch_size` (and `chunking` when given)."""
     from opensearchpy.helpers import bulk
 
     pipeline_id = f"sesa-bench-bs{batch_size}"
-    pipeline = schemas.load_json("ingest-pipeline.json")
-    pipeline["processors"][0]["sesa_encode"]["batch_size"] = batch_size
-    if chunking is not None:
-        pipeline["processors"][0]["sesa_encode"]["chunking"] = chunking
-    client.ingest.put_pipeline(id=pipeline_id, body=pipeline)
+    client.ingest.put_pipeline(id=pipeline_id, body=bench_pipeline(batch_size, chunking))
     index = f"sesa-bench-ingest-bs{batch_size}"
     if client.indices.exists(index=index):
         client.indices.delete(index=index)

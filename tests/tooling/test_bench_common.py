@@ -120,8 +120,21 @@ def test_bench_chunking_option_is_a_json_object():
     from integration.bench.cli import _chunking
     from integration.cluster.errors import SesaError
 
-    assert _chunking(None) is None and _chunking("{}") == {}
+    from integration.bench.ingest import pipeline_chunking
+
+    shipped = pipeline_chunking()
+    assert shipped and _chunking(None) == shipped  # absent: what the shipped pipeline does
+    assert _chunking("off") is None and _chunking("{}") == {}
     assert _chunking('{"max_windows": 16}') == {"max_windows": 16}
     for bad in ("[1]", "{oops"):
         with pytest.raises(SesaError, match="JSON object"):
             _chunking(bad)
+
+
+def test_bench_pipeline_encodes_exactly_what_the_server_side_does():
+    from integration.bench.ingest import bench_pipeline
+
+    off = bench_pipeline(1, None)["processors"][0]["sesa_encode"]
+    assert off["batch_size"] == 1 and "chunking" not in off  # the shipped pipeline chunks; this one must not
+    on = bench_pipeline(64, {"max_windows": 4})["processors"][0]["sesa_encode"]
+    assert on["batch_size"] == 64 and on["chunking"] == {"max_windows": 4}
