@@ -91,15 +91,25 @@ def _prefixes(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                                                else None)
             if actual != kind:
                 problems.append(f"{field} is {actual or 'not mapped'}, not {kind}")
-        found[prefix] = {"dimension": spec.get("dimension"), "problems": problems}
+        found[prefix] = {"dimension": spec.get("dimension"), "problems": problems,
+                         "maps_windows": prefix + suffixes["coverage"] in properties}
     return found
+
+
+def _window_counts(client, index: str, prefix: str) -> dict[str, int]:
+    """Documents of ``prefix`` encoded at all (they have the dense vector) and encoded with windows (they have the
+    coverage a chunked encoding writes, one window or more): a gap is documents ingested before chunking was on."""
+    suffixes = schemas.conventions()["field_suffixes"]
+
+    def count(field: str) -> int:
+        return int(client.count(index=index, body={"query": {"exists": {"field": field}}})["count"])
+
+    return {"encoded": count(prefix + suffixes["dense"]), "with_windows": count(prefix + suffixes["coverage"])}
 
 
 def sesa_indices(client) -> list[dict[str, Any]]:
     """Every index that carries SESA fields: its layout, fields, recorded models, documents and mapping problems."""
     mappings = client.indices.get_mapping(index="*", params={"expand_wildcards": "open"})
-    counts = {row["index"]: int(row.get("docs.count") or 0)
-              for row in client.cat.indices(format="json", h="index,docs.count")}
     meta_key = schemas.conventions()["index_meta_key"]
     out = []
     for index, body in sorted(mappings.items()):
@@ -112,7 +122,12 @@ def sesa_indices(client) -> list[dict[str, Any]]:
         models = mapping.get("_meta", {}).get(meta_key, {}).get("models", {})
         if not text_fields and not prefixes and not models:
             continue
-        out.append({"index": index, "docs": counts.get(index), "sesa_text_fields": text_fields,
+        for prefix, target in prefixes.items():
+            if target.pop("maps_windows") and not target["problems"]:
+                target["windows"] = _window_counts(client, index, prefix)
+        # documents as users count them (`_cat/indices` counts each window of a chunked document as one more)
+        docs = int(client.count(index=index)["count"])
+        out.append({"index": index, "docs": docs, "sesa_text_fields": text_fields,
                     "targets": prefixes, "models": models,
                     "problems": [p for t in prefixes.values() for p in t["problems"]]})
     return out
@@ -128,6 +143,14 @@ def format_indices(rows: list[dict[str, Any]]) -> str:
                            + (f" + {m['concepts']}" if isinstance(m, dict) and m.get("concepts") else "")
                            for target, m in r["models"].items()) or "no models recorded yet"
         lines.append(f"  {r['index']} ({r['docs']} docs): {fields}; {models}")
+        for prefix, target in r["targets"].items():
+            w = target.get("windows")
+            if w and 0 < w["with_windows"] < w["encoded"]:
+                lines.append(f"    {prefix}: {w['encoded'] - w['with_windows']} of {w['encoded']} documents were encoded "
+                             f"without windows (before chunking was on): they are searched by their first window; "
+                             f"`POST _reindex` into a new sesa-* index re-encodes them")
+            elif w and w["with_windows"]:
+                lines.append(f"    {prefix}: every encoded document has its windows")
         for p in r["problems"]:
             lines.append(f"    BROKEN MAPPING: {p}; documents cannot be encoded into it (recreate it with "
                          f"`sesa index create`)")

@@ -34,14 +34,19 @@ def test_the_field_layout_maps_one_sesa_text_field_per_name():
 
 
 class _Client:
-    """The two read calls `sesa_indices` makes, answered from literals."""
+    """The read calls `sesa_indices` makes, answered from literals."""
 
-    def __init__(self, mappings, counts):
+    def __init__(self, mappings, counts, exists=None):
         from types import SimpleNamespace
 
+        self.exists = exists or {}  # (index, field) -> documents that have the field
+        self.counts = counts
         self.indices = SimpleNamespace(get_mapping=lambda index, params=None: mappings)
-        self.cat = SimpleNamespace(indices=lambda format, h: [{"index": k, "docs.count": str(v)}
-                                                              for k, v in counts.items()])
+
+    def count(self, index, body=None):
+        if body is None:
+            return {"count": self.counts[index]}
+        return {"count": self.exists.get((index, body["query"]["exists"]["field"]), 0)}
 
 
 def test_list_finds_sesa_indices_and_names_a_broken_mapping():
@@ -67,3 +72,18 @@ def test_list_finds_sesa_indices_and_names_a_broken_mapping():
     assert "BROKEN MAPPING: sesa_dense is float, not knn_vector" in text and "fielded (1 docs): body;" in text
     assert "nouns@1" in text
     assert format_indices([]).startswith("no index carries SESA fields")
+
+
+def test_list_says_which_documents_were_encoded_without_windows():
+    good = pipeline_index_body(FACTS)["mappings"]
+    assert "sesa_coverage" in good["properties"]
+    client = _Client({"mixed": {"mappings": good}, "chunked": {"mappings": good}, "old": {"mappings": good}},
+                     {"mixed": 10, "chunked": 4, "old": 3},
+                     {("mixed", "sesa_dense"): 10, ("mixed", "sesa_coverage"): 6,
+                      ("chunked", "sesa_dense"): 4, ("chunked", "sesa_coverage"): 4, ("old", "sesa_dense"): 3})
+    rows = {r["index"]: r for r in sesa_indices(client)}
+    assert rows["mixed"]["targets"]["sesa"]["windows"] == {"encoded": 10, "with_windows": 6}
+    text = format_indices(list(rows.values()))
+    assert "sesa: 4 of 10 documents were encoded without windows" in text and "_reindex" in text
+    assert "sesa: every encoded document has its windows" in text  # chunked
+    assert text.count("without windows") == 1  # an index never chunked is not flagged
