@@ -165,13 +165,13 @@ class TextTokenizer:
             if end >= n:
                 break
             start = max(end - overlap, start + 1)
-        if full_last and not more and len(out) > 1 and out[-1][1] >= spans[-1][1] and out[-1][2] < window:
+        covered = out[-1][1] >= spans[-1][1]
+        if full_last and covered and not more and len(out) > 1 and out[-1][2] < window:
             first = max(0, n - window)
             while first < n - 1 and first > 0 and not text[spans[first][0] - 1].isspace():
                 first += 1  # a word start, not a subword piece
             if first < n - out[-1][2]:
-                out[-1] = (spans[first][0], spans[-1][1], n - first)
-        covered = out[-1][1] >= spans[-1][1]
+                out[-1] = (spans[first][0], spans[-1][1], n - first)  # same end: still covered
         return out, more or not covered
 
     def encode_pairs(self, first: list[str], second: list[str], max_tokens: int) -> list[Tokenized]:

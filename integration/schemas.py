@@ -36,6 +36,11 @@ def load_json(name: str) -> dict[str, Any]:
         return _strip_doc(json.load(fh))
 
 
+def encode_processor() -> dict[str, Any]:
+    """The shipped `sesa-ingest` pipeline's `sesa_encode` options (a fresh copy): separator, chunking, ..."""
+    return load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]
+
+
 def _strip_doc(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip_doc(v) for k, v in value.items() if k != "_doc"}

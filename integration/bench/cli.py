@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from .. import schemas
 from ..cluster.errors import USER_ERRORS, SesaError
 from .common import write_report
 from .search import WARMUP
@@ -43,10 +44,8 @@ def _server(args: argparse.Namespace) -> dict:
 def _chunking(text: str | None) -> dict | None:
     """``--chunking``'s JSON object (``sesa_encode``'s option; ``PUT _ingest/pipeline`` checks its keys and ranges):
     absent, the shipped pipeline's option; ``off``, none (one window per text)."""
-    from .ingest import pipeline_chunking
-
     if text is None:
-        return pipeline_chunking()
+        return schemas.encode_processor().get("chunking")
     if text.strip().lower() in ("off", "none"):
         return None
     try:

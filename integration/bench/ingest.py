@@ -25,11 +25,6 @@ from .common import Stopwatch, provenance
 DEFAULT_BATCH_SIZES = (1, 16, 64)
 
 
-def pipeline_chunking() -> dict[str, int] | None:
-    """The shipped ``sesa-ingest`` pipeline's ``chunking`` option (None when it does not chunk)."""
-    return schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"].get("chunking")
-
-
 def _docs(dataset: str, limit: int) -> list:
     return list(itertools.islice(Dataset(dataset).iter_corpus(), limit))
 

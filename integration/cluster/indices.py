@@ -91,8 +91,7 @@ def _prefixes(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                                                else None)
             if actual != kind:
                 problems.append(f"{field} is {actual or 'not mapped'}, not {kind}")
-        found[prefix] = {"dimension": spec.get("dimension"), "problems": problems,
-                         "maps_windows": prefix + suffixes["coverage"] in properties}
+        found[prefix] = {"dimension": spec.get("dimension"), "problems": problems}
     return found
 
 
@@ -122,8 +121,9 @@ def sesa_indices(client) -> list[dict[str, Any]]:
         models = mapping.get("_meta", {}).get(meta_key, {}).get("models", {})
         if not text_fields and not prefixes and not models:
             continue
+        coverage = schemas.conventions()["field_suffixes"]["coverage"]
         for prefix, target in prefixes.items():
-            if target.pop("maps_windows") and not target["problems"]:
+            if prefix + coverage in props and not target["problems"]:
                 target["windows"] = _window_counts(client, index, prefix)
         # documents as users count them (`_cat/indices` counts each window of a chunked document as one more)
         docs = int(client.count(index=index)["count"])

@@ -100,7 +100,7 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
     from integration.inference import InferenceClient, model_ref, pb
 
     f = schemas.field_names(prefix)
-    processor = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]
+    processor = schemas.encode_processor()
     separator = processor["separator"]
     if chunking == "pipeline":
         chunking = processor.get("chunking")
@@ -151,7 +151,7 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
     from integration.inference import InferenceClient, pb
 
     f = schemas.field_names(prefix)
-    separator = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["separator"]
+    separator = schemas.encode_processor()["separator"]
     texts = {d.id: d.joined(separator) for d in dataset.iter_corpus()}
     missing = schemas.conventions()["status_values"]["missing_source"]
     max_windows = int(chunking.get("max_windows", 16))

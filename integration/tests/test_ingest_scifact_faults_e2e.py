@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 INDEX = "sesa-scifact-faults-e2e"
 TEXT_INDEX = "scifact-text-faults-e2e"  # any name: `sesa index create --field text`
 # the shipped pipeline's chunking option (README: windows of the server's passage length, 32 tokens overlap)
-CHUNKING = schemas.load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]["chunking"]
+CHUNKING = schemas.encode_processor()["chunking"]
 KILL_AFTER = 1000  # documents indexed before the server is stopped
 
 

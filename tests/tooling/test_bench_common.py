@@ -120,9 +120,9 @@ def test_bench_chunking_option_is_a_json_object():
     from integration.bench.cli import _chunking
     from integration.cluster.errors import SesaError
 
-    from integration.bench.ingest import pipeline_chunking
+    from integration import schemas
 
-    shipped = pipeline_chunking()
+    shipped = schemas.encode_processor().get("chunking")
     assert shipped and _chunking(None) == shipped  # absent: what the shipped pipeline does
     assert _chunking("off") is None and _chunking("{}") == {}
     assert _chunking('{"max_windows": 16}') == {"max_windows": 16}
