@@ -87,21 +87,30 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_index_create(args: argparse.Namespace) -> int:
+    from . import schemas
+    from .cluster import indices
     from .cluster.indices import create_index
     from .cluster.stack import model_facts, opensearch_client
     from .ingest import resolve_cluster_url
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     facts = None if args.field else model_facts(args.server or _default_server())
-    result = create_index(client, args.name, facts, fields=args.field, concept_space=args.concept_space)
+    chunking = indices.SHIPPED if args.chunking is None else schemas.chunking_arg(args.chunking)
+    result = create_index(client, args.name, facts, fields=args.field, concept_space=args.concept_space,
+                          chunking=chunking)
     if args.json:
         print(json.dumps(result, indent=2))
     elif result["layout"] == "field":
         print(f"created {result['index']}: sesa_text fields {', '.join(result['fields'])}; documents are encoded "
               f"at ingest with plain _bulk; search them with ext.sesa.field")
     else:
+        cut = "texts encoded whole" if result["chunking"] is None else f"chunking {json.dumps(result['chunking'])}"
         print(f"created {result['index']}: fields title, text and the sesa_* fields, default pipeline "
-              f"{result['default_pipeline']} (the same mapping as a sesa-* index)")
+              f"{result['default_pipeline']} (the same mapping as a sesa-* index); sesa_encode holds every document "
+              f"to {cut}")
+        if result["chunking"] != schemas.encode_processor().get("chunking"):
+            print(f"note: {result['default_pipeline']} cuts texts otherwise; ingest with a pipeline whose sesa_encode "
+                  f"has this chunking (?pipeline=NAME, or set index.default_pipeline)")
     return 0
 
 
@@ -179,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "--field the index gets title, text and the sesa_* fields with the sesa-ingest pipeline")
     create.add_argument("--concept-space", help="the server's concept space for the --field fields (default: the "
                                                 "server's default space)")
+    create.add_argument("--chunking", metavar="off|JSON",
+                        help="how texts are cut into windows: without --field, what the index records and sesa_encode "
+                             "holds every document to (default: the shipped pipeline's option; 'off': texts encoded "
+                             "whole; or the option, e.g. '{\"window_tokens\": 128}'); with --field, the sesa_text "
+                             "fields' chunking parameter (default: none)")
     create.add_argument("--server", metavar="HOST:PORT", help="inference server whose dimension and models the "
                                                               "mapping records (default: the one `sesa up` started)")
     create.add_argument("--cluster", metavar="URL")

@@ -80,8 +80,36 @@ def render(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
+def chunking_meta(chunking: Any = "shipped") -> dict[str, Any]:
+    """``_meta.sesa.chunking`` of an index fed by the ``sesa_encode`` target: how its documents are cut into windows
+    (``"shipped"``: as the shipped `sesa-ingest` pipeline cuts them; None: ``"off"``, texts encoded whole; else the
+    ``chunking`` option itself). `sesa_encode` refuses documents cut another way (the plugin's chunking guard)."""
+    if chunking == "shipped":
+        chunking = encode_processor().get("chunking")
+    return {conventions()["default_target_prefix"]: "off" if chunking is None else dict(chunking)}
+
+
+def chunking_arg(text: str | None) -> dict[str, Any] | None:
+    """A ``--chunking`` argument: absent, the shipped pipeline's option; ``off``, none (texts encoded whole); else a
+    JSON object, ``sesa_encode``'s option (the plugin checks its keys and ranges)."""
+    from .cluster.errors import SesaError
+
+    if text is None:
+        return encode_processor().get("chunking")
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SesaError(f"--chunking must be 'off' or a JSON object such as '{{}}' or '{{\"overlap_tokens\": 32}}': "
+                        f"{exc}") from None
+    if not isinstance(value, dict):
+        raise SesaError(f"--chunking must be 'off' or a JSON object such as '{{}}', got {text!r}")
+    return value
+
+
 def index_template(dense_dimension: int, models_meta: dict[str, Any]) -> dict[str, Any]:
     return render(
         load_json("index-template.json"),
-        {"dense_dimension": int(dense_dimension), "models_meta": models_meta},
+        {"dense_dimension": int(dense_dimension), "models_meta": models_meta, "chunking_meta": chunking_meta()},
     )

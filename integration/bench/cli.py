@@ -41,22 +41,6 @@ def _server(args: argparse.Namespace) -> dict:
     return report
 
 
-def _chunking(text: str | None) -> dict | None:
-    """``--chunking``'s JSON object (``sesa_encode``'s option; ``PUT _ingest/pipeline`` checks its keys and ranges):
-    absent, the shipped pipeline's option; ``off``, none (one window per text)."""
-    if text is None:
-        return schemas.encode_processor().get("chunking")
-    if text.strip().lower() in ("off", "none"):
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SesaError(f"--chunking must be a JSON object such as '{{}}' or '{{\"overlap_tokens\": 32}}': {exc}")
-    if not isinstance(value, dict):
-        raise SesaError(f"--chunking must be a JSON object such as '{{}}', got {text!r}")
-    return value
-
-
 def _ingest(args: argparse.Namespace) -> dict:
     from ..cluster.stack import opensearch_client
     from ..ingest import resolve_cluster_url
@@ -64,7 +48,7 @@ def _ingest(args: argparse.Namespace) -> dict:
 
     client = opensearch_client(resolve_cluster_url(args.cluster))
     report = run_ingest_benchmark(client, args.server, args.dataset or _default_dataset(), limit=args.limit,
-                                  chunking=_chunking(args.chunking))
+                                  chunking=schemas.chunking_arg(args.chunking))
     markdown = to_markdown(report)
     write_report(report, markdown, args.out / "ingest" if args.out else None)
     print(markdown)

@@ -70,7 +70,9 @@ def bulk_throughput(client, docs: list, batch_size: int, bulk_chunk: int = 256,
     index = f"sesa-bench-ingest-bs{batch_size}"
     if client.indices.exists(index=index):
         client.indices.delete(index=index)
-    client.indices.create(index=index)
+    # the index records the chunking its documents get (the sesa_encode guard holds the bulk to it)
+    meta = {schemas.conventions()["index_meta_key"]: {"chunking": schemas.chunking_meta(chunking)}}
+    client.indices.create(index=index, body={"mappings": {"_meta": meta}})
     actions = [{"_index": index, "_id": d.id, "_source": d.source()} for d in docs]
     try:
         with Stopwatch() as sw:

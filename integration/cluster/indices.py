@@ -15,6 +15,7 @@ Two layouts, the same fields in the index:
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from .. import schemas
@@ -24,14 +25,23 @@ from .templates import ModelFacts
 SESA_TEXT = "sesa_text"
 
 
-def pipeline_index_body(facts: ModelFacts) -> dict[str, Any]:
-    """Settings and mappings of a `sesa-*` index (the template's), for an index under any name."""
+SHIPPED = "shipped"
+
+
+def pipeline_index_body(facts: ModelFacts, chunking: Any = SHIPPED) -> dict[str, Any]:
+    """Settings and mappings of a `sesa-*` index (the template's), for an index under any name; its chunking record
+    says how its pipeline cuts texts into windows (``SHIPPED``: as the shipped pipeline; None: not at all; else
+    ``sesa_encode``'s ``chunking`` option)."""
     template = schemas.index_template(facts.dense_dimension, facts.models_meta())["template"]
-    return {"settings": copy.deepcopy(template["settings"]), "mappings": copy.deepcopy(template["mappings"])}
+    mappings = copy.deepcopy(template["mappings"])
+    mappings["_meta"][schemas.conventions()["index_meta_key"]]["chunking"] = schemas.chunking_meta(chunking)
+    return {"settings": copy.deepcopy(template["settings"]), "mappings": mappings}
 
 
-def field_index_body(fields: list[str], concept_space: str | None = None) -> dict[str, Any]:
-    """An index whose ``fields`` are ``sesa_text`` fields (the plugin maps their sub-fields and encodes them)."""
+def field_index_body(fields: list[str], concept_space: str | None = None,
+                     chunking: Any = None) -> dict[str, Any]:
+    """An index whose ``fields`` are ``sesa_text`` fields (the plugin maps their sub-fields and encodes them), each
+    with the ``chunking`` mapping parameter when one is given (None: texts encoded whole)."""
     if not fields:
         raise SesaError("name at least one --field")
     bad = [f for f in fields if not f or "." in f or f.startswith("_")]
@@ -40,6 +50,8 @@ def field_index_body(fields: list[str], concept_space: str | None = None) -> dic
     spec: dict[str, Any] = {"type": SESA_TEXT}
     if concept_space:
         spec["concept_space"] = concept_space
+    if chunking is not None:
+        spec["chunking"] = dict(chunking)
     template_settings = schemas.load_json("index-template.json")["template"]["settings"]
     settings = {k: template_settings[k] for k in ("index.knn", "index.knn.derived_source.enabled",
                                                    "number_of_shards", "auto_expand_replicas")}
@@ -48,13 +60,16 @@ def field_index_body(fields: list[str], concept_space: str | None = None) -> dic
 
 
 def create_index(client, name: str, facts: ModelFacts | None, fields: list[str] | None = None,
-                 concept_space: str | None = None) -> dict[str, Any]:
-    """Create ``name`` correctly mapped (see the module docstring); refuses an existing index."""
+                 concept_space: str | None = None, chunking: Any = SHIPPED) -> dict[str, Any]:
+    """Create ``name`` correctly mapped (see the module docstring); refuses an existing index. ``chunking``: for the
+    pipeline layout, what its chunking record says (``SHIPPED``: the shipped pipeline's option); for ``sesa_text``
+    fields, their ``chunking`` parameter (``SHIPPED`` there means none, the field type's default)."""
     if client.indices.exists(index=name):
         raise SesaError(f"index {name!r} already exists: pick another name, or delete it first "
                         f"(its mapping cannot be changed in place)")
     if fields:
-        body = field_index_body(fields, concept_space)
+        chunking = None if chunking == SHIPPED else chunking
+        body = field_index_body(fields, concept_space, chunking)
         layout = "field"
     else:
         if facts is None:
@@ -62,7 +77,8 @@ def create_index(client, name: str, facts: ModelFacts | None, fields: list[str] 
         if concept_space:
             raise SesaError("--concept-space applies to --field indices; the pipeline layout uses the server's "
                             "default space")
-        body = pipeline_index_body(facts)
+        chunking = schemas.encode_processor().get("chunking") if chunking == SHIPPED else chunking
+        body = pipeline_index_body(facts, chunking)
         layout = "pipeline"
     try:
         client.indices.create(index=name, body=body)
@@ -72,7 +88,7 @@ def create_index(client, name: str, facts: ModelFacts | None, fields: list[str] 
                             "version): upgrade it on every node, or create the index without --field") from None
         raise
     return {"index": name, "layout": layout, "fields": list(fields or ["title", "text"]),
-            "default_pipeline": body["settings"].get("default_pipeline")}
+            "default_pipeline": body["settings"].get("default_pipeline"), "chunking": chunking}
 
 
 def _prefixes(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -119,6 +135,7 @@ def sesa_indices(client) -> list[dict[str, Any]]:
         text_fields = sorted(f for f, spec in props.items() if spec.get("type") == SESA_TEXT)
         prefixes = _prefixes(props)
         models = mapping.get("_meta", {}).get(meta_key, {}).get("models", {})
+        chunking = mapping.get("_meta", {}).get(meta_key, {}).get("chunking", {})
         if not text_fields and not prefixes and not models:
             continue
         coverage = schemas.conventions()["field_suffixes"]["coverage"]
@@ -128,7 +145,7 @@ def sesa_indices(client) -> list[dict[str, Any]]:
         # documents as users count them (`_cat/indices` counts each window of a chunked document as one more)
         docs = int(client.count(index=index)["count"])
         out.append({"index": index, "docs": docs, "sesa_text_fields": text_fields,
-                    "targets": prefixes, "models": models,
+                    "targets": prefixes, "models": models, "chunking": chunking,
                     "problems": [p for t in prefixes.values() for p in t["problems"]]})
     return out
 
@@ -144,6 +161,10 @@ def format_indices(rows: list[dict[str, Any]]) -> str:
                            for target, m in r["models"].items()) or "no models recorded yet"
         lines.append(f"  {r['index']} ({r['docs']} docs): {fields}; {models}")
         for prefix, target in r["targets"].items():
+            if prefix in r.get("chunking", {}):
+                cut = r["chunking"][prefix]
+                lines.append(f"    {prefix}: sesa_encode must cut texts "
+                             + ("into no windows (off)" if cut == "off" else f"with chunking {json.dumps(cut)}"))
             w = target.get("windows")
             if w and 0 < w["with_windows"] < w["encoded"]:
                 lines.append(f"    {prefix}: {w['encoded'] - w['with_windows']} of {w['encoded']} documents were encoded "

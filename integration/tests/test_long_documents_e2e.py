@@ -2,7 +2,8 @@
 branch scores a document by its best window, and the hit names the passage that matched (no extra model call).
 
 The shipped pipeline chunks with windows of the passage length; this test uses a pipeline of its own with smaller
-windows, so that a text of a few sentences is many windows.
+windows, so that a text of a few sentences is many windows, in an index created for that chunking (a `sesa-*` index
+records the shipped pipeline's and refuses documents cut another way, which the test checks first).
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ def test_a_long_document_is_found_by_its_best_window_and_names_the_passage(os_cl
     f = schemas.field_names()
     pipeline_name = f"sesa-ingest-chunked-{uuid.uuid4().hex[:6]}"
     pipeline = copy.deepcopy(schemas.load_json("ingest-pipeline.json"))
-    pipeline["processors"][0]["sesa_encode"]["chunking"] = {"window_tokens": 128, "overlap_tokens": 16, "max_windows": 32}
+    chunking = {"window_tokens": 128, "overlap_tokens": 16, "max_windows": 32}
+    pipeline["processors"][0]["sesa_encode"]["chunking"] = chunking
     os_client.ingest.put_pipeline(id=pipeline_name, body=pipeline)
     index = f"sesa-long-{uuid.uuid4().hex[:6]}"
     text = f"{FILLER} {NEEDLE} {FILLER}"
     try:
+        _other_chunking_is_refused(os_client, index, pipeline_name, chunking)
+        # an index created for this chunking (the template's other _meta, the models, stays)
+        os_client.indices.create(index=index, body={"mappings": {"_meta": {"sesa": {"chunking": {"sesa": chunking}}}}})
+        assert os_client.indices.get_mapping(index=index)[index]["mappings"]["_meta"]["sesa"]["models"]
         os_client.index(index=index, id="long", body={"title": "Castles", "text": text},
                         params={"pipeline": pipeline_name, "refresh": "true"})
         os_client.index(index=index, id="short", body={"title": "Gardens", "text": "Roses and tulips in spring."},
@@ -66,20 +72,46 @@ def test_a_long_document_is_found_by_its_best_window_and_names_the_passage(os_cl
             query = list(inference.encode([QUERY], kind=pb.TEXT_KIND_QUERY).embeddings[0].dense)
         nearest = max(chunks, key=lambda w: cosine(query, w["dense"]))
         assert (passage["start"], passage["end"]) == (nearest["start"], nearest["end"])
-        _same_passage_on_every_path(os_client, conv, index, passage)
+        _same_passage_on_every_path(os_client, conv, index, pipeline_name, passage)
     finally:
         if not os.environ.get("SESA_KEEP_STACK"):
             os_client.indices.delete(index=index, ignore_unavailable=True)
         os_client.ingest.delete_pipeline(id=pipeline_name, ignore=[404])
 
 
-def _same_passage_on_every_path(os_client, conv, index: str, passage: dict) -> None:
+def _other_chunking_is_refused(os_client, index: str, pipeline_name: str, chunking: dict) -> None:
+    """The sesa-* template records the shipped pipeline's chunking: documents cut another way are refused with the
+    reason, before the index exists (the template's record counts) and after, and nothing is written."""
+    from opensearchpy.exceptions import TransportError
+
+    shipped = schemas.encode_processor()["chunking"]
+    assert shipped != chunking
+    for attempt in ("auto-create", "existing"):
+        res = os_client.bulk(body=[{"index": {"_index": index, "_id": "x"}}, {"title": "T", "text": "some text"}],
+                             params={"pipeline": pipeline_name, "refresh": "true"})
+        error = res["items"][0]["index"].get("error")
+        assert error, (attempt, res["items"][0])
+        reason = str(error)
+        assert "records chunking" in reason and "_meta.sesa.chunking.sesa" in reason, reason
+        assert "window_tokens=128" in reason and "allow_model_change" in reason, reason
+        if attempt == "auto-create":
+            assert not os_client.indices.exists(index=index), "a refused document creates no index"
+            os_client.indices.create(index=index)  # from the template, with its record
+    try:
+        assert os_client.count(index=index)["count"] == 0
+    finally:
+        os_client.indices.delete(index=index)
+    with pytest.raises(TransportError):
+        os_client.indices.get(index=index)
+
+
+def _same_passage_on_every_path(os_client, conv, index: str, pipeline: str, passage: dict) -> None:
     """The page fetch names each hit's best window (a lookup with inner hits, no window vector read from _source):
     the same passage whatever the request fetches, in hybrid with rerank, with highlights (the main branch fetches its
     own hits), and next to documents of one window (no chunks stored, so no passage: the whole text matched)."""
     params = {"search_pipeline": conv["default_search_pipeline"]}
     os_client.index(index=index, id="plain", body={"title": "Records", "text": "Patient records kept on paper."},
-                    params={"pipeline": conv["default_ingest_pipeline"], "refresh": "true"})  # one window
+                    params={"pipeline": pipeline, "refresh": "true"})  # one window
     rerank = {"top_n": 5, "out_of_domain": "rerank", "without_evidence": "rerank"}
     bodies = {
         "dense, title only": {"size": 3, "_source": ["title"], "ext": {"sesa": {"query_text": QUERY, "mode": "dense",

@@ -116,21 +116,6 @@ def test_chunked_ingest_benchmark_counts_windows_on_both_sides(monkeypatch):
     assert "10 windows of 4 documents" in md and "| 64 | 4.0 | 10.0 | 0 | 1.0 |" in md
 
 
-def test_bench_chunking_option_is_a_json_object():
-    from integration.bench.cli import _chunking
-    from integration.cluster.errors import SesaError
-
-    from integration import schemas
-
-    shipped = schemas.encode_processor().get("chunking")
-    assert shipped and _chunking(None) == shipped  # absent: what the shipped pipeline does
-    assert _chunking("off") is None and _chunking("{}") == {}
-    assert _chunking('{"max_windows": 16}') == {"max_windows": 16}
-    for bad in ("[1]", "{oops"):
-        with pytest.raises(SesaError, match="JSON object"):
-            _chunking(bad)
-
-
 def test_bench_pipeline_encodes_exactly_what_the_server_side_does():
     from integration.bench.ingest import bench_pipeline
 

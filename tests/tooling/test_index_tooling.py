@@ -21,6 +21,25 @@ def test_the_pipeline_layout_is_the_templates_mapping_with_the_servers_facts():
     assert props["sesa_dense"]["method"]["engine"] == "lucene"
     assert body["mappings"]["_meta"]["sesa"]["models"] == {"sesa": {"dense": "enc@1", "concepts": "esco-skills@2"}}
     assert body["settings"]["default_pipeline"] == schemas.conventions()["default_ingest_pipeline"]
+    # the chunking record is the shipped pipeline's sesa_encode option (what the plugin's guard compares with)
+    shipped = schemas.encode_processor()["chunking"]
+    assert body["mappings"]["_meta"]["sesa"]["chunking"] == {"sesa": shipped}
+
+
+def test_an_index_records_the_chunking_it_is_created_for():
+    assert pipeline_index_body(FACTS, None)["mappings"]["_meta"]["sesa"]["chunking"] == {"sesa": "off"}
+    body = pipeline_index_body(FACTS, {"window_tokens": 128})
+    assert body["mappings"]["_meta"]["sesa"] == {"models": FACTS.models_meta(), "chunking": {"sesa": {"window_tokens": 128}}}
+    assert schemas.index_template(384, {})["template"]["mappings"]["_meta"]["sesa"]["chunking"] == schemas.chunking_meta()
+    # the CLI's --chunking: absent = shipped, 'off' = none, else a JSON object
+    assert schemas.chunking_arg(None) == schemas.encode_processor()["chunking"]
+    assert schemas.chunking_arg("off") is None and schemas.chunking_arg("{}") == {}
+    assert schemas.chunking_arg(' {"max_windows": 4} ') == {"max_windows": 4}
+    for bad in ("[1]", "{nope"):
+        with pytest.raises(SesaError, match="--chunking must be"):
+            schemas.chunking_arg(bad)
+    fields = field_index_body(["body"], chunking={"overlap_tokens": 16})["mappings"]["properties"]
+    assert fields == {"body": {"type": "sesa_text", "chunking": {"overlap_tokens": 16}}}
 
 
 def test_the_field_layout_maps_one_sesa_text_field_per_name():
@@ -86,4 +105,5 @@ def test_list_says_which_documents_were_encoded_without_windows():
     text = format_indices(list(rows.values()))
     assert "sesa: 4 of 10 documents were encoded without windows" in text and "_reindex" in text
     assert "sesa: every encoded document has its windows" in text  # chunked
+    assert text.count("sesa: sesa_encode must cut texts with chunking") == 3  # each index's record is shown
     assert text.count("without windows") == 1  # an index never chunked is not flagged

@@ -131,14 +131,14 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
     @Override
     public Map<String, Processor.Factory> getProcessors(Processor.Parameters parameters) {
         useClusterService(parameters.ingestService.getClusterService());
-        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(this::requireClient, indexMeta::models, mappingCheck));
+        return Map.of(SesaEncodeProcessor.TYPE, new SesaEncodeProcessorFactory(this::requireClient, indexMeta, mappingCheck));
     }
 
     /** The processor OpenSearch runs on every document of an index with sesa_text fields, without any pipeline. */
     @Override
     public Map<String, Processor.Factory> getSystemIngestProcessors(Processor.Parameters parameters) {
         useClusterService(parameters.ingestService.getClusterService());
-        return Map.of(SesaTextIngestProcessor.TYPE, new SesaTextIngestProcessorFactory(this::requireClient, indexMeta::models, mappingCheck));
+        return Map.of(SesaTextIngestProcessor.TYPE, new SesaTextIngestProcessorFactory(this::requireClient, indexMeta, mappingCheck));
     }
 
     /** The {@code sesa_text} field type. */

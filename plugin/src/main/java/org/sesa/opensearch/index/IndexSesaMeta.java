@@ -12,6 +12,7 @@ import org.opensearch.cluster.metadata.MappingMetadata;
 import org.opensearch.cluster.metadata.Metadata;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.common.util.concurrent.ThreadContext;
+import org.sesa.opensearch.ingest.ModelMetaLookup;
 import org.sesa.opensearch.mapper.MappingMaps;
 import org.sesa.opensearch.mapper.MappingMaps.SesaTextField;
 import org.sesa.opensearch.util.SesaConventions;
@@ -34,6 +35,8 @@ import java.util.function.Supplier;
  * <ul>
  *   <li>{@link #models}: {@code _meta.sesa.models.<prefix>} of the write index behind an index, alias or data stream,
  *       the models {@code sesa_encode} checks the server's against;</li>
+ *   <li>{@link #expectedChunking}: {@code _meta.sesa.chunking.<prefix>} of the write index, how its documents were cut
+ *       into windows, which {@code sesa_encode} checks its own {@code chunking} option against;</li>
  *   <li>{@link #evidence}: {@code _meta.sesa.<index_evidence_key>.<prefix>} ({@code evidence}) of a concrete index,
  *       the {@link EvidenceRecord} that lets {@code sesa_fuse} and {@code sesa_rerank} score with what was measured
  *       on that collection;</li>
@@ -50,11 +53,12 @@ import java.util.function.Supplier;
  * WARN log per index and mapping version, and reported by {@link #evidence} as {@linkplain IndexEvidence#invalid
  * invalid}; it never fails a search or a document.
  */
-public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLookup, SesaTextFieldLookup {
+public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLookup, SesaTextFieldLookup, ModelMetaLookup {
 
     private static final Logger logger = LogManager.getLogger(IndexSesaMeta.class);
     private static final int MAX_CACHED = 1024;
     static final String MODELS = "models";
+    static final String CHUNKING = "chunking";
 
     /**
      * One index version's section: models and evidence per target prefix, and, from its properties, its sesa_text
@@ -62,6 +66,7 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
      */
     private record Section(
         Map<String, Object> models,
+        Map<String, Object> chunking,
         Map<String, IndexEvidence> evidence,
         IndexEvidence allEvidence,
         Map<String, String> sesaText,
@@ -72,11 +77,11 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         }
 
         Section withFields(Map<String, String> sesaText, Map<String, Object> properties) {
-            return new Section(models, evidence, allEvidence, sesaText, properties);
+            return new Section(models, chunking, evidence, allEvidence, sesaText, properties);
         }
     }
 
-    private static final Section EMPTY = new Section(Map.of(), Map.of(), null, Map.of(), Map.of());
+    private static final Section EMPTY = new Section(Map.of(), Map.of(), Map.of(), null, Map.of(), Map.of());
 
     /** The targets of one search in one metadata version: what {@link #targetModels(IndicesRequest, String)} caches. */
     private record Targets(String clusterUUID, long metadataVersion, List<String> expressions, boolean open, boolean closed, boolean hidden, String prefix) {}
@@ -87,6 +92,8 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
     private final String evidenceKey = SesaConventions.get().indexEvidenceKey();
     private final Map<String, Section> cache = new ConcurrentHashMap<>();
     private final Map<Targets, TargetModels> targets = new ConcurrentHashMap<>();
+    /** Chunking records of indices not created yet, from their templates, per cluster metadata version and name. */
+    private final Map<String, Map<String, Object>> templateChunking = new ConcurrentHashMap<>();
 
     /** A reader that resolves search targets with a resolver of its own (tests; the node passes its own). */
     public IndexSesaMeta(Supplier<ClusterState> state) {
@@ -117,9 +124,62 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         if (cs == null) {
             return null;
         }
-        IndexAbstraction abstraction = cs.metadata().getIndicesLookup().get(target);
-        IndexMetadata im = abstraction == null ? null : abstraction.getWriteIndex();
+        IndexMetadata im = writeIndex(cs, target);
         return im == null ? null : section(im).models().get(prefix);
+    }
+
+    @Override
+    public Object expectedModels(String index, String prefix) {
+        return models(index, prefix);
+    }
+
+    /**
+     * The value of {@code _meta.<index_meta_key>.chunking.<prefix>} of the write index behind {@code target}: how its
+     * documents' texts were cut into windows ({@code sesa_encode}'s {@code chunking} option, or {@code "off"}), or null
+     * when it records nothing (as {@link #models}).
+     */
+    @Override
+    public Object expectedChunking(String target, String prefix) {
+        ClusterState cs = target == null ? null : state.get();
+        if (cs == null) {
+            return null;
+        }
+        Metadata metadata = cs.metadata();
+        IndexAbstraction abstraction = metadata.getIndicesLookup().get(target);
+        if (abstraction != null) {
+            IndexMetadata im = abstraction.getWriteIndex();
+            return im == null ? null : section(im).chunking().get(prefix);
+        }
+        // not created yet: the bulk creates it from its template, whose record then holds every later document, so the
+        // first ones are held to it too
+        String key = metadata.clusterUUID() + "/" + metadata.version() + "/" + target;
+        Map<String, Object> recorded = templateChunking.get(key);
+        if (recorded == null) {
+            if (templateChunking.size() >= MAX_CACHED) {
+                templateChunking.clear();
+            }
+            recorded = templateChunking.computeIfAbsent(key, k -> templateChunking(cs, target));
+        }
+        return recorded.get(prefix);
+    }
+
+    /** {@code _meta.<key>.chunking} of the mappings the templates would give a new index {@code index} (the last wins). */
+    private Map<String, Object> templateChunking(ClusterState cs, String index) {
+        Map<String, Object> out = new HashMap<>();
+        TargetMappingCheck.TemplateMappings t = TargetMappingCheck.TemplateMappings.of(cs, index);
+        for (Map<String, Object> mapping : t.mappings()) {
+            if (MappingMaps.root(mapping).get(MappingMaps.META) instanceof Map<?, ?> meta
+                && meta.get(metaKey) instanceof Map<?, ?> sesa
+                && sesa.get(CHUNKING) instanceof Map<?, ?> chunking) {
+                chunking.forEach((k, v) -> out.put(String.valueOf(k), v));
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    private static IndexMetadata writeIndex(ClusterState cs, String target) {
+        IndexAbstraction abstraction = cs.metadata().getIndicesLookup().get(target);
+        return abstraction == null ? null : abstraction.getWriteIndex();
     }
 
     @Override
@@ -301,15 +361,18 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
         Map<String, Object> models = sesa.get(MODELS) instanceof Map<?, ?> mm
             ? Collections.unmodifiableMap(new HashMap<>((Map<String, Object>) mm))
             : Map.of();
+        Map<String, Object> chunking = sesa.get(CHUNKING) instanceof Map<?, ?> cm
+            ? Collections.unmodifiableMap(new HashMap<>((Map<String, Object>) cm))
+            : Map.of();
         Object records = sesa.get(evidenceKey);
         if (records == null) {
-            return new Section(models, Map.of(), null, Map.of(), Map.of());
+            return new Section(models, chunking, Map.of(), null, Map.of(), Map.of());
         }
         String where = "_meta." + metaKey + "." + evidenceKey;
         if (records instanceof Map<?, ?> == false) {
             String reason = "[" + where + "] must be an object of records per target prefix, got [" + records + "]";
             warn(im, reason);
-            return new Section(models, Map.of(), IndexEvidence.invalid(reason), Map.of(), Map.of());
+            return new Section(models, chunking, Map.of(), IndexEvidence.invalid(reason), Map.of(), Map.of());
         }
         Map<String, IndexEvidence> evidence = new HashMap<>();
         for (Map.Entry<?, ?> e : ((Map<?, ?>) records).entrySet()) {
@@ -322,7 +385,7 @@ public final class IndexSesaMeta implements IndexEvidenceLookup, TargetModelsLoo
                 evidence.put(prefix, IndexEvidence.invalid(reason));
             }
         }
-        return new Section(models, Map.copyOf(evidence), null, Map.of(), Map.of());
+        return new Section(models, chunking, Map.copyOf(evidence), null, Map.of(), Map.of());
     }
 
     private static void warn(IndexMetadata im, String reason) {

@@ -83,28 +83,36 @@ public final class TargetMappingCheck implements TargetMappings {
         return v;
     }
 
-    /** The verdict for an index the bulk request will create from the templates that match its name. */
-    private static MappingVerdict forTemplates(ClusterState cs, String index, SesaFieldNames names, boolean chunks) {
-        Metadata metadata = cs.metadata();
-        String v2 = MetadataIndexTemplateService.findV2Template(metadata, index, false);
-        List<Map<String, Object>> mappings = new ArrayList<>();
-        String where;
-        if (v2 != null) {
-            where = "index [" + index + "] (not created yet: index template [" + v2 + "] would map it)";
-            try {
-                for (CompressedXContent m : MetadataIndexTemplateService.collectMappings(cs, v2, index)) {
-                    mappings.add(parse(m));
+    /**
+     * The mappings the templates that match {@code index} would give it when a bulk request creates it, in the order
+     * OpenSearch folds them (the composable template OpenSearch would pick with its component templates, else the
+     * legacy templates, lowest order first).
+     *
+     * @param where    what the reasons call the index
+     * @param mappings the mappings, empty when no template matches (dynamic mappings)
+     * @param error    why the mappings cannot be read, or null
+     * @param matched  whether any template matches
+     */
+    record TemplateMappings(String where, List<Map<String, Object>> mappings, String error, boolean matched) {
+
+        static TemplateMappings of(ClusterState cs, String index) {
+            Metadata metadata = cs.metadata();
+            String v2 = MetadataIndexTemplateService.findV2Template(metadata, index, false);
+            List<Map<String, Object>> mappings = new ArrayList<>();
+            if (v2 != null) {
+                String where = "index [" + index + "] (not created yet: index template [" + v2 + "] would map it)";
+                try {
+                    for (CompressedXContent m : MetadataIndexTemplateService.collectMappings(cs, v2, index)) {
+                        mappings.add(parse(m));
+                    }
+                } catch (Exception e) {
+                    return new TemplateMappings(where, List.of(), where + ": its mappings cannot be read: " + e.getMessage(), true);
                 }
-            } catch (Exception e) {
-                return new MappingVerdict(where, List.of(where + ": its mappings cannot be read: " + e.getMessage()), null);
+                return new TemplateMappings(where, mappings, null, true);
             }
-        } else {
             List<IndexTemplateMetadata> v1 = MetadataIndexTemplateService.findV1Templates(metadata, index, null);
             if (v1.isEmpty()) {
-                String preamble = "index ["
-                    + index
-                    + "] does not exist and no index template matches its name, so it would be created with dynamic mappings";
-                return MappingVerdict.of("index [" + index + "] (not created yet)", Map.of(), names, preamble, chunks);
+                return new TemplateMappings("index [" + index + "] (not created yet)", List.of(), null, false);
             }
             List<String> templateNames = new ArrayList<>();
             for (int i = v1.size() - 1; i >= 0; i--) { // highest order first: apply the lowest first
@@ -114,9 +122,28 @@ public final class TargetMappingCheck implements TargetMappings {
                     mappings.add(parse(t.mappings()));
                 }
             }
-            where = "index [" + index + "] (not created yet: legacy index templates " + templateNames + " would map it)";
+            return new TemplateMappings(
+                "index [" + index + "] (not created yet: legacy index templates " + templateNames + " would map it)",
+                mappings,
+                null,
+                true
+            );
         }
-        return MappingVerdict.of(where, MappingMaps.mergedProperties(mappings), names, null, chunks);
+    }
+
+    /** The verdict for an index the bulk request will create from the templates that match its name. */
+    private static MappingVerdict forTemplates(ClusterState cs, String index, SesaFieldNames names, boolean chunks) {
+        TemplateMappings t = TemplateMappings.of(cs, index);
+        if (t.error() != null) {
+            return new MappingVerdict(t.where(), List.of(t.error()), null);
+        }
+        if (t.matched() == false) {
+            String preamble = "index ["
+                + index
+                + "] does not exist and no index template matches its name, so it would be created with dynamic mappings";
+            return MappingVerdict.of(t.where(), Map.of(), names, preamble, chunks);
+        }
+        return MappingVerdict.of(t.where(), MappingMaps.mergedProperties(t.mappings()), names, null, chunks);
     }
 
     private static Map<String, Object> parse(CompressedXContent mapping) {

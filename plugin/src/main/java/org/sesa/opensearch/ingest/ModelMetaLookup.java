@@ -1,8 +1,9 @@
 package org.sesa.opensearch.ingest;
 
 /**
- * Which models an index expects for a target prefix (from its mapping {@code _meta}), so that vectors of
- * two different models never end up in one field. Separate from the processor so tests need no cluster.
+ * What an index records (its mapping's {@code _meta}) about how a target prefix was encoded: the models and the
+ * chunking, so that vectors of two different models, or texts cut into windows two ways, never end up in one field.
+ * Separate from the processor so tests need no cluster.
  */
 @FunctionalInterface
 public interface ModelMetaLookup {
@@ -15,4 +16,13 @@ public interface ModelMetaLookup {
      *     {@code {"dense": "id@v", "concepts": "id@v"}}, or a string naming the dense model), or {@code null}
      */
     Object expectedModels(String index, String prefix);
+
+    /**
+     * @return the expected value of {@code _meta.<index_meta_key>.chunking.<prefix>} (a {@code chunking} option such as
+     *     {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}}, or {@code "off"}), or {@code null}:
+     *     nothing recorded, nothing checked
+     */
+    default Object expectedChunking(String index, String prefix) {
+        return null;
+    }
 }

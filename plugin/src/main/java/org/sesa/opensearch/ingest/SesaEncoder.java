@@ -6,6 +6,7 @@ import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.rest.RestStatus;
 import org.opensearch.ingest.IngestDocument;
 import org.opensearch.ingest.IngestDocumentWrapper;
+import org.sesa.inference.v1.Chunking;
 import org.sesa.inference.v1.Concept;
 import org.sesa.inference.v1.Embedding;
 import org.sesa.inference.v1.EncodeOptions;
@@ -16,6 +17,7 @@ import org.sesa.opensearch.index.IndexModels;
 import org.sesa.opensearch.index.MappingVerdict;
 import org.sesa.opensearch.index.TargetMappings;
 import org.sesa.opensearch.inference.InferenceClient;
+import org.sesa.opensearch.util.ChunkingOption;
 import org.sesa.opensearch.util.SesaConventions;
 import org.sesa.opensearch.util.SesaFieldNames;
 import org.sesa.opensearch.util.Texts;
@@ -43,7 +45,8 @@ import java.util.function.Function;
  * <ol>
  *   <li>the target index must map every output field as SESA needs ({@link TargetMappings}, {@link MappingVerdict});
  *       a document whose index does not fails with a 400 that names each field, what it is and what it must be, and
- *       the fix; its text is not even sent;</li>
+ *       the fix; its text is not even sent; nor is it when the index records another chunking than this encoder's
+ *       ({@code _meta.sesa.chunking.<prefix>}, unless model changes are allowed);</li>
  *   <li>its text is extracted (missing or non-string text fails it, unless missing text is allowed);</li>
  *   <li>after the call: the server's item error, an empty vector, a vector of another dimension than the index maps,
  *       and models other than the index records ({@code _meta.sesa.models.<prefix>}, unless model changes are
@@ -282,6 +285,51 @@ public final class SesaEncoder {
             }
             if (problems.isEmpty() == false) {
                 throw cannotHold(doc, where, problems);
+            }
+            if (config.allowModelChange() == false) {
+                for (FieldMapping mapping : mappings) {
+                    checkChunking(index, mapping.prefix());
+                }
+            }
+        }
+
+        /**
+         * Fails the document when its index records another chunking for the prefix than this encoder's (its documents
+         * would be cut into windows two ways and searched together); nothing is checked where nothing is recorded.
+         */
+        private void checkChunking(String index, String prefix) {
+            Object recorded = modelMeta.expectedChunking(index, prefix);
+            if (recorded == null) {
+                return;
+            }
+            String where = "_meta." + SesaConventions.get().indexMetaKey() + ".chunking." + prefix;
+            Chunking mine = config.options().hasChunking() ? config.options().getChunking() : null;
+            Chunking theirs;
+            try {
+                theirs = ChunkingOption.readRecord(recorded);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalStateException(
+                    "[" + config.type() + "] index [" + index + "] has an unreadable [" + where + "]: " + e.getMessage(), e
+                );
+            }
+            if (Objects.equals(mine, theirs) == false) {
+                throw new IllegalStateException(
+                    String.format(
+                        Locale.ROOT,
+                        "[%s] index [%s] records chunking %s for target [%s] (mapping %s) but this pipeline's [%s] "
+                            + "cuts texts with chunking %s: documents cut into windows two ways would be searched together. "
+                            + "Fix: ingest with a pipeline of the index's chunking, or into a new index created for this one "
+                            + "(`sesa index create NAME --chunking`, or %s set when creating it), or set allow_model_change: true",
+                        config.type(),
+                        index,
+                        ChunkingOption.toRecord(theirs),
+                        prefix,
+                        where,
+                        config.type(),
+                        ChunkingOption.toRecord(mine),
+                        where
+                    )
+                );
             }
         }
 

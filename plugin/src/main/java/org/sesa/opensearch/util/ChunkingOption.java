@@ -19,6 +19,8 @@ public final class ChunkingOption {
     public static final String WINDOW_TOKENS = "window_tokens";
     public static final String OVERLAP_TOKENS = "overlap_tokens";
     public static final String MAX_WINDOWS = "max_windows";
+    /** An index's chunking record for documents encoded whole ({@link #readRecord}). */
+    public static final String OFF = "off";
     public static final int DEFAULT_OVERLAP_TOKENS = 32;
     public static final int DEFAULT_MAX_WINDOWS = 16;
     /** Limit of {@link #WINDOW_TOKENS} (the server clamps it to its passage window anyway). */
@@ -81,6 +83,27 @@ public final class ChunkingOption {
         m.put(OVERLAP_TOKENS, chunking.getOverlapTokens());
         m.put(MAX_WINDOWS, chunking.getMaxWindows());
         return m;
+    }
+
+    /**
+     * Reads an index's chunking record ({@code _meta.sesa.chunking.<prefix>}, written when the index is created): the
+     * option its documents were encoded with, read with the option's own rules, or null for {@link #OFF}.
+     *
+     * @throws IllegalArgumentException for a value that is neither
+     */
+    public static Chunking readRecord(Object raw) {
+        if (OFF.equals(raw)) {
+            return null;
+        }
+        if (raw instanceof Map<?, ?> == false) {
+            throw new IllegalArgumentException("must be \"" + OFF + "\" or a chunking option such as {\"" + WINDOW_TOKENS + "\": 0}, got " + describe(raw));
+        }
+        return parse(raw, (where, what) -> new IllegalArgumentException("[" + where + "] " + what));
+    }
+
+    /** The option as a record and the messages show it: {@link #toMap} of it, or {@link #OFF} for null. */
+    public static Object toRecord(Chunking chunking) {
+        return chunking == null ? OFF : toMap(chunking);
     }
 
     private static int integer(Map<?, ?> map, String key, int defaultValue, BiFunction<String, String, RuntimeException> error) {

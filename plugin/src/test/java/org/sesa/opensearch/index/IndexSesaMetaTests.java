@@ -170,6 +170,37 @@ class IndexSesaMetaTests {
         assertNotNull(meta.evidence("idx-1", "sesa").record(), "the same cached section serves both");
     }
 
+    @Test
+    void chunkingIsReadFromTheWriteIndexBesideTheModels() {
+        String meta = "{\"sesa\": {\"models\": {\"sesa\": \"enc@1\"}, \"chunking\": {\"sesa\": {\"window_tokens\": 0, \"overlap_tokens\": 32}, "
+            + "\"plain\": \"off\"}}}";
+        IndexSesaMeta reader = reader(state(index("idx-1", 2, meta, "docs"), index("bare", null)));
+        assertEquals(Map.of("window_tokens", 0, "overlap_tokens", 32), reader.expectedChunking("docs", "sesa"), "through the write alias");
+        assertEquals("off", reader.expectedChunking("idx-1", "plain"));
+        assertEquals("enc@1", reader.expectedModels("idx-1", "sesa"), "the ingest lookup answers models as models() does");
+        assertNull(reader.expectedChunking("idx-1", "nope"));
+        assertNull(reader.expectedChunking("bare", "sesa"), "no record: nothing is checked");
+        assertNull(reader.expectedChunking("not-created-yet", "sesa"));
+        assertNull(reader(null).expectedChunking("idx-1", "sesa"));
+    }
+
+    @Test
+    void anIndexNotCreatedYetIsHeldToTheChunkingItsTemplateRecords() {
+        Map<String, Object> templateMapping = new java.util.LinkedHashMap<>(MappingFixtures.mapping(Map.of()));
+        templateMapping.put("_meta", Map.of("sesa", Map.of("chunking", Map.of("sesa", Map.of("window_tokens", 0)))));
+        ClusterState cs = MappingFixtures.state(
+            3,
+            List.of(index("sesa-old", 1, "{\"sesa\": {\"models\": {\"sesa\": \"enc@1\"}}}", null)),
+            MappingFixtures.composable("sesa-template", "sesa-*", templateMapping),
+            MappingFixtures.composable("other", "docs-*", MappingFixtures.mapping(Map.of()))
+        );
+        IndexSesaMeta reader = reader(cs);
+        assertEquals(Map.of("window_tokens", 0), reader.expectedChunking("sesa-new", "sesa"), "the template's record");
+        assertNull(reader.expectedChunking("sesa-old", "sesa"), "an existing index without a record: its own mapping counts");
+        assertNull(reader.expectedChunking("docs-1", "sesa"), "a template without a record");
+        assertNull(reader.expectedChunking("nothing-matches", "sesa"));
+    }
+
     static IndexMetadata withAlias(IndexMetadata im, String alias) {
         return IndexMetadata.builder(im).putAlias(AliasMetadata.builder(alias)).build();
     }

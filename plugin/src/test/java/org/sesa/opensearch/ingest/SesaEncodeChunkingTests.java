@@ -52,14 +52,31 @@ class SesaEncodeChunkingTests {
         }
     };
 
-    private SesaEncodeProcessor processor(Object chunking) throws Exception {
+    /** What the index records as its chunking for every prefix ({@code _meta.sesa.chunking.<prefix>}); null: nothing. */
+    private Object recordedChunking;
+
+    private SesaEncodeProcessor processor(Object chunking, Object... kv) throws Exception {
         Map<String, Object> cfg = new HashMap<>();
         cfg.put("field_map", Map.of("title,text", "sesa"));
         cfg.put("separator", " | ");
         if (chunking != null) {
             cfg.put("chunking", chunking);
         }
-        return new SesaEncodeProcessorFactory(fake::client, (index, prefix) -> null, targetMappings).create(Map.of(), "tag", null, cfg);
+        for (int i = 0; i < kv.length; i += 2) {
+            cfg.put((String) kv[i], kv[i + 1]);
+        }
+        ModelMetaLookup meta = new ModelMetaLookup() {
+            @Override
+            public Object expectedModels(String index, String prefix) {
+                return null;
+            }
+
+            @Override
+            public Object expectedChunking(String index, String prefix) {
+                return recordedChunking;
+            }
+        };
+        return new SesaEncodeProcessorFactory(fake::client, meta, targetMappings).create(Map.of(), "tag", null, cfg);
     }
 
     private static IngestDocumentWrapper run(SesaEncodeProcessor p, Map<String, Object> source) throws Exception {
@@ -217,5 +234,44 @@ class SesaEncodeChunkingTests {
         IngestDocumentWrapper w = run(processor(Map.of()), Map.of("text", "some text"));
         assertNotNull(w.getException());
         assertTrue(w.getException().getMessage().contains("dimension [3]"), w.getException().getMessage());
+    }
+
+    @Test
+    void anIndexThatRecordsAnotherChunkingRefusesTheDocumentBeforeAnyCall() throws Exception {
+        service.embedder = SesaEncodeChunkingTests::twoWindows;
+        Map<String, Object> source = Map.of("title", "Title", "text", "a long body");
+        Map<String, Object> shipped = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 16);
+
+        // the same option as recorded (keys left out take the option's defaults): encoded
+        recordedChunking = shipped;
+        assertNull(run(processor(Map.of("window_tokens", 0)), source).getException());
+        recordedChunking = Map.of();
+        assertNull(run(processor(new HashMap<>(shipped)), source).getException(), "an empty record is the defaults");
+        int calls = service.encoding.calls.get();
+
+        // another window size, or no chunking where the index chunked: refused with both sides and the fixes, nothing sent
+        recordedChunking = shipped;
+        Exception e = run(processor(Map.of("window_tokens", 128, "overlap_tokens", 16)), source).getException();
+        assertNotNull(e);
+        assertTrue(e.getMessage().contains("index [idx] records chunking {window_tokens=0, overlap_tokens=32, max_windows=16}"), e.getMessage());
+        assertTrue(e.getMessage().contains("cuts texts with chunking {window_tokens=128, overlap_tokens=16, max_windows=16}"), e.getMessage());
+        assertTrue(e.getMessage().contains("_meta.sesa.chunking.sesa") && e.getMessage().contains("allow_model_change"), e.getMessage());
+        e = run(processor(null), source).getException();
+        assertNotNull(e);
+        assertTrue(e.getMessage().contains("cuts texts with chunking off"), e.getMessage());
+        assertEquals(calls, service.encoding.calls.get(), "a refused document's text is not sent");
+
+        // an index of whole texts refuses a chunking pipeline, takes an unchunked one
+        recordedChunking = "off";
+        assertNotNull(run(processor(shipped), source).getException());
+        assertNull(run(processor(null), source).getException());
+
+        // allow_model_change skips the check; an unreadable record fails with its reason
+        recordedChunking = shipped;
+        assertNull(run(processor(null, "allow_model_change", true), source).getException());
+        recordedChunking = 42;
+        e = run(processor(shipped), source).getException();
+        assertNotNull(e);
+        assertTrue(e.getMessage().contains("unreadable [_meta.sesa.chunking.sesa]"), e.getMessage());
     }
 }
