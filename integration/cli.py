@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how texts are cut into windows: without --field, what the index records and sesa_encode "
                              "holds every document to (default: the shipped pipeline's option; 'off': texts encoded "
                              "whole; or the option, e.g. '{\"window_tokens\": 128}'); with --field, the sesa_text "
-                             "fields' chunking parameter (default: none)")
+                             "fields' chunking parameter (default: the same option, written in by the plugin; 'off': "
+                             "the first window only)")
     create.add_argument("--server", metavar="HOST:PORT", help="inference server whose dimension and models the "
                                                               "mapping records (default: the one `sesa up` started)")
     create.add_argument("--cluster", metavar="URL")

@@ -38,10 +38,14 @@ def pipeline_index_body(facts: ModelFacts, chunking: Any = SHIPPED) -> dict[str,
     return {"settings": copy.deepcopy(template["settings"]), "mappings": mappings}
 
 
+FIRST_WINDOW_ONLY = {"max_windows": 1}
+
+
 def field_index_body(fields: list[str], concept_space: str | None = None,
-                     chunking: Any = None) -> dict[str, Any]:
+                     chunking: Any = SHIPPED) -> dict[str, Any]:
     """An index whose ``fields`` are ``sesa_text`` fields (the plugin maps their sub-fields and encodes them), each
-    with the ``chunking`` mapping parameter when one is given (None: texts encoded whole)."""
+    with the ``chunking`` mapping parameter: ``SHIPPED`` leaves it out (the plugin writes its default, the shipped
+    pipeline's option, into a new field); None: the first window only (``{"max_windows": 1}``); else the option."""
     if not fields:
         raise SesaError("name at least one --field")
     bad = [f for f in fields if not f or "." in f or f.startswith("_")]
@@ -50,8 +54,8 @@ def field_index_body(fields: list[str], concept_space: str | None = None,
     spec: dict[str, Any] = {"type": SESA_TEXT}
     if concept_space:
         spec["concept_space"] = concept_space
-    if chunking is not None:
-        spec["chunking"] = dict(chunking)
+    if chunking != SHIPPED:
+        spec["chunking"] = dict(FIRST_WINDOW_ONLY if chunking is None else chunking)
     template_settings = schemas.load_json("index-template.json")["template"]["settings"]
     settings = {k: template_settings[k] for k in ("index.knn", "index.knn.derived_source.enabled",
                                                    "number_of_shards", "auto_expand_replicas")}
@@ -61,15 +65,15 @@ def field_index_body(fields: list[str], concept_space: str | None = None,
 
 def create_index(client, name: str, facts: ModelFacts | None, fields: list[str] | None = None,
                  concept_space: str | None = None, chunking: Any = SHIPPED) -> dict[str, Any]:
-    """Create ``name`` correctly mapped (see the module docstring); refuses an existing index. ``chunking``: for the
-    pipeline layout, what its chunking record says (``SHIPPED``: the shipped pipeline's option); for ``sesa_text``
-    fields, their ``chunking`` parameter (``SHIPPED`` there means none, the field type's default)."""
+    """Create ``name`` correctly mapped (see the module docstring); refuses an existing index. ``chunking`` (``SHIPPED``:
+    the shipped pipeline's option; None: texts not cut into windows; else the option): for the pipeline layout, what
+    its chunking record says; for ``sesa_text`` fields, their ``chunking`` parameter (None: the first window only)."""
     if client.indices.exists(index=name):
         raise SesaError(f"index {name!r} already exists: pick another name, or delete it first "
                         f"(its mapping cannot be changed in place)")
     if fields:
-        chunking = None if chunking == SHIPPED else chunking
         body = field_index_body(fields, concept_space, chunking)
+        chunking = body["mappings"]["properties"][fields[0]].get("chunking", schemas.encode_processor().get("chunking"))
         layout = "field"
     else:
         if facts is None:

@@ -40,6 +40,9 @@ def test_an_index_records_the_chunking_it_is_created_for():
             schemas.chunking_arg(bad)
     fields = field_index_body(["body"], chunking={"overlap_tokens": 16})["mappings"]["properties"]
     assert fields == {"body": {"type": "sesa_text", "chunking": {"overlap_tokens": 16}}}
+    # sesa_text: no parameter is the plugin's default (it writes the shipped option in); 'off' keeps the first window
+    assert field_index_body(["body"])["mappings"]["properties"] == {"body": {"type": "sesa_text"}}
+    assert field_index_body(["body"], chunking=None)["mappings"]["properties"]["body"]["chunking"] == {"max_windows": 1}
 
 
 def test_the_field_layout_maps_one_sesa_text_field_per_name():

@@ -3,27 +3,35 @@ package org.sesa.opensearch.mapper;
 import org.opensearch.action.ActionRequest;
 import org.opensearch.action.admin.indices.create.CreateIndexRequest;
 import org.opensearch.action.admin.indices.mapping.put.PutMappingRequest;
+import org.opensearch.action.admin.indices.template.put.PutComponentTemplateAction;
 import org.opensearch.action.admin.indices.template.put.PutComposableIndexTemplateAction;
 import org.opensearch.action.support.ActionFilter;
 import org.opensearch.action.support.ActionFilterChain;
 import org.opensearch.cluster.ClusterState;
+import org.opensearch.cluster.metadata.ComponentTemplate;
 import org.opensearch.cluster.metadata.ComposableIndexTemplate;
 import org.opensearch.cluster.metadata.IndexMetadata;
 import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
 import org.opensearch.cluster.metadata.MappingMetadata;
 import org.opensearch.cluster.metadata.Template;
+import org.opensearch.common.compress.CompressedXContent;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.common.xcontent.XContentHelper;
 import org.opensearch.common.xcontent.json.JsonXContent;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.action.ActionResponse;
 import org.opensearch.tasks.Task;
+import org.sesa.opensearch.util.ChunkingOption;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.function.Supplier;
 
 /**
@@ -41,11 +49,22 @@ import java.util.function.Supplier;
  *       evidence records would be lost).</li>
  * </ul>
  *
- * Requests without sesa_text fields pass untouched.
+ * And in both, and in <b>put component template</b>: a sesa_text field whose mapping has no {@code chunking} gets
+ * {@link #DEFAULT_CHUNKING} written into it ({@code sesa_encode}'s defaults, which the shipped pipeline uses), so long
+ * texts are chunked by default while a stored mapping keeps what it says: the parameter is written, never implied, so a
+ * field stored without it (created before this default) stays whole-text, and a put mapping that repeats such a field
+ * is left as it is (only fields new to every target index get the default). {@code "chunking": {"max_windows": 1}}
+ * keeps the first window only, as fields without chunking did.
+ *
+ * <p>Requests without sesa_text fields pass untouched.
  */
 public final class SesaTextRequestFilter implements ActionFilter {
 
     static final String KNN_SETTING = "index.knn";
+    /** The {@code chunking} a new sesa_text field gets when it names none: every key at its default. */
+    static final Map<String, Object> DEFAULT_CHUNKING = ChunkingOption.toMap(
+        ChunkingOption.parse(Map.of(), (where, what) -> new IllegalStateException(where + " " + what))
+    );
     static final String DERIVED_SOURCE_SETTING = "index.knn.derived_source.enabled";
 
     private final Supplier<ClusterState> state;
@@ -76,6 +95,8 @@ public final class SesaTextRequestFilter implements ActionFilter {
                 onPutMapping(put);
             } else if (request instanceof PutComposableIndexTemplateAction.Request template) {
                 onPutTemplate(template);
+            } else if (request instanceof PutComponentTemplateAction.Request component) {
+                onPutComponentTemplate(component);
             }
         } catch (Exception e) {
             listener.onFailure(e);
@@ -123,12 +144,61 @@ public final class SesaTextRequestFilter implements ActionFilter {
         return b.build();
     }
 
+    /**
+     * Writes {@link #DEFAULT_CHUNKING} into every sesa_text field of {@code mapping} (changed in place) that names no
+     * {@code chunking} and whose path is not in {@code existing}; whether any changed.
+     */
+    static boolean withDefaultChunking(Map<String, Object> mapping, Set<String> existing) {
+        boolean changed = false;
+        for (MappingMaps.SesaTextField f : MappingMaps.sesaTextFields(MappingMaps.properties(mapping)).values()) {
+            if (f.config().containsKey(SesaTextFieldMapper.CHUNKING) == false && existing.contains(f.path()) == false) {
+                f.config().put(SesaTextFieldMapper.CHUNKING, new LinkedHashMap<>(DEFAULT_CHUNKING));
+                changed = true;
+            }
+        }
+        return changed;
+    }
+
+    /** {@code mapping} of a template with {@link #DEFAULT_CHUNKING} where a sesa_text field names none; null: unchanged. */
+    private static CompressedXContent templateMapping(CompressedXContent mapping) {
+        if (mapping == null) {
+            return null;
+        }
+        Map<String, Object> parsed = new LinkedHashMap<>(parse(mapping.string()));
+        if (withDefaultChunking(parsed, Set.of()) == false) {
+            return null;
+        }
+        try {
+            return new CompressedXContent(
+                org.opensearch.core.common.bytes.BytesReference.bytes(JsonXContent.contentBuilder().map(parsed))
+            );
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static void onCreateIndex(CreateIndexRequest request) {
-        if (hasSesaText(parse(request.mappings()))) {
+        Map<String, Object> mapping = parse(request.mappings());
+        if (hasSesaText(mapping)) {
             Settings completed = withKnnDefaults(request.settings());
             if (completed != null) {
                 request.settings(completed);
             }
+            mapping = new LinkedHashMap<>(mapping);
+            if (withDefaultChunking(mapping, Set.of())) {
+                request.mapping(mapping);
+            }
+        }
+    }
+
+    static void onPutComponentTemplate(PutComponentTemplateAction.Request request) {
+        ComponentTemplate t = request.componentTemplate();
+        Template template = t == null ? null : t.template();
+        CompressedXContent mapping = template == null ? null : templateMapping(template.mappings());
+        if (mapping != null) {
+            request.componentTemplate(
+                new ComponentTemplate(new Template(template.settings(), mapping, template.aliases()), t.version(), t.metadata())
+            );
         }
     }
 
@@ -142,13 +212,18 @@ public final class SesaTextRequestFilter implements ActionFilter {
             return;
         }
         Settings settings = withKnnDefaults(template.settings());
-        if (settings == null) {
+        CompressedXContent mapping = templateMapping(template.mappings());
+        if (settings == null && mapping == null) {
             return;
         }
         request.indexTemplate(
             new ComposableIndexTemplate(
                 t.indexPatterns(),
-                new Template(settings, template.mappings(), template.aliases()),
+                new Template(
+                    settings == null ? template.settings() : settings,
+                    mapping == null ? template.mappings() : mapping,
+                    template.aliases()
+                ),
                 t.composedOf(),
                 t.priority(),
                 t.version(),
@@ -196,6 +271,17 @@ public final class SesaTextRequestFilter implements ActionFilter {
                         + " mapping (index.knn is set for you then) and reindex into it"
                 );
             }
+        }
+        Set<String> existing = new HashSet<>(); // sesa_text fields already mapped keep what their mapping says
+        for (IndexMetadata im : targets) {
+            MappingMetadata mapping = im.mapping();
+            if (mapping != null) {
+                existing.addAll(MappingMaps.sesaTextFields(MappingMaps.properties(mapping.sourceAsMap())).keySet());
+            }
+        }
+        body = new LinkedHashMap<>(body);
+        if (withDefaultChunking(body, existing)) {
+            request.source(body);
         }
         Map<String, Object> root = MappingMaps.root(body);
         if (root.containsKey(MappingMaps.META) || targets.isEmpty()) {

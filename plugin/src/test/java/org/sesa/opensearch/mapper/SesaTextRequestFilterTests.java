@@ -3,8 +3,10 @@ package org.sesa.opensearch.mapper;
 import org.junit.jupiter.api.Test;
 import org.opensearch.action.admin.indices.create.CreateIndexRequest;
 import org.opensearch.action.admin.indices.mapping.put.PutMappingRequest;
+import org.opensearch.action.admin.indices.template.put.PutComponentTemplateAction;
 import org.opensearch.action.admin.indices.template.put.PutComposableIndexTemplateAction;
 import org.opensearch.cluster.ClusterState;
+import org.opensearch.cluster.metadata.ComponentTemplate;
 import org.opensearch.cluster.metadata.ComposableIndexTemplate;
 import org.opensearch.cluster.metadata.IndexMetadata;
 import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
@@ -31,7 +33,11 @@ class SesaTextRequestFilterTests {
     private static final String SESA_TEXT = "{\"properties\": {\"body\": {\"type\": \"sesa_text\"}}}";
 
     private static IndexMetadata index(String name, boolean knn, String metaJson) {
-        Map<String, Object> mapping = MappingFixtures.mapping(Map.of("title", Map.of("type", "text")));
+        return index(name, knn, metaJson, Map.of("title", Map.of("type", "text")));
+    }
+
+    private static IndexMetadata index(String name, boolean knn, String metaJson, Map<String, Object> properties) {
+        Map<String, Object> mapping = MappingFixtures.mapping(properties);
         if (metaJson != null) {
             mapping.put("_meta", json(metaJson));
         }
@@ -120,5 +126,51 @@ class SesaTextRequestFilterTests {
 
         IllegalArgumentException differ = assertThrows(IllegalArgumentException.class, () -> f.onPutMapping(new PutMappingRequest("a", "b").source(json(SESA_TEXT))));
         assertTrue(differ.getMessage().contains("put the mapping to one index at a time"), differ.getMessage());
+    }
+
+    /** {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}: what the shipped pipeline chunks with. */
+    private static final Map<String, Object> SHIPPED = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 16);
+
+    @SuppressWarnings("unchecked")
+    private static Object chunkingOf(Map<String, Object> mapping, String field) {
+        Map<String, Object> properties = MappingMaps.properties(mapping);
+        return ((Map<String, Object>) properties.get(field)).get("chunking");
+    }
+
+    @Test
+    void aNewSesaTextFieldIsChunkedByDefaultAndTheDefaultIsWrittenIntoItsMapping() throws Exception {
+        assertEquals(SHIPPED, SesaTextRequestFilter.DEFAULT_CHUNKING);
+        CreateIndexRequest create = new CreateIndexRequest("docs").mapping(
+            "{\"properties\": {\"body\": {\"type\": \"sesa_text\"}, \"title\": {\"type\": \"sesa_text\", \"chunking\": {\"max_windows\": 1}}}}"
+        );
+        SesaTextRequestFilter.onCreateIndex(create);
+        Map<String, Object> mapping = json(create.mappings());
+        assertEquals(SHIPPED, chunkingOf(mapping, "body"));
+        assertEquals(Map.of("max_windows", 1), chunkingOf(mapping, "title"), "an explicit option is the user's");
+
+        PutComposableIndexTemplateAction.Request put = new PutComposableIndexTemplateAction.Request("t");
+        put.indexTemplate(new ComposableIndexTemplate(List.of("docs-*"), new Template(null, new CompressedXContent(SESA_TEXT), null), null, 5L, null, null));
+        SesaTextRequestFilter.onPutTemplate(put);
+        assertEquals(SHIPPED, chunkingOf(json(put.indexTemplate().template().mappings().string()), "body"));
+
+        PutComponentTemplateAction.Request component = new PutComponentTemplateAction.Request("c");
+        component.componentTemplate(new ComponentTemplate(new Template(null, new CompressedXContent(SESA_TEXT), null), 3L, null));
+        SesaTextRequestFilter.onPutComponentTemplate(component);
+        assertEquals(SHIPPED, chunkingOf(json(component.componentTemplate().template().mappings().string()), "body"));
+        assertEquals(3L, component.componentTemplate().version());
+    }
+
+    @Test
+    void aMappingUpdateGivesTheDefaultOnlyToNewFields() {
+        // "body" was stored before the default (no chunking: whole text); repeating it must not change it
+        SesaTextRequestFilter f = filter(index("docs", true, "{\"sesa\": {}}", Map.of("body", Map.of("type", "sesa_text"))));
+        PutMappingRequest put = new PutMappingRequest("docs").source(
+            json("{\"properties\": {\"body\": {\"type\": \"sesa_text\"}, \"summary\": {\"type\": \"sesa_text\"}}}")
+        );
+        f.onPutMapping(put);
+        Map<String, Object> body = json(put.source());
+        assertNull(chunkingOf(body, "body"), "a stored field keeps what its mapping says");
+        assertEquals(SHIPPED, chunkingOf(body, "summary"), "a new field gets the default");
+        assertEquals(json("{\"sesa\": {}}"), body.get("_meta"), "the index's _meta is still carried");
     }
 }
