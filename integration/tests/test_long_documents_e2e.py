@@ -62,6 +62,11 @@ def test_a_long_document_is_found_by_its_best_window_and_names_the_passage(os_cl
             "size": 2, "ext": {"sesa": {"query_text": QUERY, "mode": "dense", "explain": True}}})
         top = res["hits"]["hits"][0]
         assert top["_id"] == "long", res["hits"]["hits"]
+        # a request without a _source setting gets the windows' spans, not their vectors; "_source": true gets all
+        assert top["_source"][f["chunks"]] and all(set(w) == {"start", "end"} for w in top["_source"][f["chunks"]])
+        full = os_client.search(index=index, params={"search_pipeline": conv["default_search_pipeline"]}, body={
+            "size": 1, "_source": True, "ext": {"sesa": {"query_text": QUERY, "mode": "dense"}}})["hits"]["hits"][0]
+        assert all(len(w["dense"]) == len(src[f["dense"]]) for w in full["_source"][f["chunks"]])
         passage = top["fields"]["_sesa"][0]["passage"]
         assert "Python service" in passage["text"] and joined[passage["start"]:passage["end"]] == passage["text"]
 

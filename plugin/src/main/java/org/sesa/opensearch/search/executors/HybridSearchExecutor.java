@@ -180,7 +180,8 @@ public final class HybridSearchExecutor {
         long start,
         BranchQueryFactory queries,
         String conceptSpace,
-        List<String> textFields
+        List<String> textFields,
+        boolean holdsWindows
     ) {}
 
     /**
@@ -376,15 +377,16 @@ public final class HybridSearchExecutor {
     private Call call(SearchRequest request, PipelineProcessingContext context, SesaSearchExt ext) {
         long start = System.nanoTime();
         String field = ext.field();
+        boolean dense = ext.mode().branches().contains(Branch.DENSE);
         if (field == null) {
-            boolean chunks = ext.mode().branches().contains(Branch.DENSE) && chunkFields.mapsChunks(request, queries.names().chunks());
-            return new Call(request, context, ext, start, queries.withChunks(chunks), "", null);
+            boolean windows = chunkFields.mapsChunks(request, queries.names().chunks());
+            return new Call(request, context, ext, start, queries.withChunks(dense && windows), "", null, windows);
         }
         String space = sesaTextFields.conceptSpace(request, field);
         BranchQueryFactory fieldQueries = queries.forSesaText(field);
         // a sesa_text field with chunking: scored by its best window, like the pipeline's fields
-        boolean chunks = ext.mode().branches().contains(Branch.DENSE) && chunkFields.mapsChunks(request, fieldQueries.names().chunks());
-        return new Call(request, context, ext, start, fieldQueries.withChunks(chunks), space == null ? "" : space, List.of(field));
+        boolean windows = chunkFields.mapsChunks(request, fieldQueries.names().chunks());
+        return new Call(request, context, ext, start, fieldQueries.withChunks(dense && windows), space == null ? "" : space, List.of(field), windows);
     }
 
     /** The cache's text key: the query text, and the concept space it is encoded into when not the default one. */
@@ -463,8 +465,12 @@ public final class HybridSearchExecutor {
         BranchQueryFactory queries = call.queries();
         Map<Branch, QueryBuilder> branchQueries = queries.build(ext, encoding, source.query());
 
-        // _source: keep what the user asked for, but fetch what explanations and rerank read.
-        FetchSourceContext userSource = source.fetchSource();
+        // _source: keep what the user asked for, but fetch what explanations and rerank read. A request that says
+        // nothing about _source gets its hits without the window vectors (up to max_windows vectors a hit, which no
+        // reader of a search response wants and which cost the fetch most of its time on long documents);
+        // "_source": true asks for everything.
+        FetchSourceContext userSource = SourceWidening.withoutWindowVectors(source.fetchSource(), call.holdsWindows(), queries.names());
+        boolean defaulted = userSource != source.fetchSource();
         boolean leanMain = BranchRequests.fetchesOnlySource(source);
         // the best window of each hit (_sesa.passage, rerank): looked up when the page is fetched (Passages.lookup),
         // so no window vector is read from _source
@@ -521,7 +527,7 @@ public final class HybridSearchExecutor {
         // hits carry _seq_no, the key the lean side branches' hits are matched by (see DocKey).
         if (leanMain) {
             BranchRequests.lean(mainSource);
-        } else if (augmented) {
+        } else if (augmented || defaulted) {
             mainSource.fetchSource(fetch);
         }
         mainSource.seqNoAndPrimaryTerm(true);

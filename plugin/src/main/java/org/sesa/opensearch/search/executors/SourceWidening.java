@@ -37,6 +37,17 @@ final class SourceWidening {
     }
 
     /**
+     * {@code user}, or, when the request sets no {@code _source} and its targets hold windows, the full source without
+     * the window vectors ({@code <prefix>_chunks.dense}; their spans stay).
+     */
+    static FetchSourceContext withoutWindowVectors(FetchSourceContext user, boolean chunks, SesaFieldNames names) {
+        if (user != null || chunks == false) {
+            return user;
+        }
+        return new FetchSourceContext(true, new String[0], new String[] { names.chunksDense() });
+    }
+
+    /**
      * The user's {@code _source} setting widened by {@code needed} fields, or the same instance when it already
      * returns them (no setting means the full source).
      */

@@ -187,6 +187,29 @@ class SesaChunkSearchTests extends SesaPipelineTestCase {
         SearchHit e = out.getHits().getHits()[0];
         assertEquals(Map.of("start", 2, "end", 6, "text", "long"), sesa(e).get("passage"));
         assertNull(e.getInnerHits());
-        assertTrue(e.getSourceAsMap().containsKey("sesa_chunks"), "the hit keeps the source the user asked for");
+        assertTrue(e.getSourceAsMap().containsKey("sesa_chunks"), "the hit keeps the source its search fetched");
+    }
+
+    @Test
+    void aRequestWithoutASourceSettingGetsItsHitsWithoutTheWindowVectors() throws Exception {
+        chunkFields = (request, field) -> field.equals("sesa_chunks");
+        denseSearch(", \"rerank\": false");
+        var asked = mainRequest.source().fetchSource();
+        assertNotNull(asked, "the main branch fetches a filtered source");
+        assertTrue(asked.fetchSource());
+        assertEquals(List.of("sesa_chunks.dense"), List.of(asked.excludes()), "the window vectors stay out; their spans come");
+        assertEquals(0, asked.includes().length);
+
+        // "_source": true (or any setting of the user's) is the user's, window vectors included
+        chunkFields = (request, field) -> field.equals("sesa_chunks");
+        plan("{\"query_text\": \"python\", \"mode\": \"dense\", \"rerank\": false}", new SearchSourceBuilder().version(true).fetchSource(true));
+        assertEquals(0, mainRequest.source().fetchSource().excludes().length);
+        // any mode: BM25 alone over an index with windows leaves them out too
+        plan("{\"query_text\": \"python\", \"mode\": \"bm25\", \"rerank\": false}", new SearchSourceBuilder().version(true));
+        assertEquals(List.of("sesa_chunks.dense"), List.of(mainRequest.source().fetchSource().excludes()));
+        // an index without windows: nothing to leave out
+        chunkFields = (request, field) -> false;
+        plan("{\"query_text\": \"python\", \"mode\": \"dense\", \"rerank\": false}", new SearchSourceBuilder().version(true));
+        assertNull(mainRequest.source().fetchSource());
     }
 }

@@ -187,9 +187,12 @@ abstract class SesaPipelineTestCase extends SesaQueryTestCase {
         PipelineProcessingContext ctx = new PipelineProcessingContext();
         CompletableFuture<SearchRequest> f = new CompletableFuture<>();
         query().processRequestAsync(new SearchRequest(new String[] { "idx" }, source), ctx, org.opensearch.core.action.ActionListener.wrap(f::complete, f::completeExceptionally));
-        f.get(10, TimeUnit.SECONDS);
+        mainRequest = f.get(10, TimeUnit.SECONDS);
         return ctx;
     }
+
+    /** The request sesa_query rewrote the last {@link #plan} into (the main branch's search). */
+    SearchRequest mainRequest;
 
     static SearchResponse run(org.opensearch.search.pipeline.SearchResponseProcessor p, SearchResponse in, PipelineProcessingContext ctx) throws Exception {
         CompletableFuture<SearchResponse> f = new CompletableFuture<>();
