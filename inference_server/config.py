@@ -144,7 +144,7 @@ class ChunkingConfig(_Section):
     """Encode's long-text windows (EncodeOptions.chunking); see Tokenization.window_spans for the rule."""
 
     default_overlap_tokens: int = Field(32, ge=0, le=4096, description="tokens shared by neighbouring windows")
-    default_max_windows: int = Field(16, ge=1, le=1024, description="windows per text when the caller sets none")
+    default_max_windows: int = Field(64, ge=1, le=1024, description="windows per text when the caller sets none")
     max_windows: int = Field(64, ge=1, le=4096, description="cap on a caller's max_windows")
     last_window: Literal["full", "tail"] = Field(
         "full", description="'full': the last window of a text of several windows is a whole window (it starts "

@@ -154,7 +154,7 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
     separator = schemas.encode_processor()["separator"]
     texts = {d.id: d.joined(separator) for d in dataset.iter_corpus()}
     missing = schemas.conventions()["status_values"]["missing_source"]
-    max_windows = int(chunking.get("max_windows", 16))
+    max_windows = int(chunking.get("max_windows", 64))
     stored: dict[str, dict] = {}
     for hit in scan(client, index=index, size=500,
                     _source=[f["chunks"], f["coverage"], f["dense"], f["status"], f["concepts"]]):

@@ -98,7 +98,7 @@ def test_killing_the_server_mid_scifact_ingest_loses_nothing_and_a_rerun_complet
                                                          sample=100) == scifact.document_count
     else:  # a new sesa_text field chunks as the shipped pipeline does (the plugin writes that option into it)
         mapped = os_client.indices.get_mapping(index=index)[index]["mappings"]["properties"]["text"]
-        assert mapped["chunking"] == {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16} == CHUNKING
+        assert mapped["chunking"] == {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 64} == CHUNKING
         assert assert_vectors_equal_encode(os_client, index, scifact, stack.server_address, sample=300,
                                            text_of=lambda d: d.text, chunking=CHUNKING, **checks) == 300
     os_client.indices.delete(index=index)

@@ -19,7 +19,7 @@ public interface ModelMetaLookup {
 
     /**
      * @return the expected value of {@code _meta.<index_meta_key>.chunking.<prefix>} (a {@code chunking} option such as
-     *     {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}}, or {@code "off"}), or {@code null}:
+     *     {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 64}}, or {@code "off"}), or {@code null}:
      *     nothing recorded, nothing checked
      */
     default Object expectedChunking(String index, String prefix) {

@@ -40,7 +40,7 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
     /** The limit of both {@link #TOP_K_CONCEPTS} and {@link #TOP_LABELS}. */
     public static final int MAX_TOP_K = 1024;
     public static final String ALLOW_MODEL_CHANGE = "allow_model_change";
-    /** Chunked encoding: {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}}; absent: off ({@link ChunkingOption}). */
+    /** Chunked encoding: {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 64}}; absent: off ({@link ChunkingOption}). */
     public static final String CHUNKING = ChunkingOption.CHUNKING;
     public static final String WINDOW_TOKENS = ChunkingOption.WINDOW_TOKENS;
     public static final String OVERLAP_TOKENS = ChunkingOption.OVERLAP_TOKENS;

@@ -9,7 +9,7 @@ import java.util.function.BiFunction;
 
 /**
  * The {@code chunking} option of a chunked encoding, {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows":
- * 16}}, with the same keys, defaults and rules wherever it is set: {@code sesa_encode}'s option and the {@code sesa_text}
+ * 64}}, with the same keys, defaults and rules wherever it is set: {@code sesa_encode}'s option and the {@code sesa_text}
  * mapping parameter. Every key is optional; unknown keys, non-integers and values out of range are refused with what is
  * allowed.
  */
@@ -22,7 +22,7 @@ public final class ChunkingOption {
     /** An index's chunking record for documents encoded whole ({@link #readRecord}). */
     public static final String OFF = "off";
     public static final int DEFAULT_OVERLAP_TOKENS = 32;
-    public static final int DEFAULT_MAX_WINDOWS = 16;
+    public static final int DEFAULT_MAX_WINDOWS = 64;
     /** Limit of {@link #WINDOW_TOKENS} (the server clamps it to its passage window anyway). */
     public static final int MAX_WINDOW_TOKENS = 8192;
     /** Limit of {@link #MAX_WINDOWS}: every window is a vector in the document's nested field. */
@@ -43,7 +43,7 @@ public final class ChunkingOption {
         if (!(raw instanceof Map<?, ?> map)) {
             throw error.apply(
                 CHUNKING,
-                "must be an object such as {\"" + WINDOW_TOKENS + "\": 0, \"" + OVERLAP_TOKENS + "\": 32, \"" + MAX_WINDOWS + "\": 16}, got "
+                "must be an object such as {\"" + WINDOW_TOKENS + "\": 0, \"" + OVERLAP_TOKENS + "\": 32, \"" + MAX_WINDOWS + "\": 64}, got "
                     + describe(raw)
             );
         }

@@ -120,7 +120,7 @@ class SesaEncodeChunkingTests {
         var chunking = service.encoding.requests.get(0).getOptions().getChunking();
         assertEquals(0, chunking.getWindowTokens());
         assertEquals(32, chunking.getOverlapTokens());
-        assertEquals(16, chunking.getMaxWindows());
+        assertEquals(64, chunking.getMaxWindows());
         IngestDocument d = w.getIngestDocument();
         assertEquals(List.of(1f, 0f), d.getFieldValue("sesa_dense", List.class), "the first window, not the mean");
         Map<String, Object> first = new LinkedHashMap<>();
@@ -240,7 +240,7 @@ class SesaEncodeChunkingTests {
     void anIndexThatRecordsAnotherChunkingRefusesTheDocumentBeforeAnyCall() throws Exception {
         service.embedder = SesaEncodeChunkingTests::twoWindows;
         Map<String, Object> source = Map.of("title", "Title", "text", "a long body");
-        Map<String, Object> shipped = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 16);
+        Map<String, Object> shipped = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 64);
 
         // the same option as recorded (keys left out take the option's defaults): encoded
         recordedChunking = shipped;
@@ -253,8 +253,8 @@ class SesaEncodeChunkingTests {
         recordedChunking = shipped;
         Exception e = run(processor(Map.of("window_tokens", 128, "overlap_tokens", 16)), source).getException();
         assertNotNull(e);
-        assertTrue(e.getMessage().contains("index [idx] records chunking {window_tokens=0, overlap_tokens=32, max_windows=16}"), e.getMessage());
-        assertTrue(e.getMessage().contains("cuts texts with chunking {window_tokens=128, overlap_tokens=16, max_windows=16}"), e.getMessage());
+        assertTrue(e.getMessage().contains("index [idx] records chunking {window_tokens=0, overlap_tokens=32, max_windows=64}"), e.getMessage());
+        assertTrue(e.getMessage().contains("cuts texts with chunking {window_tokens=128, overlap_tokens=16, max_windows=64}"), e.getMessage());
         assertTrue(e.getMessage().contains("_meta.sesa.chunking.sesa") && e.getMessage().contains("allow_model_change"), e.getMessage());
         e = run(processor(null), source).getException();
         assertNotNull(e);

@@ -185,7 +185,7 @@ class SesaTextFieldMapperTests {
         assertEquals(on.chunking(), ((SesaTextFieldMapper) on.merge(reparsed)).chunking(), "the same option merges");
 
         SesaTextFieldMapper defaults = build(parse("body", "{\"chunking\": {}}"));
-        assertEquals(16, defaults.chunking().getMaxWindows(), "{} takes every default, and turns chunking on");
+        assertEquals(64, defaults.chunking().getMaxWindows(), "{} takes every default, and turns chunking on");
         for (SesaTextFieldMapper other : List.of(off, defaults)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> on.merge(other));
             assertTrue(e.getMessage().contains("chunking"), e.getMessage());

@@ -128,8 +128,8 @@ class SesaTextRequestFilterTests {
         assertTrue(differ.getMessage().contains("put the mapping to one index at a time"), differ.getMessage());
     }
 
-    /** {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 16}: what the shipped pipeline chunks with. */
-    private static final Map<String, Object> SHIPPED = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 16);
+    /** {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 64}: what the shipped pipeline chunks with. */
+    private static final Map<String, Object> SHIPPED = Map.of("window_tokens", 0, "overlap_tokens", 32, "max_windows", 64);
 
     @SuppressWarnings("unchecked")
     private static Object chunkingOf(Map<String, Object> mapping, String field) {
