@@ -80,11 +80,15 @@ def render(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
-def chunking_meta(chunking: Any = "shipped") -> dict[str, Any]:
+# "as the shipped `sesa-ingest` pipeline cuts texts" where a chunking option is asked for
+SHIPPED = "shipped"
+
+
+def chunking_meta(chunking: Any = SHIPPED) -> dict[str, Any]:
     """``_meta.sesa.chunking`` of an index fed by the ``sesa_encode`` target: how its documents are cut into windows
     (``"shipped"``: as the shipped `sesa-ingest` pipeline cuts them; None: ``"off"``, texts encoded whole; else the
     ``chunking`` option itself). `sesa_encode` refuses documents cut another way (the plugin's chunking guard)."""
-    if chunking == "shipped":
+    if chunking == SHIPPED:
         chunking = encode_processor().get("chunking")
     return {conventions()["default_target_prefix"]: "off" if chunking is None else dict(chunking)}
 

@@ -25,7 +25,7 @@ from .templates import ModelFacts
 SESA_TEXT = "sesa_text"
 
 
-SHIPPED = "shipped"
+SHIPPED = schemas.SHIPPED
 
 
 def pipeline_index_body(facts: ModelFacts, chunking: Any = SHIPPED) -> dict[str, Any]:

@@ -61,11 +61,11 @@ import java.util.function.Supplier;
 public final class SesaTextRequestFilter implements ActionFilter {
 
     static final String KNN_SETTING = "index.knn";
+    static final String DERIVED_SOURCE_SETTING = "index.knn.derived_source.enabled";
     /** The {@code chunking} a new sesa_text field gets when it names none: every key at its default. */
     static final Map<String, Object> DEFAULT_CHUNKING = ChunkingOption.toMap(
         ChunkingOption.parse(Map.of(), (where, what) -> new IllegalStateException(where + " " + what))
     );
-    static final String DERIVED_SOURCE_SETTING = "index.knn.derived_source.enabled";
 
     private final Supplier<ClusterState> state;
     private final Supplier<IndexNameExpressionResolver> resolver;
