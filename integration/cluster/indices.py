@@ -126,9 +126,35 @@ def _window_counts(client, index: str, prefix: str) -> dict[str, int]:
     return {"encoded": count(prefix + suffixes["dense"]), "with_windows": count(prefix + suffixes["coverage"])}
 
 
+def deployed_chunking(client) -> Any:
+    """The ``chunking`` option of the cluster's ``sesa-ingest`` pipeline (None: it does not chunk), or ``SHIPPED``
+    when the pipeline cannot be read (not applied yet, or no permission)."""
+    name = schemas.conventions()["default_ingest_pipeline"]
+    try:
+        pipeline = client.ingest.get_pipeline(id=name)[name]
+    except Exception:  # noqa: BLE001 - a listing must not fail on it
+        return SHIPPED
+    for processor in pipeline.get("processors", []):
+        if "sesa_encode" in processor:
+            return processor["sesa_encode"].get("chunking")
+    return None
+
+
+def _same_chunking(recorded: Any, option: Any) -> bool:
+    """Whether an index's chunking record and a ``chunking`` option cut texts alike (keys left out take the
+    option's defaults, as the plugin compares them: the shipped option names every key at those defaults, which a
+    plugin test holds it to)."""
+    defaults = schemas.encode_processor()["chunking"]
+    if recorded == "off" or option is None:
+        return recorded == "off" and option is None
+    return isinstance(recorded, dict) and {**defaults, **recorded} == {**defaults, **option}
+
+
 def sesa_indices(client) -> list[dict[str, Any]]:
-    """Every index that carries SESA fields: its layout, fields, recorded models, documents and mapping problems."""
+    """Every index that carries SESA fields: its layout, fields, recorded models and chunking, documents and mapping
+    problems, and per target whether the cluster's ``sesa-ingest`` pipeline still cuts texts as the index records."""
     mappings = client.indices.get_mapping(index="*", params={"expand_wildcards": "open"})
+    pipeline_chunking = deployed_chunking(client)
     meta_key = schemas.conventions()["index_meta_key"]
     out = []
     for index, body in sorted(mappings.items()):
@@ -146,6 +172,9 @@ def sesa_indices(client) -> list[dict[str, Any]]:
         for prefix, target in prefixes.items():
             if prefix + coverage in props and not target["problems"]:
                 target["windows"] = _window_counts(client, index, prefix)
+            if prefix == schemas.conventions()["default_target_prefix"] and prefix in chunking \
+                    and pipeline_chunking != SHIPPED:
+                target["pipeline_cuts_alike"] = _same_chunking(chunking[prefix], pipeline_chunking)
         # documents as users count them (`_cat/indices` counts each window of a chunked document as one more)
         docs = int(client.count(index=index)["count"])
         out.append({"index": index, "docs": docs, "sesa_text_fields": text_fields,
@@ -169,6 +198,10 @@ def format_indices(rows: list[dict[str, Any]]) -> str:
                 cut = r["chunking"][prefix]
                 lines.append(f"    {prefix}: sesa_encode must cut texts "
                              + ("into no windows (off)" if cut == "off" else f"with chunking {json.dumps(cut)}"))
+                if target.get("pipeline_cuts_alike") is False:
+                    lines.append(f"    {prefix}: the cluster's sesa-ingest pipeline cuts texts otherwise, so documents "
+                                 f"sent through it are refused: ingest with a pipeline of the index's chunking, or "
+                                 f"`POST _reindex` into a new sesa-* index (re-encoded the current way)")
             w = target.get("windows")
             if w and 0 < w["with_windows"] < w["encoded"]:
                 lines.append(f"    {prefix}: {w['encoded'] - w['with_windows']} of {w['encoded']} documents were encoded "

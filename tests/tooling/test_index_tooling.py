@@ -96,6 +96,34 @@ def test_list_finds_sesa_indices_and_names_a_broken_mapping():
     assert format_indices([]).startswith("no index carries SESA fields")
 
 
+def test_list_says_when_the_clusters_pipeline_cuts_texts_otherwise_than_an_index_records():
+    from types import SimpleNamespace
+
+    from integration.cluster.indices import deployed_chunking
+
+    good = pipeline_index_body(FACTS)["mappings"]
+    old = pipeline_index_body(FACTS, {"max_windows": 16})["mappings"]
+    partial = pipeline_index_body(FACTS, {"max_windows": 64})["mappings"]  # other keys at their defaults
+    client = _Client({"good": {"mappings": good}, "old": {"mappings": old}, "partial": {"mappings": partial}},
+                     {"good": 1, "old": 1, "partial": 1})
+    name = schemas.conventions()["default_ingest_pipeline"]
+    deployed = schemas.load_json("ingest-pipeline.json")
+    client.ingest = SimpleNamespace(get_pipeline=lambda id: {name: deployed})
+    assert deployed_chunking(client) == schemas.encode_processor()["chunking"]
+    rows = {r["index"]: r for r in sesa_indices(client)}
+    assert rows["good"]["targets"]["sesa"]["pipeline_cuts_alike"] is True
+    assert rows["partial"]["targets"]["sesa"]["pipeline_cuts_alike"] is True
+    assert rows["old"]["targets"]["sesa"]["pipeline_cuts_alike"] is False
+    text = format_indices(list(rows.values()))
+    assert text.count("pipeline cuts texts otherwise") == 1 and "old (1 docs)" in text
+
+    def missing(id):
+        raise RuntimeError("404")
+
+    client.ingest = SimpleNamespace(get_pipeline=missing)  # unknown: nothing claimed
+    assert all("pipeline_cuts_alike" not in r["targets"]["sesa"] for r in sesa_indices(client))
+
+
 def test_list_says_which_documents_were_encoded_without_windows():
     good = pipeline_index_body(FACTS)["mappings"]
     assert "sesa_coverage" in good["properties"]

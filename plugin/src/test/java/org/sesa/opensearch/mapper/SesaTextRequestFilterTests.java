@@ -138,6 +138,17 @@ class SesaTextRequestFilterTests {
     }
 
     @Test
+    void theDefaultIsTheShippedPipelinesOptionWithEveryKey() throws Exception {
+        // one source: ../schemas/opensearch/ingest-pipeline.json names every key at the option's defaults (the Python
+        // tooling reads the defaults from there)
+        java.nio.file.Path shipped = java.nio.file.Path.of(System.getProperty("user.dir"), "..", "schemas", "opensearch", "ingest-pipeline.json");
+        Map<String, Object> pipeline = json(java.nio.file.Files.readString(shipped));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> encode = (Map<String, Object>) ((List<Map<String, Object>>) pipeline.get("processors")).get(0).get("sesa_encode");
+        assertEquals(SesaTextRequestFilter.DEFAULT_CHUNKING, encode.get("chunking"));
+    }
+
+    @Test
     void aNewSesaTextFieldIsChunkedByDefaultAndTheDefaultIsWrittenIntoItsMapping() throws Exception {
         assertEquals(SHIPPED, SesaTextRequestFilter.DEFAULT_CHUNKING);
         CreateIndexRequest create = new CreateIndexRequest("docs").mapping(
