@@ -36,9 +36,18 @@ def load_json(name: str) -> dict[str, Any]:
         return _strip_doc(json.load(fh))
 
 
+def sesa_encode_options(pipeline: dict[str, Any]) -> dict[str, Any] | None:
+    """The options of the first `sesa_encode` processor of an ingest pipeline body (the dict itself, so a caller may
+    change them in place), or None when it has none."""
+    for processor in pipeline.get("processors", []):
+        if "sesa_encode" in processor:
+            return processor["sesa_encode"]
+    return None
+
+
 def encode_processor() -> dict[str, Any]:
     """The shipped `sesa-ingest` pipeline's `sesa_encode` options (a fresh copy): separator, chunking, ..."""
-    return load_json("ingest-pipeline.json")["processors"][0]["sesa_encode"]
+    return sesa_encode_options(load_json("ingest-pipeline.json"))
 
 
 def _strip_doc(value: Any) -> Any:

@@ -52,7 +52,7 @@ def bench_pipeline(batch_size: int, chunking: dict[str, int] | None) -> dict[str
     """The shipped pipeline with ``batch_size`` and exactly ``chunking`` (None: no chunking), so the bulk encodes
     what the server side of the benchmark encodes, whatever the shipped pipeline's own option is."""
     pipeline = schemas.load_json("ingest-pipeline.json")
-    processor = pipeline["processors"][0]["sesa_encode"]
+    processor = schemas.sesa_encode_options(pipeline)
     processor["batch_size"] = batch_size
     processor.pop("chunking", None)
     if chunking is not None:

@@ -134,10 +134,8 @@ def deployed_chunking(client) -> Any:
         pipeline = client.ingest.get_pipeline(id=name)[name]
     except Exception:  # noqa: BLE001 - a listing must not fail on it
         return SHIPPED
-    for processor in pipeline.get("processors", []):
-        if "sesa_encode" in processor:
-            return processor["sesa_encode"].get("chunking")
-    return None
+    options = schemas.sesa_encode_options(pipeline)
+    return None if options is None else options.get("chunking")
 
 
 def _same_chunking(recorded: Any, option: Any) -> bool:

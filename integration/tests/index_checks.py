@@ -91,18 +91,18 @@ def sparse_cosine(a: dict, b: dict) -> float:
 
 def assert_vectors_equal_encode(client, index: str, dataset, server_address: str, sample: int | None = None,
                                 seed: int = 13, prefix: str | None = None, text_of=None,
-                                chunking: dict | None | str = "pipeline") -> int:
+                                chunking: dict | None | str = schemas.SHIPPED) -> int:
     """Stored dense vectors, concept weights and model ids equal what Encode returns for the same text
     (all documents, or ``sample`` of them picked with ``seed``). Returns how many were compared. ``text_of``: what
     was encoded for a document (default: the pipeline's title and text joined). ``chunking``: the option it was
-    encoded with ("pipeline": the shipped pipeline's; None: none), so that the stored single vector is compared
+    encoded with (``schemas.SHIPPED``: the shipped pipeline's; None: none), so that the stored single vector is compared
     with the first window's and the concepts with the pooled ones."""
     from integration.inference import InferenceClient, model_ref, pb
 
     f = schemas.field_names(prefix)
     processor = schemas.encode_processor()
     separator = processor["separator"]
-    if chunking == "pipeline":
+    if chunking == schemas.SHIPPED:
         chunking = processor.get("chunking")
     options = {} if chunking is None else {"chunking": pb.Chunking(**{k: int(v) for k, v in chunking.items()})}
     text_of = text_of or (lambda d: d.joined(separator))

@@ -219,6 +219,8 @@ public final class SesaEncoder {
         private final MappingVerdict[][] verdicts;
         /** One verdict per target and prefix for the whole sub-batch. */
         private final Map<String, MappingVerdict> verdictOf = new HashMap<>();
+        /** One chunking check per target and prefix for the whole sub-batch: why not, or empty. */
+        private final Map<String, String> chunkingProblem = new HashMap<>();
         final List<String> texts = new ArrayList<>();
 
         Batch(List<IngestDocumentWrapper> in) {
@@ -288,19 +290,26 @@ public final class SesaEncoder {
             }
             if (config.allowModelChange() == false) {
                 for (FieldMapping mapping : mappings) {
-                    checkChunking(index, mapping.prefix());
+                    String problem = chunkingProblem.computeIfAbsent(
+                        index + "\u0000" + mapping.prefix(),
+                        k -> chunkingProblem(index, mapping.prefix())
+                    );
+                    if (problem.isEmpty() == false) {
+                        throw new IllegalStateException(problem);
+                    }
                 }
             }
         }
 
         /**
-         * Fails the document when its index records another chunking for the prefix than this encoder's (its documents
-         * would be cut into windows two ways and searched together); nothing is checked where nothing is recorded.
+         * Why a document of {@code index} cannot be written for the prefix: the index records another chunking than this
+         * encoder's (its documents would be cut into windows two ways and searched together), or a record that cannot
+         * be read; empty when nothing is recorded or the record matches.
          */
-        private void checkChunking(String index, String prefix) {
+        private String chunkingProblem(String index, String prefix) {
             Object recorded = modelMeta.expectedChunking(index, prefix);
             if (recorded == null) {
-                return;
+                return "";
             }
             String where = "_meta." + SesaConventions.get().indexMetaKey() + ".chunking." + prefix;
             Chunking mine = config.options().hasChunking() ? config.options().getChunking() : null;
@@ -308,29 +317,26 @@ public final class SesaEncoder {
             try {
                 theirs = ChunkingOption.readRecord(recorded);
             } catch (IllegalArgumentException e) {
-                throw new IllegalStateException(
-                    "[" + config.type() + "] index [" + index + "] has an unreadable [" + where + "]: " + e.getMessage(), e
-                );
+                return "[" + config.type() + "] index [" + index + "] has an unreadable [" + where + "]: " + e.getMessage();
             }
-            if (Objects.equals(mine, theirs) == false) {
-                throw new IllegalStateException(
-                    String.format(
-                        Locale.ROOT,
-                        "[%s] index [%s] records chunking %s for target [%s] (mapping %s) but this pipeline's [%s] "
-                            + "cuts texts with chunking %s: documents cut into windows two ways would be searched together. "
-                            + "Fix: ingest with a pipeline of the index's chunking, or into a new index created for this one "
-                            + "(`sesa index create NAME --chunking`, or %s set when creating it), or set allow_model_change: true",
-                        config.type(),
-                        index,
-                        ChunkingOption.toRecord(theirs),
-                        prefix,
-                        where,
-                        config.type(),
-                        ChunkingOption.toRecord(mine),
-                        where
-                    )
-                );
+            if (Objects.equals(mine, theirs)) {
+                return "";
             }
+            return String.format(
+                Locale.ROOT,
+                "[%s] index [%s] records chunking %s for target [%s] (mapping %s) but this pipeline's [%s] "
+                    + "cuts texts with chunking %s: documents cut into windows two ways would be searched together. "
+                    + "Fix: ingest with a pipeline of the index's chunking, or into a new index created for this one "
+                    + "(`sesa index create NAME --chunking`, or %s set when creating it), or set allow_model_change: true",
+                config.type(),
+                index,
+                ChunkingOption.toRecord(theirs),
+                prefix,
+                where,
+                config.type(),
+                ChunkingOption.toRecord(mine),
+                where
+            );
         }
 
         private IllegalArgumentException cannotHold(IngestDocument doc, String where, List<String> problems) {
