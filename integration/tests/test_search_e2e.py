@@ -123,6 +123,20 @@ def meta(res: dict) -> dict:
     return res.get("ext", {}).get("sesa", {})
 
 
+def concept_idf(client, index: str, keys) -> dict[str, float]:
+    """The test's oracle of the concept branch's idf: BM25's ln(1 + (N - df + 0.5) / (df + 0.5)), N the index's
+    documents and df those carrying the concept, each counted with its own query."""
+    import math
+
+    field = schemas.field_names()["concepts"]
+    n = client.count(index=index, body={"query": {"match_all": {}}})["count"]
+    out = {}
+    for k in keys:
+        df = client.count(index=index, body={"query": {"rank_feature": {"field": f"{field}.{k}"}}})["count"]
+        out[k] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return out
+
+
 def passage(hit: dict) -> str:
     return "\n".join(str(hit["_source"][f]) for f in TEXT_FIELDS if hit["_source"].get(f))
 
@@ -163,16 +177,40 @@ def test_concepts_mode_ranks_the_document_sharing_the_query_concepts_first(os_cl
     # the concept score is the dot product of the query's and the document's concept weights
     encoded = server.encode([query], kind=pb.TEXT_KIND_QUERY, top_k_concepts=32).embeddings[0]
     q = {c.key: c.weight for c in encoded.concepts}
+    idf = concept_idf(os_client, index, q)
     field = schemas.field_names()["concepts"]
     for hit in res["hits"]["hits"]:
         doc = hit["_source"].get(field, {})
-        dot = sum(w * doc.get(k, 0.0) for k, w in q.items())
+        # the concept score: each shared concept's query weight x its idf in the index x the document's weight
+        dot = sum(w * idf[k] * doc.get(k, 0.0) for k, w in q.items())
         # rank_features keep ~9 significant bits per weight
         assert hit["_score"] == pytest.approx(dot, rel=0.02, abs=1e-4), hit["_id"]
         assert explanation(hit)["shared_concepts"], f"{hit['_id']} matched without a shared concept"
     top_query_concepts = [c.key for c in encoded.concepts[:3]]
     shared = [c["key"] for c in explanation(res["hits"]["hits"][0])["shared_concepts"]]
     assert set(shared) & set(top_query_concepts), (shared, top_query_concepts)
+
+
+def test_concept_idf_off_scores_with_the_weights_alone(os_client, index, pipeline, server):
+    """`concept_idf: false` in sesa_query: the concept score is the plain dot product, and no idf is reported."""
+    from inference_server.contract import inference_pb2 as pb
+
+    body = schemas.load_json("search-pipeline.json")
+    body["request_processors"][0]["sesa_query"]["concept_idf"] = False
+    name = f"{pipeline}-no-idf-{uuid.uuid4().hex[:6]}"
+    os_client.transport.perform_request("PUT", f"/_search/pipeline/{name}", body=body)
+    try:
+        query = "cooking meals in a restaurant kitchen"
+        res = search(os_client, index, name, query, mode="concepts", size=20)
+        q = {c.key: c.weight for c in server.encode([query], kind=pb.TEXT_KIND_QUERY, top_k_concepts=32).embeddings[0].concepts}
+        field = schemas.field_names()["concepts"]
+        assert res["hits"]["hits"]
+        for hit in res["hits"]["hits"]:
+            doc = hit["_source"].get(field, {})
+            assert hit["_score"] == pytest.approx(sum(w * doc.get(k, 0.0) for k, w in q.items()), rel=0.02, abs=1e-4)
+            assert all("idf" not in c for c in explanation(hit)["shared_concepts"])
+    finally:
+        os_client.transport.perform_request("DELETE", f"/_search/pipeline/{name}")
 
 
 # -- fusion -----------------------------------------------------------------------------------------
@@ -231,13 +269,14 @@ def test_explanations_list_the_concepts_both_carry(os_client, index, pipeline, s
     res = search(os_client, index, pipeline, query, size=100)
     encoded = server.encode([query], kind=pb.TEXT_KIND_QUERY, top_k_concepts=32).embeddings[0]
     q = {c.key: c for c in encoded.concepts}
+    idf = concept_idf(os_client, index, q)
     field = schemas.field_names()["concepts"]
     saw_shared = False
     for hit in res["hits"]["hits"]:
         e = explanation(hit)
         doc = hit["_source"].get(field, {})
         everything = sorted(
-            ({"key": k, "contribution": q[k].weight * w} for k, w in doc.items() if k in q and w > 0),
+            ({"key": k, "contribution": q[k].weight * idf[k] * w} for k, w in doc.items() if k in q and w > 0),
             key=lambda c: (-c["contribution"], c["key"]),
         )
         shared = e["shared_concepts"]
@@ -247,7 +286,8 @@ def test_explanations_list_the_concepts_both_carry(os_client, index, pipeline, s
             assert c["label"] == q[c["key"]].label
             assert c["query_weight"] == pytest.approx(q[c["key"]].weight, rel=1e-5)
             assert c["doc_weight"] == pytest.approx(doc[c["key"]], rel=1e-5)
-            assert c["contribution"] == pytest.approx(c["query_weight"] * c["doc_weight"], rel=1e-5)
+            assert c["idf"] == pytest.approx(idf[c["key"]], rel=1e-5)
+            assert c["contribution"] == pytest.approx(c["query_weight"] * c["idf"] * c["doc_weight"], rel=1e-5)
         # the concepts branch score is the sum of all contributions (rank_features keep ~9 bits per weight)
         assert (e["concepts"] is None) == (not everything), hit["_id"]
         if everything:

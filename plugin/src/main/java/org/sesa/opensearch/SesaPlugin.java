@@ -42,6 +42,7 @@ import org.sesa.opensearch.inference.InferenceClientConfig;
 import org.sesa.opensearch.inference.NettyChannelFactory;
 import org.sesa.opensearch.index.IndexSesaMeta;
 import org.sesa.opensearch.index.TargetChunkFields;
+import org.sesa.opensearch.index.TargetIndexIds;
 import org.sesa.opensearch.index.TargetMappingCheck;
 import org.sesa.opensearch.ingest.SesaEncodeProcessor;
 import org.sesa.opensearch.ingest.SesaEncodeProcessorFactory;
@@ -56,6 +57,7 @@ import org.sesa.opensearch.search.ext.SesaResponseExt;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.executors.BranchSearcher;
 import org.sesa.opensearch.search.executors.ParallelBranchSearcher;
+import org.sesa.opensearch.search.executors.SearchConceptStats;
 import org.sesa.opensearch.search.processor.SesaFuseProcessor;
 import org.sesa.opensearch.search.processor.SesaFuseProcessorFactory;
 import org.sesa.opensearch.search.processor.SesaQueryProcessor;
@@ -187,7 +189,15 @@ public class SesaPlugin extends Plugin implements ActionPlugin, IngestPlugin, Ma
         BranchSearcher searcher = new ParallelBranchSearcher((request, listener) -> parameters.client.search(request, listener));
         return Map.of(
             SesaQueryProcessor.TYPE,
-            new SesaQueryProcessorFactory(this::requireClient, searcher, parameters.namedXContentRegistry, indexMeta, indexMeta, chunkFields)
+            new SesaQueryProcessorFactory(
+                this::requireClient,
+                searcher,
+                parameters.namedXContentRegistry,
+                indexMeta,
+                indexMeta,
+                chunkFields,
+                new SearchConceptStats(searcher, parameters.namedXContentRegistry, new TargetIndexIds(this::clusterState, () -> indexNameResolver))
+            )
         );
     }
 

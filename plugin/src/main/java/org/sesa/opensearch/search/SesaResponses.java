@@ -132,8 +132,9 @@ public final class SesaResponses {
     }
 
     /**
-     * Concepts that both the query and the document carry, with {@code contribution = query_weight * doc_weight}
-     * (the document's concept-branch score is the sum of all contributions), strongest first, at most 10.
+     * Concepts that both the query and the document carry, with {@code contribution = query_weight * idf * doc_weight}
+     * ({@code idf} only where the concept branch looked it up, {@link QueryEncoding#idf}; the document's concept-branch
+     * score is the sum of all contributions), strongest first, at most 10.
      * Document weights come from {@code <prefix>_concepts} in the fetched source; labels from the query's Encode.
      */
     public static List<Map<String, Object>> sharedConcepts(QueryEncoding encoding, Map<String, Object> source, String conceptsField) {
@@ -152,7 +153,10 @@ public final class SesaResponses {
                 m.put("label", q.label());
                 m.put("query_weight", q.weight());
                 m.put("doc_weight", n.doubleValue());
-                m.put("contribution", q.weight() * n.doubleValue());
+                if (encoding.idf() != null) {
+                    m.put("idf", (double) encoding.idfOf(q));
+                }
+                m.put("contribution", (double) (q.weight() * encoding.idfOf(q)) * n.doubleValue());
                 out.add(m);
             }
         }

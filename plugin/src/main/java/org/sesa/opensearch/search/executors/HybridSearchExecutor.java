@@ -1,5 +1,7 @@
 package org.sesa.opensearch.search.executors;
 
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.Logger;
 import org.opensearch.ExceptionsHelper;
 import org.opensearch.OpenSearchStatusException;
 import org.opensearch.action.search.MultiSearchResponse;
@@ -32,15 +34,20 @@ import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
 import org.sesa.opensearch.search.query.BranchQueryFactory;
+import org.sesa.opensearch.search.query.ConceptIdf;
 import org.sesa.opensearch.search.query.QueryEncoding;
 import org.sesa.opensearch.search.query.QueryEncodingCache;
 import org.sesa.opensearch.util.SesaConventions;
 
+import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -87,6 +94,8 @@ import java.util.function.Supplier;
  */
 public final class HybridSearchExecutor {
 
+    private static final Logger LOG = LogManager.getLogger(HybridSearchExecutor.class);
+
     private final String type;
     private final BranchQueryFactory queries;
     private final int windowSize;
@@ -99,6 +108,8 @@ public final class HybridSearchExecutor {
     private final SesaTextFieldLookup sesaTextFields;
     private final ChunkFieldLookup chunkFields;
     private final QueryEncodingCache cache;
+    private final boolean conceptIdf;
+    private final ConceptStatsLookup conceptStats;
 
     /**
      * @param type         the processor's name, which its error messages start with
@@ -113,6 +124,8 @@ public final class HybridSearchExecutor {
      * @param sesaTextFields the sesa_text fields of the search's target indices (for {@code ext.sesa.field})
      * @param chunkFields  whether the target indices hold {@code <prefix>_chunks}: the dense branch then scores each
      *                     document by its best window
+     * @param conceptIdf   whether the concept branch weighs each query concept by its idf in the target indices
+     * @param conceptStats reads those statistics ({@link SearchConceptStats} on a node)
      */
     public HybridSearchExecutor(
         String type,
@@ -126,9 +139,13 @@ public final class HybridSearchExecutor {
         BranchSearcher searcher,
         TargetModelsLookup models,
         SesaTextFieldLookup sesaTextFields,
-        ChunkFieldLookup chunkFields
+        ChunkFieldLookup chunkFields,
+        boolean conceptIdf,
+        ConceptStatsLookup conceptStats
     ) {
         this.chunkFields = Objects.requireNonNull(chunkFields);
+        this.conceptIdf = conceptIdf;
+        this.conceptStats = Objects.requireNonNull(conceptStats);
         this.type = Objects.requireNonNull(type);
         this.queries = Objects.requireNonNull(queries);
         this.windowSize = windowSize;
@@ -227,7 +244,11 @@ public final class HybridSearchExecutor {
         String cacheText = cacheText(call);
         QueryEncoding cached = cache.get(target.expected(), cacheText);
         if (cached != null) {
-            complete(call, cached, true, -1, null, listener);
+            if (ext.mode().isHybrid()) {
+                startWithCachedEncoding(call, cached, listener);
+            } else {
+                withConceptIdf(call, cached, enc -> complete(call, enc, true, -1, null, listener));
+            }
             return;
         }
         EncodeRequest encode = EncodeRequest.newBuilder()
@@ -252,7 +273,8 @@ public final class HybridSearchExecutor {
                 }
                 cache.put(target.expected(), cacheText, encoding);
                 Map<String, Object> serverTiming = SesaSearchPlan.serverTiming(response.hasTiming(), response.getTiming());
-                complete(call, encoding, false, System.nanoTime() - call.start(), serverTiming, listener);
+                long encodeNanos = System.nanoTime() - call.start();
+                withConceptIdf(call, encoding, enc -> complete(call, enc, false, encodeNanos, serverTiming, listener));
             }
 
             @Override
@@ -296,9 +318,7 @@ public final class HybridSearchExecutor {
                 }
                 try {
                     cache.put(target.expected(), cacheText(call), encoding);
-                    Map<Branch, QueryBuilder> sideQueries = call.queries().build(ext, encoding, userSource.query());
-                    sideQueries.remove(Branch.BM25);
-                    startSideBranches(template, userSource, ext, encoding, sideQueries, plan, sides);
+                    startSideBranches(call, template, userSource, encoding, plan, sides);
                 } catch (Exception e) {
                     sides.onFailure(e);
                 }
@@ -322,32 +342,148 @@ public final class HybridSearchExecutor {
         listener.onResponse(rewritten);
     }
 
-    /** Starts the side branches of a deferred hybrid search as one msearch; completes {@code sides}. */
+    /** Whether the call's concept branch is to be weighed by idf (and there is a concept to weigh). */
+    private boolean needsConceptIdf(Call call, QueryEncoding encoding) {
+        return conceptIdf
+            && conceptStats != ConceptStatsLookup.NONE
+            && encoding != null
+            && encoding.concepts().isEmpty() == false
+            && call.ext().mode().branches().contains(Branch.CONCEPTS);
+    }
+
+    /**
+     * Hands {@code next} the encoding with its concepts' idf in the call's target indices ({@link QueryEncoding#withIdf})
+     * when the mode searches concepts and {@code concept_idf} is on; otherwise, or when the statistics cannot be read
+     * (the branch then scores with the weights alone, as before idf), the encoding as it is. Never fails.
+     */
+    private void withConceptIdf(Call call, QueryEncoding encoding, Consumer<QueryEncoding> next) {
+        if (needsConceptIdf(call, encoding) == false) {
+            next.accept(encoding);
+            return;
+        }
+        List<String> keys = new ArrayList<>(encoding.conceptsByKey().keySet());
+        String field = call.queries().names().concepts();
+        AtomicBoolean answered = new AtomicBoolean();
+        ActionListener<ConceptIdf> once = new ActionListener<>() {
+            @Override
+            public void onResponse(ConceptIdf idf) {
+                if (answered.compareAndSet(false, true)) {
+                    next.accept(idf == null ? encoding : encoding.withIdf(idf));
+                }
+            }
+
+            @Override
+            public void onFailure(Exception e) {
+                if (answered.compareAndSet(false, true)) {
+                    LOG.warn("[{}] concept statistics of {} could not be read, concepts score without idf: {}", type, field, e.getMessage());
+                    next.accept(encoding);
+                }
+            }
+        };
+        try {
+            conceptStats.lookup(new SearchRequest(call.request()), field, keys, once);
+        } catch (Exception e) {
+            once.onFailure(e);
+        }
+    }
+
+    /**
+     * Hybrid with a cached encoding: the request goes on at once as the BM25 branch and the side branches start as
+     * for a fresh encoding ({@link #startSideBranches}), so BM25 does not wait for the concept statistics either.
+     */
+    private void startWithCachedEncoding(Call call, QueryEncoding cached, ActionListener<SearchRequest> listener) {
+        SearchRequest template = new SearchRequest(call.request());
+        SearchSourceBuilder userSource = call.request().source();
+        PendingResult<MultiSearchResponse> sides = new PendingResult<>();
+        SearchRequest rewritten;
+        try {
+            rewritten = rewrite(call, cached, true, sides);
+        } catch (Exception e) {
+            listener.onFailure(e);
+            return;
+        }
+        SesaSearchPlan plan = SesaSearchPlan.from(call.context());
+        try {
+            startSideBranches(call, template, userSource, cached, plan, sides);
+        } catch (Exception e) {
+            sides.onFailure(e);
+        }
+        listener.onResponse(rewritten);
+    }
+
+    /**
+     * Starts the side branches of a hybrid search whose encoding is there; completes {@code sides} with their answers
+     * in the order the plan lists them. With {@code concept_idf}, the dense branch starts at once and the concept
+     * branch when its statistics are read ({@link #withConceptIdf}), so the lookup costs the dense branch nothing.
+     */
     private void startSideBranches(
+        Call call,
         SearchRequest template,
         SearchSourceBuilder userSource,
-        SesaSearchExt ext,
         QueryEncoding encoding,
-        Map<Branch, QueryBuilder> sideQueries,
         SesaSearchPlan plan,
         PendingResult<MultiSearchResponse> sides
     ) {
-        BranchRequests.SideSearch side = BranchRequests.sideSearch(
-            template,
-            userSource,
-            ext.mode(),
-            sideQueries,
-            plan.window(),
-            BranchRequests.otherExts(userSource)
-        );
-        plan.sideBranchesStarted(encoding, sideQueries, side.branches());
-        if (side.branches().isEmpty()) {
-            sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
-            return;
-        }
+        SesaSearchExt ext = call.ext();
+        List<SearchExtBuilder> exts = BranchRequests.otherExts(userSource);
+        Map<Branch, QueryBuilder> sideQueries = call.queries().build(ext, encoding, userSource.query());
+        sideQueries.remove(Branch.BM25);
         AtomicLong clock = new AtomicLong(-1);
         plan.sideBranchesClock(clock);
-        searcher.multiSearch(side.msearch(), timed(clock, sides));
+        long started = System.nanoTime();
+        if (needsConceptIdf(call, encoding) == false || sideQueries.containsKey(Branch.CONCEPTS) == false) {
+            BranchRequests.SideSearch side = BranchRequests.sideSearch(template, userSource, ext.mode(), sideQueries, plan.window(), exts);
+            plan.sideBranchesStarted(encoding, sideQueries, side.branches());
+            if (side.branches().isEmpty()) {
+                sides.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+                return;
+            }
+            searcher.multiSearch(side.msearch(), timed(clock, sides));
+            return;
+        }
+        Map<Branch, QueryBuilder> now = new EnumMap<>(sideQueries);
+        now.remove(Branch.CONCEPTS);
+        BranchRequests.SideSearch first = BranchRequests.sideSearch(template, userSource, ext.mode(), now, plan.window(), exts);
+        PendingResult<MultiSearchResponse> firstAnswers = new PendingResult<>();
+        if (first.branches().isEmpty()) {
+            firstAnswers.onResponse(new MultiSearchResponse(new MultiSearchResponse.Item[0], 0L));
+        } else {
+            searcher.multiSearch(first.msearch(), firstAnswers);
+        }
+        withConceptIdf(call, encoding, weighed -> {
+            try {
+                Map<Branch, QueryBuilder> all = call.queries().build(ext, weighed, userSource.query());
+                all.remove(Branch.BM25);
+                BranchRequests.SideSearch second = BranchRequests.sideSearch(
+                    template,
+                    userSource,
+                    ext.mode(),
+                    Map.of(Branch.CONCEPTS, all.get(Branch.CONCEPTS)),
+                    plan.window(),
+                    exts
+                );
+                List<Branch> branches = new ArrayList<>(first.branches());
+                branches.addAll(second.branches());
+                plan.sideBranchesStarted(weighed, all, branches);
+                searcher.multiSearch(second.msearch(), ActionListener.wrap(concepts -> firstAnswers.whenDone(ActionListener.wrap(dense -> {
+                    clock.set(System.nanoTime() - started);
+                    sides.onResponse(concatenated(dense, concepts));
+                }, sides::onFailure)), e -> {
+                    clock.set(System.nanoTime() - started);
+                    sides.onFailure(e);
+                }));
+            } catch (Exception e) {
+                sides.onFailure(e);
+            }
+        });
+    }
+
+    /** One msearch answer of {@code a}'s items, then {@code b}'s (two msearches sent for one search). */
+    private static MultiSearchResponse concatenated(MultiSearchResponse a, MultiSearchResponse b) {
+        MultiSearchResponse.Item[] items = new MultiSearchResponse.Item[a.getResponses().length + b.getResponses().length];
+        System.arraycopy(a.getResponses(), 0, items, 0, a.getResponses().length);
+        System.arraycopy(b.getResponses(), 0, items, a.getResponses().length, b.getResponses().length);
+        return new MultiSearchResponse(items, Math.max(a.getTook().millis(), b.getTook().millis()));
     }
 
     /** Writes how long the side branches' msearch took into {@code clock}, then passes its answer on. */

@@ -9,6 +9,7 @@ import org.sesa.opensearch.index.SesaTextFieldLookup;
 import org.sesa.opensearch.index.TargetModelsLookup;
 import org.sesa.opensearch.inference.InferenceClient;
 import org.sesa.opensearch.search.executors.BranchSearcher;
+import org.sesa.opensearch.search.executors.ConceptStatsLookup;
 import org.sesa.opensearch.search.executors.HybridSearchExecutor;
 import org.sesa.opensearch.search.query.BranchQueryFactory;
 import org.sesa.opensearch.util.SesaConventions;
@@ -32,6 +33,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
     public static final String KNN_K = "knn_k";
     public static final String TOP_K_CONCEPTS = "top_k_concepts";
     public static final String CACHE_SIZE = "cache_size";
+    public static final String CONCEPT_IDF = "concept_idf";
 
     public static final int DEFAULT_WINDOW_SIZE = 100;
     public static final int MAX_WINDOW_SIZE = 10_000;
@@ -51,6 +53,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
     private final TargetModelsLookup models;
     private final SesaTextFieldLookup sesaTextFields;
     private final ChunkFieldLookup chunkFields;
+    private final ConceptStatsLookup conceptStats;
 
     /** A factory whose processors check no model record and know no sesa_text field (tests of everything else). */
     public SesaQueryProcessorFactory(Supplier<InferenceClient> client, BranchSearcher searcher, NamedXContentRegistry registry) {
@@ -88,7 +91,7 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
 
     /**
      * As above, with {@code chunkFields}: whether a search's target indices hold {@code <prefix>_chunks}
-     * ({@code TargetChunkFields} on a node), for the best-window dense branch.
+     * ({@code TargetChunkFields} on a node), for the best-window dense branch; no concept statistics are read.
      */
     public SesaQueryProcessorFactory(
         Supplier<InferenceClient> client,
@@ -98,6 +101,23 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         SesaTextFieldLookup sesaTextFields,
         ChunkFieldLookup chunkFields
     ) {
+        this(client, searcher, registry, models, sesaTextFields, chunkFields, ConceptStatsLookup.NONE);
+    }
+
+    /**
+     * As above, with {@code conceptStats}: the concepts' document frequencies in a search's target indices
+     * ({@code SearchConceptStats} on a node), for the concept branch's idf ({@code concept_idf}).
+     */
+    public SesaQueryProcessorFactory(
+        Supplier<InferenceClient> client,
+        BranchSearcher searcher,
+        NamedXContentRegistry registry,
+        TargetModelsLookup models,
+        SesaTextFieldLookup sesaTextFields,
+        ChunkFieldLookup chunkFields,
+        ConceptStatsLookup conceptStats
+    ) {
+        this.conceptStats = java.util.Objects.requireNonNull(conceptStats);
         this.chunkFields = java.util.Objects.requireNonNull(chunkFields);
         this.client = client;
         this.searcher = searcher;
@@ -118,8 +138,9 @@ public final class SesaQueryProcessorFactory extends AbstractSesaProcessorFactor
         int cacheSize = readRange(tag, config, CACHE_SIZE, DEFAULT_CACHE_SIZE, 0, MAX_CACHE_SIZE);
         TimeValue timeout = readTimeout(type, tag, config, TIMEOUT);
         boolean strict = ConfigurationUtils.readBooleanProperty(type, tag, config, STRICT, false);
+        boolean conceptIdf = ConfigurationUtils.readBooleanProperty(type, tag, config, CONCEPT_IDF, true);
         BranchQueryFactory queries = new BranchQueryFactory(textFields, SesaFieldNames.forPrefix(prefix), knnK, registry);
-        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models, sesaTextFields, chunkFields);
+        HybridSearchExecutor executor = new HybridSearchExecutor(type, queries, window, topK, cacheSize, timeout, strict, client.get(), searcher, models, sesaTextFields, chunkFields, conceptIdf, conceptStats);
         return new SesaQueryProcessor(tag, description, ignoreFailure, executor);
     }
 

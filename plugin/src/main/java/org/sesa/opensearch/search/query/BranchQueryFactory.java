@@ -71,7 +71,7 @@ public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, 
                     : chunks
                         ? BranchQueries.denseBestWindow(names.dense(), names.chunks(), encoding.dense(), knnK, filter)
                     : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
-                case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.concepts(), filter);
+                case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.scoringConcepts(), filter);
             };
             if (json != null) {
                 out.put(b, json);

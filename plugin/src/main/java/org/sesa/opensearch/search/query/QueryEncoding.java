@@ -24,8 +24,11 @@ import java.util.Map;
  * @param conceptModel {@code id@version} of the concept model
  * @param conceptDomain whether the query is in the concept head's domain ({@code Embedding.concept_domain}); null
  *                      when the head ships no domain bank
+ * @param idf          how rare each concept is in the searched indices ({@link #withIdf}); null: not looked up, every
+ *                     concept scores with its weight alone
  */
-public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel, Domain conceptDomain) {
+public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel, Domain conceptDomain,
+    ConceptIdf idf) {
 
     /** One concept of the query. */
     public record QueryConcept(String key, String label, float weight) {}
@@ -53,9 +56,40 @@ public record QueryEncoding(float[] dense, List<QueryConcept> concepts, String d
         concepts = List.copyOf(concepts);
     }
 
+    /** An encoding as Encode answered it (no idf yet). */
+    public QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel, Domain conceptDomain) {
+        this(dense, concepts, denseModel, conceptModel, conceptDomain, null);
+    }
+
     /** An encoding without a domain check. */
     public QueryEncoding(float[] dense, List<QueryConcept> concepts, String denseModel, String conceptModel) {
-        this(dense, concepts, denseModel, conceptModel, null);
+        this(dense, concepts, denseModel, conceptModel, null, null);
+    }
+
+    /** This encoding with the concepts' idf in the searched indices (the cached encoding itself never holds one). */
+    public QueryEncoding withIdf(ConceptIdf conceptIdf) {
+        return new QueryEncoding(dense, concepts, denseModel, conceptModel, conceptDomain, conceptIdf);
+    }
+
+    /** The idf the concept branch multiplies {@code c}'s weight by: 1 when none was looked up. */
+    public float idfOf(QueryConcept c) {
+        return idf == null ? 1f : idf.of(c.key());
+    }
+
+    /**
+     * The concepts as the concept branch scores them: each weight times its idf, strongest first (the order can
+     * change: a rare concept outweighs a common one of the same weight).
+     */
+    public List<QueryConcept> scoringConcepts() {
+        if (idf == null) {
+            return concepts;
+        }
+        List<QueryConcept> out = new ArrayList<>(concepts.size());
+        for (QueryConcept c : concepts) {
+            out.add(new QueryConcept(c.key(), c.label(), c.weight() * idfOf(c)));
+        }
+        out.sort((a, b) -> Float.compare(b.weight(), a.weight()));
+        return List.copyOf(out);
     }
 
     /** Concept key to concept, in the query's order. */
