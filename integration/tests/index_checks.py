@@ -105,6 +105,7 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
     if chunking == schemas.SHIPPED:
         chunking = processor.get("chunking")
     options = {} if chunking is None else {"chunking": pb.Chunking(**{k: int(v) for k, v in chunking.items()})}
+    top_k = int(processor.get("top_k_concepts", 0))  # the concepts a document keeps (the pipeline's)
     text_of = text_of or (lambda d: d.joined(separator))
     docs = [d for d in dataset.iter_corpus() if text_of(d)]
     if sample is not None and sample < len(docs):
@@ -115,7 +116,7 @@ def assert_vectors_equal_encode(client, index: str, dataset, server_address: str
         dense_min, concepts_min = _tolerances(inference)
         for start in range(0, len(docs), ENCODE_BATCH):
             batch = docs[start:start + ENCODE_BATCH]
-            response = inference.encode([text_of(d) for d in batch], **options)
+            response = inference.encode([text_of(d) for d in batch], top_k_concepts=top_k, **options)
             models = {"dense": model_ref(response.dense_model), "concepts": model_ref(response.concept_model)}
             for doc, emb in zip(batch, response.embeddings):
                 assert not emb.HasField("error"), (doc.id, emb.error)
@@ -192,7 +193,8 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
         worst_concepts = 1.0
         for start in range(0, len(picked), ENCODE_BATCH):
             batch = picked[start:start + ENCODE_BATCH]
-            response = inference.encode([texts[d] for d in batch], chunking=options)
+            response = inference.encode([texts[d] for d in batch], chunking=options,
+                                        top_k_concepts=int(schemas.encode_processor().get("top_k_concepts", 0)))
             for doc, emb in zip(batch, response.embeddings):
                 assert not emb.HasField("error"), (doc, emb.error)
                 src = stored[doc]

@@ -39,6 +39,14 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
     public static final String TOP_LABELS = "top_labels";
     /** The limit of both {@link #TOP_K_CONCEPTS} and {@link #TOP_LABELS}. */
     public static final int MAX_TOP_K = 1024;
+    /**
+     * Concepts kept per document (per text: for a chunked text, after pooling its windows) when the option is not
+     * set, for {@code sesa_encode} and {@code sesa_text} fields alike; the shipped pipeline names the same value. Why
+     * 128 and not the query's 32: with the concept branch's idf, a document vector of 128 concepts finds more of what
+     * the query names; concepts alone through the cluster, 32 -> 128 (zero-shot ESCO space): SciFact 0.250 -> 0.312,
+     * Cranfield 0.204 -> 0.221, ADI 0.444 -> 0.467, TIME 0.310 -> 0.346; the SciFact index grows by a third.
+     */
+    public static final int DEFAULT_TOP_K_CONCEPTS = 128;
     public static final String ALLOW_MODEL_CHANGE = "allow_model_change";
     /** Chunked encoding: {@code {"window_tokens": 0, "overlap_tokens": 32, "max_windows": 64}}; absent: off ({@link ChunkingOption}). */
     public static final String CHUNKING = ChunkingOption.CHUNKING;
@@ -80,8 +88,8 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
 
         TimeValue timeout = ProcessorConfigs.readTimeout(type, tag, config, TIMEOUT, "10s or 500ms");
         boolean ignoreMissing = ConfigurationUtils.readBooleanProperty(type, tag, config, IGNORE_MISSING, false);
-        int topK = readRange(tag, config, TOP_K_CONCEPTS);
-        int topLabels = readRange(tag, config, TOP_LABELS);
+        int topK = readRange(tag, config, TOP_K_CONCEPTS, DEFAULT_TOP_K_CONCEPTS);
+        int topLabels = readRange(tag, config, TOP_LABELS, 0);
         boolean allowModelChange = ConfigurationUtils.readBooleanProperty(type, tag, config, ALLOW_MODEL_CHANGE, false);
         Chunking chunking = parseChunking(tag, config.remove(CHUNKING));
 
@@ -111,8 +119,8 @@ public final class SesaEncodeProcessorFactory implements Processor.Factory {
         return ChunkingOption.parse(raw, (property, message) -> newConfigurationException(SesaEncodeProcessor.TYPE, tag, property, message));
     }
 
-    private static int readRange(String tag, Map<String, Object> config, String key) {
-        int v = ConfigurationUtils.readIntProperty(SesaEncodeProcessor.TYPE, tag, config, key, 0);
+    private static int readRange(String tag, Map<String, Object> config, String key, int defaultValue) {
+        int v = ConfigurationUtils.readIntProperty(SesaEncodeProcessor.TYPE, tag, config, key, defaultValue);
         if (v < 0 || v > MAX_TOP_K) {
             throw newConfigurationException(SesaEncodeProcessor.TYPE, tag, key, "must be between 0 (server default) and " + MAX_TOP_K + ", got " + v);
         }

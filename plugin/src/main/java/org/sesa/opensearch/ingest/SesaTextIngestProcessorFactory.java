@@ -85,6 +85,7 @@ public final class SesaTextIngestProcessorFactory extends AbstractBatchingSystem
         for (Map.Entry<EncodeKey, List<FieldMapping>> encoding : byEncoding.entrySet()) {
             EncodeOptions.Builder options = EncodeOptions.newBuilder()
                 .setKind(TextKind.TEXT_KIND_PASSAGE)
+                .setTopKConcepts(SesaEncodeProcessorFactory.DEFAULT_TOP_K_CONCEPTS)
                 .setConceptSpace(encoding.getKey().conceptSpace());
             if (encoding.getKey().chunking() != null) {
                 options.setChunking(encoding.getKey().chunking());

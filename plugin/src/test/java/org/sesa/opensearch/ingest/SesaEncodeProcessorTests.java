@@ -162,6 +162,17 @@ class SesaEncodeProcessorTests {
     }
 
     @Test
+    void aDocumentKeepsTheDefaultNumberOfConceptsUnlessTheOptionSaysOtherwise() throws Exception {
+        run(processor(), List.of(doc("1", "title", "a")));
+        assertEquals(SesaEncodeProcessorFactory.DEFAULT_TOP_K_CONCEPTS, service.encoding.requests.get(0).getOptions().getTopKConcepts());
+        assertEquals(128, SesaEncodeProcessorFactory.DEFAULT_TOP_K_CONCEPTS);
+        Map<String, Object> cfg = new HashMap<>(Map.of("field_map", Map.of("title", "t"), "top_k_concepts", 0));
+        SesaEncodeProcessor serverDefault = new SesaEncodeProcessorFactory(fake::client, ModelMetaLookup.NONE, MappingFixtures.FITS).create(Map.of(), null, null, cfg);
+        run(serverDefault, List.of(doc("2", "title", "b")));
+        assertEquals(0, service.encoding.requests.get(1).getOptions().getTopKConcepts(), "0 leaves it to the server");
+    }
+
+    @Test
     void retriesUnavailableAndResourceExhaustedThenSucceeds() throws Exception {
         service.encoding.failNext(Status.UNAVAILABLE.withDescription("warming up"), 2).failNext(Status.RESOURCE_EXHAUSTED.withDescription("queue full"), 1);
         IngestDocumentWrapper[] out = run(processor(), List.of(doc("1", "title", "hello")));

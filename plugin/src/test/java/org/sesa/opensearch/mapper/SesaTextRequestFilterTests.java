@@ -146,6 +146,8 @@ class SesaTextRequestFilterTests {
         @SuppressWarnings("unchecked")
         Map<String, Object> encode = (Map<String, Object>) ((List<Map<String, Object>>) pipeline.get("processors")).get(0).get("sesa_encode");
         assertEquals(SesaTextRequestFilter.DEFAULT_CHUNKING, encode.get("chunking"));
+        // and the concepts a document keeps: sesa_encode's default when unset, sesa_text fields' always
+        assertEquals(org.sesa.opensearch.ingest.SesaEncodeProcessorFactory.DEFAULT_TOP_K_CONCEPTS, encode.get("top_k_concepts"));
     }
 
     @Test
