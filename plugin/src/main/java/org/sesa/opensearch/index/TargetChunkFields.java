@@ -9,7 +9,6 @@ import org.opensearch.cluster.metadata.MappingMetadata;
 import org.opensearch.cluster.metadata.Metadata;
 import org.sesa.opensearch.mapper.MappingMaps;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -45,16 +44,11 @@ public final class TargetChunkFields implements ChunkFieldLookup {
         if (cs == null || r == null) {
             return false;
         }
-        List<String> local = new ArrayList<>();
-        for (String expression : request.indices() == null ? new String[0] : request.indices()) {
-            if (expression.startsWith("<") || expression.indexOf(':') <= 0) {
-                local.add(expression); // cluster:index names a remote index, whose mapping this node does not know
-            }
-        }
-        if (local.isEmpty() && request.indices() != null && request.indices().length > 0) {
+        List<String> local = TargetIndices.local(request); // a remote index's mapping is not known here
+        if (TargetIndices.onlyRemote(request, local)) {
             return false;
         }
-        IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
+        IndicesOptions o = TargetIndices.options(request);
         Metadata metadata = cs.metadata();
         String key = metadata.clusterUUID() + "/" + metadata.version() + "/" + o.expandWildcardsOpen() + o.expandWildcardsClosed()
             + o.expandWildcardsHidden() + "/" + chunksField + "/" + String.join("\u0000", local);
@@ -64,8 +58,7 @@ public final class TargetChunkFields implements ChunkFieldLookup {
         }
         boolean found = false;
         try {
-            IndicesOptions lenient = IndicesOptions.fromOptions(true, true, o.expandWildcardsOpen(), o.expandWildcardsClosed(), o.expandWildcardsHidden());
-            for (String index : r.concreteIndexNames(cs, lenient, local.toArray(new String[0]))) {
+            for (String index : TargetIndices.concrete(cs, r, request, local)) {
                 IndexMetadata im = metadata.index(index);
                 MappingMetadata mapping = im == null ? null : im.mapping();
                 if (mapping != null) {

@@ -1,7 +1,6 @@
 package org.sesa.opensearch.index;
 
 import org.opensearch.action.IndicesRequest;
-import org.opensearch.action.support.IndicesOptions;
 import org.opensearch.cluster.ClusterState;
 import org.opensearch.cluster.metadata.IndexMetadata;
 import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
@@ -31,20 +30,16 @@ public final class TargetIndexIds implements Function<IndicesRequest, String> {
     public String apply(IndicesRequest request) {
         ClusterState cs = state.get();
         IndexNameExpressionResolver r = resolver.get();
-        String[] expressions = request.indices();
-        if (cs == null || r == null || expressions == null) {
+        if (cs == null || r == null || request.indices() == null) {
             return null;
         }
-        for (String e : expressions) {
-            if (e.startsWith("<") == false && e.indexOf(':') > 0) {
-                return null; // cluster:index, a remote index
-            }
+        List<String> local = TargetIndices.local(request);
+        if (local.size() < request.indices().length) {
+            return null; // a remote index: its statistics are not this node's to key
         }
-        IndicesOptions o = request.indicesOptions() == null ? IndicesOptions.strictExpandOpen() : request.indicesOptions();
         List<String> ids = new ArrayList<>();
         try {
-            IndicesOptions lenient = IndicesOptions.fromOptions(true, true, o.expandWildcardsOpen(), o.expandWildcardsClosed(), o.expandWildcardsHidden());
-            for (String index : r.concreteIndexNames(cs, lenient, expressions)) {
+            for (String index : TargetIndices.concrete(cs, r, request, local)) {
                 IndexMetadata im = cs.metadata().index(index);
                 if (im == null) {
                     return null;
