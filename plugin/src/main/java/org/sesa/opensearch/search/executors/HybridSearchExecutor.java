@@ -33,6 +33,7 @@ import org.sesa.opensearch.search.PendingResult;
 import org.sesa.opensearch.search.QueryEncodingException;
 import org.sesa.opensearch.search.SesaSearchPlan;
 import org.sesa.opensearch.search.ext.SesaSearchExt;
+import org.sesa.opensearch.search.query.BranchQueries;
 import org.sesa.opensearch.search.query.BranchQueryFactory;
 import org.sesa.opensearch.search.query.ConceptIdf;
 import org.sesa.opensearch.search.query.QueryEncoding;
@@ -361,7 +362,16 @@ public final class HybridSearchExecutor {
             next.accept(encoding);
             return;
         }
-        List<String> keys = new ArrayList<>(encoding.conceptsByKey().keySet());
+        List<String> keys = new ArrayList<>();
+        for (QueryEncoding.QueryConcept c : encoding.conceptsByKey().values()) {
+            if (BranchQueries.searchable(c)) {
+                keys.add(c.key());
+            }
+        }
+        if (keys.isEmpty()) {
+            next.accept(encoding);
+            return;
+        }
         String field = call.queries().names().concepts();
         AtomicBoolean answered = new AtomicBoolean();
         ActionListener<ConceptIdf> once = new ActionListener<>() {

@@ -102,7 +102,7 @@ public final class BranchQueries {
     public static Map<String, Object> concepts(String field, List<QueryConcept> concepts, Map<String, Object> filter) {
         List<Object> should = new ArrayList<>();
         for (QueryConcept c : concepts) {
-            if (c.key().isEmpty() || c.key().indexOf('.') >= 0 || c.weight() <= 0) {
+            if (searchable(c) == false) {
                 continue;
             }
             Map<String, Object> rf = new LinkedHashMap<>();
@@ -121,6 +121,11 @@ public final class BranchQueries {
             bool.put("filter", List.of(filter));
         }
         return Map.of("bool", bool);
+    }
+
+    /** Whether the concept branch can search {@code c}: a non-empty, dot-free key (a rank_features sub-field) and a weight > 0. */
+    public static boolean searchable(QueryConcept c) {
+        return c.key().isEmpty() == false && c.key().indexOf('.') < 0 && c.weight() > 0;
     }
 
     /** A query builder as a JSON map (to embed the user's query into a branch). */

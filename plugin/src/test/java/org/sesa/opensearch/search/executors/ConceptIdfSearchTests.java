@@ -150,6 +150,15 @@ class ConceptIdfSearchTests extends SesaQueryTestCase {
     }
 
     @Test
+    void onlyConceptsTheBranchCanSearchAreLookedUp() throws Exception {
+        stats.answer = new ConceptIdf(10, Map.of());
+        // the fake server's one concept is k_<text>: a dot in the text makes a key no rank_features field can hold
+        Result r = run(withStats(), request(source(ext("{\"query_text\": \"v1.2 notes\"}"))));
+        assertTrue(stats.keys.isEmpty(), "looked up: " + stats.keys);
+        assertNull(r.plan().encoding().idf());
+    }
+
+    @Test
     void unreadableStatisticsLeaveTheWeightsAsTheyAre() throws Exception {
         stats.failure = new IllegalStateException("no shard answered");
         Result r = run(withStats(), request(source(ext("{\"query_text\": \"python dev\"}"))));
