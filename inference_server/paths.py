@@ -84,6 +84,19 @@ def shipped_reranker_dir() -> Path | None:
     return d if (d / "model.onnx").is_file() and (d / "manifest.json").is_file() else None
 
 
+# The ESCO skill space trained on ESCO's own supervision that this repository ships (models/<name>/: matrix, concepts,
+# manifest; docs/model-cards/esco-skills-sesa-esco.md). `sesa up` serves it when the checkout has it.
+SHIPPED_CONCEPT_SPACE = "esco-skills-sesa-esco"
+
+
+def shipped_concept_space_dir() -> Path | None:
+    """``models/esco-skills-sesa-esco`` of this checkout, or None when it is not there (an installed wheel carries no
+    models/: the server then serves the built-in zero-shot ``esco-skills`` unless ``models.concept_space`` names a
+    copy)."""
+    d = Path(__file__).resolve().parents[1] / "models" / SHIPPED_CONCEPT_SPACE
+    return d if (d / "manifest.json").is_file() and (d / "matrix.npy").is_file() else None
+
+
 def esco_data_dir() -> Path:
     return packaged_data(ESCO_MODULE, ESCO_PACKAGE, "data", "skills.csv", "pass --vocab FILE")
 

@@ -23,6 +23,17 @@ def _reranker_args(choice: str | None) -> tuple[str, ...]:
     return ("--reranker", str(Path(choice).expanduser()))
 
 
+def concept_space_args(choice: str | None) -> tuple[str, ...]:
+    """`sesa-server serve` arguments for `sesa up --concept-space` (auto: the shipped trained ESCO space if present,
+    else the server's own default, the built-in zero-shot `esco-skills`)."""
+    from inference_server import paths
+
+    if not choice or choice == "auto":
+        shipped = paths.shipped_concept_space_dir()
+        return ("--concept-space", str(shipped)) if shipped else ()
+    return ("--concept-space", choice if choice in ("esco-skills", "wordnet-nouns", "none") else str(Path(choice).expanduser()))
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from .cluster import stack
 
@@ -36,7 +47,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         start_server=not args.no_server,
         plugin_zip=args.plugin_zip,
         server_address=args.server,
-        server_args=_reranker_args(args.reranker),
+        server_args=_reranker_args(args.reranker) + concept_space_args(args.concept_space),
     )
     summary = stack.up(options)
     print(json.dumps(summary, indent=2))
@@ -162,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--reranker", metavar="DIR|ONNX|none", default="auto",
                     help="cross-encoder for the server (HF dir, export dir or ONNX + tokenizer); default: the "
                          "shipped models/sesa-reranker-minilm-l6-scifact when this checkout has it; none: no rerank")
+    up.add_argument("--concept-space", metavar="DIR|PACK|none", default="auto",
+                    help="concept space for the server; default: the shipped models/esco-skills-sesa-esco (ESCO skills "
+                         "trained on ESCO's own supervision) when this checkout has it, else the built-in zero-shot "
+                         "esco-skills; esco-skills or wordnet-nouns: a built-in pack; none: no concepts")
     up.add_argument("--server", metavar="HOST:PORT",
                     help="an inference server that is already running (with --no-server)")
     up.add_argument("--plugin-zip", type=Path, help="plugin zip to install (default: plugin/target/releases)")

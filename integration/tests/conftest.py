@@ -38,6 +38,14 @@ def _require() -> bool:
 
 
 def _server_args(paths) -> tuple[str, ...]:
+    """The suite's server as `sesa up` starts it: its reranker, then its concept space (SESA_TEST_CONCEPT_SPACE picks
+    another one, as `sesa up --concept-space` does)."""
+    from integration.cli import concept_space_args
+
+    return _reranker_args(paths) + concept_space_args(os.environ.get("SESA_TEST_CONCEPT_SPACE", "auto"))
+
+
+def _reranker_args(paths) -> tuple[str, ...]:
     choice = os.environ.get("SESA_TEST_RERANKER", "")
     if not choice:
         from inference_server.paths import shipped_reranker_dir

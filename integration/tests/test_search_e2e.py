@@ -432,7 +432,7 @@ def test_a_changed_served_model_refuses_the_old_index_and_serves_a_new_one(stack
 
     original_facts = stack_mod.model_facts(stack.server_address)
     trained = schemas.repo_root() / "models" / "esco-skills-sesa-scifact"
-    server_with_env({"SESA_SERVER_MODELS__CONCEPT_SPACE": str(trained)})
+    server_with_env({"SESA_SERVER_MODELS__CONCEPT_SPACE": str(trained)}, drop=("--concept-space",))
     for mode in ("hybrid", "concepts", "dense"):
         with pytest.raises(RequestError) as refused:
             search(os_client, index, pipeline, f"nurses who administer medication ({mode})", size=8, mode=mode)

@@ -120,3 +120,18 @@ def test_every_shipped_concept_space_matches_its_manifest_and_loads():
         assignment = manifest.get("assignment") or {}
         assert head.literal_boost == assignment.get("literal_boost", 0.0)
         assert (head.phrases is not None) == (head.literal_boost > 0)
+
+
+def test_sesa_up_serves_the_shipped_esco_space_unless_told_otherwise(tmp_path):
+    """`sesa up --concept-space`: auto (the default) is the shipped trained ESCO space of this checkout, a built-in
+    pack or none passes through, a directory is expanded."""
+    from inference_server import paths
+    from integration.cli import concept_space_args
+
+    shipped = paths.shipped_concept_space_dir()
+    assert shipped is not None and shipped.name == "esco-skills-sesa-esco"
+    assert concept_space_args("auto") == ("--concept-space", str(shipped))
+    assert concept_space_args(None) == ("--concept-space", str(shipped))
+    assert concept_space_args("esco-skills") == ("--concept-space", "esco-skills")
+    assert concept_space_args("none") == ("--concept-space", "none")
+    assert concept_space_args(str(tmp_path)) == ("--concept-space", str(tmp_path))

@@ -61,7 +61,8 @@ public final class SearchConceptStats implements ConceptStatsLookup {
     /**
      * @param searcher  runs the statistics searches
      * @param registry  parses the rank_feature filters
-     * @param targetIds the UUIDs of a search's target indices ({@code TargetIndexIds} on a node); null: do not cache
+     * @param targetIds the UUIDs of a search's target indices ({@code TargetIndexIds} on a node); it answers null where
+     *                  they cannot be keyed, and those statistics are not kept
      */
     public SearchConceptStats(BranchSearcher searcher, NamedXContentRegistry registry, Function<IndicesRequest, String> targetIds) {
         this.searcher = Objects.requireNonNull(searcher);
