@@ -462,22 +462,28 @@ public final class HybridSearchExecutor {
         }
         withConceptIdf(call, encoding, weighed -> {
             try {
-                Map<Branch, QueryBuilder> all = call.queries().build(ext, weighed, userSource.query());
-                all.remove(Branch.BM25);
+                // only the concept branch changes with idf: the dense one is not built (nor its vector written) again
+                QueryBuilder concepts = call.queries().build(Branch.CONCEPTS, ext, weighed, userSource.query());
+                Map<Branch, QueryBuilder> all = new EnumMap<>(now);
+                Map<Branch, QueryBuilder> conceptBranch = new EnumMap<>(Branch.class);
+                if (concepts != null) {
+                    all.put(Branch.CONCEPTS, concepts);
+                    conceptBranch.put(Branch.CONCEPTS, concepts);
+                }
                 BranchRequests.SideSearch second = BranchRequests.sideSearch(
                     template,
                     userSource,
                     ext.mode(),
-                    Map.of(Branch.CONCEPTS, all.get(Branch.CONCEPTS)),
+                    conceptBranch,
                     plan.window(),
                     exts
                 );
                 List<Branch> branches = new ArrayList<>(first.branches());
                 branches.addAll(second.branches());
                 plan.sideBranchesStarted(weighed, all, branches);
-                searcher.multiSearch(second.msearch(), ActionListener.wrap(concepts -> firstAnswers.whenDone(ActionListener.wrap(dense -> {
+                searcher.multiSearch(second.msearch(), ActionListener.wrap(conceptAnswers -> firstAnswers.whenDone(ActionListener.wrap(dense -> {
                     clock.set(System.nanoTime() - started);
-                    sides.onResponse(concatenated(dense, concepts));
+                    sides.onResponse(concatenated(dense, conceptAnswers));
                 }, sides::onFailure)), e -> {
                     clock.set(System.nanoTime() - started);
                     sides.onFailure(e);

@@ -108,11 +108,6 @@ public final class SearchConceptStats implements ConceptStatsLookup {
         }, listener::onFailure));
     }
 
-    /** All statistics, read afresh (no cache): the count, then the document frequencies of {@code keys}. */
-    static MultiSearchRequest request(SearchRequest template, String field, List<String> keys, NamedXContentRegistry registry) {
-        return request(template, field, keys, true, registry);
-    }
-
     /**
      * The count search (when {@code count}) and the document-frequency search (when there are {@code keys}), in that
      * order; bucket {@code c<i>} counts {@code keys[i]}.
@@ -142,11 +137,6 @@ public final class SearchConceptStats implements ConceptStatsLookup {
             .aggregation(new FiltersAggregationBuilder(AGG, filters.toArray(new KeyedFilter[0])).otherBucket(false));
         msearch.add(BranchRequests.withSource(template, df));
         return msearch;
-    }
-
-    /** The statistics in the answers of {@link #request} with the count. */
-    static ConceptIdf parse(MultiSearchResponse response, List<String> keys) {
-        return parse(response, keys, null);
     }
 
     /**

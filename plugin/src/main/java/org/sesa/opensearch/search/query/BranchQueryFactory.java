@@ -60,23 +60,33 @@ public record BranchQueryFactory(List<String> textFields, SesaFieldNames names, 
         return out;
     }
 
+    /** One branch's query, parsed; null when the query cannot fill it (no vector, no concepts). */
+    public QueryBuilder build(Branch branch, SesaSearchExt ext, QueryEncoding encoding, QueryBuilder userQuery) {
+        Map<String, Object> json = json(branch, ext, encoding, BranchQueries.toMap(userQuery));
+        return json == null ? null : BranchQueries.parse(json, registry);
+    }
+
     /** The branch queries as JSON (what {@link #build} parses). */
     public Map<Branch, Map<String, Object>> json(SesaSearchExt ext, QueryEncoding encoding, Map<String, Object> filter) {
         Map<Branch, Map<String, Object>> out = new EnumMap<>(Branch.class);
         for (Branch b : ext.mode().branches()) {
-            Map<String, Object> json = switch (b) {
-                case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
-                case DENSE -> encoding == null || encoding.dense().length == 0
-                    ? null
-                    : chunks
-                        ? BranchQueries.denseBestWindow(names.dense(), names.chunks(), encoding.dense(), knnK, filter)
-                    : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
-                case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.scoringConcepts(), filter);
-            };
+            Map<String, Object> json = json(b, ext, encoding, filter);
             if (json != null) {
                 out.put(b, json);
             }
         }
         return out;
+    }
+
+    private Map<String, Object> json(Branch b, SesaSearchExt ext, QueryEncoding encoding, Map<String, Object> filter) {
+        return switch (b) {
+            case BM25 -> BranchQueries.bm25(ext.queryText(), textFields, filter);
+            case DENSE -> encoding == null || encoding.dense().length == 0
+                ? null
+                : chunks
+                    ? BranchQueries.denseBestWindow(names.dense(), names.chunks(), encoding.dense(), knnK, filter)
+                : BranchQueries.dense(names.dense(), encoding.dense(), knnK, filter);
+            case CONCEPTS -> encoding == null ? null : BranchQueries.concepts(names.concepts(), encoding.scoringConcepts(), filter);
+        };
     }
 }

@@ -172,7 +172,7 @@ class ConceptIdfSearchTests extends SesaQueryTestCase {
     void statisticsRequestCountsDocumentsAndConceptCarriers() {
         SearchRequest template = new SearchRequest(new String[] { "a", "b" }, new SearchSourceBuilder().query(new MatchAllQueryBuilder()));
         template.routing("r1");
-        MultiSearchRequest m = SearchConceptStats.request(template, "p_concepts", List.of("esco-1", "esco-2"), SearchTestSupport.registry());
+        MultiSearchRequest m = SearchConceptStats.request(template, "p_concepts", List.of("esco-1", "esco-2"), true, SearchTestSupport.registry());
         assertEquals(2, m.requests().size());
         SearchRequest count = m.requests().get(0);
         SearchRequest df = m.requests().get(1);
@@ -196,12 +196,12 @@ class ConceptIdfSearchTests extends SesaQueryTestCase {
     void failedStatisticsSearchIsAFailureNotAGuess() {
         Exception e = org.junit.jupiter.api.Assertions.assertThrows(
             IllegalStateException.class,
-            () -> SearchConceptStats.parse(SearchTestSupport.msearch(SearchTestSupport.response(), new RuntimeException("shard down")), List.of("x"))
+            () -> SearchConceptStats.parse(SearchTestSupport.msearch(SearchTestSupport.response(), new RuntimeException("shard down")), List.of("x"), null)
         );
         assertTrue(e.getMessage().contains("shard down"), e.getMessage());
         Exception noAgg = org.junit.jupiter.api.Assertions.assertThrows(
             IllegalStateException.class,
-            () -> SearchConceptStats.parse(SearchTestSupport.msearch(SearchTestSupport.response(), SearchTestSupport.response()), List.of("x"))
+            () -> SearchConceptStats.parse(SearchTestSupport.msearch(SearchTestSupport.response(), SearchTestSupport.response()), List.of("x"), null)
         );
         assertTrue(noAgg.getMessage().contains(SearchConceptStats.AGG), noAgg.getMessage());
     }
