@@ -190,8 +190,9 @@ def write_markdown(report: Mapping[str, Any], path: Path) -> Path:
             "",
         ]
     lines += ["## Setup", ""]
-    lines.append(f"- OpenSearch: {osinfo.get('version') or osinfo.get('unavailable', '?')}")
-    lines.append(f"- SESA plugin: {plugin.get('version') or 'unavailable: ' + str(plugin.get('unavailable', '?'))}")
+    if osinfo or plugin:  # empty when no cluster was asked (`sesa eval-concepts` asks the server alone)
+        lines.append(f"- OpenSearch: {osinfo.get('version') or osinfo.get('unavailable', '?')}")
+        lines.append(f"- SESA plugin: {plugin.get('version') or 'unavailable: ' + str(plugin.get('unavailable', '?'))}")
     if srv.get("unavailable"):
         lines.append(f"- Inference server ({srv.get('address')}): unavailable: {srv['unavailable']}")
     else:

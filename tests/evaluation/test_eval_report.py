@@ -81,7 +81,13 @@ def test_writers_produce_json_markdown_and_png(tmp_path):
     assert "| hybrid | 0.625 |" in md and "+0.250" in md
     assert "unavailable: search pipeline 'sesa-search' does not exist" in md
     assert "**bm25 query**: best_fields — BEIR" in md
+    assert "- OpenSearch: " in md and "- SESA plugin: " in md
     assert_valid_png(paths["chart"])
+
+    # a run that asks no cluster (sesa eval-concepts: Encode only) says nothing of one, rather than "?"
+    server_only = _report() | {"plugin": {}, "opensearch": {}}
+    md = report_mod.write_all(server_only, tmp_path / "server-only")["markdown"].read_text()
+    assert "OpenSearch" not in md and "SESA plugin" not in md and "- Inference server" in md
 
 
 def test_chart_with_no_available_mode_is_still_a_png(tmp_path):
