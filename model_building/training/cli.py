@@ -279,9 +279,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     c.set_defaults(func=_guarded(cmd_concepts))
 
     k = tsub.add_parser("skills", help="train the ESCO skill space on ESCO's own supervision (labels, aliases, "
-                                       "descriptions, SkillSkape sentences; dev sets choose the epoch)")
+                                       "descriptions, SkillSkape sentences, occupation skill links, job-ad dev "
+                                       "sentences; dev sets choose the epochs)")
     k.add_argument("--esco", required=True, help="ESCO data folder: skills.jsonl, skillskape/, postings/ (qrels dev_* "
-                                                 "choose the epoch, test_* are only reported)")
+                                                 "are trained on, cross-fitted, and choose the epochs; test_* are "
+                                                 "only reported)")
     k.add_argument("--out", help="artifact dir (default models/<name>)")
     k.add_argument("--name", help="artifact name (default esco-skills-sesa-esco)")
     k.add_argument("--tiny", action="store_true", help="a tiny run (300 skills, 2 epochs) that checks the code path")
@@ -297,7 +299,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     k.add_argument("--segment-kinds", help="which texts pool over their segments: query (default), passage or "
                                            "query,passage")
     k.add_argument("--source-weight", action="append", metavar="SOURCE=W",
-                   help="loss weight of one source (label, alias, description, skillskape; 0 leaves it out; repeat)")
+                   help="loss weight of one source (label, alias, description, skillskape, occupation: 1; postings, "
+                        "the TECH / HOUSE dev sentences, cross-fitted: 10; 0 leaves it out; repeat)")
     k.add_argument("--cache-dir", help="embedding cache (default $SESA_TRAINING_CACHE or $SESA_HOME/training-cache)")
     k.add_argument("--seed", type=int)
     k.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -17,9 +17,14 @@ Supervision (ESCO's, never a test split)
     * SkillSkape's synthetic job-ad sentences (``skillskape/train.jsonl``) -> their skills;
     * an occupation's label and description -> its essential skills (``occupation-skills.jsonl``: ESCO's expert
       links), except the occupations of the profiles' dev queries (``profiles/``, the train qrels split by
-      :func:`ir.splits.split_dev`): profile -> occupation matching is measured on those.
-    Epoch selection: the mean R-Precision@5 over the dev sets: SkillSkape ``dev`` and the TECH / HOUSE ``dev``
-    qrels of ``postings/`` (real job-ad sentences). Their test qrels are only reported.
+      :func:`ir.splits.split_dev`): profile -> occupation matching is measured on those;
+    * the real job-ad sentences of the TECH / HOUSE ``dev`` qrels of ``postings/`` (source ``postings``, weight 10:
+      136 sentences beside 118k synthetic or dictionary texts, and the only ones written by employers).
+    Selection (epochs, literal boost): the mean R-Precision@5 over the dev sets, SkillSkape ``dev`` and the TECH /
+    HOUSE ``dev`` sentences. As the latter are also trained on, they are cross-fitted: the dev sentences are cut in
+    two folds by their text (:func:`fold_of`), a run trains on one fold and is measured on the other, each way, and
+    the epoch count and boost with the best mean over both runs are those of the final run on every dev sentence.
+    The dev figures of the manifest are the held-out folds' (``cross_fitted``). The test qrels are only reported.
 
 Assignment
     The artifact asks the server for segment pooling of queries (``assignment`` in its manifest): a query's
@@ -41,6 +46,7 @@ import hashlib
 import json
 import logging
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -53,7 +59,8 @@ from model_building.training.recipe import RecipeConfig
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "esco-skills-sesa-esco"
-SOURCES = ("label", "alias", "description", "skillskape", "occupation")
+SOURCES = ("label", "alias", "description", "skillskape", "occupation", "postings")
+DEV_FOLDS = 2  # cross-fitting folds of the dev sentences that are also trained on (source "postings")
 
 
 @dataclass
@@ -64,7 +71,8 @@ class SkillsTrainConfig(RecipeConfig):
     anchor: float = 0.25
     batch_size: int = 1024
     # weight of each supervision source in the loss (0 leaves it out)
-    source_weights: dict[str, float] = field(default_factory=lambda: {s: 1.0 for s in SOURCES})
+    # (postings: 10, the dev sentences' weight; 136 of them beside 118k examples)
+    source_weights: dict[str, float] = field(default_factory=lambda: {s: 1.0 for s in SOURCES} | {"postings": 10.0})
     top_k: int = 32
     # segment pooling of the served space (its manifest's assignment): concepts are the strongest weights over a
     # text and up to this many of its segments (list items, sentences, lines); 0 = the whole text only
@@ -183,6 +191,18 @@ def postings_set(esco_dir: Path, split: str, row_of: dict[str, int]) -> Labelled
     return LabelledSet(f"postings-{split}", texts, skills)
 
 
+def fold_of(text: str) -> int:
+    """A dev sentence's cross-fitting fold, fixed by its text: a rerun, or a set in another order, splits alike."""
+    return zlib.crc32(text.encode("utf-8")) % DEV_FOLDS
+
+
+def fold(s: LabelledSet, f: int, *, held_out: bool) -> LabelledSet:
+    """The texts of ``s`` in fold ``f`` (``held_out``) or in the other folds (the part trained on)."""
+    keep = [i for i, t in enumerate(s.texts) if (fold_of(t) == f) == held_out]
+    return LabelledSet(f"{s.name}-fold{f}" + ("" if held_out else "-train"), [s.texts[i] for i in keep],
+                       [s.skills[i] for i in keep])
+
+
 def rp_at(scores: np.ndarray, relevant: Sequence[frozenset[int]], k: int = 5) -> float:
     """Mean R-Precision@k of score rows [n, concepts] (the literature's |top-k ∩ rel| / min(k, |rel|))."""
     from ir.metrics import r_precision_at
@@ -226,10 +246,11 @@ class SegmentedTexts:
 
 
 def train_rows(anchor: np.ndarray, x: np.ndarray, targets: Sequence[Sequence[int]], weights: np.ndarray,
-               cfg: SkillsTrainConfig, on_epoch: Callable[[int, np.ndarray], float] | None = None
-               ) -> tuple[np.ndarray, list[dict[str, float]]]:
+               cfg: SkillsTrainConfig, on_epoch: Callable[[int, np.ndarray], float] | None = None,
+               keep_last: bool = False) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Fit W from ``anchor`` on embeddings ``x`` with target rows; ``on_epoch(epoch, W)`` returns the dev score
-    (higher is better), and the epoch with the best one is returned (the anchor itself counts as epoch 0)."""
+    (higher is better), and the epoch with the best one is returned (the anchor itself counts as epoch 0), or the
+    last epoch with ``keep_last`` (its count chosen beforehand)."""
     import torch
 
     torch.manual_seed(cfg.seed)
@@ -271,7 +292,7 @@ def train_rows(anchor: np.ndarray, x: np.ndarray, targets: Sequence[Sequence[int
         history.append({"epoch": epoch, "loss": round(total / max(steps, 1), 4), "dev": dev,
                         "seconds": round(time.monotonic() - start, 1)})
         log.info("epoch %d: loss %.4f, dev RP@5 %.4f (%.0fs)", epoch, total / max(steps, 1), dev, time.monotonic() - start)
-        if dev > best:
+        if dev > best or keep_last:
             best, best_w = dev, current
     return best_w, history
 
@@ -320,19 +341,22 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
         test_sets += [postings_set(esco, s, row_of) for s in splits if s.startswith("test")]
     dev_sets = [s for s in dev_sets if s.texts]
     test_sets = [s for s in test_sets if s.texts]
+    trained_dev = [s for s in dev_sets if s.name.startswith("postings-")] \
+        if cfg.source_weights.get("postings", 0.0) > 0 else []
+    folds = ([(f, [fold(s, f, held_out=True) for s in trained_dev], [fold(s, f, held_out=False) for s in trained_dev])
+              for f in range(DEV_FOLDS)] if trained_dev else [])
+    if any(not h.texts for _, held, _ in folds for h in held):
+        log.warning("a fold of the dev sentences is empty: they are not trained on, only used to select")
+        trained_dev, folds = [], []
     # the labelled texts are encoded as documents (passages), as ingest assigns concepts
     passage_segments = cfg.max_segments if "passage" in cfg.segment_kinds else 0
-    views = {s.name: SegmentedTexts.embed(s.texts, cache, passage_segments, s.name) for s in dev_sets + test_sets}
-
-    def dev_score(epoch: int, w: np.ndarray) -> float:
-        return float(np.mean([rp_at(views[s.name].scores(w), s.skills) for s in dev_sets])) if dev_sets else float(epoch)
-
-    w, history = train_rows(anchor, x, [e.skills for e in examples],
-                            np.array([cfg.source_weights[e.source] for e in examples], dtype=np.float32), cfg, dev_score)
-
-    # literal evidence: the boost of a named concept, chosen on the dev sets with the trained rows (ties: smaller)
     phrases = PhraseIndex([[e.label, *e.aliases] for e in entries])
-    named = {s.name: [sorted(phrases.mentions(t)) for t in s.texts] for s in dev_sets + test_sets}
+    views: dict[str, SegmentedTexts] = {}
+    named: dict[str, list[list[int]]] = {}
+    for s in dev_sets + test_sets + [h for _, held, _ in folds for h in held]:
+        views[s.name] = SegmentedTexts.embed(s.texts, cache, passage_segments, s.name)
+        # literal evidence: the concepts whose label or alias the text names word for word
+        named[s.name] = [sorted(phrases.mentions(t)) for t in s.texts]
 
     def scored(name: str, m: np.ndarray, boost: float) -> np.ndarray:
         scores = views[name].scores(m)
@@ -340,27 +364,87 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
             scores[i, rows] += boost
         return scores
 
-    served = np.asarray(w, dtype=np.float16).astype(np.float32)  # what the server will read
-    literal = {b: float(np.mean([rp_at(scored(s.name, served, b), s.skills) for s in dev_sets])) if dev_sets else 0.0
-               for b in cfg.literal_boosts}
-    boost = max(literal, key=lambda b: (round(literal[b], 6), -b))
-    log.info("literal boost %.2f (dev RP@5 by boost: %s)", boost, {b: round(v, 4) for b, v in literal.items()})
+    def selection(sets: Sequence[LabelledSet], m: np.ndarray) -> dict[float, float]:
+        """Mean RP@5 over ``sets`` for each literal boost tried, with rows ``m`` as the server reads them."""
+        served = np.asarray(m, dtype=np.float16).astype(np.float32)
+        return {b: float(np.mean([rp_at(scored(s.name, served, b), s.skills) for s in sets])) if sets else 0.0
+                for b in cfg.literal_boosts}
 
-    def metrics(m: np.ndarray, boost: float) -> dict[str, dict[str, float]]:
+    def run(extra: Sequence[LabelledSet], sets: Sequence[LabelledSet], epochs: int | None = None
+            ) -> tuple[np.ndarray, list[dict[str, float]], dict[int, dict[float, float]], dict[int, np.ndarray]]:
+        """Train with ``extra`` dev sentences beside the examples; every epoch scored on ``sets`` (all boosts)."""
+        added = [Example(t, tuple(sorted(k)), "postings") for s in extra for t, k in zip(s.texts, s.skills)]
+        xs = np.concatenate([x, cache.embed([e.text for e in added], query=False, desc="dev sentences")]) if added else x
+        weights = np.array([cfg.source_weights[e.source] for e in examples + added], dtype=np.float32)
+        by_epoch: dict[int, dict[float, float]] = {}
+        rows: dict[int, np.ndarray] = {}
+
+        def on_epoch(epoch: int, m: np.ndarray) -> float:
+            by_epoch[epoch] = selection(sets, m)
+            rows[epoch] = m
+            return by_epoch[epoch][0.0]
+
+        run_cfg = cfg if epochs is None else SkillsTrainConfig(**(asdict(cfg) | {"epochs": epochs}))
+        w, history = train_rows(anchor, xs, [e.skills for e in examples + added], weights, run_cfg, on_epoch,
+                                keep_last=epochs is not None)
+        return w, history, by_epoch, rows
+
+    others = [s for s in dev_sets if s not in trained_dev]
+    cross: dict[str, Any] = {}
+    if folds:
+        # cross-fitting: each run trains on one fold of the dev sentences and is scored on the other (and SkillSkape)
+        fitted = [run(train_part, others + held) for _, held, train_part in folds]
+        mean = {(e, b): float(np.mean([f[2][e][b] for f in fitted])) for e in fitted[0][2] for b in cfg.literal_boosts}
+        epochs, boost = max(mean, key=lambda eb: (round(mean[eb], 6), -eb[0], -eb[1]))
+        literal = {b: mean[(epochs, b)] for b in cfg.literal_boosts}
+        log.info("cross-fitted on the dev sentences: %d epochs, literal boost %.2f (mean dev RP@5 %.4f)",
+                 epochs, boost, mean[(epochs, boost)])
+        # its dev score is SkillSkape dev's alone: the dev sentences are all trained on now
+        w, final_history, _, _ = run(trained_dev, others, epochs=epochs)
+        history = [{"fold": f, **h} for (f, _, _), (_, hist, _, _) in zip(folds, fitted) for h in hist]
+        history += [{"fold": "all", **h} for h in final_history]
+        cross = {"epochs": epochs, "by_epoch_and_boost": {f"{e}/{b}": round(v, 4) for (e, b), v in mean.items()},
+                 "held_out": [(held, np.asarray(rows[epochs], dtype=np.float16).astype(np.float32))
+                              for (_, held, _), (_, _, _, rows) in zip(folds, fitted)]}
+    else:
+        w, history, by_epoch, _ = run([], dev_sets)
+        best_epoch = max(by_epoch, key=lambda e: (by_epoch[e][0.0], -e))
+        literal = by_epoch[best_epoch]
+        # ties: the smaller boost
+        boost = max(literal, key=lambda b: (round(literal[b], 6), -b))
+    log.info("literal boost %.2f (dev RP@5 by boost: %s)", boost, {b: round(v, 4) for b, v in literal.items()})
+    served = np.asarray(w, dtype=np.float16).astype(np.float32)  # what the server will read
+
+    def measure(s: LabelledSet, m: np.ndarray, boost: float) -> dict[str, float]:
         from ir.metrics import evaluate_concepts
 
+        scores = scored(s.name, m, boost)
+        top = np.argsort(-scores, axis=1)[:, :max(cfg.top_k, 10)]
+        rankings = {str(i): [str(j) for j in top[i] if scores[i, j] > 0] for i in range(len(s.texts))}
+        qrels = {str(i): {str(j): 1 for j in rel} for i, rel in enumerate(s.skills)}
+        ev = evaluate_concepts(qrels, rankings)
+        return {k: round(v, 4) for k, v in ev.mean.items()} | {"texts": ev.queries}
+
+    def metrics(m: np.ndarray, boost: float, sets: Sequence[LabelledSet]) -> dict[str, dict[str, float]]:
+        return {s.name: measure(s, m, boost) for s in sets}
+
+    def held_out_metrics(boost: float) -> dict[str, dict[str, float]]:
+        """Each trained dev set measured text by text with the run that did not train on the text's fold."""
         out = {}
-        for s in dev_sets + test_sets:
-            scores = scored(s.name, m, boost)
-            top = np.argsort(-scores, axis=1)[:, :max(cfg.top_k, 10)]
-            rankings = {str(i): [str(j) for j in top[i] if scores[i, j] > 0] for i in range(len(s.texts))}
-            qrels = {str(i): {str(j): 1 for j in rel} for i, rel in enumerate(s.skills)}
-            ev = evaluate_concepts(qrels, rankings)
-            out[s.name] = {k: round(v, 4) for k, v in ev.mean.items()} | {"texts": ev.queries}
+        for j, s in enumerate(trained_dev):
+            parts = [(held[j], m) for held, m in cross["held_out"]]
+            per = [measure(h, m, boost) for h, m in parts]
+            n = sum(p["texts"] for p in per)
+            out[s.name] = {k: round(sum(p[k] * p["texts"] for p in per) / max(n, 1), 4)
+                           for k in per[0] if k != "texts"} | {"texts": n}
         return out
 
-    measured = {"zero_shot": metrics(anchor, 0.0), "trained_without_literal": metrics(served, 0.0),
-                "trained": metrics(served, boost)}
+    final_sets = others + test_sets if folds else dev_sets + test_sets
+    measured = {"zero_shot": metrics(anchor, 0.0, dev_sets + test_sets),
+                "trained_without_literal": metrics(served, 0.0, final_sets), "trained": metrics(served, boost, final_sets)}
+    if folds:  # the trained dev sentences: their held-out folds
+        measured["trained_without_literal"] |= held_out_metrics(0.0)
+        measured["trained"] |= held_out_metrics(boost)
     assignment = ({"pool": "segments", "max_segments": cfg.max_segments, "kinds": list(cfg.segment_kinds)}
                   if cfg.max_segments else {"pool": "whole text"}) | {"literal_boost": boost}
     extra = {
@@ -378,9 +462,13 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
             "init": "zero-shot rows (normalised embeddings of the package texts)",
             "config": asdict(cfg),
             "command": command,
-            "selection": "epoch with the best mean RP@5 over " + ", ".join(s.name for s in dev_sets),
+            "selection": ("epoch count and literal boost with the best mean RP@5 over " + ", ".join(s.name for s in dev_sets)
+                          + (f", the trained dev sentences cross-fitted over {DEV_FOLDS} folds (fold_of: crc32 of the "
+                             "text); the final run trains on all of them" if folds else "")),
+            **({"cross_fitted": {k: v for k, v in cross.items() if k != "held_out"}} if folds else {}),
         },
-        "data": {"esco_dir": str(esco), "examples": counts, "dev": [s.name for s in dev_sets],
+        "data": {"esco_dir": str(esco), "examples": counts | {"postings": sum(len(s.texts) for s in trained_dev)},
+                 "dev": [s.name for s in dev_sets], "dev_trained_on": [s.name for s in trained_dev],
                  "occupations_held_out": len(held_out_occupations(esco)),
                  "reported_only": [s.name for s in test_sets]},
         "history": history,

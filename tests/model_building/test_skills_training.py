@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from model_building.training.skills_training import (
+    DEV_FOLDS,
     SkillsTrainConfig,
     esco_examples,
+    fold,
+    fold_of,
     postings_set,
     rp_at,
     skillskape_set,
@@ -99,6 +102,11 @@ def test_training_moves_the_annotated_skills_up_and_keeps_the_best_dev_epoch():
     assert after > before + 0.2, history
     assert rp_at(dev_x @ w.T, dev_y, k=1) == pytest.approx(after), "the best epoch's rows come back"
 
+    # keep_last: the epoch count was chosen beforehand (cross-fitting), the last epoch's rows come back whatever dev says
+    last, _ = train_rows(anchor, x, [sorted(s) for s in y], np.ones(len(y), np.float32), cfg,
+                         lambda e, w: -float(e), keep_last=True)
+    assert not np.allclose(last, anchor) and rp_at(dev_x @ last.T, dev_y, k=1) == pytest.approx(history[-1]["dev"])
+
     # a strong anchor keeps the rows where they started
     held, _ = train_rows(anchor, x, [sorted(s) for s in y], np.ones(len(y), np.float32),
                          SkillsTrainConfig(epochs=1, lr=0.01, scale=10.0, anchor=1e4, batch_size=100),
@@ -169,3 +177,62 @@ def test_occupations_teach_their_essential_skills_except_those_of_the_profiles_d
     got = occupation_examples(esco, {"s:a": 0, "s:b": 1})
     assert [e.text for e in got] == [f"engine fitter {o}\nFits." for o in occupations if o not in held]
     assert all(e.skills == (0, 1) and e.source == "occupation" for e in got), "essential links only, served skills"
+
+
+def test_dev_folds_are_fixed_by_the_text_and_split_a_set_without_overlap():
+    from model_building.training.skills_training import LabelledSet
+
+    texts = [f"sentence {i} about engines" for i in range(40)]
+    s = LabelledSet("postings-dev_x", texts, [frozenset({i % 2}) for i in range(40)])
+    held = [fold(s, f, held_out=True) for f in range(DEV_FOLDS)]
+    assert sorted(t for h in held for t in h.texts) == sorted(texts), "every dev text is held out exactly once"
+    assert all(h.texts for h in held), "40 texts fill both folds"
+    for f in range(DEV_FOLDS):
+        trained = fold(s, f, held_out=False)
+        assert not set(trained.texts) & set(held[f].texts)
+        assert len(trained.texts) + len(held[f].texts) == 40
+        assert all(fold_of(t) == f for t in held[f].texts)
+    reordered = LabelledSet("x", texts[::-1], s.skills[::-1])
+    assert sorted(fold(reordered, 0, held_out=True).texts) == sorted(held[0].texts), "the fold is the text's, not its place"
+
+
+def test_the_dev_sentences_are_trained_on_cross_fitted_and_the_test_split_never(esco, tmp_path):
+    """With enough dev sentences for both folds: one run per fold trains on the other fold, the epoch count and boost
+    come from the held-out folds, the final run trains on every dev sentence for that many epochs, the manifest's dev
+    figures are the held-out folds' and the test sentences are only reported."""
+    from inference_server.config import load_config
+    from model_building.concept_packs.vocabulary import VocabEntry
+    from model_building.training.skills_training import train_skills
+    from tests.support.inference import fake_runtimes
+
+    (esco / "skillskape" / "train.jsonl").write_text(
+        "".join(json.dumps({"text": t, "labels": [], "ids": [i]}) + "\n" for t, i in
+                [("We fix engines daily.", "s:a"), ("Boat overhaul experience.", "s:b")] * 5), encoding="utf-8")
+    queries = [{"_id": f"d{i}", "text": f"{'engine' if i % 2 else 'boat'} work number {i}"} for i in range(12)]
+    queries.append({"_id": "t1", "text": "test sentence on engines"})
+    (esco / "postings" / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries), encoding="utf-8")
+    (esco / "postings" / "qrels" / "dev_x.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"d{i}\t{'s:a' if i % 2 else 's:b'}\t1\n" for i in range(12)),
+        encoding="utf-8")
+    (esco / "postings" / "qrels" / "test_x.tsv").write_text("query-id\tcorpus-id\tscore\nt1\ts:a\t1\n", encoding="utf-8")
+    assert {fold_of(q["text"]) for q in queries[:12]} == set(range(DEV_FOLDS)), "the fixture fills both folds"
+    encoder = fake_runtimes(load_config(overrides={"models.concept_space": "none"}, environ={}), dim=16,
+                            with_reranker=False, with_concepts=False).encoder
+    entries = [VocabEntry(id="s:a", label="repair engines", key="esco-a", text="repair engines fix engines"),
+               VocabEntry(id="s:b", label="overhaul boats", key="esco-b", text="overhaul boats")]
+    m = train_skills(esco, tmp_path / "space", SkillsTrainConfig(epochs=3, batch_size=4, top_k=2), name="t",
+                     cache_dir=tmp_path / "cache", show_progress=False, encoder=encoder,
+                     vocabulary=(entries, {"source": "test"}))
+    assert m["data"]["dev_trained_on"] == ["postings-dev_x"] and m["data"]["examples"]["postings"] == 12
+    assert m["data"]["reported_only"] == ["postings-test_x"]
+    cross = m["recipe"]["cross_fitted"]
+    epochs = cross["epochs"]
+    assert 0 <= epochs <= 3 and len(cross["by_epoch_and_boost"]) == 4 * 4
+    best = max(cross["by_epoch_and_boost"].values())
+    assert cross["by_epoch_and_boost"][f"{epochs}/{m['assignment']['literal_boost']}"] == best
+    assert [h["fold"] for h in m["history"]].count(0) == 4 and [h["fold"] for h in m["history"]].count(1) == 4
+    assert [h["epoch"] for h in m["history"] if h["fold"] == "all"] == list(range(epochs + 1)), \
+        "the final run trains for the cross-fitted epoch count"
+    assert m["metrics"]["trained"]["postings-dev_x"]["texts"] == 12, "every dev sentence measured once, held out"
+    assert set(m["metrics"]["trained"]) == {"skillskape-dev", "postings-dev_x", "postings-test_x"}
+    assert "without them" not in m["recipe"]["selection"] and "cross-fitted" in m["recipe"]["selection"]
