@@ -368,7 +368,7 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
         """Mean RP@5 over ``sets`` for each literal boost tried, with rows ``m`` as the server reads them."""
         served = np.asarray(m, dtype=np.float16).astype(np.float32)
         return {b: float(np.mean([rp_at(scored(s.name, served, b), s.skills) for s in sets])) if sets else 0.0
-                for b in cfg.literal_boosts}
+                for b in sorted({0.0, *cfg.literal_boosts})}  # no boost (0.0) scores the epochs
 
     def run(extra: Sequence[LabelledSet], sets: Sequence[LabelledSet], epochs: int | None = None
             ) -> tuple[np.ndarray, list[dict[str, float]], dict[int, dict[float, float]], dict[int, np.ndarray]]:
@@ -386,7 +386,7 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
 
         run_cfg = cfg if epochs is None else SkillsTrainConfig(**(asdict(cfg) | {"epochs": epochs}))
         w, history = train_rows(anchor, xs, [e.skills for e in examples + added], weights, run_cfg, on_epoch,
-                                keep_last=epochs is not None)
+                                keep_last=epochs is not None or not sets)  # nothing to select on: the last epoch
         return w, history, by_epoch, rows
 
     others = [s for s in dev_sets if s not in trained_dev]
@@ -394,9 +394,9 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
     if folds:
         # cross-fitting: each run trains on one fold of the dev sentences and is scored on the other (and SkillSkape)
         fitted = [run(train_part, others + held) for _, held, train_part in folds]
-        mean = {(e, b): float(np.mean([f[2][e][b] for f in fitted])) for e in fitted[0][2] for b in cfg.literal_boosts}
+        mean = {(e, b): float(np.mean([f[2][e][b] for f in fitted])) for e in fitted[0][2] for b in fitted[0][2][e]}
         epochs, boost = max(mean, key=lambda eb: (round(mean[eb], 6), -eb[0], -eb[1]))
-        literal = {b: mean[(epochs, b)] for b in cfg.literal_boosts}
+        literal = {b: mean[(epochs, b)] for b in fitted[0][2][epochs]}
         log.info("cross-fitted on the dev sentences: %d epochs, literal boost %.2f (mean dev RP@5 %.4f)",
                  epochs, boost, mean[(epochs, boost)])
         # its dev score is SkillSkape dev's alone: the dev sentences are all trained on now
