@@ -8,6 +8,7 @@ as the reason for a match.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,13 @@ def shared_concepts(head: Any, q_emb: np.ndarray, d_emb: np.ndarray, k: int = 32
 def top_labels(head: Any, emb: np.ndarray, n: int = 5, k: int = 32) -> list[list[tuple[str, float]]]:
     hits = head.top_k(np.asarray(emb, dtype=np.float32), k)
     return [[(head.labels[i], round(float(w), 3)) for i, w in zip(h.indices[:n], h.weights[:n])] for h in hits]
+
+
+def hub_concepts(lists: Sequence[Sequence[tuple[str, float]]], top: int = 3) -> list[tuple[str, int]]:
+    """The labels found in the most top-n lists, with how many lists hold each (issue 18's hub check: a concept in
+    more than 3 of 20 documents' top-5 lists explains none of them)."""
+    counts = Counter(label for labels in lists for label in {lab for lab, _ in labels})
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
 def random_docs(n_docs: int, n: int = 20, seed: int = 2024) -> list[int]:

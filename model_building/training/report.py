@@ -23,6 +23,7 @@ def concept_report(artifact: str | Path, dataset: str | Path, *, cache_dir: str 
     from model_building.training.data import load_beir
     from model_building.training.embeddings import EmbeddingCache, load_server_encoder
     from model_building.training.explain import (
+        hub_concepts,
         markdown_doc_labels,
         markdown_examples,
         random_docs,
@@ -58,7 +59,10 @@ def concept_report(artifact: str | Path, dataset: str | Path, *, cache_dir: str 
     labels = top_labels(head, d_emb[docs], 5, k)
     rows = [{"doc_id": ds.doc_ids[i], "title": ds.titles[i] or ds.bodies[i][:80], "labels": lab}
             for i, lab in zip(docs, labels)]
+    hubs = hub_concepts(labels)
     md = ("### Explanation examples\n\n" + markdown_examples(examples) + "\n\n### Top-5 concepts of "
-          f"{len(rows)} random {ds.name} documents (seed {seed})\n\n" + markdown_doc_labels(rows) + "\n")
+          f"{len(rows)} random {ds.name} documents (seed {seed})\n\n" + markdown_doc_labels(rows) + "\n\n"
+          "Most frequent: " + "; ".join(f"{lab} ({n} of {len(rows)} lists)" for lab, n in hubs) + "\n")
     return {"artifact": str(artifact), "name": head.name, "version": head.version, "seed": seed, "top_k": k,
-            "examples": examples, "documents": rows, "markdown": md}
+            "examples": examples, "documents": rows, "hubs": [{"label": lab, "lists": n} for lab, n in hubs],
+            "markdown": md}

@@ -69,6 +69,18 @@ def test_concept_report_explains_with_shared_concepts(synthetic_beir, synthetic_
         assert contrib == sorted(contrib, reverse=True)
         assert sum(contrib) <= ex["explanation"]["score"] + 1e-3
     assert "| concept | key |" in rep["markdown"]
+    lists = [[lab for lab, _ in d["labels"]] for d in rep["documents"]]
+    top = rep["hubs"][0]
+    assert top["lists"] == max(sum(lab in ls for ls in lists) for ls0 in lists for lab in ls0)
+    assert f"{top['label']} ({top['lists']} of 4 lists)" in rep["markdown"]
+
+
+def test_hub_concepts_count_lists_not_mentions():
+    from model_building.training.explain import hub_concepts
+
+    lists = [[("a", 0.9), ("b", 0.5)], [("a", 0.8), ("c", 0.4)], [("b", 0.7), ("a", 0.1)], [("d", 1.0)]]
+    assert hub_concepts(lists) == [("a", 3), ("b", 2), ("c", 1)]
+    assert hub_concepts([[("x", 1.0), ("x", 0.5)]]) == [("x", 1)], "a label twice in one list counts once"
 
 
 def test_cli_registers_train_commands():
