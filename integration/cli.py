@@ -27,11 +27,12 @@ def concept_space_args(choice: str | None) -> tuple[str, ...]:
     """`sesa-server serve` arguments for `sesa up --concept-space` (auto: the shipped trained ESCO space if present,
     else the server's own default, the built-in zero-shot `esco-skills`)."""
     from inference_server import paths
+    from inference_server.runtime.concept_space import BUILTIN_PACKS
 
     if not choice or choice == "auto":
         shipped = paths.shipped_concept_space_dir()
         return ("--concept-space", str(shipped)) if shipped else ()
-    return ("--concept-space", choice if choice in ("esco-skills", "wordnet-nouns", "none") else str(Path(choice).expanduser()))
+    return ("--concept-space", choice if choice in (*BUILTIN_PACKS, "none") else str(Path(choice).expanduser()))
 
 
 def _cmd_up(args: argparse.Namespace) -> int:

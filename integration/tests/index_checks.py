@@ -152,8 +152,9 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
     from integration.inference import InferenceClient, pb
 
     f = schemas.field_names(prefix)
-    separator = schemas.encode_processor()["separator"]
-    texts = {d.id: d.joined(separator) for d in dataset.iter_corpus()}
+    processor = schemas.encode_processor()
+    texts = {d.id: d.joined(processor["separator"]) for d in dataset.iter_corpus()}
+    top_k = int(processor.get("top_k_concepts", 0))  # the concepts a document keeps (the pipeline's)
     missing = schemas.conventions()["status_values"]["missing_source"]
     max_windows = int(chunking.get("max_windows", 64))
     stored: dict[str, dict] = {}
@@ -193,8 +194,7 @@ def assert_every_document_has_all_its_windows(client, index: str, dataset, serve
         worst_concepts = 1.0
         for start in range(0, len(picked), ENCODE_BATCH):
             batch = picked[start:start + ENCODE_BATCH]
-            response = inference.encode([texts[d] for d in batch], chunking=options,
-                                        top_k_concepts=int(schemas.encode_processor().get("top_k_concepts", 0)))
+            response = inference.encode([texts[d] for d in batch], chunking=options, top_k_concepts=top_k)
             for doc, emb in zip(batch, response.embeddings):
                 assert not emb.HasField("error"), (doc, emb.error)
                 src = stored[doc]

@@ -390,7 +390,8 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
         return w, history, by_epoch, rows
 
     others = [s for s in dev_sets if s not in trained_dev]
-    cross: dict[str, Any] = {}
+    cross_fitted: dict[str, Any] = {}  # the manifest's record of the cross-fitting
+    held_out: list[tuple[list[LabelledSet], np.ndarray]] = []  # per fold: its held-out dev sets, its run's rows
     if folds:
         # cross-fitting: each run trains on one fold of the dev sentences and is scored on the other (and SkillSkape)
         fitted = [run(train_part, others + held) for _, held, train_part in folds]
@@ -403,9 +404,10 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
         w, final_history, _, _ = run(trained_dev, others, epochs=epochs)
         history = [{"fold": f, **h} for (f, _, _), (_, hist, _, _) in zip(folds, fitted) for h in hist]
         history += [{"fold": "all", **h} for h in final_history]
-        cross = {"epochs": epochs, "by_epoch_and_boost": {f"{e}/{b}": round(v, 4) for (e, b), v in mean.items()},
-                 "held_out": [(held, np.asarray(rows[epochs], dtype=np.float16).astype(np.float32))
-                              for (_, held, _), (_, _, _, rows) in zip(folds, fitted)]}
+        cross_fitted = {"epochs": epochs,
+                        "by_epoch_and_boost": {f"{e}/{b}": round(v, 4) for (e, b), v in mean.items()}}
+        held_out = [(held, np.asarray(rows[epochs], dtype=np.float16).astype(np.float32))
+                    for (_, held, _), (_, _, _, rows) in zip(folds, fitted)]
     else:
         w, history, by_epoch, _ = run([], dev_sets)
         best_epoch = max(by_epoch, key=lambda e: (by_epoch[e][0.0], -e))
@@ -432,7 +434,7 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
         """Each trained dev set measured text by text with the run that did not train on the text's fold."""
         out = {}
         for j, s in enumerate(trained_dev):
-            parts = [(held[j], m) for held, m in cross["held_out"]]
+            parts = [(held[j], m) for held, m in held_out]
             per = [measure(h, m, boost) for h, m in parts]
             n = sum(p["texts"] for p in per)
             out[s.name] = {k: round(sum(p[k] * p["texts"] for p in per) / max(n, 1), 4)
@@ -465,7 +467,7 @@ def train_skills(esco_dir: str | Path, out: str | Path | None = None, cfg: Skill
             "selection": ("epoch count and literal boost with the best mean RP@5 over " + ", ".join(s.name for s in dev_sets)
                           + (f", the trained dev sentences cross-fitted over {DEV_FOLDS} folds (fold_of: crc32 of the "
                              "text); the final run trains on all of them" if folds else "")),
-            **({"cross_fitted": {k: v for k, v in cross.items() if k != "held_out"}} if folds else {}),
+            **({"cross_fitted": cross_fitted} if folds else {}),
         },
         "data": {"esco_dir": str(esco), "examples": counts | {"postings": sum(len(s.texts) for s in trained_dev)},
                  "dev": [s.name for s in dev_sets], "dev_trained_on": [s.name for s in trained_dev],
